@@ -1,0 +1,25 @@
+// Package fsm is the deterministic ledger at the heart of every Dominus
+// kernel: the state machine that hashicorp/raft replicates.
+//
+// It owns the command envelope and its canonical msgpack encoding, the
+// registration table of command handlers, numbered reason codes, the
+// SHA-256 hash chain over every event, the state digest, snapshots, and
+// replay verification.
+//
+// Invariants:
+//   - Apply is a pure function of the state and the entry bytes: it never
+//     reads the wall clock, randomness, the environment, files or the
+//     network, and map iteration never reaches its output
+//     (determinism_test.go enforces this per symbol with internal/detcheck).
+//   - Ledger time is stamped by the proposing leader and made strictly
+//     increasing here: max(prev+1ns, stamped).
+//   - Every entry after genesis either appends exactly one event (seq+1,
+//     head = SHA-256(prev ‖ record)) or is a noop (a deduplicated retry, an
+//     ignorable unknown command) that changes nothing at all.
+//   - A command type without a handler, not marked ignorable, panics with
+//     UnknownCommandError: a replica that cannot apply an entry stops.
+//   - Numbers in this package (command types, reason codes, codec tags) are
+//     protocol; golden fixtures in testdata/golden pin the encodings.
+//
+// Imports: standard library hashing/encoding and go-msgpack only. No I/O.
+package fsm

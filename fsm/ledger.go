@@ -1,0 +1,314 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+// Result is what one applied entry answers to its proposer.
+type Result struct {
+	Seq       uint64
+	Head      [32]byte
+	Time      int64
+	Type      CommandType
+	Decision  Decision
+	Reason    Reason
+	Value     []byte
+	Found     bool
+	Version   uint64
+	Duplicate bool // a retry within the dedup window: nothing changed
+	Noop      bool // no event was appended
+}
+
+// Applied describes what Apply did, for the archive.
+type Applied struct {
+	Result Result
+	Event  *Event // nil for a noop
+	Head   [32]byte
+}
+
+// Ledger is the deterministic state machine. It is not safe for concurrent
+// use; the kernel serializes calls (Raft applies one entry at a time).
+type Ledger struct {
+	st *State
+
+	digestSeq   uint64
+	digestEpoch uint64
+	digest      [32]byte
+	digestOK    bool
+}
+
+// New returns an empty, uninitialized ledger.
+func New() *Ledger { return &Ledger{st: newState()} }
+
+// State exposes the current state for read-only use by the caller's
+// goroutine that serializes Apply. Callers must not modify it.
+func (l *Ledger) State() *State { return l.st }
+
+// Head returns the current head.
+func (l *Ledger) Head() HeadRef {
+	return HeadRef{Seq: l.st.Seq, Hash: append([]byte(nil), l.st.Head[:]...)}
+}
+
+// call is one decoded entry on its way through a handler.
+type call struct {
+	env       Envelope
+	raw       []byte
+	index     uint64
+	now       int64
+	caller    string // hex token hash, "" for unauthenticated commands
+	principal *Principal
+	subject   string
+}
+
+// outcome is what a handler decided. Handlers change state only after all
+// their preconditions hold, and only for a permitted decision.
+type outcome struct {
+	decision Decision
+	reason   Reason
+	value    []byte
+	found    bool
+	version  uint64
+}
+
+func deny(r Reason) outcome { return outcome{decision: DecisionDeny, reason: r} }
+
+type handlerSpec struct {
+	// auth: the envelope must carry the hash of a known token.
+	auth bool
+	// decodeAndRun decodes the payload and runs the handler.
+	run func(l *Ledger, c *call) outcome
+}
+
+var handlers = map[CommandType]handlerSpec{}
+
+func register(t CommandType, spec handlerSpec) {
+	if _, dup := handlers[t]; dup {
+		panic(fmt.Sprintf("fsm: command %s registered twice", t))
+	}
+	if _, named := commandNames[t]; !named {
+		panic(fmt.Sprintf("fsm: command %d has no name", t))
+	}
+	handlers[t] = spec
+}
+
+// UnknownCommandError is the panic value when an entry names a command
+// this binary does not implement and that is not marked ignorable: the
+// node must stop rather than diverge from replicas that know it.
+type UnknownCommandError struct {
+	Index uint64
+	Type  CommandType
+}
+
+func (e UnknownCommandError) Error() string {
+	return fmt.Sprintf("fsm: entry %d has unknown command type %d; this node must be upgraded before it can apply it", e.Index, uint16(e.Type))
+}
+
+// DecodeEnvelope decodes and bounds-checks one entry.
+func DecodeEnvelope(data []byte) (Envelope, error) {
+	var env Envelope
+	if len(data) > MaxEpochBytes+1024 {
+		return env, fmt.Errorf("entry of %d bytes exceeds the limit", len(data))
+	}
+	if err := Decode(data, &env); err != nil {
+		return env, err
+	}
+	if len(env.RequestID) > MaxRequestIDBytes {
+		return env, fmt.Errorf("request id of %d bytes exceeds %d", len(env.RequestID), MaxRequestIDBytes)
+	}
+	if env.Auth != nil && len(env.Auth) != sha256.Size {
+		return env, fmt.Errorf("auth is %d bytes, want %d", len(env.Auth), sha256.Size)
+	}
+	return env, nil
+}
+
+// Apply applies one Raft entry's data at the given log index. It reads
+// nothing but the state and its arguments.
+func (l *Ledger) Apply(index uint64, data []byte) Applied {
+	st := l.st
+	env, err := DecodeEnvelope(data)
+	if err != nil {
+		if !st.Initialized {
+			return l.noop(CommandType(0), ReasonNotInitialized)
+		}
+		return l.appendEvent(&call{raw: data, index: index, now: l.nextTime(0)}, outcome{decision: DecisionDeny, reason: ReasonMalformed})
+	}
+	spec, known := handlers[env.Type]
+	if !known {
+		if env.Type&IgnoreUnknownFlag != 0 {
+			return l.noop(env.Type, ReasonOK)
+		}
+		panic(UnknownCommandError{Index: index, Type: env.Type})
+	}
+	if !st.Initialized && env.Type != CmdGenesis {
+		return l.noop(env.Type, ReasonNotInitialized)
+	}
+	c := &call{env: env, raw: data, index: index}
+	if spec.auth {
+		c.caller = hex.EncodeToString(env.Auth)
+		c.principal = st.Principals[c.caller]
+		if c.principal != nil && env.RequestID != "" {
+			if i, ok := st.dedup[dedupKey{c.caller, env.RequestID}]; ok {
+				return l.duplicate(env.Type, st.dedupQueue[i-st.dedupBase].Result)
+			}
+		}
+	}
+	c.now = l.nextTime(env.Time)
+	var out outcome
+	switch {
+	case spec.auth && c.principal == nil:
+		out = deny(ReasonUnknownToken)
+	default:
+		out = spec.run(l, c)
+	}
+	applied := l.appendEvent(c, out)
+	if spec.auth && c.principal != nil && env.RequestID != "" {
+		l.remember(c, applied.Result)
+	}
+	return applied
+}
+
+// nextTime is the ledger time of the next event: strictly increasing,
+// never behind the leader's stamp.
+func (l *Ledger) nextTime(stamped int64) int64 {
+	if stamped > l.st.Time {
+		return stamped
+	}
+	return l.st.Time + 1
+}
+
+func (l *Ledger) noop(t CommandType, r Reason) Applied {
+	return Applied{
+		Result: Result{Seq: l.st.Seq, Head: l.st.Head, Time: l.st.Time, Type: t, Reason: r, Noop: true},
+		Head:   l.st.Head,
+	}
+}
+
+func (l *Ledger) duplicate(t CommandType, r StoredResult) Applied {
+	a := l.noop(t, r.Reason)
+	a.Result.Duplicate = true
+	a.Result.Seq = r.Seq
+	a.Result.Decision = r.Decision
+	a.Result.Value = r.Value
+	a.Result.Found = r.Found
+	a.Result.Version = r.Version
+	return a
+}
+
+// appendEvent appends the chain record for c's outcome and advances seq,
+// head and ledger time: the one place every event passes.
+func (l *Ledger) appendEvent(c *call, out outcome) Applied {
+	st := l.st
+	sum := sha256.Sum256(c.raw)
+	ev := &Event{
+		Seq:         st.Seq + 1,
+		Time:        c.now,
+		Epoch:       st.Epoch,
+		Index:       c.index,
+		Type:        c.env.Type,
+		RequestID:   c.env.RequestID,
+		Subject:     c.subject,
+		PayloadHash: sum[:],
+		Decision:    out.decision,
+		Reason:      out.reason,
+		Prev:        append([]byte(nil), st.Head[:]...),
+	}
+	if c.principal != nil {
+		ev.Actor = c.principal.Name
+	}
+	head := ChainHash(st.Head[:], ev)
+	st.Seq = ev.Seq
+	st.Head = head
+	st.Time = ev.Time
+	l.pruneDedup()
+	return Applied{
+		Result: Result{
+			Seq: ev.Seq, Head: head, Time: ev.Time, Type: ev.Type,
+			Decision: out.decision, Reason: out.reason,
+			Value: out.value, Found: out.found, Version: out.version,
+		},
+		Event: ev,
+		Head:  head,
+	}
+}
+
+func (l *Ledger) remember(c *call, r Result) {
+	st := l.st
+	st.dedupQueue = append(st.dedupQueue, DedupEntry{
+		Caller: c.caller, RequestID: c.env.RequestID, Time: r.Time,
+		Result: StoredResult{Seq: r.Seq, Decision: r.Decision, Reason: r.Reason, Value: r.Value, Found: r.Found, Version: r.Version},
+	})
+	st.dedup[dedupKey{c.caller, c.env.RequestID}] = st.dedupBase + len(st.dedupQueue) - 1
+	l.pruneDedup()
+}
+
+// pruneDedup drops entries older than the window, and the oldest beyond
+// the size bound, in queue order.
+func (l *Ledger) pruneDedup() {
+	st := l.st
+	drop := 0
+	for drop < len(st.dedupQueue) {
+		e := st.dedupQueue[drop]
+		if st.Time-e.Time <= st.Meta.DedupWindowNs && len(st.dedupQueue)-drop <= MaxDedupEntries {
+			break
+		}
+		delete(st.dedup, dedupKey{e.Caller, e.RequestID})
+		drop++
+	}
+	if drop == 0 {
+		return
+	}
+	st.dedupQueue = st.dedupQueue[drop:]
+	// Re-slicing keeps the dropped prefix allocated only until the next
+	// append outgrows the capacity and copies the live entries.
+	st.dedupBase += drop
+}
+
+// Digest returns SHA-256 of the canonical state encoding (cached per seq).
+func (l *Ledger) Digest() [32]byte {
+	if l.digestOK && l.digestSeq == l.st.Seq && l.digestEpoch == l.st.Epoch {
+		return l.digest
+	}
+	l.digest = sha256.Sum256(Encode(l.st.body()))
+	l.digestSeq, l.digestEpoch, l.digestOK = l.st.Seq, l.st.Epoch, true
+	return l.digest
+}
+
+// Snapshot returns the canonical snapshot bytes of the current state.
+func (l *Ledger) Snapshot() []byte {
+	body := Encode(l.st.body())
+	digest := sha256.Sum256(body)
+	return Encode(&SnapshotFile{
+		Format: stateFormat,
+		Head:   l.Head(),
+		Epoch:  l.st.Epoch,
+		Digest: digest[:],
+		Body:   body,
+	})
+}
+
+// Restore replaces the state with a verified snapshot's.
+func (l *Ledger) Restore(snapshot []byte) (*SnapshotFile, error) {
+	f, st, err := DecodeSnapshot(snapshot)
+	if err != nil {
+		return nil, err
+	}
+	if st.Initialized && st.Meta.Protocol > ProtocolVersion {
+		return nil, fmt.Errorf("snapshot: ledger protocol %d is newer than this binary's %d", st.Meta.Protocol, ProtocolVersion)
+	}
+	l.st = st
+	l.digestOK = false
+	return f, nil
+}
+
+// HasCheckpoint reports whether the cluster recorded head h.
+func (s *State) HasCheckpoint(h HeadRef) bool {
+	for _, c := range s.Checkpoints {
+		if c.Seq == h.Seq && bytes.Equal(c.Hash, h.Hash) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,71 @@
+package fsm
+
+import "fmt"
+
+// Decision is the outcome recorded for an event.
+type Decision uint8
+
+const (
+	DecisionNone     Decision = 0 // governance records that decide nothing
+	DecisionPermit   Decision = 1
+	DecisionDeny     Decision = 2
+	DecisionEscalate Decision = 3
+)
+
+func (d Decision) String() string {
+	switch d {
+	case DecisionNone:
+		return "NONE"
+	case DecisionPermit:
+		return "PERMIT"
+	case DecisionDeny:
+		return "DENY"
+	case DecisionEscalate:
+		return "ESCALATE"
+	}
+	return fmt.Sprintf("DECISION(%d)", uint8(d))
+}
+
+// Reason is a stable numeric reason code recorded in the ledger. Numbers
+// are protocol: append-only, never renumbered. Error strings never enter
+// replicated state; names are for people.
+type Reason uint16
+
+const (
+	ReasonOK                  Reason = 0
+	ReasonMalformed           Reason = 1
+	ReasonNotInitialized      Reason = 2
+	ReasonAlreadyInitialized  Reason = 3
+	ReasonUnknownToken        Reason = 4
+	ReasonForbidden           Reason = 5
+	ReasonInvalidArgument     Reason = 6
+	ReasonTooLarge            Reason = 7
+	ReasonCASMismatch         Reason = 8
+	ReasonNotFound            Reason = 9
+	ReasonUnsupportedProtocol Reason = 10
+	ReasonHeadMismatch        Reason = 11
+	ReasonSnapshotInvalid     Reason = 12
+)
+
+var reasonNames = map[Reason]string{
+	ReasonOK:                  "ok",
+	ReasonMalformed:           "malformed",
+	ReasonNotInitialized:      "not_initialized",
+	ReasonAlreadyInitialized:  "already_initialized",
+	ReasonUnknownToken:        "unknown_token",
+	ReasonForbidden:           "forbidden",
+	ReasonInvalidArgument:     "invalid_argument",
+	ReasonTooLarge:            "too_large",
+	ReasonCASMismatch:         "cas_mismatch",
+	ReasonNotFound:            "not_found",
+	ReasonUnsupportedProtocol: "unsupported_protocol",
+	ReasonHeadMismatch:        "head_mismatch",
+	ReasonSnapshotInvalid:     "snapshot_invalid",
+}
+
+func (r Reason) String() string {
+	if n, ok := reasonNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("reason(%d)", uint16(r))
+}

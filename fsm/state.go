@@ -1,0 +1,245 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+)
+
+// ProtocolVersion is the newest rule set this binary implements. The
+// version a ledger was sealed with is recorded in its genesis, and handlers
+// consult State.Meta.Protocol, so an old ledger replays under its own rules.
+const ProtocolVersion uint16 = 1
+
+// Bounds on replicated tables. Eviction is deterministic (oldest first).
+const (
+	MaxDedupEntries     = 100_000
+	MaxCheckpoints      = 1024
+	DefaultDedupWindow  = int64(10 * 60 * 1e9) // 10 minutes of ledger time
+	MaxDedupWindow      = int64(24 * 3600 * 1e9)
+	MinDedupWindow      = int64(1e9)
+)
+
+// HeadRef names a point of the chain.
+type HeadRef struct {
+	Seq  uint64 `codec:"seq"`
+	Hash []byte `codec:"hash"`
+}
+
+func (h HeadRef) String() string { return fmt.Sprintf("%d:%s", h.Seq, hex.EncodeToString(h.Hash)) }
+
+// Meta is sealed at genesis.
+type Meta struct {
+	KernelID      string `codec:"kernel_id"`
+	CanonHash     []byte `codec:"canon_hash"`
+	Protocol      uint16 `codec:"protocol"`
+	GenesisTime   int64  `codec:"genesis_time"`
+	DedupWindowNs int64  `codec:"dedup_window_ns"`
+}
+
+// KVEntry is one key's value. Version is the seq of the event that last
+// wrote it; Created the seq that created it.
+type KVEntry struct {
+	Value   []byte `codec:"value"`
+	Version uint64 `codec:"version"`
+	Created uint64 `codec:"created"`
+}
+
+// Principal is an authenticated caller, keyed by its token hash.
+type Principal struct {
+	Name    string `codec:"name"`
+	Root    bool   `codec:"root"`
+	Created uint64 `codec:"created"`
+}
+
+// StoredResult is what a deduplicated retry gets back.
+type StoredResult struct {
+	Seq      uint64   `codec:"seq"`
+	Decision Decision `codec:"decision"`
+	Reason   Reason   `codec:"reason"`
+	Value    []byte   `codec:"value"`
+	Found    bool     `codec:"found"`
+	Version  uint64   `codec:"version"`
+}
+
+type dedupKey struct {
+	caller    string // hex token hash
+	requestID string
+}
+
+// DedupEntry remembers one request id's first result until its window
+// passes (judged at ledger time).
+type DedupEntry struct {
+	Caller    string       `codec:"caller"`
+	RequestID string       `codec:"rid"`
+	Time      int64        `codec:"time"`
+	Result    StoredResult `codec:"result"`
+}
+
+// State is the whole replicated state. It is only changed by Ledger.Apply
+// and Ledger.Restore.
+type State struct {
+	Initialized bool
+	Meta        Meta
+	Seq         uint64
+	Head        [32]byte
+	Time        int64 // ledger time of the last event, unix ns
+	Epoch       uint64
+	KV          map[string]*KVEntry
+	Principals  map[string]*Principal // by hex token hash
+	dedup       map[dedupKey]int      // absolute position: dedupQueue[pos-dedupBase]
+	dedupQueue  []DedupEntry          // ordered by ledger time (append order)
+	dedupBase   int
+	Checkpoints []HeadRef             // oldest first
+}
+
+func newState() *State {
+	return &State{
+		KV:         map[string]*KVEntry{},
+		Principals: map[string]*Principal{},
+		dedup:      map[dedupKey]int{},
+	}
+}
+
+// stateBody is the canonical, map-free form of State: snapshots and the
+// state digest are computed over its encoding.
+type stateBody struct {
+	Format      uint16       `codec:"format"`
+	Initialized bool         `codec:"initialized"`
+	Meta        Meta         `codec:"meta"`
+	Seq         uint64       `codec:"seq"`
+	Head        []byte       `codec:"head"`
+	Time        int64        `codec:"time"`
+	Epoch       uint64       `codec:"epoch"`
+	KV          []kvItem     `codec:"kv"`
+	Principals  []principalItem `codec:"principals"`
+	Dedup       []DedupEntry `codec:"dedup"`
+	Checkpoints []HeadRef    `codec:"checkpoints"`
+}
+
+type kvItem struct {
+	Key   string  `codec:"key"`
+	Entry KVEntry `codec:"entry"`
+}
+
+type principalItem struct {
+	TokenHash string    `codec:"token_hash"`
+	Principal Principal `codec:"principal"`
+}
+
+const stateFormat = 1
+
+func (s *State) body() stateBody {
+	b := stateBody{
+		Format:      stateFormat,
+		Initialized: s.Initialized,
+		Meta:        s.Meta,
+		Seq:         s.Seq,
+		Head:        append([]byte(nil), s.Head[:]...),
+		Time:        s.Time,
+		Epoch:       s.Epoch,
+		KV:          make([]kvItem, 0, len(s.KV)),
+		Principals:  make([]principalItem, 0, len(s.Principals)),
+		Dedup:       append([]DedupEntry(nil), s.dedupQueue...),
+		Checkpoints: append([]HeadRef(nil), s.Checkpoints...),
+	}
+	for k, e := range s.KV { // detcheck:ordered sorted below before use
+		b.KV = append(b.KV, kvItem{Key: k, Entry: *e})
+	}
+	sort.Slice(b.KV, func(i, j int) bool { return b.KV[i].Key < b.KV[j].Key })
+	for k, p := range s.Principals { // detcheck:ordered sorted below before use
+		b.Principals = append(b.Principals, principalItem{TokenHash: k, Principal: *p})
+	}
+	sort.Slice(b.Principals, func(i, j int) bool { return b.Principals[i].TokenHash < b.Principals[j].TokenHash })
+	return b
+}
+
+func stateFromBody(b stateBody) (*State, error) {
+	if b.Format != stateFormat {
+		return nil, fmt.Errorf("state format %d not supported", b.Format)
+	}
+	if len(b.Head) != 32 {
+		return nil, fmt.Errorf("state head is %d bytes, want 32", len(b.Head))
+	}
+	s := newState()
+	s.Initialized = b.Initialized
+	s.Meta = b.Meta
+	s.Seq = b.Seq
+	copy(s.Head[:], b.Head)
+	s.Time = b.Time
+	s.Epoch = b.Epoch
+	for i, it := range b.KV {
+		if i > 0 && b.KV[i-1].Key >= it.Key {
+			return nil, fmt.Errorf("state kv keys not strictly sorted at %q", it.Key)
+		}
+		e := it.Entry
+		s.KV[it.Key] = &e
+	}
+	for i, it := range b.Principals {
+		if i > 0 && b.Principals[i-1].TokenHash >= it.TokenHash {
+			return nil, fmt.Errorf("state principals not strictly sorted")
+		}
+		p := it.Principal
+		s.Principals[it.TokenHash] = &p
+	}
+	for i, d := range b.Dedup {
+		if i > 0 && b.Dedup[i-1].Time > d.Time {
+			return nil, fmt.Errorf("state dedup entries out of time order")
+		}
+		k := dedupKey{d.Caller, d.RequestID}
+		if _, dup := s.dedup[k]; dup {
+			return nil, fmt.Errorf("state dedup entry repeated")
+		}
+		s.dedup[k] = i
+	}
+	s.dedupQueue = append([]DedupEntry(nil), b.Dedup...)
+	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
+	if len(s.Checkpoints) > MaxCheckpoints || len(s.dedupQueue) > MaxDedupEntries {
+		return nil, fmt.Errorf("state tables exceed their bounds")
+	}
+	return s, nil
+}
+
+// SnapshotFile is the on-disk and over-the-wire form of a snapshot. Body is
+// the canonical state encoding; Digest = SHA-256(Body).
+type SnapshotFile struct {
+	Format uint16  `codec:"format"`
+	Head   HeadRef `codec:"head"`
+	Epoch  uint64  `codec:"epoch"`
+	Digest []byte  `codec:"digest"`
+	Body   []byte  `codec:"body"`
+}
+
+// ErrSnapshotDigest is wrapped by errors for snapshots whose recomputed
+// digest differs from the one they carry.
+var ErrSnapshotDigest = fmt.Errorf("snapshot digest mismatch")
+
+// DecodeSnapshot decodes and verifies a snapshot: the digest must match the
+// body and the body's head must match the header.
+func DecodeSnapshot(b []byte) (*SnapshotFile, *State, error) {
+	var f SnapshotFile
+	if err := Decode(b, &f); err != nil {
+		return nil, nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if f.Format != stateFormat {
+		return nil, nil, fmt.Errorf("snapshot: format %d not supported", f.Format)
+	}
+	sum := sha256.Sum256(f.Body)
+	if !bytes.Equal(sum[:], f.Digest) {
+		return nil, nil, fmt.Errorf("snapshot: %w: carries %x, body hashes to %x", ErrSnapshotDigest, f.Digest, sum)
+	}
+	var body stateBody
+	if err := Decode(f.Body, &body); err != nil {
+		return nil, nil, fmt.Errorf("snapshot body: %w", err)
+	}
+	st, err := stateFromBody(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot body: %w", err)
+	}
+	if st.Seq != f.Head.Seq || !bytes.Equal(st.Head[:], f.Head.Hash) || st.Epoch != f.Epoch {
+		return nil, nil, fmt.Errorf("snapshot: header head %s does not match body head %d:%x", f.Head, st.Seq, st.Head)
+	}
+	return &f, st, nil
+}
