@@ -41,7 +41,9 @@ type VerifyError struct {
 	Reason string
 }
 
-func (e *VerifyError) Error() string { return fmt.Sprintf("verification failed at seq %d: %s", e.Seq, e.Reason) }
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("verification failed at seq %d: %s", e.Seq, e.Reason)
+}
 
 // ReplayStep re-applies one archived entry to l and checks that it
 // produces exactly the archived record and head. index is the Raft index

@@ -15,11 +15,11 @@ const ProtocolVersion uint16 = 1
 
 // Bounds on replicated tables. Eviction is deterministic (oldest first).
 const (
-	MaxDedupEntries     = 100_000
-	MaxCheckpoints      = 1024
-	DefaultDedupWindow  = int64(10 * 60 * 1e9) // 10 minutes of ledger time
-	MaxDedupWindow      = int64(24 * 3600 * 1e9)
-	MinDedupWindow      = int64(1e9)
+	MaxDedupEntries    = 100_000
+	MaxCheckpoints     = 1024
+	DefaultDedupWindow = int64(10 * 60 * 1e9) // 10 minutes of ledger time
+	MaxDedupWindow     = int64(24 * 3600 * 1e9)
+	MinDedupWindow     = int64(1e9)
 )
 
 // HeadRef names a point of the chain.
@@ -92,7 +92,7 @@ type State struct {
 	dedup       map[dedupKey]int      // absolute position: dedupQueue[pos-dedupBase]
 	dedupQueue  []DedupEntry          // ordered by ledger time (append order)
 	dedupBase   int
-	Checkpoints []HeadRef             // oldest first
+	Checkpoints []HeadRef // oldest first
 }
 
 func newState() *State {
@@ -106,17 +106,17 @@ func newState() *State {
 // stateBody is the canonical, map-free form of State: snapshots and the
 // state digest are computed over its encoding.
 type stateBody struct {
-	Format      uint16       `codec:"format"`
-	Initialized bool         `codec:"initialized"`
-	Meta        Meta         `codec:"meta"`
-	Seq         uint64       `codec:"seq"`
-	Head        []byte       `codec:"head"`
-	Time        int64        `codec:"time"`
-	Epoch       uint64       `codec:"epoch"`
-	KV          []kvItem     `codec:"kv"`
+	Format      uint16          `codec:"format"`
+	Initialized bool            `codec:"initialized"`
+	Meta        Meta            `codec:"meta"`
+	Seq         uint64          `codec:"seq"`
+	Head        []byte          `codec:"head"`
+	Time        int64           `codec:"time"`
+	Epoch       uint64          `codec:"epoch"`
+	KV          []kvItem        `codec:"kv"`
 	Principals  []principalItem `codec:"principals"`
-	Dedup       []DedupEntry `codec:"dedup"`
-	Checkpoints []HeadRef    `codec:"checkpoints"`
+	Dedup       []DedupEntry    `codec:"dedup"`
+	Checkpoints []HeadRef       `codec:"checkpoints"`
 }
 
 type kvItem struct {

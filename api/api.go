@@ -1,0 +1,175 @@
+package api
+
+import "time"
+
+// Header names.
+const (
+	HeaderRequestID = "X-Dominus-Request-Id"
+	HeaderToken     = "Authorization" // "Bearer <token>"
+)
+
+// Exit statuses shared by every CLI command.
+const (
+	ExitOK        = 0
+	ExitError     = 1
+	ExitDenied    = 2
+	ExitEscalated = 3
+	ExitVerify    = 4
+)
+
+// Error codes carried in Error.Code.
+const (
+	CodeBadRequest     = "bad_request"
+	CodeUnauthorized   = "unauthorized"
+	CodeForbidden      = "forbidden"
+	CodeNotFound       = "not_found"
+	CodeTooLarge       = "too_large"
+	CodeNoLeader       = "no_leader"
+	CodeNotInitialized = "not_initialized"
+	CodeAlreadyInit    = "already_initialized"
+	CodeDiskFull       = "disk_full"
+	CodeClockSkew      = "clock_skew"
+	CodeTimeout        = "timeout"
+	CodeVerifyFailed   = "verification_failed"
+	CodeDenied         = "denied"
+	CodeInternal       = "internal"
+	CodeUnavailable    = "unavailable"
+)
+
+// Error is the body of every non-2xx response: {"error": {...}}.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorBody wraps Error.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Head names a point of a kernel's chain.
+type Head struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Peer is one Raft server.
+type Peer struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	Node         string    `json:"node"`
+	KernelID     string    `json:"kernel_id"`
+	Leader       string    `json:"leader"`
+	LeaderAddr   string    `json:"leader_addr"`
+	RaftState    string    `json:"raft_state"`
+	Term         uint64    `json:"term"`
+	AppliedIndex uint64    `json:"applied_index"`
+	CommitIndex  uint64    `json:"commit_index"`
+	Head         Head      `json:"head"`
+	StateDigest  string    `json:"state_digest"`
+	Epoch        uint64    `json:"epoch"`
+	LedgerTime   time.Time `json:"ledger_time"`
+	Peers        []Peer    `json:"peers"`
+	CanonHash    string    `json:"canon_hash"`
+	Initialized  bool      `json:"initialized"`
+	Protocol     uint16    `json:"protocol"`
+	Version      string    `json:"version"`
+}
+
+// InitResponse is POST /v1/operator/init.
+type InitResponse struct {
+	RootToken string `json:"root_token"`
+	KernelID  string `json:"kernel_id"`
+	Head      Head   `json:"head"`
+}
+
+// Outcome is the common part of every ledgered answer.
+type Outcome struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Decision  string    `json:"decision"`
+	Reason    string    `json:"reason"`
+	Duplicate bool      `json:"duplicate,omitempty"`
+}
+
+// KVPutRequest is PUT /v1/kv/{key}.
+type KVPutRequest struct {
+	Value string `json:"value"`
+}
+
+// KVCASRequest is POST /v1/cas/{key}. With ExpectAbsent the key must not
+// exist; otherwise its value must equal Expect (and its version
+// ExpectVersion when non-zero).
+type KVCASRequest struct {
+	Expect        string `json:"expect"`
+	ExpectAbsent  bool   `json:"expect_absent"`
+	ExpectVersion uint64 `json:"expect_version,omitempty"`
+	Value         string `json:"value"`
+}
+
+// KVResponse answers every kv operation.
+type KVResponse struct {
+	Outcome
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	Found     bool   `json:"found"`
+	Version   uint64 `json:"version"`
+	Succeeded bool   `json:"succeeded"` // cas: the write happened
+}
+
+// Event is one ledger event as shown to people and scripts.
+type Event struct {
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	Epoch       uint64    `json:"epoch"`
+	Index       uint64    `json:"index"`
+	Type        string    `json:"type"`
+	Actor       string    `json:"actor"`
+	RequestID   string    `json:"request_id,omitempty"`
+	Subject     string    `json:"subject,omitempty"`
+	Decision    string    `json:"decision"`
+	Reason      string    `json:"reason"`
+	PayloadHash string    `json:"payload_hash"`
+	Prev        string    `json:"prev"`
+	Hash        string    `json:"hash"`
+}
+
+// VerifyResponse is GET /v1/ledger/verify: the node re-verifies every
+// link of its archive from genesis.
+type VerifyResponse struct {
+	OK      bool   `json:"ok"`
+	Head    Head   `json:"head"`
+	Events  uint64 `json:"events"`
+	BadSeq  uint64 `json:"bad_seq,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// SnapshotRestoreResponse is POST /v1/snapshot/restore.
+type SnapshotRestoreResponse struct {
+	Outcome
+	Epoch        uint64 `json:"epoch"`
+	SnapshotHead Head   `json:"snapshot_head"`
+}
+
+// RemovePeerRequest is POST /v1/operator/raft/remove-peer.
+type RemovePeerRequest struct {
+	ID string `json:"id"`
+}
+
+// TransferLeadershipRequest is POST /v1/operator/raft/transfer-leadership.
+// An empty ID lets Raft choose the most up-to-date follower.
+type TransferLeadershipRequest struct {
+	ID string `json:"id,omitempty"`
+}
+
+// Health is GET /v1/health and /v1/ready.
+type Health struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}

@@ -1,0 +1,8 @@
+package dirty
+
+import . "time"
+
+func Dot() Duration {
+	_ = Now()
+	return Second
+}
