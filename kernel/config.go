@@ -1,0 +1,136 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/dominus-kernel/dominus/internal/tlsutil"
+)
+
+// Config configures one kernel node. Start from DefaultConfig.
+type Config struct {
+	Name            string   // node name: Raft server id, certificate CN
+	DataDir         string   // raft/, archive/ live below it
+	BindAddr        string   // IP:PORT for Raft and node RPC (one TCP port, multiplexed)
+	HTTPAddr        string   // IP:PORT for the HTTP API; empty disables it
+	BootstrapExpect int      // bootstrap a new cluster once this many fresh servers are known
+	Join            []string // other nodes' BindAddr
+
+	TLS          *tlsutil.Files // mutual TLS for Raft/RPC and HTTPS for the API; nil = plaintext (tests, never production)
+	HTTPInsecure bool           // serve the HTTP API without TLS even when TLS files are set (loopback dev only)
+
+	// Limits and timing.
+	MaxClockSkew      time.Duration // the leader refuses writes when its clock runs ahead of its quorum by more
+	MinFreeDiskBytes  uint64        // writes fail with disk_full below this much free space in DataDir
+	ApplyTimeout      time.Duration // bound on one write, including forwarding
+	RaftTimeoutScale  float64       // multiplies Raft's heartbeat/election/lease timeouts (e.g. under -race)
+	SnapshotThreshold uint64        // Raft entries between snapshots
+	TrailingLogs      uint64
+	MaxRequestBytes   int64
+
+	// ClockOffset shifts this node's clock; for fault tests only.
+	ClockOffset time.Duration
+
+	Logger *slog.Logger
+
+	// Network overrides for in-process tests (faultnet); nil uses real TCP
+	// dialed from BindAddr's IP.
+	Listener net.Listener
+	Dial     func(ctx context.Context, addr string) (net.Conn, error)
+
+	// Version is reported in status.
+	Version string
+}
+
+// DefaultConfig returns a configuration with production defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxClockSkew:      2 * time.Second,
+		MinFreeDiskBytes:  64 << 20,
+		ApplyTimeout:      10 * time.Second,
+		RaftTimeoutScale:  1,
+		SnapshotThreshold: 8192,
+		TrailingLogs:      10240,
+		MaxRequestBytes:   4 << 20,
+		Version:           "dev",
+	}
+}
+
+// Validate names every offending value.
+func (c *Config) Validate() error {
+	var errs []string
+	if err := validName(c.Name); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.DataDir == "" {
+		errs = append(errs, "data dir is empty")
+	}
+	if _, _, err := splitIPPort(c.BindAddr); err != nil {
+		errs = append(errs, fmt.Sprintf("bind address %q: %v", c.BindAddr, err))
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			errs = append(errs, fmt.Sprintf("http address %q: %v", c.HTTPAddr, err))
+		}
+	}
+	if c.BootstrapExpect < 0 || c.BootstrapExpect > 9 {
+		errs = append(errs, fmt.Sprintf("bootstrap-expect %d is outside 0..9", c.BootstrapExpect))
+	}
+	for _, j := range c.Join {
+		if _, _, err := splitIPPort(j); err != nil {
+			errs = append(errs, fmt.Sprintf("join address %q: %v", j, err))
+		}
+	}
+	if c.MaxClockSkew < 100*time.Millisecond {
+		errs = append(errs, fmt.Sprintf("max clock skew %s is below 100ms", c.MaxClockSkew))
+	}
+	if c.ApplyTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Sprintf("apply timeout %s is below 100ms", c.ApplyTimeout))
+	}
+	if c.RaftTimeoutScale < 0.1 || c.RaftTimeoutScale > 100 {
+		errs = append(errs, fmt.Sprintf("raft timeout scale %v is outside 0.1..100", c.RaftTimeoutScale))
+	}
+	if c.SnapshotThreshold < 16 {
+		errs = append(errs, fmt.Sprintf("snapshot threshold %d is below 16", c.SnapshotThreshold))
+	}
+	if c.MaxRequestBytes < 1<<16 {
+		errs = append(errs, fmt.Sprintf("max request bytes %d is below 64KiB", c.MaxRequestBytes))
+	}
+	if len(errs) > 0 {
+		return errors.New("kernel config: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func validName(n string) error {
+	if n == "" || len(n) > 64 {
+		return fmt.Errorf("node name %q must be 1..64 characters", n)
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("node name %q may hold only letters, digits, '-', '_' and '.'", n)
+		}
+	}
+	return nil
+}
+
+func splitIPPort(addr string) (net.IP, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return nil, 0, fmt.Errorf("host %q is not an IP address", host)
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p <= 0 || p > 65535 {
+		return nil, 0, fmt.Errorf("port %q is not 1..65535", port)
+	}
+	return ip, p, nil
+}

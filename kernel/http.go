@@ -1,0 +1,619 @@
+package kernel
+
+import (
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/archive"
+	"github.com/dominus-kernel/dominus/canon"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+func (n *Node) startHTTP() error {
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http on %s: %w", n.cfg.HTTPAddr, err)
+	}
+	n.httpLn = ln
+	n.httpSrv = &http.Server{
+		Handler:           n.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	if n.tls != nil && !n.cfg.HTTPInsecure {
+		n.httpSrv.TLSConfig = n.tls.ServerConfig(false)
+		ln = tls.NewListener(ln, n.httpSrv.TLSConfig)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Handler returns the HTTP API.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	open := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, h) }
+	authed := func(pattern string, h func(w http.ResponseWriter, r *http.Request, token string)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			token := bearer(r)
+			if _, err := n.Authenticate(token); err != nil {
+				metricInc("http.unauthenticated")
+				writeErr(w, err)
+				return
+			}
+			h(w, r, token)
+		})
+	}
+	open("GET /v1/health", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, api.Health{Status: "ok"}) })
+	open("GET /v1/ready", n.handleReady)
+	open("GET /v1/status", n.handleStatus)
+	open("POST /v1/operator/init", n.handleInit)
+	authed("GET /v1/operator/raft/peers", n.handlePeers)
+	authed("POST /v1/operator/raft/remove-peer", n.handleRemovePeer)
+	authed("POST /v1/operator/raft/transfer-leadership", n.handleTransfer)
+	authed("PUT /v1/kv/{key...}", n.handleKVPut)
+	authed("DELETE /v1/kv/{key...}", n.handleKVDelete)
+	authed("POST /v1/kv-get/{key...}", n.handleKVGet)
+	authed("POST /v1/cas/{key...}", n.handleKVCAS)
+	authed("GET /v1/ledger/tail", n.handleLedgerTail)
+	authed("GET /v1/ledger/event/{seq}", n.handleLedgerShow)
+	authed("GET /v1/ledger/verify", n.handleLedgerVerify)
+	authed("GET /v1/ledger/export", n.handleLedgerExport)
+	authed("POST /v1/snapshot/save", n.handleSnapshotSave)
+	authed("POST /v1/snapshot/restore", n.handleSnapshotRestore)
+	if reg, err := SetupMetrics(n.cfg.Name); err == nil && reg != nil {
+		ph := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		authed("GET /metrics", func(w http.ResponseWriter, r *http.Request, _ string) { ph.ServeHTTP(w, r) })
+	}
+	limited := http.MaxBytesHandler(mux, n.cfg.MaxRequestBytes)
+	restore := http.MaxBytesHandler(mux, fsm.MaxEpochBytes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/snapshot/restore" {
+			restore.ServeHTTP(w, r)
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func httpStatus(code string) int {
+	switch code {
+	case api.CodeBadRequest:
+		return http.StatusBadRequest
+	case api.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case api.CodeForbidden:
+		return http.StatusForbidden
+	case api.CodeNotFound:
+		return http.StatusNotFound
+	case api.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case api.CodeAlreadyInit:
+		return http.StatusConflict
+	case api.CodeNotInitialized:
+		return http.StatusPreconditionFailed
+	case api.CodeNoLeader, api.CodeUnavailable, api.CodeClockSkew, api.CodeTimeout:
+		return http.StatusServiceUnavailable
+	case api.CodeDiskFull:
+		return http.StatusInsufficientStorage
+	case api.CodeVerifyFailed:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+type codedError struct {
+	code string
+	msg  string
+}
+
+func (e *codedError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &codedError{code: api.CodeBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := errorCode(err)
+	var ce *codedError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ce):
+		code = ce.code
+	case errors.As(err, &mbe):
+		code = api.CodeTooLarge
+	}
+	writeJSON(w, httpStatus(code), api.ErrorBody{Error: api.Error{Code: code, Message: err.Error()}})
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+func (n *Node) handleReady(w http.ResponseWriter, r *http.Request) {
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "unready", Reason: "no leader"})
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Health{Status: "ready"})
+}
+
+// Status reports this node's view.
+func (n *Node) Status() api.Status {
+	addr, id := n.raft.LeaderWithID()
+	s := api.Status{
+		Node:         n.cfg.Name,
+		Leader:       string(id),
+		LeaderAddr:   string(addr),
+		RaftState:    n.raft.State().String(),
+		Term:         n.raft.CurrentTerm(),
+		AppliedIndex: n.raft.AppliedIndex(),
+		CommitIndex:  n.raft.CommitIndex(),
+		CanonHash:    canon.HashHex(),
+		Version:      n.cfg.Version,
+		Peers:        []api.Peer{},
+	}
+	n.fsm.mu.Lock()
+	st := n.fsm.ledger.State()
+	s.Head = api.Head{Seq: st.Seq, Hash: hex.EncodeToString(st.Head[:])}
+	d := n.fsm.ledger.Digest()
+	s.StateDigest = hex.EncodeToString(d[:])
+	s.Epoch = st.Epoch
+	s.Initialized = st.Initialized
+	s.Protocol = st.Meta.Protocol
+	s.KernelID = st.Meta.KernelID
+	if st.Time > 0 {
+		s.LedgerTime = time.Unix(0, st.Time).UTC()
+	}
+	n.fsm.mu.Unlock()
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, sv := range f.Configuration().Servers {
+			s.Peers = append(s.Peers, api.Peer{ID: string(sv.ID), Address: string(sv.Address), Suffrage: sv.Suffrage.String(), Leader: sv.ID == id})
+		}
+	}
+	return s
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.Status())
+}
+
+func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
+	tok, res, err := n.Init(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var kid string
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { kid = l.State().Meta.KernelID })
+	writeJSON(w, http.StatusOK, api.InitResponse{RootToken: tok, KernelID: kid, Head: api.Head{Seq: res.Seq, Hash: hex.EncodeToString(res.Head[:])}})
+}
+
+func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, _ string) {
+	if r.URL.Query().Has("consistent") {
+		if err := n.ConsistentRead(r.Context()); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, n.Status().Peers)
+}
+
+func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, _ string) {
+	var req api.RemovePeerRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.ID == "" {
+		writeErr(w, badRequest("id is required"))
+		return
+	}
+	if err := n.RemovePeer(r.Context(), req.ID); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": req.ID})
+}
+
+func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request, _ string) {
+	var req api.TransferLeadershipRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := n.TransferLeadership(r.Context(), req.ID); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"leader": n.Status().Leader})
+}
+
+// propose builds an authenticated envelope for the caller and applies it.
+func (n *Node) propose(r *http.Request, token string, t fsm.CommandType, payload any) (fsm.Result, error) {
+	rid := r.Header.Get(api.HeaderRequestID)
+	if len(rid) > fsm.MaxRequestIDBytes {
+		return fsm.Result{}, badRequest("request id longer than %d bytes", fsm.MaxRequestIDBytes)
+	}
+	env := fsm.Envelope{Type: t, RequestID: rid, Auth: TokenHash(token), Payload: fsm.Encode(payload)}
+	return n.Apply(r.Context(), env)
+}
+
+func outcome(res fsm.Result) api.Outcome {
+	o := api.Outcome{Seq: res.Seq, Decision: res.Decision.String(), Reason: res.Reason.String(), Duplicate: res.Duplicate}
+	if res.Time > 0 {
+		o.Time = time.Unix(0, res.Time).UTC()
+	}
+	return o
+}
+
+func kvResponse(key string, res fsm.Result) api.KVResponse {
+	return api.KVResponse{Outcome: outcome(res), Key: key, Value: string(res.Value), Found: res.Found, Version: res.Version,
+		Succeeded: res.Decision == fsm.DecisionPermit && res.Reason == fsm.ReasonOK}
+}
+
+func checkKey(key string) error {
+	if key == "" || len(key) > fsm.MaxKeyBytes {
+		return badRequest("key must be 1..%d bytes", fsm.MaxKeyBytes)
+	}
+	return nil
+}
+
+func (n *Node) kvAnswer(w http.ResponseWriter, key string, res fsm.Result, err error) {
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	status := http.StatusOK
+	if res.Decision == fsm.DecisionDeny {
+		status = http.StatusForbidden
+	}
+	writeJSON(w, status, kvResponse(key, res))
+}
+
+func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, token string) {
+	key := r.PathValue("key")
+	var req api.KVPutRequest
+	if err := checkKey(key); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len(req.Value) > fsm.MaxValueBytes {
+		writeErr(w, &codedError{code: api.CodeTooLarge, msg: fmt.Sprintf("value of %d bytes exceeds %d", len(req.Value), fsm.MaxValueBytes)})
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdKVPut, &fsm.KVPut{Key: key, Value: []byte(req.Value)})
+	n.kvAnswer(w, key, res, err)
+}
+
+func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request, token string) {
+	key := r.PathValue("key")
+	if err := checkKey(key); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdKVGet, &fsm.KVKey{Key: key})
+	n.kvAnswer(w, key, res, err)
+}
+
+func (n *Node) handleKVDelete(w http.ResponseWriter, r *http.Request, token string) {
+	key := r.PathValue("key")
+	if err := checkKey(key); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdKVDelete, &fsm.KVKey{Key: key})
+	n.kvAnswer(w, key, res, err)
+}
+
+func (n *Node) handleKVCAS(w http.ResponseWriter, r *http.Request, token string) {
+	key := r.PathValue("key")
+	var req api.KVCASRequest
+	if err := checkKey(key); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len(req.Value) > fsm.MaxValueBytes || len(req.Expect) > fsm.MaxValueBytes {
+		writeErr(w, &codedError{code: api.CodeTooLarge, msg: "value exceeds the limit"})
+		return
+	}
+	p := &fsm.KVCAS{Key: key, ExpectExists: !req.ExpectAbsent, Expect: []byte(req.Expect), ExpectVersion: req.ExpectVersion, Value: []byte(req.Value)}
+	res, err := n.propose(r, token, fsm.CmdKVCAS, p)
+	n.kvAnswer(w, key, res, err)
+}
+
+// EventFromArchive converts an archived record to its API form.
+func EventFromArchive(rec archive.Record) (api.Event, bool, error) {
+	ae, err := fsm.DecodeArchived(rec.Data)
+	if err != nil {
+		return api.Event{}, false, err
+	}
+	if ae.Event == nil {
+		return api.Event{}, false, nil
+	}
+	ev := ae.Event
+	return api.Event{
+		Seq: ev.Seq, Time: time.Unix(0, ev.Time).UTC(), Epoch: ev.Epoch, Index: ev.Index, Type: ev.Type.String(),
+		Actor: ev.Actor, RequestID: ev.RequestID, Subject: ev.Subject, Decision: ev.Decision.String(), Reason: ev.Reason.String(),
+		PayloadHash: hex.EncodeToString(ev.PayloadHash), Prev: hex.EncodeToString(ev.Prev), Hash: hex.EncodeToString(ae.Head),
+	}, true, nil
+}
+
+func (n *Node) maybeConsistent(r *http.Request) error {
+	if q := r.URL.Query(); q.Has("consistent") && q.Get("consistent") != "0" && q.Get("consistent") != "false" {
+		return n.ConsistentRead(r.Context())
+	}
+	return nil
+}
+
+func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, _ string) {
+	if err := n.maybeConsistent(r); err != nil {
+		writeErr(w, err)
+		return
+	}
+	count := 20
+	if s := r.URL.Query().Get("n"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 10000 {
+			writeErr(w, badRequest("n must be 1..10000"))
+			return
+		}
+		count = v
+	}
+	_, last := n.arch.Last()
+	from := uint64(1)
+	if last > uint64(count) {
+		from = last - uint64(count) + 1
+	}
+	evs := make([]api.Event, 0, count)
+	err := n.arch.Iterate(from, func(rec archive.Record) error {
+		ev, ok, err := EventFromArchive(rec)
+		if err != nil {
+			return err
+		}
+		if ok && len(evs) < count {
+			evs = append(evs, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, evs)
+}
+
+func (n *Node) handleLedgerShow(w http.ResponseWriter, r *http.Request, _ string) {
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil || seq == 0 {
+		writeErr(w, badRequest("seq must be a positive integer"))
+		return
+	}
+	if err := n.maybeConsistent(r); err != nil {
+		writeErr(w, err)
+		return
+	}
+	rec, err := n.arch.ReadSeq(seq)
+	if errors.Is(err, archive.ErrNotFound) {
+		writeErr(w, &codedError{code: api.CodeNotFound, msg: fmt.Sprintf("no event at seq %d", seq)})
+		return
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	ev, _, err := EventFromArchive(rec)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+// VerifyArchive re-checks every link of the archive from genesis.
+func (n *Node) VerifyArchive() api.VerifyResponse {
+	prev := fsm.HeadRef{Hash: fsm.ZeroHead[:]}
+	var events uint64
+	err := n.arch.Iterate(1, func(rec archive.Record) error {
+		next, err := fsm.VerifyChain(prev, rec.Data)
+		if err != nil {
+			return err
+		}
+		if next.Seq != rec.Seq {
+			return &fsm.VerifyError{Seq: prev.Seq + 1, Reason: fmt.Sprintf("record claims seq %d", rec.Seq)}
+		}
+		if next.Seq != prev.Seq {
+			events++
+		}
+		prev = next
+		return nil
+	})
+	out := api.VerifyResponse{OK: err == nil, Head: api.Head{Seq: prev.Seq, Hash: hex.EncodeToString(prev.Hash)}, Events: events}
+	if err != nil {
+		var ve *fsm.VerifyError
+		var ce *archive.CorruptError
+		switch {
+		case errors.As(err, &ve):
+			out.BadSeq = ve.Seq
+		case errors.As(err, &ce):
+			out.BadSeq = ce.AfterSeq + 1
+		default:
+			out.BadSeq = prev.Seq + 1
+		}
+		out.Message = err.Error()
+		return out
+	}
+	// The archive must end where the live ledger is.
+	h, _ := n.Head()
+	if h.Seq != prev.Seq || hex.EncodeToString(h.Hash) != out.Head.Hash {
+		out.OK = false
+		out.BadSeq = prev.Seq
+		out.Message = fmt.Sprintf("archive ends at %s, ledger head is %s", prev, h)
+	}
+	return out
+}
+
+func (n *Node) handleLedgerVerify(w http.ResponseWriter, r *http.Request, _ string) {
+	writeJSON(w, http.StatusOK, n.VerifyArchive())
+}
+
+func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, _ string) {
+	from := uint64(1)
+	if s := r.URL.Query().Get("from"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v == 0 {
+			writeErr(w, badRequest("from must be a positive integer"))
+			return
+		}
+		from = v
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	ew, err := archive.NewExportWriter(w, archive.ExportHeader{FromSeq: from, Meta: []byte(n.cfg.Name)})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	_, last := n.arch.Last()
+	if err := n.arch.Iterate(from, func(rec archive.Record) error {
+		if rec.Seq > last {
+			return io.EOF
+		}
+		return ew.Write(rec)
+	}); err != nil && !errors.Is(err, io.EOF) {
+		n.log.Error("ledger export aborted", "err", err)
+		return // the missing trailer tells the reader the export is incomplete
+	}
+	if err := ew.Close(); err != nil {
+		n.log.Error("ledger export trailer", "err", err)
+	}
+}
+
+// handleSnapshotSave streams a snapshot of the current state and records
+// its head as a cluster checkpoint, so it can later be restored.
+func (n *Node) handleSnapshotSave(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.ConsistentRead(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	var snap []byte
+	var head fsm.HeadRef
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { snap, head = l.Snapshot(), l.Head() })
+	res, err := n.propose(r, token, fsm.CmdCheckpoint, &fsm.Checkpoint{Seq: head.Seq, Hash: head.Hash})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if res.Decision != fsm.DecisionPermit {
+		writeErr(w, &codedError{code: api.CodeForbidden, msg: "checkpoint denied: " + res.Reason.String()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(snap)
+}
+
+// handleSnapshotRestore restores a snapshot into the live cluster as a
+// ledgered new epoch. The snapshot must verify and its head must be in
+// this node's archive or among the cluster's recorded checkpoints.
+func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, token string) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	sf, _, err := fsm.DecodeSnapshot(body)
+	if err != nil {
+		writeErr(w, &codedError{code: api.CodeVerifyFailed, msg: err.Error()})
+		return
+	}
+	if err := n.ConsistentRead(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	var checkpointed bool
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { checkpointed = l.State().HasCheckpoint(sf.Head) })
+	if !checkpointed {
+		rec, err := n.arch.ReadSeq(sf.Head.Seq)
+		ok := false
+		if err == nil {
+			if ae, err := fsm.DecodeArchived(rec.Data); err == nil && hex.EncodeToString(ae.Head) == hex.EncodeToString(sf.Head.Hash) {
+				ok = true
+			}
+		}
+		if !ok {
+			writeErr(w, &codedError{code: api.CodeVerifyFailed, msg: fmt.Sprintf("snapshot head %s matches neither the ledger archive nor a recorded checkpoint", sf.Head)})
+			return
+		}
+		if res, err := n.propose(r, token, fsm.CmdCheckpoint, &fsm.Checkpoint{Seq: sf.Head.Seq, Hash: sf.Head.Hash}); err != nil || res.Decision != fsm.DecisionPermit {
+			if err == nil {
+				err = &codedError{code: api.CodeForbidden, msg: "checkpoint denied: " + res.Reason.String()}
+			}
+			writeErr(w, err)
+			return
+		}
+	}
+	r.Header.Del(api.HeaderRequestID)
+	res, err := n.propose(r, token, fsm.CmdEpoch, &fsm.Epoch{Snapshot: body})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	status := http.StatusOK
+	if res.Decision != fsm.DecisionPermit {
+		status = http.StatusConflict
+	}
+	var epoch uint64
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { epoch = l.State().Epoch })
+	writeJSON(w, status, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, SnapshotHead: api.Head{Seq: sf.Head.Seq, Hash: hex.EncodeToString(sf.Head.Hash)}})
+}
+

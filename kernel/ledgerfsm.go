@@ -1,0 +1,298 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dominus-kernel/dominus/archive"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+// ledgerFSM is the raft.FSM: it applies entries to the pure fsm.Ledger
+// and then appends them to the fsynced archive before answering. Entries
+// the archive already holds (re-applied after a restart) are checked
+// against it instead: a stored log entry that differs from the chain
+// stops the node.
+type ledgerFSM struct {
+	mu        sync.RWMutex // guards ledger and lastIndex for readers
+	ledger    *fsm.Ledger
+	lastIndex uint64
+
+	arch *archive.Archive
+	log  *slog.Logger
+	// backfill fetches archive records (fromIndex, toIndex] from a peer
+	// after a snapshot install; set by the node.
+	backfill func(ctx context.Context, from, to uint64) ([]archive.Record, error)
+	// applied is signalled after every batch (for read-index waits).
+	appliedMu   sync.Mutex
+	appliedCond *sync.Cond
+	// observe is called with each applied entry's result (metrics, skew).
+	observe func(fsm.Result)
+}
+
+func newLedgerFSM(arch *archive.Archive, log *slog.Logger) *ledgerFSM {
+	f := &ledgerFSM{ledger: fsm.New(), arch: arch, log: log}
+	f.appliedCond = sync.NewCond(&f.appliedMu)
+	return f
+}
+
+// raftSnapshot is the Raft snapshot payload: the ledger snapshot plus the
+// Raft index it was taken at (for archive backfill).
+type raftSnapshot struct {
+	Index  uint64 `codec:"index"`
+	Ledger []byte `codec:"ledger"`
+}
+
+var _ raft.BatchingFSM = (*ledgerFSM)(nil)
+
+func (f *ledgerFSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed entries, archives them with one fsync and
+// returns one fsm.Result per entry.
+func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	recs := make([]archive.Record, 0, len(logs))
+	archLastIndex, _ := f.arch.Last()
+	f.mu.Lock()
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		if l.Index <= archLastIndex {
+			out[i] = f.reapply(l)
+			continue
+		}
+		a := f.ledger.Apply(l.Index, l.Data)
+		kind := archive.KindNoop
+		if a.Event != nil {
+			kind = archive.KindEvent
+		}
+		recs = append(recs, archive.Record{Index: l.Index, Seq: f.ledger.State().Seq, Kind: kind, Data: fsm.EncodeArchived(l.Data, a)})
+		out[i] = a.Result
+	}
+	if n := len(logs); n > 0 {
+		f.lastIndex = logs[n-1].Index
+	}
+	f.mu.Unlock()
+	if len(recs) > 0 {
+		if err := f.arch.Append(recs); err != nil {
+			// The decision is applied in memory but not durable in the
+			// ledger archive. Answering would break "recorded before it
+			// happens"; stop, and let restart re-apply from the Raft log.
+			panic(fmt.Sprintf("kernel: ledger archive append failed; stopping to avoid answering unrecorded decisions: %v", err))
+		}
+	}
+	for _, r := range out {
+		if res, ok := r.(fsm.Result); ok && f.observe != nil {
+			f.observe(res)
+		}
+	}
+	f.appliedMu.Lock()
+	f.appliedCond.Broadcast()
+	f.appliedMu.Unlock()
+	return out
+}
+
+// reapply applies an entry the archive already holds and checks it
+// reproduces the archived record exactly.
+func (f *ledgerFSM) reapply(l *raft.Log) fsm.Result {
+	rec, err := f.arch.ReadIndex(l.Index)
+	if err != nil {
+		panic(fmt.Sprintf("kernel: raft entry %d is below the archive's last index but has no archive record: %v", l.Index, err))
+	}
+	ae, err := fsm.DecodeArchived(rec.Data)
+	if err != nil || !bytes.Equal(ae.Entry, l.Data) {
+		panic(fmt.Sprintf("kernel: raft log entry %d differs from the ledger archive (seq %d); refusing to apply a tampered or corrupt log", l.Index, rec.Seq))
+	}
+	if err := fsm.ReplayStep(f.ledger, l.Index, rec.Seq, rec.Data); err != nil {
+		panic(fmt.Sprintf("kernel: re-applying raft entry %d diverges from the archive: %v", l.Index, err))
+	}
+	st := f.ledger.State()
+	return fsm.Result{Seq: st.Seq, Head: st.Head, Time: st.Time, Noop: true}
+}
+
+type fsmSnapshot struct{ data []byte }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+func (f *ledgerFSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return &fsmSnapshot{data: fsm.Encode(&raftSnapshot{Index: f.lastIndex, Ledger: f.ledger.Snapshot()})}, nil
+}
+
+// Restore installs a snapshot (at start-up or from the leader). It is
+// accepted only if its head is in this node's archive, or the archive can
+// be backfilled from a peer with records that chain from the archive's
+// last head to exactly the snapshot's head.
+func (f *ledgerFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, fsm.MaxEpochBytes*2))
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	var rs raftSnapshot
+	if err := fsm.Decode(data, &rs); err != nil {
+		return fmt.Errorf("snapshot container: %w", err)
+	}
+	sf, _, err := fsm.DecodeSnapshot(rs.Ledger)
+	if err != nil {
+		return err
+	}
+	if err := f.checkAgainstArchive(sf.Head, rs.Index); err != nil {
+		return err
+	}
+	fresh := fsm.New()
+	if _, err := fresh.Restore(rs.Ledger); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.ledger = fresh
+	f.lastIndex = rs.Index
+	f.mu.Unlock()
+	f.log.Info("restored snapshot", "seq", sf.Head.Seq, "index", rs.Index)
+	return nil
+}
+
+// ErrSnapshotHeadUnknown is returned for a snapshot whose head neither
+// matches the archive nor can be reached by a verified backfill.
+var ErrSnapshotHeadUnknown = errors.New("snapshot head does not match the ledger archive")
+
+func (f *ledgerFSM) checkAgainstArchive(head fsm.HeadRef, index uint64) error {
+	if head.Seq == 0 {
+		return nil
+	}
+	_, lastSeq := f.arch.Last()
+	if lastSeq >= head.Seq {
+		rec, err := f.arch.ReadSeq(head.Seq)
+		if err != nil {
+			return fmt.Errorf("%w: seq %d: %v", ErrSnapshotHeadUnknown, head.Seq, err)
+		}
+		ae, err := fsm.DecodeArchived(rec.Data)
+		if err != nil || !bytes.Equal(ae.Head, head.Hash) {
+			return fmt.Errorf("%w: snapshot head %s, archive holds another hash at that seq", ErrSnapshotHeadUnknown, head)
+		}
+		return nil
+	}
+	if f.backfill == nil {
+		return fmt.Errorf("%w: archive ends at seq %d, snapshot head is %s, and no peer to backfill from", ErrSnapshotHeadUnknown, lastSeq, head)
+	}
+	return f.backfillTo(head, index)
+}
+
+// backfillTo fetches archive records up to index from the leader and
+// verifies they chain from the archive's head to the snapshot's.
+func (f *ledgerFSM) backfillTo(head fsm.HeadRef, index uint64) error {
+	lastIndex, lastSeq := f.arch.Last()
+	prev := fsm.HeadRef{Seq: 0, Hash: fsm.ZeroHead[:]}
+	if lastSeq > 0 {
+		rec, err := f.arch.ReadSeq(lastSeq)
+		if err != nil {
+			return fmt.Errorf("archive head: %w", err)
+		}
+		ae, err := fsm.DecodeArchived(rec.Data)
+		if err != nil {
+			return fmt.Errorf("archive head: %w", err)
+		}
+		prev = fsm.HeadRef{Seq: lastSeq, Hash: ae.Head}
+	}
+	start := time.Now()
+	total := 0
+	for guard := 0; lastIndex < index; guard++ {
+		if guard > 1_000_000 {
+			return errors.New("backfill: too many pages")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		recs, err := f.backfill(ctx, lastIndex, index)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("backfill archive from leader: %w", err)
+		}
+		if len(recs) == 0 {
+			return fmt.Errorf("backfill: leader returned no records after index %d (want up to %d)", lastIndex, index)
+		}
+		for _, r := range recs {
+			if r.Index <= lastIndex || r.Index > index {
+				return fmt.Errorf("backfill: record index %d outside (%d, %d]", r.Index, lastIndex, index)
+			}
+			next, err := fsm.VerifyChain(prev, r.Data)
+			if err != nil {
+				return fmt.Errorf("backfill: %w", err)
+			}
+			if next.Seq != r.Seq {
+				return fmt.Errorf("backfill: record at index %d claims seq %d, chain says %d", r.Index, r.Seq, next.Seq)
+			}
+			prev = next
+			lastIndex = r.Index
+		}
+		if err := f.arch.Append(recs); err != nil {
+			return fmt.Errorf("backfill: append: %w", err)
+		}
+		total += len(recs)
+	}
+	if prev.Seq != head.Seq || !bytes.Equal(prev.Hash, head.Hash) {
+		return fmt.Errorf("%w: backfilled chain ends at %s, snapshot head is %s", ErrSnapshotHeadUnknown, prev, head)
+	}
+	f.log.Info("backfilled ledger archive", "records", total, "to_seq", head.Seq, "took", time.Since(start).String())
+	return nil
+}
+
+// read runs fn with the ledger under the read lock.
+func (f *ledgerFSM) read(fn func(l *fsm.Ledger, lastIndex uint64)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.ledger, f.lastIndex)
+}
+
+// waitApplied blocks until index has been applied (by the FSM or, for
+// Raft-internal entries, by Raft), or ctx ends.
+func (f *ledgerFSM) waitApplied(ctx context.Context, index uint64, raftApplied func() uint64) error {
+	delay := 200 * time.Microsecond
+	for {
+		f.mu.RLock()
+		done := f.lastIndex >= index
+		f.mu.RUnlock()
+		if done || raftApplied() >= index {
+			return nil
+		}
+		f.appliedMu.Lock()
+		t := time.AfterFunc(delay, func() {
+			f.appliedMu.Lock()
+			f.appliedCond.Broadcast()
+			f.appliedMu.Unlock()
+		})
+		stop := context.AfterFunc(ctx, func() {
+			f.appliedMu.Lock()
+			f.appliedCond.Broadcast()
+			f.appliedMu.Unlock()
+		})
+		f.appliedCond.Wait()
+		f.appliedMu.Unlock()
+		t.Stop()
+		stop()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if delay < 10*time.Millisecond {
+			delay *= 2
+		}
+	}
+}

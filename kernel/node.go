@@ -1,0 +1,912 @@
+package kernel
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/archive"
+	"github.com/dominus-kernel/dominus/canon"
+	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/internal/tlsutil"
+)
+
+// Node is one kernel server: the composition root that wires the ledger
+// FSM to Raft, the archive, node RPC and the HTTP API.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	tls       *tlsutil.Reloader
+	mux       *mux
+	pool      *rpcPool
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	snaps     *raft.FileSnapshotStore
+	arch      *archive.Archive
+	fsm       *ledgerFSM
+	raft      *raft.Raft
+
+	rpcHandlers map[string]rpcHandler
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+
+	barrierTerm atomic.Uint64 // the term in which this leader's barrier completed
+	skewMu      sync.Mutex
+	skewAhead   time.Duration // how far this leader's clock runs ahead of its quorum's median
+	skewChecked time.Time
+
+	closeOnce sync.Once
+}
+
+// Errors with API codes.
+var (
+	ErrNoLeader       = errors.New("no leader elected")
+	ErrNotLeader      = errors.New("this node is not the leader")
+	ErrDiskFull       = errors.New("disk full: free space in the data dir is below the configured minimum; writes are refused")
+	ErrClockSkew      = errors.New("leader clock runs ahead of its quorum beyond the maximum skew; writes are refused")
+	ErrNotInitialized = errors.New("kernel not initialized: run `dominus operator init`")
+	ErrAlreadyInit    = errors.New("kernel already initialized")
+	ErrUnauthorized   = errors.New("missing or unknown token")
+)
+
+func errorCode(err error) string {
+	var re *rpcError
+	switch {
+	case errors.As(err, &re):
+		return re.Code
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader):
+		return api.CodeNoLeader
+	case errors.Is(err, ErrDiskFull):
+		return api.CodeDiskFull
+	case errors.Is(err, ErrClockSkew):
+		return api.CodeClockSkew
+	case errors.Is(err, ErrNotInitialized):
+		return api.CodeNotInitialized
+	case errors.Is(err, ErrAlreadyInit):
+		return api.CodeAlreadyInit
+	case errors.Is(err, ErrUnauthorized):
+		return api.CodeUnauthorized
+	case errors.Is(err, context.DeadlineExceeded):
+		return api.CodeTimeout
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		// The outcome is unknown: the client retries with the same
+		// request id and the ledger deduplicates.
+		return api.CodeUnavailable
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return api.CodeUnavailable
+	}
+	return api.CodeInternal
+}
+
+// ErrCanon is wrapped by start-up errors about the canon.
+var ErrCanon = errors.New("canon check failed")
+
+// New validates the configuration, checks the canon and the stored log
+// against the ledger archive, and starts the node.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := canon.Verify(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCanon, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", cfg.Name)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	if err := n.open(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) open() error {
+	cfg := &n.cfg
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return err
+	}
+	var err error
+	if n.arch, err = archive.Open(filepath.Join(cfg.DataDir, "archive"), archive.Options{Logger: n.log}); err != nil {
+		return fmt.Errorf("open ledger archive: %w", err)
+	}
+	if err := n.checkSealedCanon(); err != nil {
+		return err
+	}
+	if cfg.TLS != nil {
+		if n.tls, err = tlsutil.NewReloader(*cfg.TLS, n.log); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.tls.Watch(n.ctx, tlsutil.DefaultWatchInterval) }()
+	} else {
+		n.log.Warn("node-to-node traffic is not encrypted: no TLS files configured")
+	}
+	n.store, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(raftDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true},
+	})
+	if err != nil {
+		return fmt.Errorf("open raft log store: %w", err)
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr, Color: hclog.ColorOff}).With("node", cfg.Name)
+	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog); err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	if err := n.checkLogAgainstArchive(); err != nil {
+		return err
+	}
+	n.fsm = newLedgerFSM(n.arch, n.log)
+	n.fsm.observe = n.observe
+	n.fsm.backfill = n.backfillFromLeader
+	n.pool = &rpcPool{n: n, idle: map[string][]net.Conn{}}
+	if n.mux, err = newMux(cfg, n.tls, n.log); err != nil {
+		return err
+	}
+	n.mux.rpc = n.serveRPC
+	n.registerRPC()
+	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: streamLayer{n.mux}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+	})
+	rc := n.raftConfig(hlog)
+	hasState, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	if err != nil {
+		return err
+	}
+	n.mux.serve()
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, n.snaps, n.transport); err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	// A restored snapshot must carry the same sealed canon.
+	if err := n.checkStateCanon(); err != nil {
+		return err
+	}
+	if !hasState {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.formCluster() }()
+	} else {
+		n.log.Info("existing raft state found; rejoining without bootstrap")
+	}
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.leaderLoop() }()
+	if cfg.HTTPAddr != "" {
+		if err := n.startHTTP(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.Name)
+	rc.Logger = hlog
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * n.cfg.RaftTimeoutScale) }
+	rc.HeartbeatTimeout = scale(500 * time.Millisecond)
+	rc.ElectionTimeout = scale(500 * time.Millisecond)
+	rc.LeaderLeaseTimeout = scale(250 * time.Millisecond)
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = 30 * time.Second
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.NoLegacyTelemetry = true
+	return rc
+}
+
+// checkSealedCanon compares the canon hash sealed in the archived genesis
+// with this binary's.
+func (n *Node) checkSealedCanon() error {
+	rec, err := n.arch.ReadSeq(1)
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read genesis from archive: %w", err)
+	}
+	ae, err := fsm.DecodeArchived(rec.Data)
+	if err != nil {
+		return fmt.Errorf("decode archived genesis: %w", err)
+	}
+	env, err := fsm.DecodeEnvelope(ae.Entry)
+	if err != nil || env.Type != fsm.CmdGenesis {
+		return fmt.Errorf("%w: ledger seq 1 is not a genesis entry", ErrCanon)
+	}
+	var g fsm.Genesis
+	if err := fsm.Decode(env.Payload, &g); err != nil || len(g.CanonHash) != 32 {
+		return fmt.Errorf("%w: genesis payload does not decode", ErrCanon)
+	}
+	var sealed [32]byte
+	copy(sealed[:], g.CanonHash)
+	if err := canon.CheckSealed(sealed); err != nil {
+		return fmt.Errorf("%w: %v", ErrCanon, err)
+	}
+	return nil
+}
+
+func (n *Node) checkStateCanon() error {
+	var err error
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		if !st.Initialized {
+			return
+		}
+		var sealed [32]byte
+		copy(sealed[:], st.Meta.CanonHash)
+		if e := canon.CheckSealed(sealed); e != nil {
+			err = fmt.Errorf("%w: %v", ErrCanon, e)
+		}
+	})
+	return err
+}
+
+// ErrLogTampered is wrapped by the start-up error for a stored Raft log
+// entry that differs from the ledger archive.
+var ErrLogTampered = errors.New("stored raft log does not match the ledger archive")
+
+// checkLogAgainstArchive compares every stored command entry the archive
+// covers with the bytes the archive recorded for it.
+func (n *Node) checkLogAgainstArchive() error {
+	first, err := n.store.FirstIndex()
+	if err != nil {
+		return err
+	}
+	last, err := n.store.LastIndex()
+	if err != nil {
+		return err
+	}
+	archLast, _ := n.arch.Last()
+	if last > archLast {
+		last = archLast
+	}
+	checked := 0
+	for i := first; i != 0 && i <= last; i++ {
+		var l raft.Log
+		if err := n.store.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue
+			}
+			return fmt.Errorf("%w: read entry %d: %v", ErrLogTampered, i, err)
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		rec, err := n.arch.ReadIndex(i)
+		if err != nil {
+			return fmt.Errorf("%w: entry %d has no archive record: %v", ErrLogTampered, i, err)
+		}
+		ae, err := fsm.DecodeArchived(rec.Data)
+		if err != nil {
+			return fmt.Errorf("%w: archive record for entry %d: %v", ErrLogTampered, i, err)
+		}
+		if string(ae.Entry) != string(l.Data) {
+			return fmt.Errorf("%w: entry %d (ledger seq %d) differs from the archived bytes", ErrLogTampered, i, rec.Seq)
+		}
+		checked++
+	}
+	n.log.Info("checked stored raft log against the ledger archive", "entries", checked)
+	return nil
+}
+
+// formCluster bootstraps (with BootstrapExpect) or joins (with Join).
+func (n *Node) formCluster() {
+	if n.cfg.BootstrapExpect == 0 && len(n.cfg.Join) == 0 {
+		n.log.Info("no bootstrap-expect and no join addresses: waiting to be added by an existing cluster")
+		return
+	}
+	backoff := 200 * time.Millisecond
+	for attempt := 0; attempt < 100_000; attempt++ {
+		if n.ctx.Err() != nil {
+			return
+		}
+		if n.hasConfiguration() {
+			return
+		}
+		done, err := n.tryFormCluster()
+		if done {
+			return
+		}
+		if err != nil && attempt%10 == 0 {
+			n.log.Info("forming cluster", "attempt", attempt, "status", err.Error())
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 2*time.Second {
+			backoff = backoff * 3 / 2
+		}
+	}
+}
+
+func (n *Node) hasConfiguration() bool {
+	f := n.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) > 0
+}
+
+func (n *Node) tryFormCluster() (bool, error) {
+	type peer struct{ name, addr string }
+	peers := []peer{{n.cfg.Name, n.cfg.BindAddr}}
+	var formed []string
+	for _, addr := range n.cfg.Join {
+		if addr == n.cfg.BindAddr {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+		var id identifyResponse
+		err := n.pool.call(ctx, addr, rpcIdentify, struct{}{}, &id)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if id.HasState {
+			formed = append(formed, addr)
+			continue
+		}
+		peers = append(peers, peer{id.Name, id.BindAddr})
+	}
+	if len(formed) > 0 {
+		// A cluster exists: ask it to add us.
+		for _, addr := range formed {
+			if err := n.requestJoin(addr); err == nil {
+				n.log.Info("joined existing cluster", "via", addr)
+				return true, nil
+			}
+		}
+		return false, errors.New("a cluster exists but no member accepted the join yet")
+	}
+	if n.cfg.BootstrapExpect == 0 {
+		return false, errors.New("no existing cluster reachable to join")
+	}
+	if len(peers) < n.cfg.BootstrapExpect {
+		return false, fmt.Errorf("found %d of %d expected servers", len(peers), n.cfg.BootstrapExpect)
+	}
+	sort.Slice(peers, func(i, j int) bool { return peers[i].name < peers[j].name })
+	var conf raft.Configuration
+	for _, p := range peers[:n.cfg.BootstrapExpect] {
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.name), Address: raft.ServerAddress(p.addr), Suffrage: raft.Voter})
+	}
+	if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return false, err
+	}
+	n.log.Info("bootstrapped cluster", "servers", len(conf.Servers))
+	return true, nil
+}
+
+func (n *Node) requestJoin(addr string) error {
+	for hop := 0; hop < 3; hop++ {
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		err := n.pool.call(ctx, addr, rpcJoin, &joinRequest{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr}, nil)
+		cancel()
+		var re *rpcError
+		if errors.As(err, &re) && re.Code == api.CodeNoLeader && re.Leader != "" && re.Leader != addr {
+			addr = re.Leader
+			continue
+		}
+		return err
+	}
+	return errors.New("join: no leader answered")
+}
+
+// leaderLoop runs the leader's periodic duties: the per-term barrier and
+// the clock-skew check.
+func (n *Node) leaderLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case isLeader := <-n.raft.LeaderCh():
+			if isLeader {
+				n.log.Info("became leader", "term", n.raft.CurrentTerm())
+				go n.ensureBarrier(context.Background())
+			}
+		case <-t.C:
+			if n.raft.State() == raft.Leader {
+				n.checkSkew()
+			}
+		}
+	}
+}
+
+// ensureBarrier makes sure a barrier completed in the current term, so
+// this leader has applied everything committed before it took over.
+func (n *Node) ensureBarrier(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.barrierTerm.Load() == term {
+		return nil
+	}
+	timeout := n.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		return err
+	}
+	n.barrierTerm.Store(term)
+	return nil
+}
+
+// checkSkew asks followers for their clocks and records how far ahead of
+// the quorum median this leader's clock runs.
+func (n *Node) checkSkew() {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	var offsets []time.Duration
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.Name) || s.Suffrage != raft.Voter {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 500*time.Millisecond)
+		sent := n.now()
+		var cr clockResponse
+		err := n.pool.call(ctx, string(s.Address), rpcClock, &clockRequest{SenderTime: sent.UnixNano()}, &cr)
+		cancel()
+		if err != nil {
+			continue
+		}
+		recv := n.now()
+		mid := sent.Add(recv.Sub(sent) / 2)
+		offsets = append(offsets, mid.Sub(time.Unix(0, cr.Time))) // positive: we are ahead
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	sort.Slice(offsets, func(i, j int) bool { return offsets[i] < offsets[j] })
+	ahead := offsets[len(offsets)/2]
+	n.skewMu.Lock()
+	n.skewAhead, n.skewChecked = ahead, time.Now()
+	n.skewMu.Unlock()
+	metricGauge("clock.leader_ahead_ms", float32(ahead.Milliseconds()))
+	if ahead > n.cfg.MaxClockSkew {
+		n.log.Error("leader clock is ahead of its quorum beyond the maximum skew; refusing writes and handing over leadership",
+			"ahead", ahead.String(), "max", n.cfg.MaxClockSkew.String())
+		_ = n.raft.LeadershipTransfer()
+	}
+}
+
+func (n *Node) now() time.Time { return time.Now().Add(n.cfg.ClockOffset) }
+
+func (n *Node) leaderAddr() string {
+	addr, _ := n.raft.LeaderWithID()
+	return string(addr)
+}
+
+// Apply proposes env (without Time) on the leader, forwarding if this
+// node is a follower, and waits for the ledger's answer.
+func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	env.Time = 0
+	data := fsm.Encode(&env)
+	backoff := 10 * time.Millisecond
+	for {
+		var res fsm.Result
+		var err error
+		if n.raft.State() == raft.Leader {
+			res, err = n.applyLocal(ctx, data)
+		} else if leader := n.leaderAddr(); leader != "" {
+			var ar applyResponse
+			err = n.pool.call(ctx, leader, rpcApply, &applyRequest{Envelope: data}, &ar)
+			res = fromWire(ar.Result)
+		} else {
+			err = ErrNoLeader
+		}
+		if err == nil {
+			return res, nil
+		}
+		code := errorCode(err)
+		// Only retry where the entry certainly did not reach the log.
+		if !(errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) || errors.Is(err, raft.ErrNotLeader) || code == api.CodeNoLeader) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("%w (after waiting %s)", ErrNoLeader, n.cfg.ApplyTimeout)
+		case <-time.After(backoff):
+		}
+		if backoff < 500*time.Millisecond {
+			backoff *= 2
+		}
+	}
+}
+
+// applyLocal stamps and proposes envelope bytes on this leader.
+func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) {
+	if n.raft.State() != raft.Leader {
+		return fsm.Result{}, ErrNotLeader
+	}
+	if err := n.checkDisk(); err != nil {
+		return fsm.Result{}, err
+	}
+	n.skewMu.Lock()
+	ahead := n.skewAhead
+	n.skewMu.Unlock()
+	if ahead > n.cfg.MaxClockSkew {
+		return fsm.Result{}, fmt.Errorf("%w (ahead by %s, max %s)", ErrClockSkew, ahead, n.cfg.MaxClockSkew)
+	}
+	env, err := fsm.DecodeEnvelope(data)
+	if err != nil {
+		return fsm.Result{}, fmt.Errorf("malformed envelope: %w", err)
+	}
+	env.Time = n.now().UnixNano()
+	stamped := fsm.Encode(&env)
+	timeout := n.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	start := time.Now()
+	f := n.raft.Apply(stamped, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return fsm.Result{}, ErrNotLeader
+		}
+		return fsm.Result{}, err
+	}
+	metricSince("apply", start)
+	res, ok := f.Response().(fsm.Result)
+	if !ok {
+		return fsm.Result{}, fmt.Errorf("unexpected apply response %T", f.Response())
+	}
+	return res, nil
+}
+
+// ReadIndex returns an index such that a read served after the local FSM
+// applied it is linearizable: on the leader, a barrier once per term, the
+// last log index, then a leadership check; followers ask the leader.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	if n.raft.State() == raft.Leader {
+		if err := n.ensureBarrier(ctx); err != nil {
+			return 0, err
+		}
+		idx := n.raft.LastIndex()
+		if err := n.raft.VerifyLeader().Error(); err != nil {
+			return 0, ErrNotLeader
+		}
+		return idx, nil
+	}
+	leader := n.leaderAddr()
+	if leader == "" {
+		return 0, ErrNoLeader
+	}
+	var r readIndexResponse
+	if err := n.pool.call(ctx, leader, rpcReadIndex, struct{}{}, &r); err != nil {
+		return 0, err
+	}
+	return r.Index, nil
+}
+
+// ConsistentRead waits until this node has applied a linearizable read
+// index.
+func (n *Node) ConsistentRead(ctx context.Context) error {
+	idx, err := n.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.fsm.waitApplied(ctx, idx, n.raft.AppliedIndex)
+}
+
+func (n *Node) observe(r fsm.Result) {
+	if r.Noop {
+		return
+	}
+	lag := time.Since(time.Unix(0, r.Time))
+	if lag < -n.cfg.MaxClockSkew {
+		metricInc("clock.leader_stamp_ahead")
+		n.log.Warn("leader's time stamp is ahead of this node's clock beyond the maximum skew", "ahead", (-lag).String(), "seq", r.Seq)
+	}
+}
+
+func (n *Node) backfillFromLeader(ctx context.Context, from, to uint64) ([]archive.Record, error) {
+	leader := n.leaderAddr()
+	if leader == "" {
+		return nil, ErrNoLeader
+	}
+	var resp archiveRangeResponse
+	if err := n.pool.call(ctx, leader, rpcArchiveRange, &archiveRangeRequest{FromIndex: from, ToIndex: to, MaxRecords: 1024}, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]archive.Record, len(resp.Records))
+	for i, r := range resp.Records {
+		out[i] = archive.Record{Index: r.Index, Seq: r.Seq, Kind: archive.Kind(r.Kind), Data: r.Data}
+	}
+	return out, nil
+}
+
+func (n *Node) registerRPC() {
+	n.rpcHandlers = map[string]rpcHandler{
+		rpcIdentify: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			init := false
+			n.fsm.read(func(l *fsm.Ledger, _ uint64) { init = l.State().Initialized })
+			return fsm.Encode(&identifyResponse{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr, HasState: n.hasConfiguration(), Initialized: init}), nil
+		},
+		rpcJoin: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			var req joinRequest
+			if err := fsm.Decode(body, &req); err != nil {
+				return nil, err
+			}
+			if n.tls != nil && peer != req.Name {
+				return nil, fmt.Errorf("join refused: certificate names %q, request claims %q", peer, req.Name)
+			}
+			if n.raft.State() != raft.Leader {
+				return nil, ErrNotLeader
+			}
+			if err := n.raft.AddVoter(raft.ServerID(req.Name), raft.ServerAddress(req.BindAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+				return nil, err
+			}
+			n.log.Info("added voter", "id", req.Name, "address", req.BindAddr)
+			return nil, nil
+		},
+		rpcApply: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			var req applyRequest
+			if err := fsm.Decode(body, &req); err != nil {
+				return nil, err
+			}
+			res, err := n.applyLocal(ctx, req.Envelope)
+			if err != nil {
+				return nil, err
+			}
+			return fsm.Encode(&applyResponse{Result: toWire(res)}), nil
+		},
+		rpcReadIndex: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			if n.raft.State() != raft.Leader {
+				return nil, ErrNotLeader
+			}
+			idx, err := n.ReadIndex(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return fsm.Encode(&readIndexResponse{Index: idx}), nil
+		},
+		rpcArchiveRange: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			var req archiveRangeRequest
+			if err := fsm.Decode(body, &req); err != nil {
+				return nil, err
+			}
+			if req.MaxRecords <= 0 || req.MaxRecords > 4096 {
+				req.MaxRecords = 4096
+			}
+			var resp archiveRangeResponse
+			size := 0
+			stop := errors.New("page full")
+			err := n.arch.IterateIndex(req.FromIndex+1, func(r archive.Record) error {
+				if r.Index > req.ToIndex || len(resp.Records) >= req.MaxRecords || size > 32<<20 {
+					return stop
+				}
+				size += len(r.Data)
+				resp.Records = append(resp.Records, archiveRecord{Index: r.Index, Seq: r.Seq, Kind: uint8(r.Kind), Data: r.Data})
+				return nil
+			})
+			if err != nil && !errors.Is(err, stop) {
+				return nil, err
+			}
+			return fsm.Encode(&resp), nil
+		},
+		rpcClock: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			return fsm.Encode(&clockResponse{Time: n.now().UnixNano()}), nil
+		},
+		rpcRemovePeer: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			var req peerRequest
+			if err := fsm.Decode(body, &req); err != nil {
+				return nil, err
+			}
+			return nil, n.removePeerLocal(req.ID)
+		},
+		rpcTransfer: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			var req peerRequest
+			if err := fsm.Decode(body, &req); err != nil {
+				return nil, err
+			}
+			return nil, n.transferLocal(req.ID)
+		},
+	}
+}
+
+func (n *Node) removePeerLocal(id string) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	return n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error()
+}
+
+func (n *Node) transferLocal(id string) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	if id == "" {
+		return n.raft.LeadershipTransfer().Error()
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
+		}
+	}
+	return fmt.Errorf("no server %q in the configuration", id)
+}
+
+// onLeader runs a leader-only admin action here or on the leader.
+func (n *Node) onLeader(ctx context.Context, method, id string, local func(string) error) error {
+	if n.raft.State() == raft.Leader {
+		return local(id)
+	}
+	leader := n.leaderAddr()
+	if leader == "" {
+		return ErrNoLeader
+	}
+	return n.pool.call(ctx, leader, method, &peerRequest{ID: id}, nil)
+}
+
+// RemovePeer removes a server from the configuration (via the leader).
+func (n *Node) RemovePeer(ctx context.Context, id string) error {
+	return n.onLeader(ctx, rpcRemovePeer, id, n.removePeerLocal)
+}
+
+// TransferLeadership hands leadership to id, or to any follower.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	return n.onLeader(ctx, rpcTransfer, id, n.transferLocal)
+}
+
+// Init seals genesis and returns the root token, which exists only in
+// this answer: the ledger keeps its SHA-256.
+func (n *Node) Init(ctx context.Context) (string, fsm.Result, error) {
+	var initialized bool
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { initialized = l.State().Initialized })
+	if initialized {
+		return "", fsm.Result{}, ErrAlreadyInit
+	}
+	var tok, kid [32]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return "", fsm.Result{}, err
+	}
+	if _, err := rand.Read(kid[:8]); err != nil {
+		return "", fsm.Result{}, err
+	}
+	token := "dmr_" + hex.EncodeToString(tok[:])
+	sum := sha256.Sum256([]byte(token))
+	ch := canon.Hash()
+	g := fsm.Genesis{KernelID: "kernel-" + hex.EncodeToString(kid[:8]), CanonHash: ch[:], Protocol: fsm.ProtocolVersion, RootTokenHash: sum[:]}
+	res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdGenesis, Payload: fsm.Encode(&g)})
+	if err != nil {
+		return "", res, err
+	}
+	if res.Decision != fsm.DecisionPermit {
+		if res.Reason == fsm.ReasonAlreadyInitialized {
+			return "", res, ErrAlreadyInit
+		}
+		return "", res, fmt.Errorf("genesis denied: %s", res.Reason)
+	}
+	return token, res, nil
+}
+
+// TokenHash returns the SHA-256 of a bearer token.
+func TokenHash(token string) []byte {
+	s := sha256.Sum256([]byte(token))
+	return s[:]
+}
+
+// Authenticate checks a token against the ledger's principals without
+// going through Raft (unknown tokens never reach the log).
+func (n *Node) Authenticate(token string) (*fsm.Principal, error) {
+	if token == "" {
+		return nil, ErrUnauthorized
+	}
+	h := hex.EncodeToString(TokenHash(token))
+	var p *fsm.Principal
+	var init bool
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		init = l.State().Initialized
+		if q := l.State().Principals[h]; q != nil {
+			c := *q
+			p = &c
+		}
+	})
+	if !init {
+		return nil, ErrNotInitialized
+	}
+	if p == nil {
+		return nil, ErrUnauthorized
+	}
+	return p, nil
+}
+
+// Raft exposes the Raft instance (tests and status).
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// Name is the node name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// HTTPAddr is the bound HTTP address ("" if disabled).
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
+
+// Head returns the current head and state digest.
+func (n *Node) Head() (fsm.HeadRef, [32]byte) {
+	var h fsm.HeadRef
+	var d [32]byte
+	n.fsm.mu.Lock() // Digest caches; take the write lock
+	h, d = n.fsm.ledger.Head(), n.fsm.ledger.Digest()
+	n.fsm.mu.Unlock()
+	return h, d
+}
+
+// Close stops the node. Safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		if n.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = n.httpSrv.Shutdown(ctx)
+			cancel()
+		}
+		if n.raft != nil {
+			_ = n.raft.Shutdown().Error()
+		}
+		if n.transport != nil {
+			_ = n.transport.Close()
+		}
+		if n.mux != nil {
+			n.mux.close()
+		}
+		if n.pool != nil {
+			n.pool.closeAll()
+		}
+		n.wg.Wait()
+		if n.store != nil {
+			_ = n.store.Close()
+		}
+		if n.arch != nil {
+			_ = n.arch.Close()
+		}
+	})
+	return nil
+}
+
+var _ io.Closer = (*Node)(nil)

@@ -1,0 +1,273 @@
+package kernel
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+// Node-to-node RPC: length-prefixed canonical msgpack frames on a
+// connection of kind connRPC. One request, one response, in order; a
+// connection may carry many calls.
+
+const (
+	maxRPCFrame = fsm.MaxEpochBytes + 1<<20
+	rpcTimeout  = 10 * time.Second
+)
+
+// RPC methods.
+const (
+	rpcIdentify     = "identify"
+	rpcJoin         = "join"
+	rpcApply        = "apply"
+	rpcReadIndex    = "read_index"
+	rpcArchiveRange = "archive_range"
+	rpcClock        = "clock"
+	rpcRemovePeer   = "remove_peer"
+	rpcTransfer     = "transfer_leadership"
+)
+
+type rpcRequest struct {
+	Method string `codec:"method"`
+	Body   []byte `codec:"body"`
+}
+
+type rpcResponse struct {
+	Code    string `codec:"code"` // api error code, "" on success
+	Message string `codec:"message"`
+	Leader  string `codec:"leader"` // the responder's view of the leader's bind address
+	Body    []byte `codec:"body"`
+}
+
+// rpcError is an error answered by a peer.
+type rpcError struct {
+	Code, Message, Leader string
+}
+
+func (e *rpcError) Error() string { return e.Code + ": " + e.Message }
+
+type identifyResponse struct {
+	Name        string `codec:"name"`
+	BindAddr    string `codec:"bind_addr"`
+	HasState    bool   `codec:"has_state"`
+	Initialized bool   `codec:"initialized"`
+}
+
+type joinRequest struct {
+	Name     string `codec:"name"`
+	BindAddr string `codec:"bind_addr"`
+}
+
+type applyRequest struct {
+	Envelope []byte `codec:"envelope"` // canonical envelope without Time; the leader stamps it
+}
+
+type applyResponse struct {
+	Result wireResult `codec:"result"`
+}
+
+// wireResult is fsm.Result on the wire.
+type wireResult struct {
+	Seq       uint64 `codec:"seq"`
+	Head      []byte `codec:"head"`
+	Time      int64  `codec:"time"`
+	Type      uint16 `codec:"type"`
+	Decision  uint8  `codec:"decision"`
+	Reason    uint16 `codec:"reason"`
+	Value     []byte `codec:"value"`
+	Found     bool   `codec:"found"`
+	Version   uint64 `codec:"version"`
+	Duplicate bool   `codec:"duplicate"`
+	Noop      bool   `codec:"noop"`
+}
+
+func toWire(r fsm.Result) wireResult {
+	return wireResult{Seq: r.Seq, Head: append([]byte(nil), r.Head[:]...), Time: r.Time, Type: uint16(r.Type),
+		Decision: uint8(r.Decision), Reason: uint16(r.Reason), Value: r.Value, Found: r.Found,
+		Version: r.Version, Duplicate: r.Duplicate, Noop: r.Noop}
+}
+
+func fromWire(w wireResult) fsm.Result {
+	r := fsm.Result{Seq: w.Seq, Time: w.Time, Type: fsm.CommandType(w.Type), Decision: fsm.Decision(w.Decision),
+		Reason: fsm.Reason(w.Reason), Value: w.Value, Found: w.Found, Version: w.Version, Duplicate: w.Duplicate, Noop: w.Noop}
+	copy(r.Head[:], w.Head)
+	return r
+}
+
+type readIndexResponse struct {
+	Index uint64 `codec:"index"`
+}
+
+type archiveRangeRequest struct {
+	FromIndex  uint64 `codec:"from_index"`
+	ToIndex    uint64 `codec:"to_index"`
+	MaxRecords int    `codec:"max_records"`
+}
+
+type archiveRecord struct {
+	Index uint64 `codec:"index"`
+	Seq   uint64 `codec:"seq"`
+	Kind  uint8  `codec:"kind"`
+	Data  []byte `codec:"data"`
+}
+
+type archiveRangeResponse struct {
+	Records []archiveRecord `codec:"records"`
+}
+
+type clockRequest struct {
+	SenderTime int64 `codec:"sender_time"`
+}
+
+type clockResponse struct {
+	Time int64 `codec:"time"`
+}
+
+type peerRequest struct {
+	ID string `codec:"id"`
+}
+
+func writeFrame(w io.Writer, v any) error {
+	b := fsm.Encode(v)
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+func readFrame(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxRPCFrame {
+		return fmt.Errorf("rpc frame of %d bytes exceeds %d", n, maxRPCFrame)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	return fsm.Decode(b, v)
+}
+
+// rpcHandler serves one method; peer is the verified certificate name
+// (or the remote address without TLS).
+type rpcHandler func(ctx context.Context, peer string, body []byte) ([]byte, error)
+
+// serveRPC answers calls on one connection until it closes.
+func (n *Node) serveRPC(conn net.Conn, peer string) {
+	br := bufio.NewReader(conn)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
+		var req rpcRequest
+		if err := readFrame(br, &req); err != nil {
+			if !errors.Is(err, io.EOF) {
+				n.log.Debug("rpc connection closed", "peer", peer, "err", err)
+			}
+			return
+		}
+		h := n.rpcHandlers[req.Method]
+		var resp rpcResponse
+		if h == nil {
+			resp.Code, resp.Message = "bad_request", "unknown rpc method "+req.Method
+		} else {
+			ctx, cancel := context.WithTimeout(n.ctx, rpcTimeout)
+			body, err := h(ctx, peer, req.Body)
+			cancel()
+			if err != nil {
+				resp.Code, resp.Message = errorCode(err), err.Error()
+			}
+			resp.Body = body
+		}
+		resp.Leader = n.leaderAddr()
+		_ = conn.SetWriteDeadline(time.Now().Add(rpcTimeout))
+		if err := writeFrame(conn, &resp); err != nil {
+			return
+		}
+	}
+}
+
+// rpcPool keeps a few idle connections per peer.
+type rpcPool struct {
+	n    *Node
+	mu   sync.Mutex
+	idle map[string][]net.Conn
+}
+
+const rpcIdlePerPeer = 8
+
+func (p *rpcPool) get(ctx context.Context, addr string) (net.Conn, error) {
+	p.mu.Lock()
+	if cs := p.idle[addr]; len(cs) > 0 {
+		c := cs[len(cs)-1]
+		p.idle[addr] = cs[:len(cs)-1]
+		p.mu.Unlock()
+		return c, nil
+	}
+	p.mu.Unlock()
+	return p.n.mux.dialKind(ctx, addr, connRPC)
+}
+
+func (p *rpcPool) put(addr string, c net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle[addr]) >= rpcIdlePerPeer {
+		c.Close()
+		return
+	}
+	p.idle[addr] = append(p.idle[addr], c)
+}
+
+func (p *rpcPool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, cs := range p.idle {
+		for _, c := range cs {
+			c.Close()
+		}
+	}
+	p.idle = map[string][]net.Conn{}
+}
+
+// call invokes method on the node at addr. in and out are msgpack structs.
+func (p *rpcPool) call(ctx context.Context, addr, method string, in, out any) error {
+	c, err := p.get(ctx, addr)
+	if err != nil {
+		return err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(rpcTimeout)
+	}
+	_ = c.SetDeadline(deadline)
+	if err := writeFrame(c, &rpcRequest{Method: method, Body: fsm.Encode(in)}); err != nil {
+		c.Close()
+		return err
+	}
+	var resp rpcResponse
+	if err := readFrame(c, &resp); err != nil {
+		c.Close()
+		return err
+	}
+	_ = c.SetDeadline(time.Time{})
+	p.put(addr, c)
+	if resp.Code != "" {
+		return &rpcError{Code: resp.Code, Message: resp.Message, Leader: resp.Leader}
+	}
+	if out != nil {
+		return fsm.Decode(resp.Body, out)
+	}
+	return nil
+}
