@@ -910,3 +910,11 @@ func (n *Node) Close() error {
 }
 
 var _ io.Closer = (*Node)(nil)
+
+// ReloadTLS re-reads the TLS files (SIGHUP); the old material stays on error.
+func (n *Node) ReloadTLS() error {
+	if n.tls == nil {
+		return errors.New("no TLS configured")
+	}
+	return n.tls.Reload()
+}

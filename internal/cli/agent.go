@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dominus-kernel/dominus/internal/tlsutil"
+	"github.com/dominus-kernel/dominus/kernel"
+)
+
+func init() { register(agentCmd) }
+
+// agentFile is the optional --config file: the same keys as the flags.
+type agentFile struct {
+	Name             string   `json:"name"`
+	DataDir          string   `json:"data_dir"`
+	Bind             string   `json:"bind"`
+	HTTP             string   `json:"http"`
+	BootstrapExpect  int      `json:"bootstrap_expect"`
+	Join             []string `json:"join"`
+	TLSCA            string   `json:"tls_ca"`
+	TLSCert          string   `json:"tls_cert"`
+	TLSKey           string   `json:"tls_key"`
+	HTTPInsecure     bool     `json:"http_insecure"`
+	MinFreeDiskBytes uint64   `json:"min_free_disk_bytes"`
+	RaftTimeoutScale float64  `json:"raft_timeout_scale"`
+	LogLevel         string   `json:"log_level"`
+}
+
+func agentCmd() *cobra.Command {
+	var (
+		f          agentFile
+		configPath string
+		joinFlag   string
+		skew       time.Duration
+		clockShift time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a kernel node (Raft member, ledger, HTTP API)",
+		Long: `Run one kernel node. A new cluster forms when --bootstrap-expect nodes
+that have no state find each other through --join; a node restarted on its
+existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if configPath != "" {
+				var file agentFile
+				data, err := os.ReadFile(configPath)
+				if err != nil {
+					return err
+				}
+				dec := json.NewDecoder(strings.NewReader(string(data)))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&file); err != nil {
+					return fmt.Errorf("config %s: %w", configPath, err)
+				}
+				mergeAgentFile(cmd, &f, file, &joinFlag)
+			}
+			cfg := kernel.DefaultConfig()
+			cfg.Name, cfg.DataDir, cfg.BindAddr, cfg.HTTPAddr = f.Name, f.DataDir, f.Bind, f.HTTP
+			cfg.BootstrapExpect = f.BootstrapExpect
+			for _, j := range strings.Split(joinFlag, ",") {
+				if j = strings.TrimSpace(j); j != "" {
+					cfg.Join = append(cfg.Join, j)
+				}
+			}
+			switch {
+			case f.TLSCA != "" && f.TLSCert != "" && f.TLSKey != "":
+				cfg.TLS = &tlsutil.Files{CA: f.TLSCA, Cert: f.TLSCert, Key: f.TLSKey}
+			case f.TLSCA != "" || f.TLSCert != "" || f.TLSKey != "":
+				return usageError(fmt.Errorf("--tls-ca, --tls-cert and --tls-key go together"))
+			}
+			cfg.HTTPInsecure = f.HTTPInsecure
+			if skew != 0 {
+				cfg.MaxClockSkew = skew
+			}
+			cfg.MinFreeDiskBytes = f.MinFreeDiskBytes
+			if f.RaftTimeoutScale != 0 {
+				cfg.RaftTimeoutScale = f.RaftTimeoutScale
+			}
+			cfg.ClockOffset = clockShift
+			cfg.Version = Version
+			level := slog.LevelInfo
+			if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
+				return usageError(fmt.Errorf("--log-level %q: %v", f.LogLevel, err))
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if _, err := kernel.SetupMetrics(cfg.Name); err != nil {
+				return err
+			}
+			node, err := kernel.New(cfg)
+			if err != nil {
+				return err
+			}
+			defer node.Close()
+			cfg.Logger.Info("agent started", "bind", cfg.BindAddr, "http", node.HTTPAddr(), "tls", cfg.TLS != nil)
+			sigs := make(chan os.Signal, 4)
+			signal.Notify(sigs, syscall.SIGHUP)
+			defer signal.Stop(sigs)
+			for {
+				select {
+				case <-cmd.Context().Done():
+					cfg.Logger.Info("agent stopping")
+					return nil
+				case <-sigs:
+					if err := node.ReloadTLS(); err != nil {
+						cfg.Logger.Error("TLS reload failed; keeping the old material", "err", err)
+					} else {
+						cfg.Logger.Info("TLS material reloaded")
+					}
+				}
+			}
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&configPath, "config", "", "JSON config file with the same keys as the flags (flags win)")
+	fl.StringVar(&f.Name, "name", "", "node name (Raft id; must match its certificate's CN)")
+	fl.StringVar(&f.DataDir, "data-dir", "", "data directory (raft log, snapshots, ledger archive)")
+	fl.StringVar(&f.Bind, "bind", "", "IP:PORT for Raft and node RPC; every outgoing node connection is dialed from this IP")
+	fl.StringVar(&f.HTTP, "http", "", "IP:PORT for the HTTP API")
+	fl.IntVar(&f.BootstrapExpect, "bootstrap-expect", 0, "bootstrap a new cluster once this many fresh nodes are known")
+	fl.StringVar(&joinFlag, "join", "", "comma-separated --bind addresses of other nodes")
+	fl.StringVar(&f.TLSCA, "tls-ca", "", "CA certificate (PEM)")
+	fl.StringVar(&f.TLSCert, "tls-cert", "", "node certificate (PEM)")
+	fl.StringVar(&f.TLSKey, "tls-key", "", "node key (PEM)")
+	fl.BoolVar(&f.HTTPInsecure, "http-insecure", false, "serve the HTTP API without TLS even with TLS files (loopback development only)")
+	fl.DurationVar(&skew, "max-clock-skew", 0, "refuse writes on a leader whose clock runs ahead of its quorum by more (default 2s)")
+	fl.Uint64Var(&f.MinFreeDiskBytes, "min-free-disk", 64<<20, "refuse writes when the data dir has less free space (bytes)")
+	fl.Float64Var(&f.RaftTimeoutScale, "raft-timeout-scale", 1, "multiply Raft timeouts")
+	fl.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fl.DurationVar(&clockShift, "test-clock-offset", 0, "shift this node's clock (fault testing only)")
+	_ = fl.MarkHidden("test-clock-offset")
+	return cmd
+}
+
+// mergeAgentFile fills every flag the user did not set from the file.
+func mergeAgentFile(cmd *cobra.Command, f *agentFile, file agentFile, join *string) {
+	set := func(name string) bool { return cmd.Flags().Changed(name) }
+	if !set("name") {
+		f.Name = file.Name
+	}
+	if !set("data-dir") {
+		f.DataDir = file.DataDir
+	}
+	if !set("bind") {
+		f.Bind = file.Bind
+	}
+	if !set("http") {
+		f.HTTP = file.HTTP
+	}
+	if !set("bootstrap-expect") {
+		f.BootstrapExpect = file.BootstrapExpect
+	}
+	if !set("join") && len(file.Join) > 0 {
+		*join = strings.Join(file.Join, ",")
+	}
+	if !set("tls-ca") {
+		f.TLSCA = file.TLSCA
+	}
+	if !set("tls-cert") {
+		f.TLSCert = file.TLSCert
+	}
+	if !set("tls-key") {
+		f.TLSKey = file.TLSKey
+	}
+	if !set("http-insecure") {
+		f.HTTPInsecure = file.HTTPInsecure
+	}
+	if !set("min-free-disk") && file.MinFreeDiskBytes != 0 {
+		f.MinFreeDiskBytes = file.MinFreeDiskBytes
+	}
+	if !set("raft-timeout-scale") && file.RaftTimeoutScale != 0 {
+		f.RaftTimeoutScale = file.RaftTimeoutScale
+	}
+	if !set("log-level") && file.LogLevel != "" {
+		f.LogLevel = file.LogLevel
+	}
+}
