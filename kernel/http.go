@@ -616,4 +616,3 @@ func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, tok
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { epoch = l.State().Epoch })
 	writeJSON(w, status, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, SnapshotHead: api.Head{Seq: sf.Head.Seq, Hash: hex.EncodeToString(sf.Head.Hash)}})
 }
-
