@@ -307,11 +307,9 @@ func (n *Node) kvAnswer(w http.ResponseWriter, key string, res fsm.Result, err e
 		writeErr(w, err)
 		return
 	}
-	status := http.StatusOK
-	if res.Decision == fsm.DecisionDeny {
-		status = http.StatusForbidden
-	}
-	writeJSON(w, status, kvResponse(key, res))
+	// Every decision is an answer: DENY and ESCALATE are 200 with the
+	// decision and reason in the body, like PERMIT.
+	writeJSON(w, http.StatusOK, kvResponse(key, res))
 }
 
 func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, token string) {
@@ -608,11 +606,7 @@ func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, tok
 		writeErr(w, err)
 		return
 	}
-	status := http.StatusOK
-	if res.Decision != fsm.DecisionPermit {
-		status = http.StatusConflict
-	}
 	var epoch uint64
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { epoch = l.State().Epoch })
-	writeJSON(w, status, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, SnapshotHead: api.Head{Seq: sf.Head.Seq, Hash: hex.EncodeToString(sf.Head.Hash)}})
+	writeJSON(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, SnapshotHead: api.Head{Seq: sf.Head.Seq, Hash: hex.EncodeToString(sf.Head.Hash)}})
 }

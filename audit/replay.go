@@ -1,0 +1,331 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dominus-kernel/dominus/archive"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+// ArchiveDirName is the archive's folder inside a node's data folder.
+const ArchiveDirName = "archive"
+
+// progressEvery is how many records pass between progress calls.
+const progressEvery = 256
+
+// Report is the outcome of a replay.
+type Report struct {
+	// OK: every record verified.
+	OK bool
+	// Head is the head after the last verified record (the snapshot's head
+	// when nothing after it was replayed).
+	Head fsm.HeadRef
+	// StateDigest is the digest of the rebuilt state; zero when not OK.
+	StateDigest [32]byte
+	// Events counts the event records replayed and verified (records
+	// skipped because the snapshot covers them are not counted).
+	Events uint64
+	// BadSeq is the first seq that could not be verified; 0 when OK.
+	BadSeq uint64
+	// Message says what failed; "" when OK.
+	Message string
+}
+
+// Progress receives replay progress: done out of total units of work.
+// The unit depends on the source (ledger seqs for a data folder, bytes for
+// an export); only the ratio is meaningful. It is called from the
+// replaying goroutine, every few hundred records and once at the end.
+type Progress func(done, total uint64)
+
+// ReplayDataDir replays the archive of a stopped node whose data folder is
+// dir from genesis into a fresh ledger. dir is not modified. progress may
+// be nil.
+func ReplayDataDir(dir string, progress Progress) (Report, error) {
+	src := filepath.Join(dir, ArchiveDirName)
+	info, err := os.Stat(src)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: no archive in data folder %s: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return Report{}, fmt.Errorf("audit: %s is not a folder", src)
+	}
+	work, err := os.MkdirTemp("", "dominus-audit-")
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: create working folder: %w", err)
+	}
+	defer os.RemoveAll(work)
+	copyDir := filepath.Join(work, ArchiveDirName)
+	if err := cloneArchive(src, copyDir); err != nil {
+		return Report{}, err
+	}
+	rep, err := replayArchive(copyDir, progress)
+	// Name the data folder's files, not the working copy's.
+	rep.Message = strings.ReplaceAll(rep.Message, copyDir, src)
+	if err != nil {
+		return Report{}, &renamedError{msg: strings.ReplaceAll(err.Error(), copyDir, src), err: err}
+	}
+	return rep, nil
+}
+
+// renamedError is err with the working copy's paths in its text replaced
+// by the data folder's.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }
+
+// replayArchive replays the archive in dir (a private copy) from genesis.
+func replayArchive(dir string, progress Progress) (Report, error) {
+	a, err := archive.Open(dir, archive.Options{NoSync: true})
+	if err != nil {
+		var ce *archive.CorruptError
+		if errors.As(err, &ce) {
+			r := newRun(fsm.New())
+			return r.finish(r.corrupt(ce))
+		}
+		return Report{}, fmt.Errorf("audit: open archive: %w", err)
+	}
+	defer a.Close()
+
+	r := newRun(fsm.New())
+	_, lastSeq := a.Last()
+	var n uint64
+	err = a.Iterate(0, func(rec archive.Record) error {
+		if err := r.step(rec); err != nil {
+			return err
+		}
+		if n++; progress != nil && n%progressEvery == 0 {
+			progress(r.l.State().Seq, lastSeq)
+		}
+		return nil
+	})
+	if progress != nil && err == nil {
+		progress(r.l.State().Seq, lastSeq)
+	}
+	return r.finish(err)
+}
+
+// ReplaySnapshot restores the snapshot in snapshotPath (the bytes of `dominus
+// snapshot save`, an fsm.SnapshotFile) into a fresh ledger and replays the
+// records of the export in exportPath (`dominus ledger export`) that follow
+// the snapshot's head. A snapshot that does not verify is a failed Report
+// (BadSeq is its head seq when its header can be read). progress may be nil.
+func ReplaySnapshot(snapshotPath, exportPath string, progress Progress) (Report, error) {
+	snap, err := os.ReadFile(snapshotPath)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: read snapshot: %w", err)
+	}
+	l := fsm.New()
+	f, err := l.Restore(snap)
+	if err != nil {
+		rep := Report{Message: fmt.Sprintf("snapshot %s does not verify: %v", snapshotPath, err)}
+		var hdr fsm.SnapshotFile
+		if fsm.Decode(snap, &hdr) == nil {
+			rep.BadSeq = hdr.Head.Seq
+		}
+		return rep, nil
+	}
+	r := newRun(l)
+	r.base = f.Head
+	r.skip = true
+	return replayExport(r, exportPath, progress)
+}
+
+// ReplayExport replays the export in exportPath from genesis into a fresh
+// ledger; the export must begin at the start of the ledger (ledger export
+// --from 0). progress may be nil.
+func ReplayExport(exportPath string, progress Progress) (Report, error) {
+	return replayExport(newRun(fsm.New()), exportPath, progress)
+}
+
+func replayExport(r *run, exportPath string, progress Progress) (Report, error) {
+	file, err := os.Open(exportPath)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: open export: %w", err)
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: stat export: %w", err)
+	}
+	total := uint64(max(info.Size(), 0))
+	cr := &countReader{r: file}
+	er, hdr, err := archive.NewExportReader(cr)
+	if err != nil {
+		var ce *archive.CorruptError
+		if errors.As(err, &ce) {
+			return r.finish(r.corrupt(ce))
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return r.finish(r.fail(r.l.State().Seq+1, fmt.Sprintf("export %s ends inside its header: %v", exportPath, err)))
+		}
+		return Report{}, fmt.Errorf("audit: %s: %w", exportPath, err)
+	}
+	// The export must reach back to the first seq the ledger lacks.
+	if next := r.l.State().Seq + 1; hdr.FromSeq > next {
+		return r.finish(r.fail(next, fmt.Sprintf("export starts at seq %d; seqs %d to %d are missing (export with --from %d or earlier)",
+			hdr.FromSeq, next, hdr.FromSeq-1, next)))
+	}
+	var n uint64
+	for {
+		rec, err := er.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return r.finish(r.readError(exportPath, err))
+		}
+		if err := r.step(rec); err != nil {
+			return r.finish(err)
+		}
+		if n++; progress != nil && n%progressEvery == 0 {
+			progress(cr.n, total)
+		}
+	}
+	if progress != nil {
+		progress(cr.n, total)
+	}
+	return r.finish(nil)
+}
+
+// run is one replay in progress.
+type run struct {
+	l      *fsm.Ledger
+	events uint64
+	good   fsm.HeadRef // head after the last verified record
+
+	// With skip, records at or below base.Seq are covered by the
+	// snapshot: their links are checked (from skipPrev on), not replayed.
+	skip     bool
+	base     fsm.HeadRef
+	skipPrev *fsm.HeadRef
+
+	failure *Report
+}
+
+// errStop ends an iteration after a failure was recorded.
+var errStop = errors.New("audit: verification failed")
+
+func newRun(l *fsm.Ledger) *run {
+	return &run{l: l, good: l.Head()}
+}
+
+// fail records the first verification failure and returns errStop.
+func (r *run) fail(seq uint64, msg string) error {
+	if r.failure == nil {
+		r.failure = &Report{Head: r.good, Events: r.events, BadSeq: seq, Message: msg}
+	}
+	return errStop
+}
+
+func (r *run) corrupt(ce *archive.CorruptError) error {
+	return r.fail(ce.AfterSeq+1, ce.Error())
+}
+
+// readError classifies an error from the export reader.
+func (r *run) readError(path string, err error) error {
+	var ce *archive.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		return r.corrupt(ce)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// Everything before the cut verified, but the export promised
+		// more: the records after the last one read cannot be vouched for.
+		return r.fail(r.l.State().Seq+1, fmt.Sprintf("export %s is truncated: %v", path, err))
+	}
+	return fmt.Errorf("audit: read %s: %w", path, err)
+}
+
+// finish turns the end of a replay into its Report.
+func (r *run) finish(err error) (Report, error) {
+	if r.failure != nil {
+		return *r.failure, nil
+	}
+	if err != nil {
+		var ce *archive.CorruptError
+		if errors.As(err, &ce) {
+			r.corrupt(ce)
+			return *r.failure, nil
+		}
+		return Report{}, err
+	}
+	return Report{OK: true, Head: r.l.Head(), StateDigest: r.l.Digest(), Events: r.events}, nil
+}
+
+// step verifies one record: skipped (covered by the snapshot) or replayed.
+func (r *run) step(rec archive.Record) error {
+	if r.skip && rec.Seq <= r.base.Seq {
+		return r.checkCovered(rec)
+	}
+	cur := r.l.State().Seq
+	switch {
+	case rec.Kind == archive.KindEvent && rec.Seq != cur+1,
+		rec.Kind == archive.KindNoop && rec.Seq != cur:
+		return r.fail(cur+1, fmt.Sprintf("history is missing: the ledger is at seq %d and the next record is %s seq %d (index %d)",
+			cur, rec.Kind, rec.Seq, rec.Index))
+	}
+	if err := fsm.ReplayStep(r.l, rec.Index, rec.Seq, rec.Data); err != nil {
+		var ve *fsm.VerifyError
+		if errors.As(err, &ve) {
+			return r.fail(ve.Seq, fmt.Sprintf("%s (index %d)", ve.Error(), rec.Index))
+		}
+		return r.fail(cur+1, err.Error())
+	}
+	if rec.Kind == archive.KindEvent {
+		r.events++
+		r.good = r.l.Head()
+	}
+	return nil
+}
+
+// checkCovered checks a record the snapshot covers: it decodes, agrees
+// with its framing, links to the record before it, and, at the snapshot's
+// head seq, carries the snapshot's head.
+func (r *run) checkCovered(rec archive.Record) error {
+	ae, err := fsm.DecodeArchived(rec.Data)
+	if err != nil {
+		return r.fail(rec.Seq, fmt.Sprintf("archived entry at index %d does not decode: %v", rec.Index, err))
+	}
+	if ae.Event == nil {
+		if rec.Kind != archive.KindNoop {
+			return r.fail(rec.Seq, fmt.Sprintf("record at index %d is framed as an event but holds no chain record", rec.Index))
+		}
+		return nil
+	}
+	if rec.Kind != archive.KindEvent || ae.Event.Seq != rec.Seq {
+		return r.fail(rec.Seq, fmt.Sprintf("record at index %d is framed as %s seq %d but holds the chain record of seq %d",
+			rec.Index, rec.Kind, rec.Seq, ae.Event.Seq))
+	}
+	prevSeq, prevHash := ae.Event.Seq-1, ae.Event.Prev
+	if r.skipPrev != nil {
+		prevSeq, prevHash = r.skipPrev.Seq, r.skipPrev.Hash
+	}
+	if err := fsm.VerifyLink(prevSeq, prevHash, ae.Event, ae.Head); err != nil {
+		return r.fail(rec.Seq, "a record the snapshot covers does not link: "+err.Error())
+	}
+	r.skipPrev = &fsm.HeadRef{Seq: rec.Seq, Hash: ae.Head}
+	if rec.Seq == r.base.Seq && !bytes.Equal(ae.Head, r.base.Hash) {
+		return r.fail(rec.Seq, fmt.Sprintf("the export's head at seq %d is %x, the snapshot's is %x", rec.Seq, ae.Head, r.base.Hash))
+	}
+	return nil
+}
+
+type countReader struct {
+	r io.Reader
+	n uint64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += uint64(n)
+	return n, err
+}

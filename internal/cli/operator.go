@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dominus-kernel/dominus/api"
+)
+
+func init() {
+	register(operatorCmd)
+	register(statusCmd)
+}
+
+func operatorCmd() *cobra.Command {
+	return group("operator", "Initialize a kernel and manage its Raft group",
+		operatorInitCmd(),
+		group("raft", "Inspect and change the Raft configuration",
+			raftListPeersCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd()),
+	)
+}
+
+func operatorInitCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Seal genesis and print the root operator token (once per kernel)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := c.Init(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				return writeJSON(cmd, r)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Root token: %s\n", r.RootToken)
+			fmt.Fprintf(w, "Kernel ID:  %s\n", r.KernelID)
+			fmt.Fprintf(w, "Head:       %s\n", headString(r.Head))
+			_, err = fmt.Fprintln(w, "\nThe root token is shown once and is not stored by the kernel. Keep it safe.")
+			return err
+		},
+	}
+}
+
+func statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the node's Raft and ledger status",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			s, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				return writeJSON(cmd, s)
+			}
+			return printStatus(cmd, s)
+		},
+	}
+}
+
+func printStatus(cmd *cobra.Command, s *api.Status) error {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	row("Node", s.Node)
+	row("Kernel ID", s.KernelID)
+	row("Initialized", s.Initialized)
+	row("Raft state", s.RaftState)
+	leader := s.Leader
+	if s.LeaderAddr != "" {
+		leader += " (" + s.LeaderAddr + ")"
+	}
+	row("Leader", leader)
+	row("Term", s.Term)
+	row("Applied index", s.AppliedIndex)
+	row("Commit index", s.CommitIndex)
+	row("Head", headString(s.Head))
+	row("State digest", s.StateDigest)
+	row("Epoch", s.Epoch)
+	row("Ledger time", formatTime(s.LedgerTime))
+	row("Peers", len(s.Peers))
+	row("Canon hash", s.CanonHash)
+	row("Protocol", s.Protocol)
+	row("Version", s.Version)
+	return tw.Flush()
+}
+
+func raftListPeersCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list-peers",
+		Short: "List the servers of the Raft configuration",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			peers, err := c.RaftPeers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				if peers == nil {
+					peers = []api.Peer{}
+				}
+				return writeJSON(cmd, peers)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tADDRESS\tSUFFRAGE\tLEADER")
+			for _, p := range peers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Address, p.Suffrage, strconv.FormatBool(p.Leader))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// raftResult is the machine output of remove-peer and transfer-leadership.
+type raftResult struct {
+	OK bool   `json:"ok"`
+	ID string `json:"id,omitempty"`
+}
+
+func raftRemovePeerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove-peer ID",
+		Short: "Remove a server from the Raft configuration",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.RemovePeer(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				return writeJSON(cmd, raftResult{OK: true, ID: args[0]})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed peer %s\n", args[0])
+			return err
+		},
+	}
+}
+
+func raftTransferLeadershipCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "transfer-leadership [ID]",
+		Short: "Hand leadership to server ID, or to the most up-to-date follower",
+		Args:  rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.TransferLeadership(cmd.Context(), id); err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				return writeJSON(cmd, raftResult{OK: true, ID: id})
+			}
+			target := id
+			if target == "" {
+				target = "a follower"
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "leadership transferred to %s\n", target)
+			return err
+		},
+	}
+}
+
+func headString(h api.Head) string {
+	if h.Hash == "" {
+		return strconv.FormatUint(h.Seq, 10)
+	}
+	return fmt.Sprintf("%d:%s", h.Seq, h.Hash)
+}
+
+// formatTime renders a ledger time for people (RFC 3339, UTC).
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

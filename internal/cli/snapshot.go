@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/canon"
+	"github.com/dominus-kernel/dominus/client"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+func init() { register(snapshotCmd) }
+
+func snapshotCmd() *cobra.Command {
+	return group("snapshot", "Save, inspect and restore ledger snapshots",
+		snapshotSaveCmd(), snapshotInspectCmd(), snapshotRestoreCmd())
+}
+
+// snapshotInfo is what inspect (and save) report about a snapshot file.
+type snapshotInfo struct {
+	File  string `json:"file"`
+	Bytes int64  `json:"bytes"`
+	// Valid: the file decodes canonically, its digest matches its body and
+	// the body's head matches the header.
+	Valid       bool      `json:"valid"`
+	Message     string    `json:"message,omitempty"` // why it is not valid
+	Head        api.Head  `json:"head"`
+	StateDigest string    `json:"state_digest"`
+	Epoch       uint64    `json:"epoch"`
+	KernelID    string    `json:"kernel_id"`
+	CanonHash   string    `json:"canon_hash"`
+	CanonMatch  bool      `json:"canon_matches_binary"` // canon_hash is this binary's canon
+	Initialized bool      `json:"initialized"`
+	Protocol    uint16    `json:"protocol"`
+	LedgerTime  time.Time `json:"ledger_time"`
+	Keys        int       `json:"keys"`
+	Principals  int       `json:"principals"`
+	Checkpoints int       `json:"checkpoints"`
+}
+
+// inspectSnapshot verifies b and describes it. A snapshot that does not
+// verify still reports what its header says, when the header decodes.
+func inspectSnapshot(file string, b []byte) snapshotInfo {
+	info := snapshotInfo{File: file, Bytes: int64(len(b))}
+	f, st, err := fsm.DecodeSnapshot(b)
+	if err != nil {
+		info.Message = err.Error()
+		var hdr fsm.SnapshotFile
+		if fsm.Decode(b, &hdr) == nil {
+			info.Head = apiHead(hdr.Head.Seq, hdr.Head.Hash)
+			info.Epoch = hdr.Epoch
+			info.StateDigest = hex.EncodeToString(hdr.Digest)
+		}
+		return info
+	}
+	info.Valid = true
+	info.Head = apiHead(f.Head.Seq, f.Head.Hash)
+	info.StateDigest = hex.EncodeToString(f.Digest)
+	info.Epoch = f.Epoch
+	info.KernelID = st.Meta.KernelID
+	info.CanonHash = hex.EncodeToString(st.Meta.CanonHash)
+	sealed := canon.Hash()
+	info.CanonMatch = st.Initialized && info.CanonHash == hex.EncodeToString(sealed[:])
+	info.Initialized = st.Initialized
+	info.Protocol = st.Meta.Protocol
+	if st.Time != 0 {
+		info.LedgerTime = time.Unix(0, st.Time).UTC()
+	}
+	info.Keys = len(st.KV)
+	info.Principals = len(st.Principals)
+	info.Checkpoints = len(st.Checkpoints)
+	return info
+}
+
+func apiHead(seq uint64, hash []byte) api.Head {
+	return api.Head{Seq: seq, Hash: hex.EncodeToString(hash)}
+}
+
+func printSnapshotInfo(cmd *cobra.Command, info snapshotInfo) error {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	row("File", info.File)
+	row("Bytes", info.Bytes)
+	if info.Valid {
+		row("Valid", "yes")
+	} else {
+		row("Valid", "NO: "+info.Message)
+	}
+	row("Head", headString(info.Head))
+	row("State digest", dash(info.StateDigest))
+	row("Epoch", info.Epoch)
+	if info.Valid {
+		row("Kernel ID", dash(info.KernelID))
+		canonNote := ""
+		if info.Initialized && !info.CanonMatch {
+			canonNote = " (differs from this binary's canon)"
+		}
+		row("Canon hash", dash(info.CanonHash)+canonNote)
+		row("Protocol", info.Protocol)
+		row("Ledger time", formatTime(info.LedgerTime))
+		row("Keys", info.Keys)
+		row("Principals", info.Principals)
+		row("Checkpoints", info.Checkpoints)
+	}
+	return tw.Flush()
+}
+
+// snapshotVerifyError is the exit-4 error of a snapshot that does not verify.
+func snapshotVerifyError(cmd *cobra.Command, info snapshotInfo) error {
+	return failReported(cmd, api.ExitVerify, api.CodeVerifyFailed,
+		fmt.Errorf("snapshot %s does not verify: %s", info.File, info.Message))
+}
+
+// readSnapshotFile reads a snapshot file of at most fsm.MaxEpochBytes.
+func readSnapshotFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, fsm.MaxEpochBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > fsm.MaxEpochBytes {
+		return nil, fmt.Errorf("%s exceeds the %d-byte snapshot limit", path, fsm.MaxEpochBytes)
+	}
+	return b, nil
+}
+
+func snapshotSaveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "save FILE",
+		Short: "Save a snapshot of the current state to FILE (- for standard output; verified, written atomically)",
+		Long: `save streams a snapshot of the node's current state into FILE. The node
+records the snapshot's head as a checkpoint, so the snapshot can later be
+restored. The file is verified before it is renamed into place; a snapshot
+that does not verify is discarded and the command exits 4.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			c, err := newStreamingClient(cmd)
+			if err != nil {
+				return err
+			}
+			if path == "-" {
+				return saveSnapshotToStdout(cmd, c)
+			}
+			var info snapshotInfo
+			err = writeFileAtomic(path, func(f *os.File) error {
+				if err := c.SnapshotSave(cmd.Context(), f); err != nil {
+					return err
+				}
+				if _, err := f.Seek(0, io.SeekStart); err != nil {
+					return err
+				}
+				b, err := io.ReadAll(io.LimitReader(f, fsm.MaxEpochBytes+1))
+				if err != nil {
+					return fmt.Errorf("read back %s: %w", f.Name(), err)
+				}
+				info = inspectSnapshot(path, b)
+				if !info.Valid {
+					return errSnapshotInvalid
+				}
+				return nil
+			})
+			if errors.Is(err, errSnapshotInvalid) {
+				if jsonMode(cmd) {
+					if werr := writeJSON(cmd, info); werr != nil {
+						return werr
+					}
+				}
+				return failReported(cmd, api.ExitVerify, api.CodeVerifyFailed,
+					fmt.Errorf("the node sent a snapshot that does not verify (not saved): %s", info.Message))
+			}
+			if err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				return writeJSON(cmd, info)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "saved snapshot at head %s to %s (%d bytes, %d keys)\n",
+				headString(info.Head), path, info.Bytes, info.Keys)
+			return err
+		},
+	}
+}
+
+var errSnapshotInvalid = errors.New("snapshot does not verify")
+
+// saveSnapshotToStdout receives a snapshot in memory, verifies it, and only
+// then writes it to standard output.
+func saveSnapshotToStdout(cmd *cobra.Command, c *client.Client) error {
+	var buf bytes.Buffer
+	if err := c.SnapshotSave(cmd.Context(), &buf); err != nil {
+		return err
+	}
+	if info := inspectSnapshot("-", buf.Bytes()); !info.Valid {
+		return fail(api.ExitVerify, api.CodeVerifyFailed,
+			fmt.Errorf("the node sent a snapshot that does not verify (not written): %s", info.Message))
+	}
+	_, err := cmd.OutOrStdout().Write(buf.Bytes())
+	return err
+}
+
+func snapshotInspectCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Verify a snapshot file offline and describe it (exit 4 if it does not verify)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := readSnapshotFile(args[0])
+			if err != nil {
+				return err
+			}
+			info := inspectSnapshot(args[0], b)
+			if jsonMode(cmd) {
+				err = writeJSON(cmd, info)
+			} else {
+				err = printSnapshotInfo(cmd, info)
+			}
+			if err != nil {
+				return err
+			}
+			if !info.Valid {
+				return snapshotVerifyError(cmd, info)
+			}
+			return nil
+		},
+	}
+}
+
+func snapshotRestoreCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Restore a snapshot into the live cluster as a new, ledgered epoch",
+		Long: `restore verifies FILE offline (exit 4 if it does not verify), then asks the
+kernel to adopt its state as a new epoch. The kernel accepts only a snapshot
+of this kernel whose head it recorded as a checkpoint (see snapshot save);
+the chain continues from the current head, so history is never rewound.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := readSnapshotFile(args[0])
+			if err != nil {
+				return err
+			}
+			if info := inspectSnapshot(args[0], b); !info.Valid {
+				return fail(api.ExitVerify, api.CodeVerifyFailed, fmt.Errorf("snapshot %s does not verify: %s", args[0], info.Message))
+			}
+			c, err := newStreamingClient(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := c.SnapshotRestore(cmd.Context(), b)
+			if err != nil {
+				var ans api.SnapshotRestoreResponse
+				if !answerFromError(err, &ans) {
+					return err
+				}
+				r = &ans
+			}
+			if jsonMode(cmd) {
+				if err := writeJSON(cmd, r); err != nil {
+					return err
+				}
+				return outcomeError(cmd, "snapshot restore", r.Outcome)
+			}
+			if err := outcomeError(cmd, "snapshot restore", r.Outcome); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "restored snapshot %s as epoch %d (seq %d)\n", headString(r.SnapshotHead), r.Epoch, r.Seq)
+			return err
+		},
+	}
+}
