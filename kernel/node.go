@@ -185,10 +185,11 @@ func (n *Node) open() error {
 	if err != nil {
 		return err
 	}
-	n.mux.serve()
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, n.snaps, n.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	// Accept connections only once Raft exists: RPC handlers use it.
+	n.mux.serve()
 	// A restored snapshot must carry the same sealed canon.
 	if err := n.checkStateCanon(); err != nil {
 		return err
@@ -918,3 +919,7 @@ func (n *Node) ReloadTLS() error {
 	}
 	return n.tls.Reload()
 }
+
+// LogFirstIndex is the oldest entry still in the Raft log store (entries
+// before it were compacted into a snapshot).
+func (n *Node) LogFirstIndex() (uint64, error) { return n.store.FirstIndex() }

@@ -208,16 +208,19 @@ type rpcPool struct {
 
 const rpcIdlePerPeer = 8
 
-func (p *rpcPool) get(ctx context.Context, addr string) (net.Conn, error) {
-	p.mu.Lock()
-	if cs := p.idle[addr]; len(cs) > 0 {
-		c := cs[len(cs)-1]
-		p.idle[addr] = cs[:len(cs)-1]
+func (p *rpcPool) get(ctx context.Context, addr string, fresh bool) (c net.Conn, pooled bool, err error) {
+	if !fresh {
+		p.mu.Lock()
+		if cs := p.idle[addr]; len(cs) > 0 {
+			c := cs[len(cs)-1]
+			p.idle[addr] = cs[:len(cs)-1]
+			p.mu.Unlock()
+			return c, true, nil
+		}
 		p.mu.Unlock()
-		return c, nil
 	}
-	p.mu.Unlock()
-	return p.n.mux.dialKind(ctx, addr, connRPC)
+	c, err = p.n.mux.dialKind(ctx, addr, connRPC)
+	return c, false, err
 }
 
 func (p *rpcPool) put(addr string, c net.Conn) {
@@ -243,18 +246,30 @@ func (p *rpcPool) closeAll() {
 
 // call invokes method on the node at addr. in and out are msgpack structs.
 func (p *rpcPool) call(ctx context.Context, addr, method string, in, out any) error {
-	c, err := p.get(ctx, addr)
-	if err != nil {
-		return err
-	}
+	req := &rpcRequest{Method: method, Body: fsm.Encode(in)}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(rpcTimeout)
 	}
-	_ = c.SetDeadline(deadline)
-	if err := writeFrame(c, &rpcRequest{Method: method, Body: fsm.Encode(in)}); err != nil {
-		c.Close()
-		return err
+	var c net.Conn
+	for attempt := 0; ; attempt++ {
+		conn, pooled, err := p.get(ctx, addr, attempt > 0)
+		if err != nil {
+			return err
+		}
+		_ = conn.SetDeadline(deadline)
+		err = writeFrame(conn, req)
+		if err == nil {
+			c = conn
+			break
+		}
+		conn.Close()
+		// An idle pooled connection may have been closed under us; a
+		// request that could not be written was not delivered, so one
+		// retry on a fresh connection is safe.
+		if !pooled || attempt > 0 {
+			return err
+		}
 	}
 	var resp rpcResponse
 	if err := readFrame(c, &resp); err != nil {

@@ -1,0 +1,5 @@
+//go:build race
+
+package clustertests
+
+const raceEnabled = true
