@@ -164,4 +164,3 @@ func TestSnapshotInstallOnLaggingFollowerBackfillsArchive(t *testing.T) {
 	}
 	t.Logf("lagger installed a snapshot and holds all %d events in its archive", v.Events)
 }
-
