@@ -206,7 +206,10 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func keyPath(prefix, key string) string { return prefix + url.PathEscape(key) }
+// keyPath joins a key to its route unescaped: url.URL escapes the path
+// when the request is written, and the server's {key...} route takes
+// slashes as part of the key.
+func keyPath(prefix, key string) string { return prefix + key }
 
 // Status returns the node's status (no token needed).
 func (c *Client) Status(ctx context.Context) (*api.Status, error) {

@@ -37,7 +37,8 @@ $D ledger tail -n 5
 heads() {
   for a in "${ADDRS[@]}"; do
     printf '  %-26s ' "$a"
-    $D status --addr "$a" --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"head":{"seq":\([0-9]*\),"hash":"\([0-9a-f]\{16\}\).*/seq \1 hash \2…/p' || echo "(down)"
+    $D status --addr "$a" --json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"head":{"seq":\([0-9]*\),"hash":"\([0-9a-f]\{16\}\).*/seq \1 hash \2…/p' || true
+    echo
   done
 }
 say "Every node holds the same chain head"
