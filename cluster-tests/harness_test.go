@@ -99,6 +99,7 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 		if o.trailingLogs != 0 {
 			cfg.TrailingLogs = o.trailingLogs
 		}
+		cfg.RaftLogOutput = logWriter()
 		cfg.Logger = slog.New(slog.NewTextHandler(logWriter(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 		c.names = append(c.names, name)
 		c.cfgs[name] = cfg

@@ -29,6 +29,7 @@ func singleNode(t *testing.T, block int, mod func(*Config)) (*Node, Config) {
 	cfg.BindAddr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
 	cfg.BootstrapExpect = 1
 	cfg.Logger = testLogger(t)
+	cfg.RaftLogOutput = testOutput()
 	cfg.MinFreeDiskBytes = 0
 	if mod != nil {
 		mod(&cfg)
@@ -115,6 +116,7 @@ func TestNodeWithCertificateFromAnotherCAIsRefused(t *testing.T) {
 	good, _ := singleNode(t, 33, func(c *Config) { c.TLS = mk(caDir, "solo", ip1) })
 	cfg := DefaultConfig()
 	cfg.Name, cfg.DataDir, cfg.Logger, cfg.MinFreeDiskBytes = "rogue", t.TempDir(), testLogger(t), 0
+	cfg.RaftLogOutput = testOutput()
 	cfg.BindAddr = fmt.Sprintf("%s:%d", ip2, freePort(t, ip2))
 	cfg.Join = []string{good.cfg.BindAddr}
 	cfg.TLS = mk(rogueDir, "rogue", ip2)

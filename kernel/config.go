@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -37,6 +38,9 @@ type Config struct {
 	ClockOffset time.Duration
 
 	Logger *slog.Logger
+	// RaftLogOutput receives hashicorp/raft's own log lines (warnings and
+	// above); nil means standard error.
+	RaftLogOutput io.Writer
 
 	// Network overrides for in-process tests (faultnet); nil uses real TCP
 	// dialed from BindAddr's IP.

@@ -32,6 +32,13 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+func testOutput() io.Writer {
+	if os.Getenv("DOMINUS_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
 type testCluster struct {
 	t     *testing.T
 	nodes []*Node
@@ -54,6 +61,8 @@ func startCluster(t *testing.T, block int, size int) *testCluster {
 		cfg.BootstrapExpect = size
 		cfg.Join = binds
 		cfg.Logger = testLogger(t)
+		cfg.RaftLogOutput = testOutput()
+		cfg.RaftLogOutput = testOutput()
 		cfg.MinFreeDiskBytes = 0
 		tc.cfgs = append(tc.cfgs, cfg)
 	}

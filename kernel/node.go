@@ -56,6 +56,7 @@ type Node struct {
 	httpLn  net.Listener
 
 	barrierTerm atomic.Uint64 // the term in which this leader's barrier completed
+	clockOffset atomic.Int64  // nanoseconds added to the wall clock (fault tests)
 	skewMu      sync.Mutex
 	skewAhead   time.Duration // how far this leader's clock runs ahead of its quorum's median
 	skewChecked time.Time
@@ -125,6 +126,7 @@ func New(cfg Config) (*Node, error) {
 	log = log.With("node", cfg.Name)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	n.clockOffset.Store(int64(cfg.ClockOffset))
 	if err := n.open(); err != nil {
 		n.Close()
 		return nil, err
@@ -161,7 +163,11 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("open raft log store: %w", err)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr, Color: hclog.ColorOff}).With("node", cfg.Name)
+	raftOut := cfg.RaftLogOutput
+	if raftOut == nil {
+		raftOut = os.Stderr
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: raftOut, Color: hclog.ColorOff}).With("node", cfg.Name)
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog); err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
@@ -503,7 +509,10 @@ func (n *Node) checkSkew() {
 	}
 }
 
-func (n *Node) now() time.Time { return time.Now().Add(n.cfg.ClockOffset) }
+func (n *Node) now() time.Time { return time.Now().Add(time.Duration(n.clockOffset.Load())) }
+
+// SetClockOffset shifts this node's clock; for fault tests only.
+func (n *Node) SetClockOffset(d time.Duration) { n.clockOffset.Store(int64(d)) }
 
 func (n *Node) leaderAddr() string {
 	addr, _ := n.raft.LeaderWithID()

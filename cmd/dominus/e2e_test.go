@@ -131,10 +131,14 @@ func run(t *testing.T, bin string, env []string, args ...string) (string, int) {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run %v: %v", args, err)
+		t.Fatalf("run %s: %v", args[0], err)
 	}
 	if code != 0 {
-		t.Logf("dominus %s -> exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(errb.String()))
+		line := strings.Join(args, " ")
+		if len(line) > 200 {
+			line = line[:200] + "…"
+		}
+		t.Logf("dominus %s -> exit %d: %s", line, code, strings.TrimSpace(errb.String()))
 	}
 	return out.String(), code
 }

@@ -1,0 +1,62 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+// A leader whose clock jumps ahead of its quorum beyond the maximum skew
+// stops accepting writes (clock_skew) and hands leadership over; the
+// cluster keeps committing under a leader with a sane clock, and ledger
+// time never goes backwards.
+func TestLeaderWithFastClockRefusesWritesAndStepsDown(t *testing.T) {
+	tc := startCluster(t, 37, 3)
+	leader := tc.leader(10 * time.Second)
+	token, _, err := leader.Init(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, leader, token, "before", "1")
+	h0, _ := leader.Head()
+	var t0 int64
+	leader.fsm.read(func(l *fsm.Ledger, _ uint64) { t0 = l.State().Time })
+	leader.SetClockOffset(30 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
+	refused := false
+	for time.Now().Before(deadline) {
+		_, err := leader.applyLocal(context.Background(), fsm.Encode(&fsm.Envelope{Type: fsm.CmdKVPut, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.KVPut{Key: "probe", Value: []byte("x")})}))
+		if errors.Is(err, ErrClockSkew) || errors.Is(err, ErrNotLeader) {
+			refused = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !refused {
+		t.Fatal("a leader 30s ahead of its quorum kept accepting writes")
+	}
+	// Leadership moves to a node with a sane clock, which commits.
+	var next *Node
+	for time.Now().Before(deadline) && next == nil {
+		for _, n := range tc.nodes {
+			if n != leader && n.Raft().State() == raft.Leader {
+				next = n
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if next == nil {
+		t.Fatal("leadership did not move away from the fast clock")
+	}
+	res := put(t, next, token, "after", "2")
+	if res.Decision != fsm.DecisionPermit || res.Seq <= h0.Seq || res.Time <= t0 {
+		t.Fatalf("write under the new leader: %+v", res)
+	}
+	tc.requireSameHead(10 * time.Second)
+	t.Logf("fast-clock leader %s refused writes; %s took over at seq %d", leader.Name(), next.Name(), res.Seq)
+}
