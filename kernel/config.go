@@ -47,6 +47,12 @@ type Config struct {
 	Listener net.Listener
 	Dial     func(ctx context.Context, addr string) (net.Conn, error)
 
+	// BenchReferenceFSM swaps the ledger, after genesis, for a trivial
+	// state machine (apply = count + hash) behind the same front end, Raft
+	// and storage: the reference that benchmarks compare the gate with.
+	// Writes are not recorded. For benchmarking only.
+	BenchReferenceFSM bool
+
 	// Version is reported in status.
 	Version string
 }

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,13 @@ type ledgerFSM struct {
 	appliedCond *sync.Cond
 	// observe is called with each applied entry's result (metrics, skew).
 	observe func(fsm.Result)
+
+	// reference replaces the ledger after genesis with a trivial state
+	// machine (count + hash, no archive) so benchmarks can measure what
+	// everything Dominus adds costs. Never for serving real traffic.
+	reference      bool
+	referenceCount uint64
+	referenceHash  [32]byte
 }
 
 func newLedgerFSM(arch *archive.Archive, log *slog.Logger) *ledgerFSM {
@@ -66,6 +74,15 @@ func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	f.mu.Lock()
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
+			continue
+		}
+		if f.reference && f.ledger.State().Initialized {
+			f.referenceCount++
+			h := sha256.New()
+			h.Write(f.referenceHash[:])
+			h.Write(l.Data)
+			h.Sum(f.referenceHash[:0])
+			out[i] = fsm.Result{Seq: f.referenceCount, Head: f.referenceHash, Decision: fsm.DecisionPermit}
 			continue
 		}
 		if l.Index <= archLastIndex {

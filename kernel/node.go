@@ -176,6 +176,10 @@ func (n *Node) open() error {
 	}
 	n.fsm = newLedgerFSM(n.arch, n.log)
 	n.fsm.observe = n.observe
+	n.fsm.reference = cfg.BenchReferenceFSM
+	if cfg.BenchReferenceFSM {
+		n.log.Warn("benchmark reference state machine: writes after genesis are counted and hashed, not recorded")
+	}
 	n.fsm.backfill = n.backfillFromLeader
 	n.pool = &rpcPool{n: n, idle: map[string][]net.Conn{}}
 	if n.mux, err = newMux(cfg, n.tls, n.log); err != nil {

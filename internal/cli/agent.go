@@ -42,6 +42,7 @@ func agentCmd() *cobra.Command {
 		joinFlag   string
 		skew       time.Duration
 		clockShift time.Duration
+		reference  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -87,6 +88,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				cfg.RaftTimeoutScale = f.RaftTimeoutScale
 			}
 			cfg.ClockOffset = clockShift
+			cfg.BenchReferenceFSM = reference
 			cfg.Version = Version
 			level := slog.LevelInfo
 			if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
@@ -138,6 +140,8 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&clockShift, "test-clock-offset", 0, "shift this node's clock (fault testing only)")
 	_ = fl.MarkHidden("test-clock-offset")
+	fl.BoolVar(&reference, "bench-reference-fsm", false, "replace the ledger after genesis with a trivial count+hash state machine (benchmark reference only; nothing is recorded)")
+	_ = fl.MarkHidden("bench-reference-fsm")
 	return cmd
 }
 
