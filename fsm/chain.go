@@ -22,6 +22,7 @@ type Event struct {
 	Decision    Decision    `codec:"decision"`
 	Reason      Reason      `codec:"reason"`
 	Prev        []byte      `codec:"prev"`
+	Detail      []byte      `codec:"detail"` // canonical encoding of a type-specific detail record (SyscallDetail, GrantDetail, ...)
 }
 
 // ChainHash computes the head that follows prev when ev is appended.

@@ -13,23 +13,39 @@ type CommandType uint16
 const IgnoreUnknownFlag CommandType = 0x8000
 
 const (
-	CmdGenesis    CommandType = 1 // seals the canon hash, kernel id, protocol version; creates the root operator
-	CmdKVPut      CommandType = 2
-	CmdKVGet      CommandType = 3
-	CmdKVDelete   CommandType = 4
-	CmdKVCAS      CommandType = 5
-	CmdCheckpoint CommandType = 6 // records the current head as one the cluster vouches for
-	CmdEpoch      CommandType = 7 // replaces state from a verified snapshot, linked to the old head
+	CmdGenesis        CommandType = 1 // seals the canon hash, kernel id, protocol version; creates the root operator
+	CmdKVPut          CommandType = 2
+	CmdKVGet          CommandType = 3
+	CmdKVDelete       CommandType = 4
+	CmdKVCAS          CommandType = 5
+	CmdCheckpoint     CommandType = 6 // records the current head as one the cluster vouches for
+	CmdEpoch          CommandType = 7 // replaces state from a verified snapshot, linked to the old head
+	CmdCapGrant       CommandType = 8
+	CmdCapDelegate    CommandType = 9
+	CmdCapRevoke      CommandType = 10
+	CmdSyscall        CommandType = 11
+	CmdPolicySet      CommandType = 12
+	CmdApprovalDecide CommandType = 13
+	CmdHalt           CommandType = 14
+	CmdResume         CommandType = 15
 )
 
 var commandNames = map[CommandType]string{
-	CmdGenesis:    "genesis",
-	CmdKVPut:      "kv.put",
-	CmdKVGet:      "kv.get",
-	CmdKVDelete:   "kv.delete",
-	CmdKVCAS:      "kv.cas",
-	CmdCheckpoint: "checkpoint",
-	CmdEpoch:      "epoch",
+	CmdGenesis:        "genesis",
+	CmdKVPut:          "kv.put",
+	CmdKVGet:          "kv.get",
+	CmdKVDelete:       "kv.delete",
+	CmdKVCAS:          "kv.cas",
+	CmdCheckpoint:     "checkpoint",
+	CmdEpoch:          "epoch",
+	CmdCapGrant:       "cap.grant",
+	CmdCapDelegate:    "cap.delegate",
+	CmdCapRevoke:      "cap.revoke",
+	CmdSyscall:        "syscall",
+	CmdPolicySet:      "policy.set",
+	CmdApprovalDecide: "approval.decide",
+	CmdHalt:           "halt",
+	CmdResume:         "resume",
 }
 
 func (t CommandType) String() string {
@@ -80,6 +96,7 @@ type Genesis struct {
 	Protocol      uint16 `codec:"protocol"`
 	RootTokenHash []byte `codec:"root_token_hash"`
 	DedupWindowNs int64  `codec:"dedup_window_ns"`
+	Domain        string `codec:"domain"` // the kernel's domain; "" = "default"
 }
 
 // KVPut writes Value at Key.
@@ -116,4 +133,61 @@ type Checkpoint struct {
 // first event links the old head to the snapshot's head.
 type Epoch struct {
 	Snapshot []byte `codec:"snapshot"`
+}
+
+// CapGrant issues a capability (an operator's when Operator is set).
+// TokenHash is the SHA-256 of a token generated outside the FSM.
+type CapGrant struct {
+	TokenHash []byte   `codec:"token_hash"`
+	Entity    string   `codec:"entity"`
+	Operator  bool     `codec:"operator"`
+	Domain    string   `codec:"domain"` // "" = this kernel's domain
+	Ops       []string `codec:"ops"`
+	Resources []string `codec:"resources"`
+	TTLNs     int64    `codec:"ttl_ns"` // from ledger time; 0 = no expiry
+	Uses      int64    `codec:"uses"`   // 0 = unlimited
+}
+
+// CapDelegate derives a child from the caller's capability.
+type CapDelegate struct {
+	TokenHash []byte   `codec:"token_hash"`
+	Entity    string   `codec:"entity"`
+	Ops       []string `codec:"ops"`
+	Resources []string `codec:"resources"`
+	TTLNs     int64    `codec:"ttl_ns"` // 0 = the parent's expiry
+	Uses      int64    `codec:"uses"`   // reserved from the parent; 0 = unlimited (only from an unlimited parent)
+}
+
+// CapRevoke revokes a capability and, through the ancestor check, its
+// whole subtree.
+type CapRevoke struct {
+	ID string `codec:"id"`
+}
+
+// Syscall asks the gate to permit op on resource. Args is opaque to the
+// gate except for kv ops; its digest binds approvals.
+type Syscall struct {
+	Op         string `codec:"op"`
+	Resource   string `codec:"resource"`
+	Args       []byte `codec:"args"`
+	ApprovalID string `codec:"approval_id"`
+}
+
+// PolicySet installs (or, with empty Text, removes) a named Cedar policy set.
+type PolicySet struct {
+	Name string `codec:"name"`
+	Text string `codec:"text"`
+	Mode string `codec:"mode"` // ACTIVE or SHADOW
+}
+
+// ApprovalDecide approves or denies an escalation.
+type ApprovalDecide struct {
+	ID      string `codec:"id"`
+	Approve bool   `codec:"approve"`
+}
+
+// HaltCmd halts an entity ("" = the whole kernel) or resumes it.
+type HaltCmd struct {
+	Entity string `codec:"entity"`
+	Reason string `codec:"reason"`
 }

@@ -16,13 +16,21 @@ var update = flag.Bool("update", false, "rewrite golden encoding fixtures")
 // fixtures under testdata/golden are protocol: a change in their bytes is
 // a change in the replicated format and must be deliberate.
 var goldenPayloads = map[CommandType]any{
-	CmdGenesis:    &Genesis{KernelID: "k1", CanonHash: testCanon[:], Protocol: 1, RootTokenHash: testRootToken[:], DedupWindowNs: 60e9},
-	CmdKVPut:      &KVPut{Key: "orders/1", Value: []byte("hello")},
-	CmdKVGet:      &KVKey{Key: "orders/1"},
-	CmdKVDelete:   &KVKey{Key: "orders/1"},
-	CmdKVCAS:      &KVCAS{Key: "orders/1", ExpectExists: true, Expect: []byte("hello"), ExpectVersion: 7, Value: []byte("bye")},
-	CmdCheckpoint: &Checkpoint{Seq: 9, Hash: testCanon[:]},
-	CmdEpoch:      &Epoch{Snapshot: []byte("snapshot bytes")},
+	CmdGenesis:        &Genesis{KernelID: "k1", CanonHash: testCanon[:], Protocol: 1, RootTokenHash: testRootToken[:], DedupWindowNs: 60e9},
+	CmdKVPut:          &KVPut{Key: "orders/1", Value: []byte("hello")},
+	CmdKVGet:          &KVKey{Key: "orders/1"},
+	CmdKVDelete:       &KVKey{Key: "orders/1"},
+	CmdKVCAS:          &KVCAS{Key: "orders/1", ExpectExists: true, Expect: []byte("hello"), ExpectVersion: 7, Value: []byte("bye")},
+	CmdCheckpoint:     &Checkpoint{Seq: 9, Hash: testCanon[:]},
+	CmdEpoch:          &Epoch{Snapshot: []byte("snapshot bytes")},
+	CmdCapGrant:       &CapGrant{TokenHash: otherToken[:], Entity: "agent-1", Ops: []string{"kv.put"}, Resources: []string{"orders/*"}, TTLNs: 3600e9, Uses: 3},
+	CmdCapDelegate:    &CapDelegate{TokenHash: testCanon[:], Entity: "agent-2", Ops: []string{"kv.put"}, Resources: []string{"orders/vip/*"}, Uses: 1},
+	CmdCapRevoke:      &CapRevoke{ID: "cap-2"},
+	CmdSyscall:        &Syscall{Op: "email.send", Resource: "mail/ops", Args: []byte(`{"to":"ops"}`), ApprovalID: "apr-9"},
+	CmdPolicySet:      &PolicySet{Name: "base", Text: `forbid(principal, action, resource) when { resource.path like "orders/vip/*" };`, Mode: PolicyActive},
+	CmdApprovalDecide: &ApprovalDecide{ID: "apr-9", Approve: true},
+	CmdHalt:           &HaltCmd{Entity: "agent-1", Reason: "incident 42"},
+	CmdResume:         &HaltCmd{Entity: "agent-1"},
 }
 
 func TestEveryCommandHasHandlerNameAndGolden(t *testing.T) {

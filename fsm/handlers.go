@@ -16,6 +16,58 @@ func init() {
 	register(CmdEpoch, handlerSpec{auth: true, run: applyEpoch})
 }
 
+// kvEffect runs a permitted kv operation against the store.
+func (l *Ledger) kvEffect(op, key string, args []byte) outcome {
+	switch op {
+	case "kv.put":
+		return l.kvWrite(key, args)
+	case "kv.get":
+		e := l.st.KV[key]
+		if e == nil {
+			return outcome{decision: DecisionPermit, reason: ReasonNotFound}
+		}
+		return outcome{decision: DecisionPermit, value: append([]byte(nil), e.Value...), found: true, version: e.Version}
+	case "kv.delete":
+		if _, ok := l.st.KV[key]; !ok {
+			return outcome{decision: DecisionPermit, reason: ReasonNotFound}
+		}
+		delete(l.st.KV, key)
+		return outcome{decision: DecisionPermit, found: true}
+	case "kv.cas":
+		var p KVCAS
+		if err := Decode(args, &p); err != nil {
+			return deny(ReasonMalformed)
+		}
+		return l.kvCAS(key, p)
+	}
+	return deny(ReasonUnknownOp)
+}
+
+// kvPrecheck validates a kv call's arguments before the gate judges it.
+func kvPrecheck(op, key string, args []byte) Reason {
+	if !validKey(key) {
+		return ReasonInvalidArgument
+	}
+	switch op {
+	case "kv.put":
+		if len(args) > MaxValueBytes {
+			return ReasonTooLarge
+		}
+	case "kv.get", "kv.delete":
+	case "kv.cas":
+		var p KVCAS
+		if err := Decode(args, &p); err != nil {
+			return ReasonMalformed
+		}
+		if len(p.Value) > MaxValueBytes || len(p.Expect) > MaxValueBytes {
+			return ReasonTooLarge
+		}
+	default:
+		return ReasonUnknownOp
+	}
+	return ReasonOK
+}
+
 // RootOperatorName is the principal created by genesis.
 const RootOperatorName = "root"
 
@@ -34,7 +86,7 @@ func applyGenesis(l *Ledger, c *call) outcome {
 		// applied with other rules.
 		panic(UnknownProtocolError{Protocol: g.Protocol})
 	}
-	if len(g.CanonHash) != sha256.Size || len(g.RootTokenHash) != sha256.Size || g.KernelID == "" || len(g.KernelID) > 128 {
+	if len(g.CanonHash) != sha256.Size || len(g.RootTokenHash) != sha256.Size || g.KernelID == "" || len(g.KernelID) > 128 || len(g.Domain) > MaxEntityBytes {
 		return deny(ReasonInvalidArgument)
 	}
 	window := g.DedupWindowNs
@@ -52,11 +104,22 @@ func applyGenesis(l *Ledger, c *call) outcome {
 		GenesisTime:   c.now,
 		DedupWindowNs: window,
 	}
-	root := &Principal{Name: RootOperatorName, Root: true, Created: st.Seq + 1}
-	st.Principals[hex.EncodeToString(g.RootTokenHash)] = root
+	if g.Domain == "" {
+		g.Domain = DefaultDomain
+	}
+	if !validName(g.Domain) {
+		return deny(ReasonInvalidArgument)
+	}
+	st.Meta.Domain = g.Domain
+	root := &Capability{
+		ID: capID(st.Seq + 1), TokenHash: hex.EncodeToString(g.RootTokenHash), Entity: RootOperatorName,
+		Operator: true, Domain: g.Domain, Ops: []string{"*"}, Resources: []string{"*"},
+		GrantedBy: "genesis", Created: st.Seq + 1,
+	}
+	l.addCap(root)
 	// Genesis is attributed to the root operator it creates.
-	c.principal = root
-	return outcome{decision: DecisionPermit}
+	c.actor = RootOperatorName
+	return outcome{decision: DecisionPermit, id: root.ID}
 }
 
 // UnknownProtocolError is the panic value for a ledger sealed under a
@@ -76,14 +139,7 @@ func applyKVPut(l *Ledger, c *call) outcome {
 	if err := Decode(c.env.Payload, &p); err != nil {
 		return deny(ReasonMalformed)
 	}
-	c.subject = p.Key
-	if !validKey(p.Key) {
-		return deny(ReasonInvalidArgument)
-	}
-	if len(p.Value) > MaxValueBytes {
-		return deny(ReasonTooLarge)
-	}
-	return l.kvWrite(p.Key, p.Value)
+	return l.syscall(c, "kv.put", p.Key, p.Value, "")
 }
 
 // kvWrite stores value at key as written by the next event.
@@ -105,15 +161,7 @@ func applyKVGet(l *Ledger, c *call) outcome {
 	if err := Decode(c.env.Payload, &p); err != nil {
 		return deny(ReasonMalformed)
 	}
-	c.subject = p.Key
-	if !validKey(p.Key) {
-		return deny(ReasonInvalidArgument)
-	}
-	e := l.st.KV[p.Key]
-	if e == nil {
-		return outcome{decision: DecisionPermit, reason: ReasonNotFound}
-	}
-	return outcome{decision: DecisionPermit, value: append([]byte(nil), e.Value...), found: true, version: e.Version}
+	return l.syscall(c, "kv.get", p.Key, nil, "")
 }
 
 func applyKVDelete(l *Ledger, c *call) outcome {
@@ -121,15 +169,7 @@ func applyKVDelete(l *Ledger, c *call) outcome {
 	if err := Decode(c.env.Payload, &p); err != nil {
 		return deny(ReasonMalformed)
 	}
-	c.subject = p.Key
-	if !validKey(p.Key) {
-		return deny(ReasonInvalidArgument)
-	}
-	if _, ok := l.st.KV[p.Key]; !ok {
-		return outcome{decision: DecisionPermit, reason: ReasonNotFound}
-	}
-	delete(l.st.KV, p.Key)
-	return outcome{decision: DecisionPermit, found: true}
+	return l.syscall(c, "kv.delete", p.Key, nil, "")
 }
 
 func applyKVCAS(l *Ledger, c *call) outcome {
@@ -137,14 +177,11 @@ func applyKVCAS(l *Ledger, c *call) outcome {
 	if err := Decode(c.env.Payload, &p); err != nil {
 		return deny(ReasonMalformed)
 	}
-	c.subject = p.Key
-	if !validKey(p.Key) {
-		return deny(ReasonInvalidArgument)
-	}
-	if len(p.Value) > MaxValueBytes || len(p.Expect) > MaxValueBytes {
-		return deny(ReasonTooLarge)
-	}
-	e := l.st.KV[p.Key]
+	return l.syscall(c, "kv.cas", p.Key, Encode(&p), "")
+}
+
+func (l *Ledger) kvCAS(key string, p KVCAS) outcome {
+	e := l.st.KV[key]
 	match := false
 	switch {
 	case !p.ExpectExists:
@@ -161,7 +198,7 @@ func applyKVCAS(l *Ledger, c *call) outcome {
 		}
 		return out
 	}
-	return l.kvWrite(p.Key, p.Value)
+	return l.kvWrite(key, p.Value)
 }
 
 func applyCheckpoint(l *Ledger, c *call) outcome {
@@ -171,8 +208,8 @@ func applyCheckpoint(l *Ledger, c *call) outcome {
 	}
 	st := l.st
 	c.subject = "checkpoint"
-	if !c.principal.Root {
-		return deny(ReasonForbidden)
+	if r := l.govern(c, OpSnapshot, "*"); r != ReasonOK {
+		return deny(r)
 	}
 	if len(p.Hash) != sha256.Size || p.Seq == 0 || p.Seq > st.Seq {
 		return deny(ReasonInvalidArgument)
@@ -207,8 +244,8 @@ func applyEpoch(l *Ledger, c *call) outcome {
 	}
 	st := l.st
 	c.subject = "epoch"
-	if !c.principal.Root {
-		return deny(ReasonForbidden)
+	if r := l.govern(c, OpSnapshot, "*"); r != ReasonOK {
+		return deny(r)
 	}
 	f, snap, err := DecodeSnapshot(p.Snapshot)
 	if err != nil {

@@ -20,6 +20,9 @@ type Result struct {
 	Version   uint64
 	Duplicate bool // a retry within the dedup window: nothing changed
 	Noop      bool // no event was appended
+	// ID names what the event created: a capability id for grants and
+	// delegations, an approval id for escalations.
+	ID string
 }
 
 // Applied describes what Apply did, for the archive.
@@ -38,6 +41,10 @@ type Ledger struct {
 	digestEpoch uint64
 	digest      [32]byte
 	digestOK    bool
+
+	// policies caches compiled Cedar sets by name; derived from
+	// State.Policies and rebuilt when a version changes.
+	policies map[string]*CompiledSet
 }
 
 // New returns an empty, uninitialized ledger.
@@ -54,13 +61,15 @@ func (l *Ledger) Head() HeadRef {
 
 // call is one decoded entry on its way through a handler.
 type call struct {
-	env       Envelope
-	raw       []byte
-	index     uint64
-	now       int64
-	caller    string // hex token hash, "" for unauthenticated commands
-	principal *Principal
-	subject   string
+	env     Envelope
+	raw     []byte
+	index   uint64
+	now     int64
+	caller  string      // hex token hash, "" for unauthenticated commands
+	cap     *Capability // the caller's capability (nil if unknown)
+	actor   string      // who the event is attributed to
+	subject string
+	detail  []byte // canonical encoding of the event's detail record
 }
 
 // outcome is what a handler decided. Handlers change state only after all
@@ -71,6 +80,7 @@ type outcome struct {
 	value    []byte
 	found    bool
 	version  uint64
+	id       string
 }
 
 func deny(r Reason) outcome { return outcome{decision: DecisionDeny, reason: r} }
@@ -148,8 +158,11 @@ func (l *Ledger) Apply(index uint64, data []byte) Applied {
 	c := &call{env: env, raw: data, index: index}
 	if spec.auth {
 		c.caller = hex.EncodeToString(env.Auth)
-		c.principal = st.Principals[c.caller]
-		if c.principal != nil && env.RequestID != "" {
+		if id, ok := st.capByToken[c.caller]; ok {
+			c.cap = st.Caps[id]
+			c.actor = c.cap.Entity
+		}
+		if c.cap != nil && env.RequestID != "" {
 			if i, ok := st.dedup[dedupKey{c.caller, env.RequestID}]; ok {
 				return l.duplicate(env.Type, st.dedupQueue[i-st.dedupBase].Result)
 			}
@@ -158,13 +171,13 @@ func (l *Ledger) Apply(index uint64, data []byte) Applied {
 	c.now = l.nextTime(env.Time)
 	var out outcome
 	switch {
-	case spec.auth && c.principal == nil:
+	case spec.auth && c.cap == nil:
 		out = deny(ReasonUnknownToken)
 	default:
 		out = spec.run(l, c)
 	}
 	applied := l.appendEvent(c, out)
-	if spec.auth && c.principal != nil && env.RequestID != "" {
+	if spec.auth && c.cap != nil && env.RequestID != "" {
 		l.remember(c, applied.Result)
 	}
 	return applied
@@ -194,6 +207,7 @@ func (l *Ledger) duplicate(t CommandType, r StoredResult) Applied {
 	a.Result.Value = r.Value
 	a.Result.Found = r.Found
 	a.Result.Version = r.Version
+	a.Result.ID = r.ID
 	return a
 }
 
@@ -214,9 +228,8 @@ func (l *Ledger) appendEvent(c *call, out outcome) Applied {
 		Decision:    out.decision,
 		Reason:      out.reason,
 		Prev:        append([]byte(nil), st.Head[:]...),
-	}
-	if c.principal != nil {
-		ev.Actor = c.principal.Name
+		Actor:       c.actor,
+		Detail:      c.detail,
 	}
 	head := ChainHash(st.Head[:], ev)
 	st.Seq = ev.Seq
@@ -227,7 +240,7 @@ func (l *Ledger) appendEvent(c *call, out outcome) Applied {
 		Result: Result{
 			Seq: ev.Seq, Head: head, Time: ev.Time, Type: ev.Type,
 			Decision: out.decision, Reason: out.reason,
-			Value: out.value, Found: out.found, Version: out.version,
+			Value: out.value, Found: out.found, Version: out.version, ID: out.id,
 		},
 		Event: ev,
 		Head:  head,
@@ -238,7 +251,7 @@ func (l *Ledger) remember(c *call, r Result) {
 	st := l.st
 	st.dedupQueue = append(st.dedupQueue, DedupEntry{
 		Caller: c.caller, RequestID: c.env.RequestID, Time: r.Time,
-		Result: StoredResult{Seq: r.Seq, Decision: r.Decision, Reason: r.Reason, Value: r.Value, Found: r.Found, Version: r.Version},
+		Result: StoredResult{Seq: r.Seq, Decision: r.Decision, Reason: r.Reason, Value: r.Value, Found: r.Found, Version: r.Version, ID: r.ID},
 	})
 	st.dedup[dedupKey{c.caller, c.env.RequestID}] = st.dedupBase + len(st.dedupQueue) - 1
 	l.pruneDedup()
@@ -300,6 +313,7 @@ func (l *Ledger) Restore(snapshot []byte) (*SnapshotFile, error) {
 	}
 	l.st = st
 	l.digestOK = false
+	l.policies = nil
 	return f, nil
 }
 

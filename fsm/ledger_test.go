@@ -21,7 +21,7 @@ func TestGenesisSealsMetaAndRoot(t *testing.T) {
 	if a.Result.Decision != DecisionDeny || a.Result.Reason != ReasonAlreadyInitialized {
 		t.Fatalf("second genesis: %+v", a.Result)
 	}
-	if tl.State().Meta.GenesisTime != before.GenesisTime || len(tl.State().Principals) != 1 {
+	if tl.State().Meta.GenesisTime != before.GenesisTime || len(tl.State().Caps) != 1 {
 		t.Fatal("second genesis changed state")
 	}
 }

@@ -45,6 +45,23 @@ const (
 	ReasonUnsupportedProtocol Reason = 10
 	ReasonHeadMismatch        Reason = 11
 	ReasonSnapshotInvalid     Reason = 12
+	ReasonExpired             Reason = 13
+	ReasonRevoked             Reason = 14
+	ReasonUsesExhausted       Reason = 15
+	ReasonOutOfScope          Reason = 16
+	ReasonPolicyForbid        Reason = 17
+	ReasonPolicyError         Reason = 18
+	ReasonHalted              Reason = 19
+	ReasonDomainMismatch      Reason = 20
+	ReasonApprovalInvalid     Reason = 21
+	ReasonApprovalRequired    Reason = 22
+	ReasonWiderThanParent     Reason = 23
+	ReasonDepthExceeded       Reason = 24
+	ReasonUnknownOp           Reason = 25
+	ReasonDuplicateToken      Reason = 26
+	ReasonNotHalted           Reason = 27
+	ReasonApprovalApproved    Reason = 28
+	ReasonApprovalDenied      Reason = 29
 )
 
 var reasonNames = map[Reason]string{
@@ -61,6 +78,33 @@ var reasonNames = map[Reason]string{
 	ReasonUnsupportedProtocol: "unsupported_protocol",
 	ReasonHeadMismatch:        "head_mismatch",
 	ReasonSnapshotInvalid:     "snapshot_invalid",
+	ReasonExpired:             "expired",
+	ReasonRevoked:             "revoked",
+	ReasonUsesExhausted:       "uses_exhausted",
+	ReasonOutOfScope:          "out_of_scope",
+	ReasonPolicyForbid:        "policy_forbid",
+	ReasonPolicyError:         "policy_error",
+	ReasonHalted:              "halted",
+	ReasonDomainMismatch:      "domain_mismatch",
+	ReasonApprovalInvalid:     "approval_invalid",
+	ReasonApprovalRequired:    "approval_required",
+	ReasonWiderThanParent:     "wider_than_parent",
+	ReasonDepthExceeded:       "depth_exceeded",
+	ReasonUnknownOp:           "unknown_op",
+	ReasonDuplicateToken:      "duplicate_token",
+	ReasonNotHalted:           "not_halted",
+	ReasonApprovalApproved:    "approved",
+	ReasonApprovalDenied:      "denied",
+}
+
+// ReasonByName returns the code with the given name.
+func ReasonByName(name string) (Reason, bool) {
+	for r, n := range reasonNames { // detcheck:ordered names are unique, the result does not depend on order
+		if n == name {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 func (r Reason) String() string {

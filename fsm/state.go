@@ -37,6 +37,7 @@ type Meta struct {
 	Protocol      uint16 `codec:"protocol"`
 	GenesisTime   int64  `codec:"genesis_time"`
 	DedupWindowNs int64  `codec:"dedup_window_ns"`
+	Domain        string `codec:"domain"`
 }
 
 // KVEntry is one key's value. Version is the seq of the event that last
@@ -44,13 +45,6 @@ type Meta struct {
 type KVEntry struct {
 	Value   []byte `codec:"value"`
 	Version uint64 `codec:"version"`
-	Created uint64 `codec:"created"`
-}
-
-// Principal is an authenticated caller, keyed by its token hash.
-type Principal struct {
-	Name    string `codec:"name"`
-	Root    bool   `codec:"root"`
 	Created uint64 `codec:"created"`
 }
 
@@ -62,6 +56,7 @@ type StoredResult struct {
 	Value    []byte   `codec:"value"`
 	Found    bool     `codec:"found"`
 	Version  uint64   `codec:"version"`
+	ID       string   `codec:"id"`
 }
 
 type dedupKey struct {
@@ -81,24 +76,34 @@ type DedupEntry struct {
 // State is the whole replicated state. It is only changed by Ledger.Apply
 // and Ledger.Restore.
 type State struct {
-	Initialized bool
-	Meta        Meta
-	Seq         uint64
-	Head        [32]byte
-	Time        int64 // ledger time of the last event, unix ns
-	Epoch       uint64
-	KV          map[string]*KVEntry
-	Principals  map[string]*Principal // by hex token hash
-	dedup       map[dedupKey]int      // absolute position: dedupQueue[pos-dedupBase]
-	dedupQueue  []DedupEntry          // ordered by ledger time (append order)
-	dedupBase   int
-	Checkpoints []HeadRef // oldest first
+	Initialized   bool
+	Meta          Meta
+	Seq           uint64
+	Head          [32]byte
+	Time          int64 // ledger time of the last event, unix ns
+	Epoch         uint64
+	KV            map[string]*KVEntry
+	Caps          map[string]*Capability // by id
+	capByToken    map[string]string      // hex token hash -> id (derived)
+	Policies      map[string]*PolicyRecord
+	PolicyVersion uint64 // seq of the last policy change
+	Approvals     map[string]*Approval
+	approvalQ     []string         // approval ids in creation order (bounded)
+	Halts         map[string]*Halt // by entity; "" = whole kernel
+	dedup         map[dedupKey]int // absolute position: dedupQueue[pos-dedupBase]
+	dedupQueue    []DedupEntry     // ordered by ledger time (append order)
+	dedupBase     int
+	Checkpoints   []HeadRef // oldest first
 }
 
 func newState() *State {
 	return &State{
 		KV:         map[string]*KVEntry{},
-		Principals: map[string]*Principal{},
+		Caps:       map[string]*Capability{},
+		capByToken: map[string]string{},
+		Policies:   map[string]*PolicyRecord{},
+		Approvals:  map[string]*Approval{},
+		Halts:      map[string]*Halt{},
 		dedup:      map[dedupKey]int{},
 	}
 }
@@ -106,17 +111,21 @@ func newState() *State {
 // stateBody is the canonical, map-free form of State: snapshots and the
 // state digest are computed over its encoding.
 type stateBody struct {
-	Format      uint16          `codec:"format"`
-	Initialized bool            `codec:"initialized"`
-	Meta        Meta            `codec:"meta"`
-	Seq         uint64          `codec:"seq"`
-	Head        []byte          `codec:"head"`
-	Time        int64           `codec:"time"`
-	Epoch       uint64          `codec:"epoch"`
-	KV          []kvItem        `codec:"kv"`
-	Principals  []principalItem `codec:"principals"`
-	Dedup       []DedupEntry    `codec:"dedup"`
-	Checkpoints []HeadRef       `codec:"checkpoints"`
+	Format        uint16         `codec:"format"`
+	Initialized   bool           `codec:"initialized"`
+	Meta          Meta           `codec:"meta"`
+	Seq           uint64         `codec:"seq"`
+	Head          []byte         `codec:"head"`
+	Time          int64          `codec:"time"`
+	Epoch         uint64         `codec:"epoch"`
+	KV            []kvItem       `codec:"kv"`
+	Caps          []Capability   `codec:"caps"`
+	Policies      []PolicyRecord `codec:"policies"`
+	PolicyVersion uint64         `codec:"policy_version"`
+	Approvals     []Approval     `codec:"approvals"` // creation order
+	Halts         []Halt         `codec:"halts"`
+	Dedup         []DedupEntry   `codec:"dedup"`
+	Checkpoints   []HeadRef      `codec:"checkpoints"`
 }
 
 type kvItem struct {
@@ -124,35 +133,45 @@ type kvItem struct {
 	Entry KVEntry `codec:"entry"`
 }
 
-type principalItem struct {
-	TokenHash string    `codec:"token_hash"`
-	Principal Principal `codec:"principal"`
-}
-
 const stateFormat = 1
 
 func (s *State) body() stateBody {
 	b := stateBody{
-		Format:      stateFormat,
-		Initialized: s.Initialized,
-		Meta:        s.Meta,
-		Seq:         s.Seq,
-		Head:        append([]byte(nil), s.Head[:]...),
-		Time:        s.Time,
-		Epoch:       s.Epoch,
-		KV:          make([]kvItem, 0, len(s.KV)),
-		Principals:  make([]principalItem, 0, len(s.Principals)),
-		Dedup:       append([]DedupEntry(nil), s.dedupQueue...),
-		Checkpoints: append([]HeadRef(nil), s.Checkpoints...),
+		Format:        stateFormat,
+		Initialized:   s.Initialized,
+		Meta:          s.Meta,
+		Seq:           s.Seq,
+		Head:          append([]byte(nil), s.Head[:]...),
+		Time:          s.Time,
+		Epoch:         s.Epoch,
+		KV:            make([]kvItem, 0, len(s.KV)),
+		Caps:          make([]Capability, 0, len(s.Caps)),
+		Policies:      make([]PolicyRecord, 0, len(s.Policies)),
+		PolicyVersion: s.PolicyVersion,
+		Approvals:     make([]Approval, 0, len(s.approvalQ)),
+		Halts:         make([]Halt, 0, len(s.Halts)),
+		Dedup:         append([]DedupEntry(nil), s.dedupQueue...),
+		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 	}
 	for k, e := range s.KV { // detcheck:ordered sorted below before use
 		b.KV = append(b.KV, kvItem{Key: k, Entry: *e})
 	}
 	sort.Slice(b.KV, func(i, j int) bool { return b.KV[i].Key < b.KV[j].Key })
-	for k, p := range s.Principals { // detcheck:ordered sorted below before use
-		b.Principals = append(b.Principals, principalItem{TokenHash: k, Principal: *p})
+	for _, c := range s.Caps { // detcheck:ordered sorted below before use
+		b.Caps = append(b.Caps, *c)
 	}
-	sort.Slice(b.Principals, func(i, j int) bool { return b.Principals[i].TokenHash < b.Principals[j].TokenHash })
+	sort.Slice(b.Caps, func(i, j int) bool { return b.Caps[i].ID < b.Caps[j].ID })
+	for _, p := range s.Policies { // detcheck:ordered sorted below before use
+		b.Policies = append(b.Policies, *p)
+	}
+	sort.Slice(b.Policies, func(i, j int) bool { return b.Policies[i].Name < b.Policies[j].Name })
+	for _, id := range s.approvalQ {
+		b.Approvals = append(b.Approvals, *s.Approvals[id])
+	}
+	for _, h := range s.Halts { // detcheck:ordered sorted below before use
+		b.Halts = append(b.Halts, *h)
+	}
+	sort.Slice(b.Halts, func(i, j int) bool { return b.Halts[i].Entity < b.Halts[j].Entity })
 	return b
 }
 
@@ -177,12 +196,39 @@ func stateFromBody(b stateBody) (*State, error) {
 		e := it.Entry
 		s.KV[it.Key] = &e
 	}
-	for i, it := range b.Principals {
-		if i > 0 && b.Principals[i-1].TokenHash >= it.TokenHash {
-			return nil, fmt.Errorf("state principals not strictly sorted")
+	for i := range b.Caps {
+		c := b.Caps[i]
+		if i > 0 && b.Caps[i-1].ID >= c.ID {
+			return nil, fmt.Errorf("state capabilities not strictly sorted")
 		}
-		p := it.Principal
-		s.Principals[it.TokenHash] = &p
+		if _, dup := s.capByToken[c.TokenHash]; dup {
+			return nil, fmt.Errorf("state capability token repeated")
+		}
+		s.Caps[c.ID] = &c
+		s.capByToken[c.TokenHash] = c.ID
+	}
+	for i := range b.Policies {
+		p := b.Policies[i]
+		if i > 0 && b.Policies[i-1].Name >= p.Name {
+			return nil, fmt.Errorf("state policies not strictly sorted")
+		}
+		s.Policies[p.Name] = &p
+	}
+	s.PolicyVersion = b.PolicyVersion
+	for i := range b.Approvals {
+		a := b.Approvals[i]
+		if _, dup := s.Approvals[a.ID]; dup {
+			return nil, fmt.Errorf("state approval repeated")
+		}
+		s.Approvals[a.ID] = &a
+		s.approvalQ = append(s.approvalQ, a.ID)
+	}
+	for i := range b.Halts {
+		h := b.Halts[i]
+		if i > 0 && b.Halts[i-1].Entity >= h.Entity {
+			return nil, fmt.Errorf("state halts not strictly sorted")
+		}
+		s.Halts[h.Entity] = &h
 	}
 	for i, d := range b.Dedup {
 		if i > 0 && b.Dedup[i-1].Time > d.Time {
@@ -196,7 +242,7 @@ func stateFromBody(b stateBody) (*State, error) {
 	}
 	s.dedupQueue = append([]DedupEntry(nil), b.Dedup...)
 	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
-	if len(s.Checkpoints) > MaxCheckpoints || len(s.dedupQueue) > MaxDedupEntries {
+	if len(s.Checkpoints) > MaxCheckpoints || len(s.dedupQueue) > MaxDedupEntries || len(s.approvalQ) > MaxApprovals || len(s.Policies) > MaxPolicySets {
 		return nil, fmt.Errorf("state tables exceed their bounds")
 	}
 	return s, nil

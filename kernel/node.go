@@ -844,16 +844,16 @@ func TokenHash(token string) []byte {
 
 // Authenticate checks a token against the ledger's principals without
 // going through Raft (unknown tokens never reach the log).
-func (n *Node) Authenticate(token string) (*fsm.Principal, error) {
+func (n *Node) Authenticate(token string) (*fsm.Capability, error) {
 	if token == "" {
 		return nil, ErrUnauthorized
 	}
 	h := hex.EncodeToString(TokenHash(token))
-	var p *fsm.Principal
+	var p *fsm.Capability
 	var init bool
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
 		init = l.State().Initialized
-		if q := l.State().Principals[h]; q != nil {
+		if q := l.State().CapByToken(h); q != nil {
 			c := *q
 			p = &c
 		}

@@ -31,20 +31,20 @@ type snapshotInfo struct {
 	Bytes int64  `json:"bytes"`
 	// Valid: the file decodes canonically, its digest matches its body and
 	// the body's head matches the header.
-	Valid       bool      `json:"valid"`
-	Message     string    `json:"message,omitempty"` // why it is not valid
-	Head        api.Head  `json:"head"`
-	StateDigest string    `json:"state_digest"`
-	Epoch       uint64    `json:"epoch"`
-	KernelID    string    `json:"kernel_id"`
-	CanonHash   string    `json:"canon_hash"`
-	CanonMatch  bool      `json:"canon_matches_binary"` // canon_hash is this binary's canon
-	Initialized bool      `json:"initialized"`
-	Protocol    uint16    `json:"protocol"`
-	LedgerTime  time.Time `json:"ledger_time"`
-	Keys        int       `json:"keys"`
-	Principals  int       `json:"principals"`
-	Checkpoints int       `json:"checkpoints"`
+	Valid        bool      `json:"valid"`
+	Message      string    `json:"message,omitempty"` // why it is not valid
+	Head         api.Head  `json:"head"`
+	StateDigest  string    `json:"state_digest"`
+	Epoch        uint64    `json:"epoch"`
+	KernelID     string    `json:"kernel_id"`
+	CanonHash    string    `json:"canon_hash"`
+	CanonMatch   bool      `json:"canon_matches_binary"` // canon_hash is this binary's canon
+	Initialized  bool      `json:"initialized"`
+	Protocol     uint16    `json:"protocol"`
+	LedgerTime   time.Time `json:"ledger_time"`
+	Keys         int       `json:"keys"`
+	Capabilities int       `json:"capabilities"`
+	Checkpoints  int       `json:"checkpoints"`
 }
 
 // inspectSnapshot verifies b and describes it. A snapshot that does not
@@ -76,7 +76,7 @@ func inspectSnapshot(file string, b []byte) snapshotInfo {
 		info.LedgerTime = time.Unix(0, st.Time).UTC()
 	}
 	info.Keys = len(st.KV)
-	info.Principals = len(st.Principals)
+	info.Capabilities = len(st.Caps)
 	info.Checkpoints = len(st.Checkpoints)
 	return info
 }
@@ -108,7 +108,7 @@ func printSnapshotInfo(cmd *cobra.Command, info snapshotInfo) error {
 		row("Protocol", info.Protocol)
 		row("Ledger time", formatTime(info.LedgerTime))
 		row("Keys", info.Keys)
-		row("Principals", info.Principals)
+		row("Capabilities", info.Capabilities)
 		row("Checkpoints", info.Checkpoints)
 	}
 	return tw.Flush()

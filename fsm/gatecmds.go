@@ -1,0 +1,440 @@
+package fsm
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+)
+
+// DefaultDomain is the domain of a kernel sealed without one.
+const DefaultDomain = "default"
+
+func init() {
+	register(CmdCapGrant, handlerSpec{auth: true, run: applyCapGrant})
+	register(CmdCapDelegate, handlerSpec{auth: true, run: applyCapDelegate})
+	register(CmdCapRevoke, handlerSpec{auth: true, run: applyCapRevoke})
+	register(CmdSyscall, handlerSpec{auth: true, run: applySyscall})
+	register(CmdPolicySet, handlerSpec{auth: true, run: applyPolicySet})
+	register(CmdApprovalDecide, handlerSpec{auth: true, run: applyApprovalDecide})
+	register(CmdHalt, handlerSpec{auth: true, run: applyHalt})
+	register(CmdResume, handlerSpec{auth: true, run: applyResume})
+}
+
+// Identifiers are derived from the seq of the event that created them.
+func capID(seq uint64) string      { return "cap-" + strconv.FormatUint(seq, 10) }
+func approvalID(seq uint64) string { return "apr-" + strconv.FormatUint(seq, 10) }
+
+// SyscallDetail is the detail record of every syscall decision.
+type SyscallDetail struct {
+	CapID         string          `codec:"cap_id"`
+	Op            string          `codec:"op"`
+	Resource      string          `codec:"resource"`
+	ArgsDigest    string          `codec:"args_digest"`
+	ApprovalID    string          `codec:"approval_id"`
+	PolicyVersion uint64          `codec:"policy_version"`
+	Judged        bool            `codec:"judged"` // reached the policy stage
+	Request       CedarRequest    `codec:"request"`
+	Policy        PolicyOutcome   `codec:"policy"`
+	Shadow        []ShadowOutcome `codec:"shadow"`
+	UsesLeft      int64           `codec:"uses_left"` // after this decision; -1 unlimited
+}
+
+// ShadowOutcome is a SHADOW set's would-be decision, recorded beside the
+// real one and never enforced.
+type ShadowOutcome struct {
+	Set     string        `codec:"set"`
+	Outcome PolicyOutcome `codec:"outcome"`
+}
+
+// GrantDetail is the detail record of grants and delegations.
+type GrantDetail struct {
+	CapID     string   `codec:"cap_id"`
+	Entity    string   `codec:"entity"`
+	Operator  bool     `codec:"operator"`
+	GrantedBy string   `codec:"granted_by"`
+	Parent    string   `codec:"parent"`
+	Ops       []string `codec:"ops"`
+	Resources []string `codec:"resources"`
+	Expires   int64    `codec:"expires"`
+	Uses      int64    `codec:"uses"`
+}
+
+// GovernanceDetail is the detail record of revocations, policy changes,
+// approval decisions, halts and resumes.
+type GovernanceDetail struct {
+	Target string `codec:"target"`
+	Note   string `codec:"note"`
+}
+
+func (l *Ledger) addCap(c *Capability) {
+	l.st.Caps[c.ID] = c
+	l.st.capByToken[c.TokenHash] = c.ID
+}
+
+// CapByToken returns the capability for a hex token hash.
+func (s *State) CapByToken(hexHash string) *Capability {
+	if id, ok := s.capByToken[hexHash]; ok {
+		return s.Caps[id]
+	}
+	return nil
+}
+
+// Usable reports why cap cannot act at ledger time now (ReasonOK if it can).
+func (s *State) Usable(c *Capability, now int64) Reason {
+	switch {
+	case c == nil:
+		return ReasonUnknownToken
+	case s.revokedAlongChain(c):
+		return ReasonRevoked
+	case s.expiredAlongChain(c, now):
+		return ReasonExpired
+	case c.Domain != s.Meta.Domain:
+		return ReasonDomainMismatch
+	}
+	return ReasonOK
+}
+
+// Allows reports whether cap's scope covers op on resource.
+func (c *Capability) Allows(op, resource string) bool {
+	return matchAny(c.Ops, op) && matchAny(c.Resources, resource)
+}
+
+// govern authorizes a governance action: the caller's capability must be
+// usable and scoped to op on resource. Halts do not apply.
+func (l *Ledger) govern(c *call, op, resource string) Reason {
+	if r := l.st.Usable(c.cap, c.now); r != ReasonOK {
+		return r
+	}
+	if !c.cap.Allows(op, resource) {
+		return ReasonForbidden
+	}
+	return ReasonOK
+}
+
+func (l *Ledger) halted(entity string) bool {
+	if _, ok := l.st.Halts[""]; ok {
+		return true
+	}
+	_, ok := l.st.Halts[entity]
+	return ok
+}
+
+func argsDigest(args []byte) string {
+	s := sha256.Sum256(args)
+	return hex.EncodeToString(s[:])
+}
+
+// syscall is the gate: it decides PERMIT, DENY or ESCALATE for op on
+// resource by the caller's capability, in a fixed order, records the
+// decision's full detail, and on PERMIT consumes one use and runs the
+// in-ledger effect. A DENY changes nothing but its own event.
+func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval string) outcome {
+	st := l.st
+	cp := c.cap
+	c.subject = resource
+	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: argsDigest(args), ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
+	finish := func(out outcome) outcome {
+		c.detail = Encode(&d)
+		return out
+	}
+	if strings.HasPrefix(op, "kv.") {
+		if r := kvPrecheck(op, resource, args); r != ReasonOK {
+			return finish(deny(r))
+		}
+	} else if op == "" || len(op) > MaxPatternBytes || IsGovernanceOp(op) || len(resource) > MaxKeyBytes || len(args) > MaxArgsBytes {
+		return finish(deny(ReasonUnknownOp))
+	}
+	if l.halted(cp.Entity) {
+		return finish(deny(ReasonHalted))
+	}
+	if r := st.Usable(cp, c.now); r != ReasonOK {
+		return finish(deny(r))
+	}
+	if !cp.Allows(op, resource) {
+		return finish(deny(ReasonOutOfScope))
+	}
+	if cp.Remaining() == 0 {
+		return finish(deny(ReasonUsesExhausted))
+	}
+	d.Judged = true
+	d.Request = CedarRequest{
+		Principal: cp.Entity, Tier: DefaultTier, Trust: DefaultTrust, Action: op, Resource: resource,
+		Posture: DefaultPosture, Deviation: DefaultDeviation, LedgerTime: c.now / 1e9, Domain: st.Meta.Domain,
+	}
+	d.Policy = EvaluatePolicies(l.compiledSets(PolicyActive), d.Request)
+	for _, cs := range l.compiledSets(PolicyShadow) {
+		d.Shadow = append(d.Shadow, ShadowOutcome{Set: cs.name, Outcome: EvaluatePolicies([]*CompiledSet{cs}, d.Request)})
+	}
+	switch d.Policy.Decision {
+	case DecisionDeny:
+		return finish(deny(d.Policy.Reason))
+	case DecisionEscalate:
+		if approval == "" {
+			id := l.escalate(c, d)
+			return finish(outcome{decision: DecisionEscalate, reason: ReasonApprovalRequired, id: id})
+		}
+		a := st.Approvals[approval]
+		if a == nil || a.State != ApprovalApproved || c.now >= a.Expires || a.CapID != cp.ID || a.Op != op ||
+			a.Resource != resource || a.ArgsDigest != d.ArgsDigest || a.PolicyVersion != st.PolicyVersion {
+			return finish(deny(ReasonApprovalInvalid))
+		}
+		a.State = ApprovalUsed
+	}
+	if cp.Uses > 0 {
+		cp.Used++
+	}
+	d.UsesLeft = cp.Remaining()
+	out := outcome{decision: DecisionPermit}
+	if strings.HasPrefix(op, "kv.") {
+		out = l.kvEffect(op, resource, args)
+	}
+	return finish(out)
+}
+
+// escalate records a pending approval bound to the exact call.
+func (l *Ledger) escalate(c *call, d SyscallDetail) string {
+	st := l.st
+	id := approvalID(st.Seq + 1)
+	st.Approvals[id] = &Approval{
+		ID: id, CapID: d.CapID, Entity: c.cap.Entity, Op: d.Op, Resource: d.Resource, ArgsDigest: d.ArgsDigest,
+		PolicyVersion: d.PolicyVersion, Why: d.Policy.Why, Requested: st.Seq + 1, Expires: c.now + DefaultApprovalTTL, State: ApprovalPending,
+	}
+	st.approvalQ = append(st.approvalQ, id)
+	if len(st.approvalQ) > MaxApprovals {
+		delete(st.Approvals, st.approvalQ[0])
+		st.approvalQ = append([]string(nil), st.approvalQ[1:]...)
+	}
+	return id
+}
+
+func applySyscall(l *Ledger, c *call) outcome {
+	var p Syscall
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	if len(p.ApprovalID) > 64 {
+		return deny(ReasonInvalidArgument)
+	}
+	return l.syscall(c, p.Op, p.Resource, p.Args, p.ApprovalID)
+}
+
+func validTokenHash(h []byte) bool { return len(h) == sha256.Size }
+
+func applyCapGrant(l *Ledger, c *call) outcome {
+	var p CapGrant
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	st := l.st
+	c.subject = p.Entity
+	op := OpCapGrant
+	if p.Operator {
+		op = OpOperatorManage
+	}
+	if r := l.govern(c, op, p.Entity); r != ReasonOK {
+		return deny(r)
+	}
+	if p.Domain == "" {
+		p.Domain = st.Meta.Domain
+	}
+	if !validTokenHash(p.TokenHash) || !validName(p.Entity) || !validName(p.Domain) || !validPatterns(p.Ops) || !validPatterns(p.Resources) || p.TTLNs < 0 || p.Uses < 0 {
+		return deny(ReasonInvalidArgument)
+	}
+	th := hex.EncodeToString(p.TokenHash)
+	if st.CapByToken(th) != nil {
+		return deny(ReasonDuplicateToken)
+	}
+	nc := &Capability{
+		ID: capID(st.Seq + 1), TokenHash: th, Entity: p.Entity, Operator: p.Operator, Domain: p.Domain,
+		Ops: append([]string(nil), p.Ops...), Resources: append([]string(nil), p.Resources...),
+		Uses: p.Uses, GrantedBy: c.actor, Created: st.Seq + 1,
+	}
+	if p.TTLNs > 0 {
+		nc.Expires = c.now + p.TTLNs
+	}
+	l.addCap(nc)
+	c.detail = Encode(&GrantDetail{CapID: nc.ID, Entity: nc.Entity, Operator: nc.Operator, GrantedBy: nc.GrantedBy, Ops: nc.Ops, Resources: nc.Resources, Expires: nc.Expires, Uses: nc.Uses})
+	return outcome{decision: DecisionPermit, id: nc.ID}
+}
+
+func applyCapDelegate(l *Ledger, c *call) outcome {
+	var p CapDelegate
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	st := l.st
+	parent := c.cap
+	c.subject = p.Entity
+	if l.halted(parent.Entity) {
+		return deny(ReasonHalted)
+	}
+	if r := st.Usable(parent, c.now); r != ReasonOK {
+		return deny(r)
+	}
+	if !validTokenHash(p.TokenHash) || !validName(p.Entity) || !validPatterns(p.Ops) || !validPatterns(p.Resources) || p.TTLNs < 0 || p.Uses < 0 {
+		return deny(ReasonInvalidArgument)
+	}
+	if int(parent.Depth)+1 > MaxDelegationDepth {
+		return deny(ReasonDepthExceeded)
+	}
+	if !scopeWithin(p.Ops, parent.Ops) || !scopeWithin(p.Resources, parent.Resources) {
+		return deny(ReasonWiderThanParent)
+	}
+	expires := parent.Expires
+	if p.TTLNs > 0 {
+		expires = c.now + p.TTLNs
+	}
+	if parent.Expires != 0 && (expires == 0 || expires > parent.Expires) {
+		return deny(ReasonWiderThanParent)
+	}
+	if parent.Uses > 0 {
+		left := parent.Remaining()
+		if left <= 0 {
+			return deny(ReasonUsesExhausted)
+		}
+		if p.Uses == 0 || p.Uses > left {
+			return deny(ReasonWiderThanParent)
+		}
+	}
+	th := hex.EncodeToString(p.TokenHash)
+	if st.CapByToken(th) != nil {
+		return deny(ReasonDuplicateToken)
+	}
+	if parent.Uses > 0 {
+		parent.Reserved += p.Uses
+	}
+	nc := &Capability{
+		ID: capID(st.Seq + 1), TokenHash: th, Entity: p.Entity, Domain: parent.Domain,
+		Ops: append([]string(nil), p.Ops...), Resources: append([]string(nil), p.Resources...),
+		Expires: expires, Uses: p.Uses, Parent: parent.ID, Depth: parent.Depth + 1, GrantedBy: parent.Entity, Created: st.Seq + 1,
+	}
+	l.addCap(nc)
+	c.detail = Encode(&GrantDetail{CapID: nc.ID, Entity: nc.Entity, GrantedBy: nc.GrantedBy, Parent: nc.Parent, Ops: nc.Ops, Resources: nc.Resources, Expires: nc.Expires, Uses: nc.Uses})
+	return outcome{decision: DecisionPermit, id: nc.ID}
+}
+
+func applyCapRevoke(l *Ledger, c *call) outcome {
+	var p CapRevoke
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	c.subject = p.ID
+	target := l.st.Caps[p.ID]
+	if target == nil {
+		if r := l.govern(c, OpCapRevoke, "*"); r != ReasonOK {
+			return deny(r)
+		}
+		return deny(ReasonNotFound)
+	}
+	if r := l.govern(c, OpCapRevoke, target.Entity); r != ReasonOK {
+		return deny(r)
+	}
+	if target.Entity == RootOperatorName && target.Parent == "" {
+		return deny(ReasonForbidden) // the break-glass root cannot be revoked
+	}
+	c.detail = Encode(&GovernanceDetail{Target: target.ID, Note: target.Entity})
+	target.Revoked = true
+	return outcome{decision: DecisionPermit, id: target.ID}
+}
+
+func applyPolicySet(l *Ledger, c *call) outcome {
+	var p PolicySet
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	st := l.st
+	c.subject = p.Name
+	if r := l.govern(c, OpPolicySet, p.Name); r != ReasonOK {
+		return deny(r)
+	}
+	if !validName(p.Name) || len(p.Text) > MaxPolicyBytes || (p.Mode != PolicyActive && p.Mode != PolicyShadow) {
+		return deny(ReasonInvalidArgument)
+	}
+	if p.Text == "" {
+		if _, ok := st.Policies[p.Name]; !ok {
+			return deny(ReasonNotFound)
+		}
+		delete(st.Policies, p.Name)
+	} else {
+		if _, err := CompilePolicySet(p.Name, p.Mode, 0, p.Text); err != nil {
+			return deny(ReasonInvalidArgument)
+		}
+		if _, exists := st.Policies[p.Name]; !exists && len(st.Policies) >= MaxPolicySets {
+			return deny(ReasonTooLarge)
+		}
+		st.Policies[p.Name] = &PolicyRecord{Name: p.Name, Text: p.Text, Mode: p.Mode, Version: st.Seq + 1, SetBy: c.actor}
+	}
+	st.PolicyVersion = st.Seq + 1
+	c.detail = Encode(&GovernanceDetail{Target: p.Name, Note: p.Mode})
+	return outcome{decision: DecisionPermit, version: st.PolicyVersion}
+}
+
+func applyApprovalDecide(l *Ledger, c *call) outcome {
+	var p ApprovalDecide
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	c.subject = p.ID
+	a := l.st.Approvals[p.ID]
+	resource := "*"
+	if a != nil {
+		resource = a.Resource
+	}
+	if r := l.govern(c, OpApprovalDecide, resource); r != ReasonOK {
+		return deny(r)
+	}
+	if a == nil || a.State != ApprovalPending || c.now >= a.Expires {
+		return deny(ReasonApprovalInvalid)
+	}
+	a.DecidedBy = c.actor
+	reason := ReasonApprovalDenied
+	if p.Approve {
+		a.State, reason = ApprovalApproved, ReasonApprovalApproved
+	} else {
+		a.State = ApprovalDenied
+	}
+	c.detail = Encode(&GovernanceDetail{Target: a.ID, Note: a.Op + " " + a.Resource})
+	return outcome{decision: DecisionPermit, reason: reason, id: a.ID}
+}
+
+func haltTarget(entity string) string {
+	if entity == "" {
+		return "*"
+	}
+	return entity
+}
+
+func applyHalt(l *Ledger, c *call) outcome {
+	var p HaltCmd
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	c.subject = haltTarget(p.Entity)
+	if r := l.govern(c, OpHalt, c.subject); r != ReasonOK {
+		return deny(r)
+	}
+	if (p.Entity != "" && !validName(p.Entity)) || len(p.Reason) > 1024 {
+		return deny(ReasonInvalidArgument)
+	}
+	l.st.Halts[p.Entity] = &Halt{Entity: p.Entity, Reason: p.Reason, By: c.actor, Seq: l.st.Seq + 1}
+	c.detail = Encode(&GovernanceDetail{Target: c.subject, Note: p.Reason})
+	return outcome{decision: DecisionPermit}
+}
+
+func applyResume(l *Ledger, c *call) outcome {
+	var p HaltCmd
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	c.subject = haltTarget(p.Entity)
+	if r := l.govern(c, OpHalt, c.subject); r != ReasonOK {
+		return deny(r)
+	}
+	if _, ok := l.st.Halts[p.Entity]; !ok {
+		return deny(ReasonNotHalted)
+	}
+	delete(l.st.Halts, p.Entity)
+	c.detail = Encode(&GovernanceDetail{Target: c.subject, Note: p.Reason})
+	return outcome{decision: DecisionPermit}
+}

@@ -1,0 +1,196 @@
+package fsm
+
+import (
+	"iter"
+	"sort"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// Cedar governance policy, evaluated inside the FSM.
+//
+// Capability scope says what a process may ask for; policy says what the
+// kernel will allow now. Policies restrict: a matching `forbid` denies
+// (policy_forbid), a matching forbid annotated @escalate("why") routes the
+// call to human approval, and any evaluation error denies (policy_error),
+// because cedar-go would otherwise skip an erroring forbid and fail open.
+// `permit` policies are accepted and evaluated but cannot widen a
+// capability. Sets and the policies inside them are evaluated in sorted
+// order (cedar-go keeps policies in a Go map), and matches are recorded in
+// that order.
+
+// Defaults for every attribute a policy may read, until the sensing work
+// fills them.
+const (
+	DefaultTier      = "standard"
+	DefaultTrust     = 500
+	DefaultPosture   = "normal"
+	DefaultDeviation = 0
+)
+
+// CedarRequest is the complete input a syscall was judged on; it is
+// recorded in the event so history can be re-judged exactly.
+type CedarRequest struct {
+	Principal  string `codec:"principal"`
+	Tier       string `codec:"tier"`
+	Trust      int64  `codec:"trust"`
+	Action     string `codec:"action"`
+	Resource   string `codec:"resource"`
+	Posture    string `codec:"posture"`
+	Deviation  int64  `codec:"deviation"`
+	LedgerTime int64  `codec:"ledger_time"` // unix seconds
+	Domain     string `codec:"domain"`
+}
+
+type policyEntry struct {
+	id       string // "set/policyN"
+	policy   *cedar.Policy
+	escalate string // the @escalate reason, "" if none
+	hasEsc   bool
+}
+
+type CompiledSet struct {
+	name    string
+	mode    string
+	version uint64
+	entries []policyEntry
+}
+
+// CompilePolicySet parses a named Cedar policy set into its deterministic
+// evaluation order.
+func CompilePolicySet(name, mode string, version uint64, text string) (*CompiledSet, error) {
+	ps, err := cedar.NewPolicySetFromBytes(name, []byte(text))
+	if err != nil {
+		return nil, err
+	}
+	cs := &CompiledSet{name: name, mode: mode, version: version}
+	for id, p := range ps.All() {
+		e := policyEntry{id: name + "/" + string(id), policy: p}
+		if why, ok := p.Annotations()["escalate"]; ok {
+			e.escalate, e.hasEsc = string(why), true
+		}
+		cs.entries = append(cs.entries, e)
+	}
+	sort.Slice(cs.entries, func(i, j int) bool { return cs.entries[i].id < cs.entries[j].id })
+	return cs, nil
+}
+
+// compiledSets returns the compiled sets of the given mode, sorted by name.
+func (l *Ledger) compiledSets(mode string) []*CompiledSet {
+	if l.policies == nil {
+		l.policies = map[string]*CompiledSet{}
+	}
+	names := make([]string, 0, len(l.st.Policies))
+	for name := range l.st.Policies { // detcheck:ordered sorted below before use
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []*CompiledSet
+	for _, name := range names {
+		rec := l.st.Policies[name]
+		if rec.Mode != mode {
+			continue
+		}
+		cs := l.policies[name]
+		if cs == nil || cs.version != rec.Version {
+			var err error
+			cs, err = CompilePolicySet(rec.Name, rec.Mode, rec.Version, rec.Text)
+			if err != nil {
+				// Only sets that parsed were ever stored; a set that no
+				// longer parses is an evaluation error, never a skip.
+				cs = &CompiledSet{name: name, mode: rec.Mode, version: rec.Version, entries: []policyEntry{{id: name + "/unparseable"}}}
+			}
+			l.policies[name] = cs
+		}
+		out = append(out, cs)
+	}
+	for name := range l.policies { // detcheck:ordered deletes only; order does not matter
+		if _, ok := l.st.Policies[name]; !ok {
+			delete(l.policies, name)
+		}
+	}
+	return out
+}
+
+// PolicyOutcome is what a set of policies decided for one request.
+type PolicyOutcome struct {
+	Decision Decision `codec:"decision"`
+	Reason   Reason   `codec:"reason"`
+	Matched  []string `codec:"matched"` // forbids that matched, in evaluation order
+	Errors   []string `codec:"errors"`  // policies whose evaluation failed
+	Why      string   `codec:"why"`     // the escalation reason
+}
+
+type onePolicy struct {
+	id cedar.PolicyID
+	p  *cedar.Policy
+}
+
+func (o onePolicy) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) { yield(o.id, o.p) }
+}
+
+// EvaluatePolicies judges req against sets (in the given order). It is
+// pure and used both by the gate and by backtests.
+func EvaluatePolicies(sets []*CompiledSet, req CedarRequest) PolicyOutcome {
+	principal := cedar.NewEntityUID("Entity", cedar.String(req.Principal))
+	resource := cedar.NewEntityUID("Resource", cedar.String(req.Resource))
+	entities := cedar.EntityMap{
+		principal: cedar.Entity{UID: principal, Attributes: cedar.NewRecord(cedar.RecordMap{
+			"tier":  cedar.String(req.Tier),
+			"trust": cedar.Long(req.Trust),
+			"name":  cedar.String(req.Principal),
+		})},
+		resource: cedar.Entity{UID: resource, Attributes: cedar.NewRecord(cedar.RecordMap{
+			"path": cedar.String(req.Resource),
+		})},
+	}
+	creq := cedar.Request{
+		Principal: principal,
+		Action:    cedar.NewEntityUID("Action", cedar.String(req.Action)),
+		Resource:  resource,
+		Context: cedar.NewRecord(cedar.RecordMap{
+			"posture":     cedar.String(req.Posture),
+			"deviation":   cedar.Long(req.Deviation),
+			"ledger_time": cedar.Long(req.LedgerTime),
+			"domain":      cedar.String(req.Domain),
+			"op":          cedar.String(req.Action),
+		}),
+	}
+	var out PolicyOutcome
+	allEscalate := true
+	for _, cs := range sets {
+		for _, e := range cs.entries {
+			if e.policy == nil {
+				out.Errors = append(out.Errors, e.id)
+				continue
+			}
+			dec, diag := cedar.Authorize(onePolicy{id: cedar.PolicyID(e.id), p: e.policy}, entities, creq)
+			if len(diag.Errors) > 0 {
+				out.Errors = append(out.Errors, e.id)
+				continue
+			}
+			if dec == cedar.Deny && len(diag.Reasons) > 0 {
+				out.Matched = append(out.Matched, e.id)
+				if e.hasEsc {
+					if out.Why == "" {
+						out.Why = e.escalate
+					}
+				} else {
+					allEscalate = false
+				}
+			}
+		}
+	}
+	switch {
+	case len(out.Errors) > 0:
+		out.Decision, out.Reason = DecisionDeny, ReasonPolicyError
+	case len(out.Matched) > 0 && !allEscalate:
+		out.Decision, out.Reason = DecisionDeny, ReasonPolicyForbid
+	case len(out.Matched) > 0:
+		out.Decision, out.Reason = DecisionEscalate, ReasonApprovalRequired
+	default:
+		out.Decision, out.Reason = DecisionPermit, ReasonOK
+	}
+	return out
+}
