@@ -30,7 +30,21 @@ func randomStream(seed int64, n int) [][]byte {
 			auth = otherToken[:]
 		}
 		var e []byte
-		switch rng.Intn(8) {
+		ent := fmt.Sprintf("agent-%d", rng.Intn(4))
+		switch rng.Intn(14) {
+		case 8:
+			e = env(CmdCapGrant, rid, testRootToken[:], ts, &CapGrant{TokenHash: tokenHash(fmt.Sprint(ent, i)), Entity: ent, Ops: []string{"kv.*", "pay.send"}, Resources: []string{"k*"}, Uses: int64(rng.Intn(4)), TTLNs: int64(rng.Intn(3)) * 5e9})
+		case 9:
+			e = env(CmdSyscall, rid, tokenHash(fmt.Sprint(ent, rng.Intn(i+1))), ts, &Syscall{Op: []string{"kv.put", "pay.send", "kv.get"}[rng.Intn(3)], Resource: key, Args: val})
+		case 10:
+			e = env(CmdPolicySet, rid, auth, ts, &PolicySet{Name: "p", Mode: []string{PolicyActive, PolicyShadow}[rng.Intn(2)],
+				Text: []string{`forbid(principal, action, resource) when { resource.path like "k1*" };`, `@escalate("x") forbid(principal, action == Action::"pay.send", resource);`}[rng.Intn(2)]})
+		case 11:
+			e = env(CmdCapRevoke, rid, auth, ts, &CapRevoke{ID: fmt.Sprint("cap-", rng.Intn(i+2))})
+		case 12:
+			e = env(CmdHalt, rid, auth, ts, &HaltCmd{Entity: []string{"", ent}[rng.Intn(2)]})
+		case 13:
+			e = env(CmdResume, rid, auth, ts, &HaltCmd{Entity: []string{"", ent}[rng.Intn(2)]})
 		case 0, 1, 2:
 			e = env(CmdKVPut, rid, auth, ts, &KVPut{Key: key, Value: val})
 		case 3:
