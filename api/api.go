@@ -80,6 +80,8 @@ type Status struct {
 	Initialized  bool      `json:"initialized"`
 	Protocol     uint16    `json:"protocol"`
 	Version      string    `json:"version"`
+	Domain       string    `json:"domain"`
+	Halted       bool      `json:"halted"` // a kernel-wide halt is in force
 }
 
 // InitResponse is POST /v1/operator/init.
@@ -138,6 +140,13 @@ type Event struct {
 	PayloadHash string    `json:"payload_hash"`
 	Prev        string    `json:"prev"`
 	Hash        string    `json:"hash"`
+	// Gate detail, where the event has it.
+	GrantedBy  string   `json:"granted_by,omitempty"`
+	Op         string   `json:"op,omitempty"`
+	CapID      string   `json:"cap_id,omitempty"`
+	ApprovalID string   `json:"approval_id,omitempty"`
+	Shadow     []string `json:"shadow,omitempty"` // SHADOW sets' would-be decisions, "set:DECISION:reason"
+	Matched    []string `json:"matched,omitempty"`
 }
 
 // VerifyResponse is GET /v1/ledger/verify: the node re-verifies every

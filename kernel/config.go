@@ -33,6 +33,8 @@ type Config struct {
 	SnapshotThreshold uint64        // Raft entries between snapshots
 	TrailingLogs      uint64
 	MaxRequestBytes   int64
+	RateLimitPerSec   float64 // syscalls per second per entity, before Raft; 0 disables
+	RateLimitBurst    int
 
 	// ClockOffset shifts this node's clock; for fault tests only.
 	ClockOffset time.Duration
@@ -67,6 +69,8 @@ func DefaultConfig() Config {
 		SnapshotThreshold: 8192,
 		TrailingLogs:      10240,
 		MaxRequestBytes:   4 << 20,
+		RateLimitPerSec:   1000,
+		RateLimitBurst:    2000,
 		Version:           "dev",
 	}
 }

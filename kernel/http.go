@@ -79,6 +79,7 @@ func (n *Node) Handler() http.Handler {
 	authed("GET /v1/ledger/export", n.handleLedgerExport)
 	authed("POST /v1/snapshot/save", n.handleSnapshotSave)
 	authed("POST /v1/snapshot/restore", n.handleSnapshotRestore)
+	n.registerGate(authed)
 	if reg, err := SetupMetrics(n.cfg.Name); err == nil && reg != nil {
 		ph := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 		authed("GET /metrics", func(w http.ResponseWriter, r *http.Request, _ string) { ph.ServeHTTP(w, r) })
@@ -129,6 +130,8 @@ func httpStatus(code string) int {
 		return http.StatusServiceUnavailable
 	case api.CodeDiskFull:
 		return http.StatusInsufficientStorage
+	case api.CodePolicyInvalid:
+		return http.StatusBadRequest
 	case api.CodeVerifyFailed:
 		return http.StatusConflict
 	}
@@ -205,6 +208,8 @@ func (n *Node) Status() api.Status {
 	s.Initialized = st.Initialized
 	s.Protocol = st.Meta.Protocol
 	s.KernelID = st.Meta.KernelID
+	s.Domain = st.Meta.Domain
+	_, s.Halted = st.Halts[""]
 	if st.Time > 0 {
 		s.LedgerTime = time.Unix(0, st.Time).UTC()
 	}
@@ -381,11 +386,35 @@ func EventFromArchive(rec archive.Record) (api.Event, bool, error) {
 		return api.Event{}, false, nil
 	}
 	ev := ae.Event
-	return api.Event{
+	out := api.Event{
 		Seq: ev.Seq, Time: time.Unix(0, ev.Time).UTC(), Epoch: ev.Epoch, Index: ev.Index, Type: ev.Type.String(),
 		Actor: ev.Actor, RequestID: ev.RequestID, Subject: ev.Subject, Decision: ev.Decision.String(), Reason: ev.Reason.String(),
 		PayloadHash: hex.EncodeToString(ev.PayloadHash), Prev: hex.EncodeToString(ev.Prev), Hash: hex.EncodeToString(ae.Head),
-	}, true, nil
+	}
+	addDetail(&out, ev)
+	return out, true, nil
+}
+
+// addDetail copies the gate detail a person or script wants to see.
+func addDetail(out *api.Event, ev *fsm.Event) {
+	if len(ev.Detail) == 0 {
+		return
+	}
+	switch ev.Type {
+	case fsm.CmdCapGrant, fsm.CmdCapDelegate:
+		var d fsm.GrantDetail
+		if fsm.Decode(ev.Detail, &d) == nil {
+			out.GrantedBy, out.CapID = d.GrantedBy, d.CapID
+		}
+	case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
+		var d fsm.SyscallDetail
+		if fsm.Decode(ev.Detail, &d) == nil {
+			out.Op, out.CapID, out.ApprovalID, out.Matched = d.Op, d.CapID, d.ApprovalID, d.Policy.Matched
+			for _, s := range d.Shadow {
+				out.Shadow = append(out.Shadow, s.Set+":"+s.Outcome.Decision.String()+":"+s.Outcome.Reason.String())
+			}
+		}
+	}
 }
 
 func (n *Node) maybeConsistent(r *http.Request) error {
@@ -395,7 +424,11 @@ func (n *Node) maybeConsistent(r *http.Request) error {
 	return nil
 }
 
-func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, _ string) {
+func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+		writeErr(w, err)
+		return
+	}
 	if err := n.maybeConsistent(r); err != nil {
 		writeErr(w, err)
 		return
@@ -432,7 +465,11 @@ func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, _ string
 	writeJSON(w, http.StatusOK, evs)
 }
 
-func (n *Node) handleLedgerShow(w http.ResponseWriter, r *http.Request, _ string) {
+func (n *Node) handleLedgerShow(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+		writeErr(w, err)
+		return
+	}
 	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 	if err != nil || seq == 0 {
 		writeErr(w, badRequest("seq must be a positive integer"))
@@ -502,11 +539,19 @@ func (n *Node) VerifyArchive() api.VerifyResponse {
 	return out
 }
 
-func (n *Node) handleLedgerVerify(w http.ResponseWriter, r *http.Request, _ string) {
+func (n *Node) handleLedgerVerify(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+		writeErr(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, n.VerifyArchive())
 }
 
-func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, _ string) {
+func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+		writeErr(w, err)
+		return
+	}
 	from := uint64(1)
 	if s := r.URL.Query().Get("from"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -540,6 +585,10 @@ func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, _ stri
 // handleSnapshotSave streams a snapshot of the current state and records
 // its head as a cluster checkpoint, so it can later be restored.
 func (n *Node) handleSnapshotSave(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpSnapshot); err != nil {
+		writeErr(w, err)
+		return
+	}
 	if err := n.ConsistentRead(r.Context()); err != nil {
 		writeErr(w, err)
 		return

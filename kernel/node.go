@@ -51,6 +51,7 @@ type Node struct {
 	raft      *raft.Raft
 
 	rpcHandlers map[string]rpcHandler
+	limiter     *rateLimiter
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -127,6 +128,7 @@ func New(cfg Config) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
 	n.clockOffset.Store(int64(cfg.ClockOffset))
+	n.limiter = newRateLimiter(cfg.RateLimitPerSec, cfg.RateLimitBurst)
 	if err := n.open(); err != nil {
 		n.Close()
 		return nil, err

@@ -1,0 +1,548 @@
+package kernel
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/archive"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+// registerGate adds the gate's endpoints.
+func (n *Node) registerGate(authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+	authed("POST /v1/syscall", n.handleSyscall)
+	authed("POST /v1/caps", n.handleGrant)
+	authed("POST /v1/caps/delegate", n.handleDelegate)
+	authed("POST /v1/caps/{id}/revoke", n.handleRevoke)
+	authed("GET /v1/caps", n.handleCapList)
+	authed("GET /v1/caps/{id}", n.handleCapInspect)
+	authed("POST /v1/operators", n.handleOperatorAdd)
+	authed("GET /v1/operators", n.handleOperatorList)
+	authed("POST /v1/operators/{name}/revoke", n.handleOperatorRevoke)
+	authed("POST /v1/policies", n.handlePolicySet)
+	authed("GET /v1/policies", n.handlePolicyList)
+	authed("POST /v1/policies/backtest", n.handleBacktest)
+	authed("GET /v1/approvals", n.handleApprovalList)
+	authed("POST /v1/approvals/{id}/approve", func(w http.ResponseWriter, r *http.Request, t string) { n.handleDecide(w, r, t, true) })
+	authed("POST /v1/approvals/{id}/deny", func(w http.ResponseWriter, r *http.Request, t string) { n.handleDecide(w, r, t, false) })
+	authed("POST /v1/halt", func(w http.ResponseWriter, r *http.Request, t string) { n.handleHalt(w, r, t, fsm.CmdHalt) })
+	authed("POST /v1/resume", func(w http.ResponseWriter, r *http.Request, t string) { n.handleHalt(w, r, t, fsm.CmdResume) })
+	authed("GET /v1/halts", n.handleHaltList)
+}
+
+var errForbidden = &codedError{code: api.CodeForbidden, msg: "this token's capability does not cover the operation"}
+
+// requireScope checks, before Raft, that the caller's capability is usable
+// and covers op (used for reads that are not ledgered).
+func (n *Node) requireScope(token, op string) error {
+	var reason fsm.Reason
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		c := st.CapByToken(hex.EncodeToString(TokenHash(token)))
+		if reason = st.Usable(c, st.Time); reason == fsm.ReasonOK && !c.Allows(op, "*") {
+			reason = fsm.ReasonForbidden
+		}
+	})
+	if reason != fsm.ReasonOK {
+		return &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("%s requires a usable capability scoped to %q (%s)", op, op, reason)}
+	}
+	return nil
+}
+
+func newToken(prefix string) (string, []byte, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, err
+	}
+	tok := prefix + hex.EncodeToString(b[:])
+	return tok, TokenHash(tok), nil
+}
+
+func parseTTL(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, badRequest("ttl %q is not a positive duration", s)
+	}
+	return int64(d), nil
+}
+
+func (n *Node) capOf(token string) *fsm.Capability {
+	var c *fsm.Capability
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		if q := l.State().CapByToken(hex.EncodeToString(TokenHash(token))); q != nil {
+			cp := *q
+			c = &cp
+		}
+	})
+	return c
+}
+
+func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.SyscallRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Op == "" || len(req.Op) > fsm.MaxPatternBytes || len(req.Resource) > fsm.MaxKeyBytes || len(req.ApprovalID) > 64 {
+		writeErr(w, badRequest("op must be 1..%d bytes, resource at most %d", fsm.MaxPatternBytes, fsm.MaxKeyBytes))
+		return
+	}
+	limit := fsm.MaxArgsBytes
+	if req.Op == "kv.put" || req.Op == "kv.cas" {
+		limit = 2*fsm.MaxValueBytes + 1024
+	}
+	if len(req.Args) > limit {
+		writeErr(w, &codedError{code: api.CodeTooLarge, msg: fmt.Sprintf("args of %d bytes exceed %d", len(req.Args), limit)})
+		return
+	}
+	c := n.capOf(token)
+	if !n.limiter.allow(c.Entity, time.Now()) {
+		metricInc("gate.rate_limited")
+		writeJSON(w, http.StatusTooManyRequests, api.ErrorBody{Error: api.Error{Code: api.CodeRateLimited, Message: "rate limit for entity " + c.Entity}})
+		return
+	}
+	args := []byte(req.Args)
+	if req.Op == "kv.cas" {
+		var cr api.KVCASRequest
+		if err := json.Unmarshal(args, &cr); err != nil {
+			writeErr(w, badRequest("kv.cas args must be a JSON object {expect, expect_absent, expect_version, value}: %v", err))
+			return
+		}
+		args = fsm.Encode(&fsm.KVCAS{Key: req.Resource, ExpectExists: !cr.ExpectAbsent, Expect: []byte(cr.Expect), ExpectVersion: cr.ExpectVersion, Value: []byte(cr.Value)})
+	}
+	res, err := n.propose(r, token, fsm.CmdSyscall, &fsm.Syscall{Op: req.Op, Resource: req.Resource, Args: args, ApprovalID: req.ApprovalID})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	metricInc("gate.decision." + strings.ToLower(res.Decision.String()))
+	out := api.SyscallResponse{Outcome: outcome(res), Op: req.Op, Resource: req.Resource, CapID: c.ID, Value: string(res.Value), Found: res.Found, Version: res.Version, UsesLeft: -1}
+	if res.Decision == fsm.DecisionEscalate {
+		out.ApprovalID = res.ID
+	}
+	if now := n.capOf(token); now != nil {
+		out.UsesLeft = now.Remaining()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) grantLike(w http.ResponseWriter, r *http.Request, token string, delegate bool) {
+	var req api.GrantRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	ttl, err := parseTTL(req.TTL)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	tok, th, err := newToken("dmc_")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var res fsm.Result
+	if delegate {
+		res, err = n.propose(r, token, fsm.CmdCapDelegate, &fsm.CapDelegate{TokenHash: th, Entity: req.Entity, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
+	} else {
+		res, err = n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Entity, Domain: req.Domain, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := api.GrantResponse{Outcome: outcome(res), ID: res.ID}
+	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
+		out.Token = tok
+		if c := n.capOf(tok); c != nil {
+			out.GrantedBy = c.GrantedBy
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleGrant(w http.ResponseWriter, r *http.Request, token string) {
+	n.grantLike(w, r, token, false)
+}
+
+func (n *Node) handleDelegate(w http.ResponseWriter, r *http.Request, token string) {
+	n.grantLike(w, r, token, true)
+}
+
+func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request, token string) {
+	res, err := n.propose(r, token, fsm.CmdCapRevoke, &fsm.CapRevoke{ID: r.PathValue("id")})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
+}
+
+func capToAPI(st *fsm.State, c *fsm.Capability) api.Capability {
+	out := api.Capability{ID: c.ID, Entity: c.Entity, Operator: c.Operator, Domain: c.Domain, Ops: c.Ops, Resources: c.Resources,
+		Uses: c.Uses, Used: c.Used, Reserved: c.Reserved, Remaining: c.Remaining(), Parent: c.Parent, Depth: int(c.Depth),
+		GrantedBy: c.GrantedBy, Revoked: c.Revoked, Created: c.Created, Effective: st.Usable(c, st.Time).String()}
+	if c.Expires != 0 {
+		out.Expires = time.Unix(0, c.Expires).UTC()
+	}
+	return out
+}
+
+func (n *Node) listCaps(filter func(*fsm.Capability) bool) []api.Capability {
+	out := []api.Capability{}
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		for _, c := range st.Caps {
+			if filter(c) {
+				out = append(out, capToAPI(st, c))
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Created < out[j].Created })
+	return out
+}
+
+func (n *Node) readGuard(w http.ResponseWriter, r *http.Request, token, op string) bool {
+	if err := n.requireScope(token, op); err != nil {
+		writeErr(w, err)
+		return false
+	}
+	if err := n.maybeConsistent(r); err != nil {
+		writeErr(w, err)
+		return false
+	}
+	return true
+}
+
+func (n *Node) handleCapList(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpCapRead) {
+		return
+	}
+	entity := r.URL.Query().Get("entity")
+	writeJSON(w, http.StatusOK, n.listCaps(func(c *fsm.Capability) bool { return entity == "" || c.Entity == entity }))
+}
+
+func (n *Node) handleCapInspect(w http.ResponseWriter, r *http.Request, token string) {
+	id := r.PathValue("id")
+	// A holder may inspect its own capability; others need cap.read.
+	if own := n.capOf(token); own == nil || own.ID != id {
+		if !n.readGuard(w, r, token, fsm.OpCapRead) {
+			return
+		}
+	}
+	caps := n.listCaps(func(c *fsm.Capability) bool { return c.ID == id })
+	if len(caps) == 0 {
+		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no capability " + id})
+		return
+	}
+	writeJSON(w, http.StatusOK, caps[0])
+}
+
+func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.OperatorRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len(req.Scopes) == 0 {
+		writeErr(w, badRequest("an operator needs at least one scope (e.g. cap.grant, cap.revoke, policy.set, approval.decide, halt, audit.read)"))
+		return
+	}
+	for _, s := range req.Scopes {
+		if !fsm.IsGovernanceOp(s) && s != "*" && !strings.HasSuffix(s, "*") {
+			writeErr(w, badRequest("scope %q is not a governance operation", s))
+			return
+		}
+	}
+	if len(req.Resources) == 0 {
+		req.Resources = []string{"*"}
+	}
+	ttl, err := parseTTL(req.TTL)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	tok, th, err := newToken("dmo_")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Name, Operator: true, Ops: req.Scopes, Resources: req.Resources, TTLNs: ttl})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := api.GrantResponse{Outcome: outcome(res), ID: res.ID}
+	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
+		out.Token = tok
+		if c := n.capOf(tok); c != nil {
+			out.GrantedBy = c.GrantedBy
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleOperatorList(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpCapRead) {
+		return
+	}
+	writeJSON(w, http.StatusOK, n.listCaps(func(c *fsm.Capability) bool { return c.Operator }))
+}
+
+func (n *Node) handleOperatorRevoke(w http.ResponseWriter, r *http.Request, token string) {
+	name := r.PathValue("name")
+	caps := n.listCaps(func(c *fsm.Capability) bool { return c.Operator && c.Entity == name && !c.Revoked })
+	if len(caps) == 0 {
+		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no active operator " + name})
+		return
+	}
+	var last fsm.Result
+	for _, c := range caps {
+		r.Header.Del(api.HeaderRequestID)
+		res, err := n.propose(r, token, fsm.CmdCapRevoke, &fsm.CapRevoke{ID: c.ID})
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		last = res
+		if res.Decision != fsm.DecisionPermit {
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(last), ID: caps[0].ID})
+}
+
+func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.PolicyRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Mode == "" {
+		req.Mode = fsm.PolicyActive
+	}
+	req.Mode = strings.ToUpper(req.Mode)
+	if req.Text != "" {
+		if err := ValidatePolicy(req.Name, req.Text); err != nil {
+			writeErr(w, &codedError{code: api.CodePolicyInvalid, msg: err.Error()})
+			return
+		}
+	}
+	res, err := n.propose(r, token, fsm.CmdPolicySet, &fsm.PolicySet{Name: req.Name, Text: req.Text, Mode: req.Mode})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.PolicyResponse{Outcome: outcome(res), Name: req.Name, PolicyVersion: res.Version})
+}
+
+func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+		return
+	}
+	out := []api.Policy{}
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		for _, p := range l.State().Policies {
+			out = append(out, api.Policy{Name: p.Name, Mode: p.Mode, Version: p.Version, SetBy: p.SetBy, Text: p.Text})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleApprovalList(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpApprovalDecide); err != nil {
+		if err2 := n.requireScope(token, fsm.OpAuditRead); err2 != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	if err := n.maybeConsistent(r); err != nil {
+		writeErr(w, err)
+		return
+	}
+	state := r.URL.Query().Get("state")
+	out := []api.Approval{}
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		for _, a := range l.State().Approvals {
+			if state != "" && a.State != state {
+				continue
+			}
+			out = append(out, api.Approval{ID: a.ID, CapID: a.CapID, Entity: a.Entity, Op: a.Op, Resource: a.Resource, ArgsDigest: a.ArgsDigest,
+				PolicyVersion: a.PolicyVersion, Why: a.Why, RequestedSeq: a.Requested, Expires: time.Unix(0, a.Expires).UTC(), State: a.State, DecidedBy: a.DecidedBy})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].RequestedSeq < out[j].RequestedSeq })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleDecide(w http.ResponseWriter, r *http.Request, token string, approve bool) {
+	res, err := n.propose(r, token, fsm.CmdApprovalDecide, &fsm.ApprovalDecide{ID: r.PathValue("id"), Approve: approve})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
+}
+
+func (n *Node) handleHalt(w http.ResponseWriter, r *http.Request, token string, ct fsm.CommandType) {
+	var req api.HaltRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, ct, &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: req.Entity})
+}
+
+func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, token string) {
+	out := []api.Halt{}
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		for _, h := range l.State().Halts {
+			out = append(out, api.Halt{Entity: h.Entity, Reason: h.Reason, By: h.By, Seq: h.Seq})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Entity < out[j].Entity })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Backtest re-judges recorded syscalls in [from, to] that reached the
+// policy stage, each from its recorded Cedar request, against the current
+// ACTIVE sets with set name replaced by text (or text added as a new set).
+// It is read-only and nothing cascades: uses, trust and approvals are as
+// recorded.
+func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
+	if err := ValidatePolicy("backtest", req.Text); err != nil {
+		return api.BacktestResponse{}, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
+	}
+	var recs []fsm.PolicyRecord
+	var head uint64
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		head = l.State().Seq
+		for _, p := range l.State().Policies {
+			recs = append(recs, *p)
+		}
+	})
+	name := req.Name
+	if name == "" {
+		name = "backtest-candidate"
+	}
+	replaced := false
+	for i := range recs {
+		if recs[i].Name == name {
+			recs[i].Text, recs[i].Mode, replaced = req.Text, fsm.PolicyActive, true
+		}
+	}
+	if !replaced {
+		recs = append(recs, fsm.PolicyRecord{Name: name, Text: req.Text, Mode: fsm.PolicyActive})
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
+	var sets []*fsm.CompiledSet
+	for _, p := range recs {
+		if p.Mode != fsm.PolicyActive {
+			continue
+		}
+		cs, err := fsm.CompilePolicySet(p.Name, p.Mode, p.Version, p.Text)
+		if err != nil {
+			return api.BacktestResponse{}, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
+		}
+		sets = append(sets, cs)
+	}
+	to := req.To
+	if to == 0 || to > head {
+		to = head
+	}
+	from := req.From
+	if from == 0 {
+		from = 1
+	}
+	out := api.BacktestResponse{From: from, To: to, Transitions: []api.BacktestTransition{}}
+	trans := map[string]*api.BacktestTransition{}
+	var keys []string
+	stop := errors.New("done")
+	err := n.arch.Iterate(from, func(rec archive.Record) error {
+		if rec.Seq > to {
+			return stop
+		}
+		if rec.Kind != archive.KindEvent {
+			return nil
+		}
+		ae, err := fsm.DecodeArchived(rec.Data)
+		if err != nil || ae.Event == nil || len(ae.Event.Detail) == 0 {
+			return err
+		}
+		switch ae.Event.Type {
+		case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
+		default:
+			return nil
+		}
+		var d fsm.SyscallDetail
+		if err := fsm.Decode(ae.Event.Detail, &d); err != nil || !d.Judged {
+			return nil
+		}
+		out.Evaluated++
+		now := fsm.EvaluatePolicies(sets, d.Request)
+		if now.Decision == d.Policy.Decision && now.Reason == d.Policy.Reason {
+			return nil
+		}
+		out.Changed++
+		k := d.Policy.Decision.String() + "→" + now.Decision.String()
+		t := trans[k]
+		if t == nil {
+			t = &api.BacktestTransition{From: d.Policy.Decision.String(), To: now.Decision.String()}
+			trans[k] = t
+			keys = append(keys, k)
+		}
+		t.Count++
+		if len(t.Examples) < 10 {
+			t.Examples = append(t.Examples, ae.Event.Seq)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return out, err
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out.Transitions = append(out.Transitions, *trans[k])
+	}
+	return out, nil
+}
+
+func (n *Node) handleBacktest(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+		writeErr(w, err)
+		return
+	}
+	var req api.BacktestRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := n.maybeConsistent(r); err != nil {
+		writeErr(w, err)
+		return
+	}
+	out, err := n.Backtest(req)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
