@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -55,9 +56,18 @@ func (n *Node) Handler() http.Handler {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			token := bearer(r)
 			if _, err := n.Authenticate(token); err != nil {
-				metricInc("http.unauthenticated")
-				writeErr(w, err)
-				return
+				// This node may lag the leader (a grant or init that just
+				// committed): catch up to a linearizable read index once.
+				ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+				if token != "" && n.ConsistentRead(ctx) == nil {
+					_, err = n.Authenticate(token)
+				}
+				cancel()
+				if err != nil {
+					metricInc("http.unauthenticated")
+					writeErr(w, err)
+					return
+				}
 			}
 			h(w, r, token)
 		})

@@ -540,11 +540,18 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 		var res fsm.Result
 		var err error
 		if n.raft.State() == raft.Leader {
-			res, err = n.applyLocal(ctx, data)
+			res, _, err = n.applyLocal(ctx, data)
 		} else if leader := n.leaderAddr(); leader != "" {
 			var ar applyResponse
 			err = n.pool.call(ctx, leader, rpcApply, &applyRequest{Envelope: data}, &ar)
 			res = fromWire(ar.Result)
+			if err == nil && ar.Index > 0 {
+				// Read your writes on this node: wait (briefly) until the
+				// local FSM has applied the entry too.
+				wctx, cancel := context.WithTimeout(ctx, time.Second)
+				_ = n.fsm.waitApplied(wctx, ar.Index, n.raft.AppliedIndex)
+				cancel()
+			}
 		} else {
 			err = ErrNoLeader
 		}
@@ -568,22 +575,22 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 }
 
 // applyLocal stamps and proposes envelope bytes on this leader.
-func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) {
+func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, uint64, error) {
 	if n.raft.State() != raft.Leader {
-		return fsm.Result{}, ErrNotLeader
+		return fsm.Result{}, 0, ErrNotLeader
 	}
 	if err := n.checkDisk(); err != nil {
-		return fsm.Result{}, err
+		return fsm.Result{}, 0, err
 	}
 	n.skewMu.Lock()
 	ahead := n.skewAhead
 	n.skewMu.Unlock()
 	if ahead > n.cfg.MaxClockSkew {
-		return fsm.Result{}, fmt.Errorf("%w (ahead by %s, max %s)", ErrClockSkew, ahead, n.cfg.MaxClockSkew)
+		return fsm.Result{}, 0, fmt.Errorf("%w (ahead by %s, max %s)", ErrClockSkew, ahead, n.cfg.MaxClockSkew)
 	}
 	env, err := fsm.DecodeEnvelope(data)
 	if err != nil {
-		return fsm.Result{}, fmt.Errorf("malformed envelope: %w", err)
+		return fsm.Result{}, 0, fmt.Errorf("malformed envelope: %w", err)
 	}
 	env.Time = n.now().UnixNano()
 	stamped := fsm.Encode(&env)
@@ -595,16 +602,16 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, error) 
 	f := n.raft.Apply(stamped, timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
-			return fsm.Result{}, ErrNotLeader
+			return fsm.Result{}, 0, ErrNotLeader
 		}
-		return fsm.Result{}, err
+		return fsm.Result{}, 0, err
 	}
 	metricSince("apply", start)
 	res, ok := f.Response().(fsm.Result)
 	if !ok {
-		return fsm.Result{}, fmt.Errorf("unexpected apply response %T", f.Response())
+		return fsm.Result{}, 0, fmt.Errorf("unexpected apply response %T", f.Response())
 	}
-	return res, nil
+	return res, f.Index(), nil
 }
 
 // ReadIndex returns an index such that a read served after the local FSM
@@ -698,11 +705,11 @@ func (n *Node) registerRPC() {
 			if err := fsm.Decode(body, &req); err != nil {
 				return nil, err
 			}
-			res, err := n.applyLocal(ctx, req.Envelope)
+			res, idx, err := n.applyLocal(ctx, req.Envelope)
 			if err != nil {
 				return nil, err
 			}
-			return fsm.Encode(&applyResponse{Result: toWire(res)}), nil
+			return fsm.Encode(&applyResponse{Result: toWire(res), Index: idx}), nil
 		},
 		rpcReadIndex: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
 			if n.raft.State() != raft.Leader {

@@ -72,6 +72,7 @@ type applyRequest struct {
 
 type applyResponse struct {
 	Result wireResult `codec:"result"`
+	Index  uint64     `codec:"index"` // the raft index the entry was applied at
 }
 
 // wireResult is fsm.Result on the wire.
@@ -87,17 +88,18 @@ type wireResult struct {
 	Version   uint64 `codec:"version"`
 	Duplicate bool   `codec:"duplicate"`
 	Noop      bool   `codec:"noop"`
+	ID        string `codec:"id"`
 }
 
 func toWire(r fsm.Result) wireResult {
 	return wireResult{Seq: r.Seq, Head: append([]byte(nil), r.Head[:]...), Time: r.Time, Type: uint16(r.Type),
 		Decision: uint8(r.Decision), Reason: uint16(r.Reason), Value: r.Value, Found: r.Found,
-		Version: r.Version, Duplicate: r.Duplicate, Noop: r.Noop}
+		Version: r.Version, Duplicate: r.Duplicate, Noop: r.Noop, ID: r.ID}
 }
 
 func fromWire(w wireResult) fsm.Result {
 	r := fsm.Result{Seq: w.Seq, Time: w.Time, Type: fsm.CommandType(w.Type), Decision: fsm.Decision(w.Decision),
-		Reason: fsm.Reason(w.Reason), Value: w.Value, Found: w.Found, Version: w.Version, Duplicate: w.Duplicate, Noop: w.Noop}
+		Reason: fsm.Reason(w.Reason), Value: w.Value, Found: w.Found, Version: w.Version, Duplicate: w.Duplicate, Noop: w.Noop, ID: w.ID}
 	copy(r.Head[:], w.Head)
 	return r
 }
