@@ -669,3 +669,15 @@ func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, tok
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { epoch = l.State().Epoch })
 	writeJSON(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, SnapshotHead: api.Head{Seq: sf.Head.Seq, Hash: hex.EncodeToString(sf.Head.Hash)}})
 }
+
+// Events calls fn for every ledger event from seq on, in order, from this
+// node's archive.
+func (n *Node) Events(from uint64, fn func(api.Event) error) error {
+	return n.arch.Iterate(from, func(rec archive.Record) error {
+		ev, ok, err := EventFromArchive(rec)
+		if err != nil || !ok {
+			return err
+		}
+		return fn(ev)
+	})
+}
