@@ -20,7 +20,7 @@ import (
 // revoke is acknowledged no permit follows it.
 func TestLimitedCapabilityIsExactUnderFaults(t *testing.T) {
 	c := newCluster(t, clusterOpts{block: 65, size: 3})
-	const uses = 400
+	const uses = 300
 	agentToken := "dmc_test-agent-token"
 	th := sha256.Sum256([]byte(agentToken))
 	ctx := context.Background()
@@ -72,9 +72,16 @@ func TestLimitedCapabilityIsExactUnderFaults(t *testing.T) {
 	c.net.Isolate(victim)
 	time.Sleep(700 * time.Millisecond)
 	c.net.Heal()
-	time.Sleep(500 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	// Let the workers run the capability dry (each stops on
+	// uses_exhausted), bounded in time.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		stop.Store(true)
+		<-done
+	}
 	c.requireConverged(30 * time.Second)
 
 	// Revoke, acknowledged; then calls through every node.
