@@ -28,6 +28,7 @@ const (
 	CmdApprovalDecide CommandType = 13
 	CmdHalt           CommandType = 14
 	CmdResume         CommandType = 15
+	CmdEffectComplete CommandType = 16 // proposed by the leader when an external effect finished (or is lost)
 )
 
 var commandNames = map[CommandType]string{
@@ -46,6 +47,7 @@ var commandNames = map[CommandType]string{
 	CmdApprovalDecide: "approval.decide",
 	CmdHalt:           "halt",
 	CmdResume:         "resume",
+	CmdEffectComplete: "effect.complete",
 }
 
 func (t CommandType) String() string {
@@ -190,4 +192,15 @@ type ApprovalDecide struct {
 type HaltCmd struct {
 	Entity string `codec:"entity"`
 	Reason string `codec:"reason"`
+}
+
+// EffectComplete records how the external effect of the permitted syscall
+// at Seq ended. Status is one of EffectOK, EffectFailed, EffectIndeterminate;
+// Code is the driver's numeric result (HTTP status, exit code); no error
+// text enters the ledger.
+type EffectComplete struct {
+	Seq          uint64 `codec:"seq"`
+	Status       string `codec:"status"`
+	Code         int64  `codec:"code"`
+	OutputDigest string `codec:"output_digest"`
 }

@@ -181,15 +181,19 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		}
 		a.State = ApprovalUsed
 	}
+	external := !strings.HasPrefix(op, "kv.")
+	if external && !l.effectRoom() {
+		return finish(deny(ReasonEffectBacklog))
+	}
 	if cp.Uses > 0 {
 		cp.Used++
 	}
 	d.UsesLeft = cp.Remaining()
-	out := outcome{decision: DecisionPermit}
-	if strings.HasPrefix(op, "kv.") {
-		out = l.kvEffect(op, resource, args)
+	if external {
+		l.addEffect(&Effect{Seq: st.Seq + 1, CapID: cp.ID, Entity: cp.Entity, Op: op, Resource: resource, Args: append([]byte(nil), args...), Status: EffectPending})
+		return finish(outcome{decision: DecisionPermit})
 	}
-	return finish(out)
+	return finish(l.kvEffect(op, resource, args))
 }
 
 // escalate records a pending approval bound to the exact call.

@@ -31,6 +31,7 @@ var goldenPayloads = map[CommandType]any{
 	CmdApprovalDecide: &ApprovalDecide{ID: "apr-9", Approve: true},
 	CmdHalt:           &HaltCmd{Entity: "agent-1", Reason: "incident 42"},
 	CmdResume:         &HaltCmd{Entity: "agent-1"},
+	CmdEffectComplete: &EffectComplete{Seq: 12, Status: EffectOK, Code: 200, OutputDigest: "ab"},
 }
 
 func TestEveryCommandHasHandlerNameAndGolden(t *testing.T) {

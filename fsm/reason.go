@@ -62,6 +62,9 @@ const (
 	ReasonNotHalted           Reason = 27
 	ReasonApprovalApproved    Reason = 28
 	ReasonApprovalDenied      Reason = 29
+	ReasonEffectFailed        Reason = 30
+	ReasonIndeterminate       Reason = 31
+	ReasonEffectBacklog       Reason = 32
 )
 
 var reasonNames = map[Reason]string{
@@ -95,6 +98,9 @@ var reasonNames = map[Reason]string{
 	ReasonNotHalted:           "not_halted",
 	ReasonApprovalApproved:    "approved",
 	ReasonApprovalDenied:      "denied",
+	ReasonEffectFailed:        "effect_failed",
+	ReasonIndeterminate:       "indeterminate",
+	ReasonEffectBacklog:       "effect_backlog",
 }
 
 // ReasonByName returns the code with the given name.

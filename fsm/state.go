@@ -88,10 +88,12 @@ type State struct {
 	Policies      map[string]*PolicyRecord
 	PolicyVersion uint64 // seq of the last policy change
 	Approvals     map[string]*Approval
-	approvalQ     []string         // approval ids in creation order (bounded)
-	Halts         map[string]*Halt // by entity; "" = whole kernel
-	dedup         map[dedupKey]int // absolute position: dedupQueue[pos-dedupBase]
-	dedupQueue    []DedupEntry     // ordered by ledger time (append order)
+	approvalQ     []string           // approval ids in creation order (bounded)
+	Halts         map[string]*Halt   // by entity; "" = whole kernel
+	Effects       map[uint64]*Effect // external effects by syscall seq (pending and recent)
+	effectQ       []uint64           // effect seqs in creation order (bounded)
+	dedup         map[dedupKey]int   // absolute position: dedupQueue[pos-dedupBase]
+	dedupQueue    []DedupEntry       // ordered by ledger time (append order)
 	dedupBase     int
 	Checkpoints   []HeadRef // oldest first
 }
@@ -104,6 +106,7 @@ func newState() *State {
 		Policies:   map[string]*PolicyRecord{},
 		Approvals:  map[string]*Approval{},
 		Halts:      map[string]*Halt{},
+		Effects:    map[uint64]*Effect{},
 		dedup:      map[dedupKey]int{},
 	}
 }
@@ -124,6 +127,7 @@ type stateBody struct {
 	PolicyVersion uint64         `codec:"policy_version"`
 	Approvals     []Approval     `codec:"approvals"` // creation order
 	Halts         []Halt         `codec:"halts"`
+	Effects       []Effect       `codec:"effects"` // creation order
 	Dedup         []DedupEntry   `codec:"dedup"`
 	Checkpoints   []HeadRef      `codec:"checkpoints"`
 }
@@ -150,6 +154,7 @@ func (s *State) body() stateBody {
 		PolicyVersion: s.PolicyVersion,
 		Approvals:     make([]Approval, 0, len(s.approvalQ)),
 		Halts:         make([]Halt, 0, len(s.Halts)),
+		Effects:       make([]Effect, 0, len(s.effectQ)),
 		Dedup:         append([]DedupEntry(nil), s.dedupQueue...),
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 	}
@@ -167,6 +172,9 @@ func (s *State) body() stateBody {
 	sort.Slice(b.Policies, func(i, j int) bool { return b.Policies[i].Name < b.Policies[j].Name })
 	for _, id := range s.approvalQ {
 		b.Approvals = append(b.Approvals, *s.Approvals[id])
+	}
+	for _, seq := range s.effectQ {
+		b.Effects = append(b.Effects, *s.Effects[seq])
 	}
 	for _, h := range s.Halts { // detcheck:ordered sorted below before use
 		b.Halts = append(b.Halts, *h)
@@ -223,6 +231,14 @@ func stateFromBody(b stateBody) (*State, error) {
 		s.Approvals[a.ID] = &a
 		s.approvalQ = append(s.approvalQ, a.ID)
 	}
+	for i := range b.Effects {
+		e := b.Effects[i]
+		if i > 0 && b.Effects[i-1].Seq >= e.Seq {
+			return nil, fmt.Errorf("state effects out of order")
+		}
+		s.Effects[e.Seq] = &e
+		s.effectQ = append(s.effectQ, e.Seq)
+	}
 	for i := range b.Halts {
 		h := b.Halts[i]
 		if i > 0 && b.Halts[i-1].Entity >= h.Entity {
@@ -242,7 +258,7 @@ func stateFromBody(b stateBody) (*State, error) {
 	}
 	s.dedupQueue = append([]DedupEntry(nil), b.Dedup...)
 	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
-	if len(s.Checkpoints) > MaxCheckpoints || len(s.dedupQueue) > MaxDedupEntries || len(s.approvalQ) > MaxApprovals || len(s.Policies) > MaxPolicySets {
+	if len(s.Checkpoints) > MaxCheckpoints || len(s.dedupQueue) > MaxDedupEntries || len(s.approvalQ) > MaxApprovals || len(s.effectQ) > MaxEffects || len(s.Policies) > MaxPolicySets {
 		return nil, fmt.Errorf("state tables exceed their bounds")
 	}
 	return s, nil
