@@ -31,6 +31,23 @@ type SyscallResponse struct {
 	Value      string `json:"value,omitempty"`
 	Found      bool   `json:"found,omitempty"`
 	Version    uint64 `json:"version,omitempty"`
+	// Effect is "pending" for a permitted external op: a driver runs it
+	// after the decision is committed; GET /v1/effects/{seq} tells how it
+	// ended (ok, failed, indeterminate).
+	Effect string `json:"effect,omitempty"`
+}
+
+// Effect is an external effect of a permitted syscall.
+type Effect struct {
+	Seq          uint64 `json:"seq"`
+	CapID        string `json:"cap_id"`
+	Entity       string `json:"entity"`
+	Op           string `json:"op"`
+	Resource     string `json:"resource"`
+	Status       string `json:"status"` // pending, ok, failed, indeterminate
+	Code         int64  `json:"code"`
+	OutputDigest string `json:"output_digest,omitempty"`
+	CompletedSeq uint64 `json:"completed_seq,omitempty"`
 }
 
 // GrantRequest is POST /v1/caps (operator token) and POST

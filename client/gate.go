@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/dominus-kernel/dominus/api"
 )
@@ -124,4 +125,10 @@ func (c *Client) Resume(ctx context.Context, entity, reason string, opts ...Opti
 func (c *Client) Halts(ctx context.Context) ([]api.Halt, error) {
 	var out []api.Halt
 	return out, c.do(ctx, http.MethodGet, "/v1/halts", nil, nil, &out)
+}
+
+// Effect reports how the external effect of the syscall at seq ended.
+func (c *Client) Effect(ctx context.Context, seq uint64) (*api.Effect, error) {
+	var out api.Effect
+	return &out, c.do(ctx, http.MethodGet, "/v1/effects/"+strconv.FormatUint(seq, 10), nil, nil, &out)
 }

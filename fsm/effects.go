@@ -23,7 +23,8 @@ const MaxEffects = 10_000
 
 // Effect is one external effect of a permitted syscall.
 type Effect struct {
-	Seq          uint64 `codec:"seq"` // the syscall's seq: the id drivers see
+	Seq          uint64 `codec:"seq"`   // the syscall's seq: the id drivers see
+	Index        uint64 `codec:"index"` // the raft index of the permitting entry
 	CapID        string `codec:"cap_id"`
 	Entity       string `codec:"entity"`
 	Op           string `codec:"op"`

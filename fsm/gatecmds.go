@@ -190,7 +190,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	}
 	d.UsesLeft = cp.Remaining()
 	if external {
-		l.addEffect(&Effect{Seq: st.Seq + 1, CapID: cp.ID, Entity: cp.Entity, Op: op, Resource: resource, Args: append([]byte(nil), args...), Status: EffectPending})
+		l.addEffect(&Effect{Seq: st.Seq + 1, Index: c.index, CapID: cp.ID, Entity: cp.Entity, Op: op, Resource: resource, Args: append([]byte(nil), args...), Status: EffectPending})
 		return finish(outcome{decision: DecisionPermit})
 	}
 	return finish(l.kvEffect(op, resource, args))

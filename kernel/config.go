@@ -49,6 +49,10 @@ type Config struct {
 	Listener net.Listener
 	Dial     func(ctx context.Context, addr string) (net.Conn, error)
 
+	// Drivers carry out external effects (ops that are not kv.*), one
+	// supervised process per op prefix.
+	Drivers []DriverConfig
+
 	// BenchReferenceFSM swaps the ledger, after genesis, for a trivial
 	// state machine (apply = count + hash) behind the same front end, Raft
 	// and storage: the reference that benchmarks compare the gate with.

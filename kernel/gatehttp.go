@@ -36,6 +36,41 @@ func (n *Node) registerGate(authed func(string, func(http.ResponseWriter, *http.
 	authed("POST /v1/halt", func(w http.ResponseWriter, r *http.Request, t string) { n.handleHalt(w, r, t, fsm.CmdHalt) })
 	authed("POST /v1/resume", func(w http.ResponseWriter, r *http.Request, t string) { n.handleHalt(w, r, t, fsm.CmdResume) })
 	authed("GET /v1/halts", n.handleHaltList)
+	authed("GET /v1/effects", n.handleEffects)
+	authed("GET /v1/effects/{seq}", n.handleEffects)
+}
+
+func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, token string) {
+	own := n.capOf(token)
+	audit := n.requireScope(token, fsm.OpAuditRead) == nil
+	if err := n.maybeConsistent(r); err != nil {
+		writeErr(w, err)
+		return
+	}
+	want := r.PathValue("seq")
+	out := []api.Effect{}
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		for _, e := range st.Effects {
+			if want != "" && fmt.Sprint(e.Seq) != want {
+				continue
+			}
+			if !audit && (own == nil || own.ID != e.CapID) {
+				continue // a holder sees its own effects; auditors see all
+			}
+			out = append(out, api.Effect{Seq: e.Seq, CapID: e.CapID, Entity: e.Entity, Op: e.Op, Resource: e.Resource, Status: e.Status, Code: e.Code, OutputDigest: e.OutputDigest, CompletedSeq: e.Completed})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	if want != "" {
+		if len(out) == 0 {
+			writeErr(w, &codedError{code: api.CodeNotFound, msg: "no effect " + want + " visible to this token"})
+			return
+		}
+		writeJSON(w, http.StatusOK, out[0])
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 var errForbidden = &codedError{code: api.CodeForbidden, msg: "this token's capability does not cover the operation"}
@@ -130,6 +165,9 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 	out := api.SyscallResponse{Outcome: outcome(res), Op: req.Op, Resource: req.Resource, CapID: c.ID, Value: string(res.Value), Found: res.Found, Version: res.Version, UsesLeft: -1}
 	if res.Decision == fsm.DecisionEscalate {
 		out.ApprovalID = res.ID
+	}
+	if res.Decision == fsm.DecisionPermit && !strings.HasPrefix(req.Op, "kv.") {
+		out.Effect = fsm.EffectPending
 	}
 	if now := n.capOf(token); now != nil {
 		out.UsesLeft = now.Remaining()

@@ -52,6 +52,7 @@ type Node struct {
 
 	rpcHandlers map[string]rpcHandler
 	limiter     *rateLimiter
+	effects     *effectRunner
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -178,6 +179,7 @@ func (n *Node) open() error {
 	}
 	n.fsm = newLedgerFSM(n.arch, n.log)
 	n.fsm.observe = n.observe
+	n.effects = newEffectRunner(n)
 	n.fsm.reference = cfg.BenchReferenceFSM
 	if cfg.BenchReferenceFSM {
 		n.log.Warn("benchmark reference state machine: writes after genesis are counted and hashed, not recorded")
@@ -214,6 +216,8 @@ func (n *Node) open() error {
 	}
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.leaderLoop() }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.effects.loop(n.ctx) }()
 	if cfg.HTTPAddr != "" {
 		if err := n.startHTTP(); err != nil {
 			return err
@@ -652,6 +656,9 @@ func (n *Node) ConsistentRead(ctx context.Context) error {
 func (n *Node) observe(r fsm.Result) {
 	if r.Noop {
 		return
+	}
+	if r.Type == fsm.CmdSyscall && r.Decision == fsm.DecisionPermit && n.effects != nil {
+		n.effects.notify()
 	}
 	lag := time.Since(time.Unix(0, r.Time))
 	if lag < -n.cfg.MaxClockSkew {

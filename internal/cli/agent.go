@@ -43,6 +43,10 @@ func agentCmd() *cobra.Command {
 		skew       time.Duration
 		clockShift time.Duration
 		reference  bool
+		hookAllow  string
+		execAllow  string
+		driverTime time.Duration
+		hookIdem   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -89,6 +93,19 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 			}
 			cfg.ClockOffset = clockShift
 			cfg.BenchReferenceFSM = reference
+			for _, d := range []struct {
+				kind, prefix, allow string
+				idem                bool
+			}{{"webhook", "webhook.", hookAllow, hookIdem}, {"exec", "exec.", execAllow, false}} {
+				if d.allow == "" {
+					continue
+				}
+				argv, err := driverArgv(d.kind, d.allow, driverTime)
+				if err != nil {
+					return err
+				}
+				cfg.Drivers = append(cfg.Drivers, kernel.DriverConfig{Prefix: d.prefix, Command: argv, Idempotent: d.idem, Timeout: driverTime + 5*time.Second})
+			}
 			cfg.Version = Version
 			level := slog.LevelInfo
 			if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
@@ -140,6 +157,10 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&clockShift, "test-clock-offset", 0, "shift this node's clock (fault testing only)")
 	_ = fl.MarkHidden("test-clock-offset")
+	fl.StringVar(&hookAllow, "driver-webhook-allow", "", "enable the webhook driver (op webhook.call) for URLs with these comma-separated prefixes")
+	fl.BoolVar(&hookIdem, "driver-webhook-idempotent", false, "the webhook receivers deduplicate on X-Dominus-Syscall-Id: re-run lost webhook effects instead of recording them indeterminate")
+	fl.StringVar(&execAllow, "driver-exec-allow", "", "enable the exec driver (op exec.run) for these comma-separated command paths")
+	fl.DurationVar(&driverTime, "driver-timeout", 10*time.Second, "time limit of one external effect")
 	fl.BoolVar(&reference, "bench-reference-fsm", false, "replace the ledger after genesis with a trivial count+hash state machine (benchmark reference only; nothing is recorded)")
 	_ = fl.MarkHidden("bench-reference-fsm")
 	return cmd
