@@ -4,7 +4,20 @@
 // It owns the command envelope and its canonical msgpack encoding, the
 // registration table of command handlers, numbered reason codes, the
 // SHA-256 hash chain over every event, the state digest, snapshots, and
-// replay verification.
+// replay verification — and the syscall gate (gatecmds.go): capabilities
+// (scope patterns, expiry, use counts, delegation with reserved uses,
+// subtree revocation by a bounded ancestor check), Cedar policy evaluated
+// in sorted order with every error a DENY (policy.go), escalations and
+// approvals bound to the exact call, halts, and pending external effects
+// (effects.go).
+//
+// Gate order for a syscall on a known capability: argument checks, halt,
+// revocation (ancestors), expiry (ancestors), domain, scope, remaining
+// uses, ACTIVE policy (SHADOW sets are evaluated and recorded beside it),
+// approval; then PERMIT consumes one use and runs the in-ledger effect or
+// records a pending external one. Every decision appends exactly one event
+// whose detail records the full Cedar request; a DENY changes nothing
+// else.
 //
 // Invariants:
 //   - Apply is a pure function of the state and the entry bytes: it never
@@ -21,5 +34,5 @@
 //   - Numbers in this package (command types, reason codes, codec tags) are
 //     protocol; golden fixtures in testdata/golden pin the encodings.
 //
-// Imports: standard library hashing/encoding and go-msgpack only. No I/O.
+// Imports: standard library hashing/encoding, go-msgpack and cedar-go. No I/O.
 package fsm
