@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -51,10 +52,10 @@ func ledgerTailCmd() *cobra.Command {
 				return writeJSON(cmd, evs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tACTOR\tDECISION\tREASON\tSUBJECT")
+			fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tACTOR\tDECISION\tREASON\tSUBJECT\tDETAIL")
 			for _, ev := range evs {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
-					ev.Seq, formatTime(ev.Time), ev.Type, dash(ev.Actor), ev.Decision, ev.Reason, dash(ev.Subject))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+					ev.Seq, formatTime(ev.Time), ev.Type, dash(ev.Actor), ev.Decision, ev.Reason, dash(ev.Subject), eventDetail(ev))
 			}
 			return tw.Flush()
 		},
@@ -62,6 +63,19 @@ func ledgerTailCmd() *cobra.Command {
 	c.Flags().IntVarP(&n, "n", "n", defaultTailEvents, "number of events")
 	c.Flags().BoolVar(&consistent, "consistent", false, "first confirm the node has applied everything the leader committed")
 	return c
+}
+
+// eventDetail renders the gate detail of an event for a table cell:
+// "op=kv.put granted_by=root", or "-".
+func eventDetail(ev api.Event) string {
+	var parts []string
+	if ev.Op != "" {
+		parts = append(parts, "op="+ev.Op)
+	}
+	if ev.GrantedBy != "" {
+		parts = append(parts, "granted_by="+ev.GrantedBy)
+	}
+	return dash(strings.Join(parts, " "))
 }
 
 func dash(s string) string {

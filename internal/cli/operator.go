@@ -17,8 +17,9 @@ func init() {
 }
 
 func operatorCmd() *cobra.Command {
-	return group("operator", "Initialize a kernel and manage its Raft group",
+	return group("operator", "Initialize a kernel, manage operators and the Raft group",
 		operatorInitCmd(),
+		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(),
 		group("raft", "Inspect and change the Raft configuration",
 			raftListPeersCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd()),
 	)

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+func init() { register(policyCmd) }
+
+func policyCmd() *cobra.Command {
+	return group("policy", "Install, list and backtest Cedar policy sets",
+		policySetCmd(), policyListCmd(), policyBacktestCmd())
+}
+
+// readPolicy reads a Cedar policy file (- for standard input) and refuses
+// an empty one: empty text removes a set, which takes --delete.
+func readPolicy(cmd *cobra.Command, path string) (string, error) {
+	text, err := readLimitedFile(cmd, "file", path, fsm.MaxPolicyBytes)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(text) == "" {
+		return "", usageError(fmt.Errorf("--file %s is empty (to remove a policy set use --delete)", path))
+	}
+	return text, nil
+}
+
+func policySetCmd() *cobra.Command {
+	var name, file, mode string
+	var del bool
+	c := &cobra.Command{
+		Use:   "set --name N (--file F [--mode active|shadow] | --delete)",
+		Short: "Install or replace a named Cedar policy set, or remove it",
+		Long: `set installs the Cedar policies of --file (- for standard input) as the
+policy set --name, replacing a set of that name. An ACTIVE set decides; a
+SHADOW set is only recorded beside each decision, so that it can be
+compared before it is promoted. --delete removes the set. A policy the
+kernel cannot compile is refused (exit 1, code policy_invalid) with the
+compiler's message.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireString("name", name); err != nil {
+				return err
+			}
+			hasFile := cmd.Flags().Changed("file")
+			if hasFile == del {
+				return usageError(errors.New("give exactly one of --file F and --delete"))
+			}
+			req := api.PolicyRequest{Name: name}
+			if del {
+				if cmd.Flags().Changed("mode") {
+					return usageError(errors.New("--mode goes with --file, not --delete"))
+				}
+			} else {
+				m := strings.ToUpper(mode)
+				if m != fsm.PolicyActive && m != fsm.PolicyShadow {
+					return usageError(fmt.Errorf("--mode %q: want active or shadow", mode))
+				}
+				text, err := readPolicy(cmd, file)
+				if err != nil {
+					return err
+				}
+				req.Text, req.Mode = text, m
+			}
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := gateAnswer(c.PolicySet(cmd.Context(), req))
+			if err != nil {
+				return policyError("policy set "+name, err)
+			}
+			return printAnswer(cmd, "policy set "+name, r, r.Outcome, func() error {
+				msg := fmt.Sprintf("policy %s set: %s, version %d (seq %d)", name, req.Mode, r.PolicyVersion, r.Seq)
+				if del {
+					msg = fmt.Sprintf("policy %s removed (seq %d)", name, r.Seq)
+				}
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), msg+retryNote(r.Outcome))
+				return err
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&name, "name", "", "name of the policy set (required)")
+	f.StringVar(&file, "file", "", "Cedar policy file (- for standard input)")
+	f.StringVar(&mode, "mode", "active", "active (decides) or shadow (recorded only)")
+	f.BoolVar(&del, "delete", false, "remove the policy set")
+	return c
+}
+
+func policyListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the policy sets (audit.read); --json includes their text",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			ps, err := c.Policies(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printList(cmd, ps, func() error {
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tMODE\tVERSION\tSET_BY\tBYTES")
+				for _, p := range ps {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", p.Name, p.Mode, p.Version, dash(p.SetBy), len(p.Text))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func policyBacktestCmd() *cobra.Command {
+	var name, file string
+	var from, to uint64
+	c := &cobra.Command{
+		Use:   "backtest [--name N] --file F --from SEQ [--to SEQ]",
+		Short: "Re-judge recorded syscalls against a candidate policy set (read-only)",
+		Long: `backtest re-judges the syscalls recorded between --from and --to (default:
+the head) against the ACTIVE policy sets with set --name replaced by the
+policies of --file (without --name, the file is added as a new set), and
+reports how many decisions would change, grouped by transition:
+
+  evaluated 120, changed 3
+  PERMIT→DENY 3 (e.g. seq 12, 15, 19)
+
+Nothing is written to the ledger.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("file") {
+				return usageError(errors.New("--file is required"))
+			}
+			if !cmd.Flags().Changed("from") || from == 0 {
+				return usageError(errors.New("--from SEQ is required (1: from genesis)"))
+			}
+			if cmd.Flags().Changed("to") && to < from {
+				return usageError(fmt.Errorf("--to %d is before --from %d", to, from))
+			}
+			text, err := readPolicy(cmd, file)
+			if err != nil {
+				return err
+			}
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := c.Backtest(cmd.Context(), api.BacktestRequest{Name: name, Text: text, From: from, To: to})
+			if err != nil {
+				return policyError("policy backtest", err)
+			}
+			if jsonMode(cmd) {
+				if r.Transitions == nil {
+					r.Transitions = []api.BacktestTransition{}
+				}
+				return writeJSON(cmd, r)
+			}
+			return printBacktest(cmd, r)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&name, "name", "", "the ACTIVE set the file replaces (default: add the file as a new set)")
+	f.StringVar(&file, "file", "", "candidate Cedar policy file (- for standard input)")
+	f.Uint64Var(&from, "from", 0, "first ledger seq to re-judge")
+	f.Uint64Var(&to, "to", 0, "last ledger seq to re-judge (default: the head)")
+	return c
+}
+
+func printBacktest(cmd *cobra.Command, r *api.BacktestResponse) error {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "seq %d..%d: evaluated %d, changed %d\n", r.From, r.To, r.Evaluated, r.Changed)
+	for _, t := range r.Transitions {
+		line := fmt.Sprintf("%s→%s %d", t.From, t.To, t.Count)
+		if len(t.Examples) > 0 {
+			seqs := make([]string, len(t.Examples))
+			for i, s := range t.Examples {
+				seqs[i] = fmt.Sprint(s)
+			}
+			line += " (e.g. seq " + strings.Join(seqs, ", ") + ")"
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}

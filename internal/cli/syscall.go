@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+func init() { register(syscallCmd) }
+
+// maxSyscallArgsBytes is the largest --args the kernel accepts (kv.put and
+// kv.cas carry values; other ops are limited to fsm.MaxArgsBytes, which
+// the kernel enforces).
+const maxSyscallArgsBytes = 2*fsm.MaxValueBytes + 1024
+
+func syscallCmd() *cobra.Command {
+	var args, argsFile, approval, rid string
+	c := &cobra.Command{
+		Use:   "syscall OP RESOURCE [--args STRING | --args-file F] [--approval ID]",
+		Short: "Ask the gate to perform OP on RESOURCE with this agent's capability token",
+		Long: `syscall sends one governed action through the gate with the token of
+--token (or DOMINUS_TOKEN), and prints the decision:
+
+  PERMIT ok (seq 12, uses left 4)
+  PERMIT ok (seq 12, uses left 4, effect pending)
+  DENY uses_exhausted (seq 13)
+  ESCALATE approval_required: approval apr-14 (seq 14)
+
+For kv.get the value follows on its own line; "effect pending" means a
+driver runs the external op after the decision. --args is passed to the
+effect: the value for kv.put, and for kv.cas the JSON object
+{"expect", "expect_absent", "expect_version", "value"}. After an operator
+approves an escalation, repeat the call with --approval ID.
+
+Exit status: 0 PERMIT, 2 DENY, 3 ESCALATE, 1 no decision (error).`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			op, resource := pos[0], pos[1]
+			hasArgs, hasFile := cmd.Flags().Changed("args"), cmd.Flags().Changed("args-file")
+			if hasArgs && hasFile {
+				return usageError(errors.New("give at most one of --args and --args-file"))
+			}
+			if hasFile {
+				s, err := readLimitedFile(cmd, "args-file", argsFile, maxSyscallArgsBytes)
+				if err != nil {
+					return err
+				}
+				args = s
+			}
+			if op == "kv.cas" {
+				if err := checkCASArgs(args); err != nil {
+					return err
+				}
+			}
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			req := api.SyscallRequest{Op: op, Resource: resource, Args: args, ApprovalID: approval}
+			r, err := gateAnswer(c.Syscall(cmd.Context(), req, requestOpts(rid)...))
+			if err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				if err := writeJSON(cmd, r); err != nil {
+					return err
+				}
+			} else if err := printSyscall(cmd, r); err != nil {
+				return err
+			}
+			return syscallError(cmd, r)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&args, "args", "", "arguments of the operation (kv.put: the value; kv.cas: a JSON object)")
+	f.StringVar(&argsFile, "args-file", "", "read the arguments from file F (- for standard input)")
+	f.StringVar(&approval, "approval", "", "id of the approved escalation this call redeems")
+	requestIDFlag(c, &rid)
+	return c
+}
+
+// checkCASArgs checks that the kv.cas arguments are the JSON object the
+// kernel expects, so that a misspelt field is reported rather than read as
+// an empty expectation.
+func checkCASArgs(args string) error {
+	if strings.TrimSpace(args) == "" {
+		return usageError(errors.New(`kv.cas needs --args '{"expect": OLD, "value": NEW}' (or "expect_absent": true)`))
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(args)))
+	dec.DisallowUnknownFields()
+	var req api.KVCASRequest
+	if err := dec.Decode(&req); err != nil {
+		return usageError(fmt.Errorf("kv.cas --args must be a JSON object {expect, expect_absent, expect_version, value}: %v", err))
+	}
+	if dec.More() {
+		return usageError(errors.New("kv.cas --args holds more than one JSON value"))
+	}
+	return nil
+}
+
+// syscallLine is the human form of a decision.
+func syscallLine(r *api.SyscallResponse) string {
+	switch strings.ToUpper(r.Decision) {
+	case decisionPermit:
+		effect := ""
+		if r.Effect != "" {
+			effect = ", effect " + r.Effect
+		}
+		return fmt.Sprintf("PERMIT %s (seq %d, uses left %s%s)%s", r.Reason, r.Seq, unlimited(r.UsesLeft), effect, retryNote(r.Outcome))
+	case decisionEscalate:
+		return fmt.Sprintf("ESCALATE %s: approval %s (seq %d)%s", r.Reason, r.ApprovalID, r.Seq, retryNote(r.Outcome))
+	}
+	return fmt.Sprintf("%s %s (seq %d)%s", r.Decision, r.Reason, r.Seq, retryNote(r.Outcome))
+}
+
+func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
+	w := cmd.OutOrStdout()
+	if _, err := fmt.Fprintln(w, syscallLine(r)); err != nil {
+		return err
+	}
+	if r.Op == "kv.get" && r.Found && strings.EqualFold(r.Decision, decisionPermit) {
+		_, err := fmt.Fprintln(w, r.Value)
+		return err
+	}
+	return nil
+}
+
+// syscallError returns the exit error of a DENY or ESCALATE decision.
+func syscallError(cmd *cobra.Command, r *api.SyscallResponse) error {
+	what := fmt.Sprintf("syscall %s %s", r.Op, r.Resource)
+	if strings.EqualFold(r.Decision, decisionEscalate) {
+		return failReported(cmd, api.ExitEscalated, codeEscalated, fmt.Errorf(
+			"%s escalated for human approval: %s; once approval %s is approved, repeat the call with --approval %s (seq %d)",
+			what, r.Reason, r.ApprovalID, r.ApprovalID, r.Seq))
+	}
+	return outcomeError(cmd, what, r.Outcome)
+}
