@@ -132,3 +132,10 @@ func (c *Client) Effect(ctx context.Context, seq uint64) (*api.Effect, error) {
 	var out api.Effect
 	return &out, c.do(ctx, http.MethodGet, "/v1/effects/"+strconv.FormatUint(seq, 10), nil, nil, &out)
 }
+
+// Effects lists external effects visible to the client's token.
+func (c *Client) Effects(ctx context.Context) ([]api.Effect, error) {
+	var out []api.Effect
+	return out, c.do(ctx, http.MethodGet, "/v1/effects", nil, nil, &out)
+}
+

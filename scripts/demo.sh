@@ -91,6 +91,50 @@ set -e
 echo "  exit status $RC"
 [[ $RC == 4 ]] || { echo "expected exit 4"; exit 1; }
 
+say "The syscall gate: a named operator, a 3-use capability, policy, escalation, halt"
+ALICE=$($D operator add alice --scopes cap.grant,cap.revoke,cap.read,policy.set,approval.decide,halt,audit.read | tail -1)
+AGENT=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-a --ops kv.put --resources 'orders/*' --uses 3 --ttl 1h | tail -1)
+PAYER=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-pay --ops payments.send,kv.put --resources 'acct/*,orders/*' --ttl 1h | tail -1)
+agent() { DOMINUS_TOKEN=$AGENT $D syscall "$@"; }
+payer() { DOMINUS_TOKEN=$PAYER $D syscall "$@"; }
+expect_exit() { local want=$1; shift; set +e; "$@"; local rc=$?; set -e; echo "  (exit $rc)"; [[ $rc == "$want" ]] || { echo "expected exit $want"; exit 1; }; }
+expect_exit 0 agent kv.put orders/1 --args first
+expect_exit 0 agent kv.put orders/2 --args second
+expect_exit 0 agent kv.put orders/3 --args third
+expect_exit 2 agent kv.put orders/4 --args "a fourth use"
+cat >"$WORK/vip.cedar" <<'CEDAR'
+forbid(principal, action, resource) when { resource.path like "orders/vip/*" };
+CEDAR
+DOMINUS_TOKEN=$ALICE $D policy set --name vip --file "$WORK/vip.cedar"
+expect_exit 2 payer kv.put orders/vip/7 --args nope
+cat >"$WORK/money.cedar" <<'CEDAR'
+@escalate("payments need a human")
+forbid(principal, action == Action::"payments.send", resource);
+CEDAR
+DOMINUS_TOKEN=$ALICE $D policy set --name money --file "$WORK/money.cedar"
+OUT=$(payer payments.send acct/1 --args '{"amount":900}' --json || true)
+APR=$(echo "$OUT" | json_field approval_id)
+echo "  escalated: approval $APR"
+DOMINUS_TOKEN=$ALICE $D approvals approve "$APR"
+expect_exit 2 payer payments.send acct/1 --args '{"amount":901}' --approval "$APR"
+expect_exit 0 payer payments.send acct/1 --args '{"amount":900}' --approval "$APR"
+expect_exit 2 payer payments.send acct/1 --args '{"amount":900}' --approval "$APR"
+DOMINUS_TOKEN=$ALICE $D halt --reason "demo incident"
+AGENT2=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-b --ops exec.run --resources /bin/echo | tail -1)
+expect_exit 2 env DOMINUS_TOKEN="$AGENT2" $D syscall exec.run /bin/echo --args '["hello"]'
+DOMINUS_TOKEN=$ALICE $D resume
+OUT=$(DOMINUS_TOKEN=$AGENT2 $D syscall exec.run /bin/echo --args '["hello from a driver"]' --json)
+SEQ=$(echo "$OUT" | tr -d '\n ' | sed -n 's/.*"seq":\([0-9]*\).*/\1/p')
+sleep 1
+DOMINUS_TOKEN=$AGENT2 $D effects "$SEQ"
+cat >"$WORK/strict.cedar" <<'CEDAR'
+forbid(principal, action == Action::"kv.put", resource) when { resource.path like "orders/*" };
+CEDAR
+say "Backtest: which earlier permits would a stricter policy have denied?"
+DOMINUS_TOKEN=$ALICE $D policy backtest --file "$WORK/strict.cedar" --from 1
+say "The ledger records every decision with its reason and its human"
+DOMINUS_TOKEN=$ALICE $D ledger tail -n 16
+
 say "Stopping the kernel; audit replay of a stopped node's data dir"
 cleanup
 DEV_PID=""
