@@ -138,4 +138,3 @@ func (c *Client) Effects(ctx context.Context) ([]api.Effect, error) {
 	var out []api.Effect
 	return out, c.do(ctx, http.MethodGet, "/v1/effects", nil, nil, &out)
 }
-
