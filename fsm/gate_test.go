@@ -88,6 +88,8 @@ func TestGateDecisionPaths(t *testing.T) {
 		{"star covers slashes", "b", "kv.put", "orders/vip/1", ReasonOK, DecisionPermit},
 		{"governance op refused as a syscall", "b", "cap.grant", "x", ReasonUnknownOp, DecisionDeny},
 		{"unknown kv op", "b", "kv.explode", "orders/1", ReasonUnknownOp, DecisionDeny},
+		{"malformed op", "b", "Kv PUT!", "orders/1", ReasonUnknownOp, DecisionDeny},
+		{"op without a namespace", "b", "explode", "orders/1", ReasonUnknownOp, DecisionDeny},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -142,8 +142,10 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		if r := kvPrecheck(op, resource, args); r != ReasonOK {
 			return finish(deny(r))
 		}
-	} else if op == "" || len(op) > MaxPatternBytes || IsGovernanceOp(op) || len(resource) > MaxKeyBytes || len(args) > MaxArgsBytes {
+	} else if !validOp(op) || IsGovernanceOp(op) {
 		return finish(deny(ReasonUnknownOp))
+	} else if len(resource) > MaxKeyBytes || len(args) > MaxArgsBytes {
+		return finish(deny(ReasonTooLarge))
 	}
 	if l.halted(cp.Entity) {
 		return finish(deny(ReasonHalted))
@@ -224,6 +226,19 @@ func applySyscall(l *Ledger, c *call) outcome {
 }
 
 func validTokenHash(h []byte) bool { return len(h) == sha256.Size }
+
+// validOp: lower-case dotted words, e.g. email.send, payments.refund.
+func validOp(op string) bool {
+	if op == "" || len(op) > MaxPatternBytes || !strings.Contains(op, ".") || op[0] == '.' || op[len(op)-1] == '.' {
+		return false
+	}
+	for _, r := range op {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 func applyCapGrant(l *Ledger, c *call) outcome {
 	var p CapGrant

@@ -255,3 +255,55 @@ func TestBacktestMatchesDirectEvaluation(t *testing.T) {
 		t.Fatalf("backtest %+v (evaluated %d), direct evaluation %v (evaluated %d)", got, bt.Evaluated, want, evaluated)
 	}
 }
+
+func TestSyscallEdgeRejections(t *testing.T) {
+	n, _ := singleNode(t, 42, func(c *Config) { c.RateLimitPerSec, c.RateLimitBurst = 1, 3 })
+	ctx := context.Background()
+	token, _, err := n.Init(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n.Handler())
+	defer srv.Close()
+	root, _ := client.New(client.Config{Addr: srv.URL, Token: token})
+	gr, err := root.Grant(ctx, api.GrantRequest{Entity: "agent", Ops: []string{"email.send"}, Resources: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := client.New(client.Config{Addr: srv.URL, Token: gr.Token, RetryFor: time.Millisecond})
+	before, _ := n.Head()
+	// Oversized args: refused before Raft.
+	big := make([]byte, fsm.MaxArgsBytes+1)
+	for i := range big {
+		big[i] = 'x'
+	}
+	if _, err := agent.Syscall(ctx, api.SyscallRequest{Op: "email.send", Resource: "ops", Args: string(big)}); !client.IsCode(err, api.CodeTooLarge) {
+		t.Fatalf("oversized args: %v", err)
+	}
+	if h, _ := n.Head(); h.Seq != before.Seq {
+		t.Fatal("oversized request reached the ledger")
+	}
+	// The entity's burst of 3 passes, then the rate limit refuses before Raft.
+	var limited int
+	for i := 0; i < 6; i++ {
+		_, err := agent.Syscall(ctx, api.SyscallRequest{Op: "email.send", Resource: "ops", Args: "{}"})
+		if client.IsCode(err, api.CodeRateLimited) {
+			limited++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if limited < 2 {
+		t.Fatalf("rate limit refused %d of 6 calls over a burst of 3", limited)
+	}
+	decisions := 0
+	_ = n.Events(before.Seq+1, func(ev api.Event) error {
+		if ev.Type == "syscall" {
+			decisions++
+		}
+		return nil
+	})
+	if decisions != 6-limited {
+		t.Fatalf("%d syscall events for %d admitted calls", decisions, 6-limited)
+	}
+}
