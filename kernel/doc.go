@@ -19,8 +19,17 @@
 //   - start-up checks: the embedded canon, the canon sealed in genesis, and
 //     every stored Raft command entry against the archived bytes;
 //   - linearizable reads (ReadIndex: a barrier once per term, the last
-//     index, VerifyLeader), the clock-skew guard, the disk-space guard.
+//     index, VerifyLeader), the clock-skew guard, the disk-space guard;
+//   - the gate's edge (gatehttp.go): size limits, token lookup, the
+//     per-entity rate limit, Cedar validation against the gate's schema
+//     (policycheck.go), grants that mint tokens (only their hashes are
+//     proposed), read-only backtests over the archive;
+//   - external effects: the leader's effect runner (effects.go) hands
+//     pending effects to supervised driver processes (supervisor.go) and
+//     proposes effect.complete; effects inherited from an earlier term are
+//     completed as indeterminate unless their driver is idempotent.
 //
-// Imports: fsm, archive, canon, api, internal/tlsutil, raft, raft-boltdb,
-// go-metrics. Never internal/cli or client.
+// Imports: fsm, archive, canon, api, driver, internal/tlsutil, raft,
+// raft-boltdb, go-metrics, cedar-go (validation). Never internal/cli or
+// client.
 package kernel
