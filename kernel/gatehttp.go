@@ -197,6 +197,12 @@ func (n *Node) grantLike(w http.ResponseWriter, r *http.Request, token string, d
 	} else {
 		res, err = n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Entity, Domain: req.Domain, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
 	}
+	n.answerGrant(w, tok, res, err)
+}
+
+// answerGrant returns a new capability's token exactly once: only with
+// the first PERMIT (a deduplicated retry cannot show it again).
+func (n *Node) answerGrant(w http.ResponseWriter, tok string, res fsm.Result, err error) {
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -318,18 +324,7 @@ func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, token s
 		return
 	}
 	res, err := n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Name, Operator: true, Ops: req.Scopes, Resources: req.Resources, TTLNs: ttl})
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	out := api.GrantResponse{Outcome: outcome(res), ID: res.ID}
-	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
-		out.Token = tok
-		if c := n.capOf(tok); c != nil {
-			out.GrantedBy = c.GrantedBy
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	n.answerGrant(w, tok, res, err)
 }
 
 func (n *Node) handleOperatorList(w http.ResponseWriter, r *http.Request, token string) {

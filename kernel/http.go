@@ -347,22 +347,21 @@ func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, token string)
 }
 
 func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request, token string) {
-	key := r.PathValue("key")
-	if err := checkKey(key); err != nil {
-		writeErr(w, err)
-		return
-	}
-	res, err := n.propose(r, token, fsm.CmdKVGet, &fsm.KVKey{Key: key})
-	n.kvAnswer(w, key, res, err)
+	n.kvKeyOnly(w, r, token, fsm.CmdKVGet)
 }
 
 func (n *Node) handleKVDelete(w http.ResponseWriter, r *http.Request, token string) {
+	n.kvKeyOnly(w, r, token, fsm.CmdKVDelete)
+}
+
+// kvKeyOnly proposes a kv command that takes only the key.
+func (n *Node) kvKeyOnly(w http.ResponseWriter, r *http.Request, token string, ct fsm.CommandType) {
 	key := r.PathValue("key")
 	if err := checkKey(key); err != nil {
 		writeErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdKVDelete, &fsm.KVKey{Key: key})
+	res, err := n.propose(r, token, ct, &fsm.KVKey{Key: key})
 	n.kvAnswer(w, key, res, err)
 }
 
