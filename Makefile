@@ -16,18 +16,28 @@ help: ## list targets
 build: ## build bin/dominus
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dominus
 
-test: build lint ## everything CI runs: vet, unit, race, cluster tests
+test: build lint ## everything CI runs: vet, unit, race, cluster tests, then the fault-test smoke run (root, iptables)
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN) -smoke
 
 test-cluster: ## only the in-process multi-node cluster tests (with -race)
 	$(GO) test -race -count=1 -timeout 15m -v ./cluster-tests/...
 
-jepsen: build ## fault tests of real processes (not yet implemented)
-	@echo "jepsen: the fault-testing suite is not built yet (see jepsen/doc.go)"; exit 1
+jepsen: build ## fault tests of real processes (root, iptables): JEPSEN_TIME (3m), JEPSEN_SEED, JEPSEN_NEMESIS (all); report in jepsen/reports/
+	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN)
 
-bench: ## micro-benchmarks of the ledger and archive
-	$(GO) test -run '^$$' -bench . -benchmem ./fsm/... ./archive/...
+.PHONY: jepsen-smoke
+jepsen-smoke: build ## 45 s of ops under partitions and a kill -9, then the targeted scenarios (root, iptables; under 2 min)
+	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN) -smoke
+
+bench: build ## gate vs reference on local 3-node clusters at 1, 16, 256 clients (5 s each), then micro-benchmarks (BENCH_ARGS adds flags)
+	$(BIN) bench --duration 5s $(BENCH_ARGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/ ./fsm/... ./archive/...
+
+.PHONY: bench-long
+bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event ledger, elections in 5 min under load
+	$(BIN) bench --mode failover,replay,elections --replay-events 1000000 --elections-duration 5m $(BENCH_ARGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in ./fsm ./archive; do \

@@ -62,6 +62,8 @@ type Node struct {
 	skewMu      sync.Mutex
 	skewAhead   time.Duration // how far this leader's clock runs ahead of its quorum's median
 	skewChecked time.Time
+	skewTerm    uint64     // the term whose skew check completed
+	skewRun     sync.Mutex // one skew check at a time
 
 	closeOnce sync.Once
 }
@@ -82,8 +84,10 @@ func errorCode(err error) string {
 	switch {
 	case errors.As(err, &re):
 		return re.Code
-	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader):
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, errNotDelivered):
 		return api.CodeNoLeader
+	case errors.Is(err, ErrClockUnverified), errors.Is(err, errCatchingUp):
+		return api.CodeUnavailable
 	case errors.Is(err, ErrDiskFull):
 		return api.CodeDiskFull
 	case errors.Is(err, ErrClockSkew):
@@ -108,6 +112,9 @@ func errorCode(err error) string {
 	}
 	return api.CodeInternal
 }
+
+// errCatchingUp: this node has a log but has not applied genesis yet.
+var errCatchingUp = errors.New("this node is catching up with the cluster; retry")
 
 // ErrCanon is wrapped by start-up errors about the canon.
 var ErrCanon = errors.New("canon check failed")
@@ -455,7 +462,7 @@ func (n *Node) leaderLoop() {
 			}
 		case <-t.C:
 			if n.raft.State() == raft.Leader {
-				n.checkSkew()
+				n.checkSkew(n.raft.CurrentTerm())
 			}
 		}
 	}
@@ -481,35 +488,58 @@ func (n *Node) ensureBarrier(ctx context.Context) error {
 
 // checkSkew asks followers for their clocks and records how far ahead of
 // the quorum median this leader's clock runs.
-func (n *Node) checkSkew() {
+// checkSkew asks followers for their clocks and records how far ahead of
+// the quorum median this leader's clock runs. It reports whether a quorum
+// answered (always true for a single voter); only then does the result
+// count for the term.
+func (n *Node) checkSkew(term uint64) bool {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
-		return
+		return false
 	}
-	var offsets []time.Duration
+	var peers []raft.Server
+	voters := 0
 	for _, s := range f.Configuration().Servers {
-		if s.ID == raft.ServerID(n.cfg.Name) || s.Suffrage != raft.Voter {
+		if s.Suffrage != raft.Voter {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(n.ctx, 500*time.Millisecond)
-		sent := n.now()
-		var cr clockResponse
-		err := n.pool.call(ctx, string(s.Address), rpcClock, &clockRequest{SenderTime: sent.UnixNano()}, &cr)
-		cancel()
-		if err != nil {
-			continue
+		voters++
+		if s.ID != raft.ServerID(n.cfg.Name) {
+			peers = append(peers, s)
 		}
-		recv := n.now()
-		mid := sent.Add(recv.Sub(sent) / 2)
-		offsets = append(offsets, mid.Sub(time.Unix(0, cr.Time))) // positive: we are ahead
 	}
-	if len(offsets) == 0 {
-		return
+	var mu sync.Mutex
+	var offsets []time.Duration
+	var wg sync.WaitGroup
+	for _, s := range peers {
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(n.ctx, 500*time.Millisecond)
+			defer cancel()
+			sent := n.now()
+			var cr clockResponse
+			if err := n.pool.call(ctx, addr, rpcClock, &clockRequest{SenderTime: sent.UnixNano()}, &cr); err != nil {
+				return
+			}
+			recv := n.now()
+			mid := sent.Add(recv.Sub(sent) / 2)
+			mu.Lock()
+			offsets = append(offsets, mid.Sub(time.Unix(0, cr.Time))) // positive: we are ahead
+			mu.Unlock()
+		}(string(s.Address))
 	}
-	sort.Slice(offsets, func(i, j int) bool { return offsets[i] < offsets[j] })
-	ahead := offsets[len(offsets)/2]
+	wg.Wait()
+	if len(offsets)+1 <= voters/2 { // with this leader, not a majority
+		return false
+	}
+	var ahead time.Duration
+	if len(offsets) > 0 {
+		sort.Slice(offsets, func(i, j int) bool { return offsets[i] < offsets[j] })
+		ahead = offsets[len(offsets)/2]
+	}
 	n.skewMu.Lock()
-	n.skewAhead, n.skewChecked = ahead, time.Now()
+	n.skewAhead, n.skewChecked, n.skewTerm = ahead, time.Now(), term
 	n.skewMu.Unlock()
 	metricGauge("clock.leader_ahead_ms", float32(ahead.Milliseconds()))
 	if ahead > n.cfg.MaxClockSkew {
@@ -517,6 +547,33 @@ func (n *Node) checkSkew() {
 			"ahead", ahead.String(), "max", n.cfg.MaxClockSkew.String())
 		_ = n.raft.LeadershipTransfer()
 	}
+	return true
+}
+
+// ErrClockUnverified is returned by a new leader that could not yet
+// compare its clock with a quorum's: it stamps nothing until it has.
+var ErrClockUnverified = errors.New("leader has not yet verified its clock against a quorum; retry")
+
+// ensureSkewChecked makes a leader measure its clock against its quorum
+// once per term before it stamps any write, so a leader elected with a
+// fast clock never drags ledger time forward.
+func (n *Node) ensureSkewChecked() error {
+	term := n.raft.CurrentTerm()
+	n.skewMu.Lock()
+	done := n.skewTerm == term
+	n.skewMu.Unlock()
+	if done {
+		return nil
+	}
+	n.skewRun.Lock()
+	defer n.skewRun.Unlock()
+	n.skewMu.Lock()
+	done = n.skewTerm == term
+	n.skewMu.Unlock()
+	if done || n.checkSkew(term) {
+		return nil
+	}
+	return ErrClockUnverified
 }
 
 func (n *Node) now() time.Time { return time.Now().Add(time.Duration(n.clockOffset.Load())) }
@@ -564,7 +621,7 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 		}
 		code := errorCode(err)
 		// Only retry where the entry certainly did not reach the log.
-		if !(errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) || errors.Is(err, raft.ErrNotLeader) || code == api.CodeNoLeader) {
+		if !(errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) || errors.Is(err, raft.ErrNotLeader) || errors.Is(err, ErrClockUnverified) || code == api.CodeNoLeader) {
 			return res, err
 		}
 		select {
@@ -584,6 +641,9 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, uint64,
 		return fsm.Result{}, 0, ErrNotLeader
 	}
 	if err := n.checkDisk(); err != nil {
+		return fsm.Result{}, 0, err
+	}
+	if err := n.ensureSkewChecked(); err != nil {
 		return fsm.Result{}, 0, err
 	}
 	n.skewMu.Lock()
@@ -875,6 +935,11 @@ func (n *Node) Authenticate(token string) (*fsm.Capability, error) {
 		}
 	})
 	if !init {
+		if n.raft.LastIndex() > 0 {
+			// A restarted node replays its log once it learns the commit
+			// index: it is catching up, not uninitialized.
+			return nil, errCatchingUp
+		}
 		return nil, ErrNotInitialized
 	}
 	if p == nil {

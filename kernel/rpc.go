@@ -47,6 +47,10 @@ type rpcResponse struct {
 	Body    []byte `codec:"body"`
 }
 
+// errNotDelivered: the request certainly did not reach the peer (the dial
+// failed, or it could not be written), so retrying it is safe.
+var errNotDelivered = errors.New("request not delivered")
+
 // rpcError is an error answered by a peer.
 type rpcError struct {
 	Code, Message, Leader string
@@ -257,7 +261,7 @@ func (p *rpcPool) call(ctx context.Context, addr, method string, in, out any) er
 	for attempt := 0; ; attempt++ {
 		conn, pooled, err := p.get(ctx, addr, attempt > 0)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %v", errNotDelivered, err)
 		}
 		_ = conn.SetDeadline(deadline)
 		err = writeFrame(conn, req)
@@ -270,7 +274,7 @@ func (p *rpcPool) call(ctx context.Context, addr, method string, in, out any) er
 		// request that could not be written was not delivered, so one
 		// retry on a fresh connection is safe.
 		if !pooled || attempt > 0 {
-			return err
+			return fmt.Errorf("%w: %v", errNotDelivered, err)
 		}
 	}
 	var resp rpcResponse

@@ -60,3 +60,47 @@ func TestLeaderWithFastClockRefusesWritesAndStepsDown(t *testing.T) {
 	tc.requireSameHead(10 * time.Second)
 	t.Logf("fast-clock leader %s refused writes; %s took over at seq %d", leader.Name(), next.Name(), res.Seq)
 }
+
+// A node elected leader while its clock runs fast must not stamp a single
+// write before it has compared its clock with its quorum (found by the
+// fault-testing harness: ledger time stayed 30 s ahead after such an
+// election).
+func TestNewLeaderWithFastClockNeverStampsAhead(t *testing.T) {
+	tc := startCluster(t, 43, 3)
+	leader := tc.leader(10 * time.Second)
+	token, _, err := leader.Init(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fast *Node
+	for _, n := range tc.nodes {
+		if n != leader {
+			fast = n
+			break
+		}
+	}
+	fast.SetClockOffset(30 * time.Second)
+	if err := leader.TransferLeadership(context.Background(), fast.Name()); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	deadline := time.Now().Add(4 * time.Second)
+	writes := 0
+	for time.Now().Before(deadline) {
+		for _, n := range tc.nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdKVPut, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.KVPut{Key: "k", Value: []byte("v")})})
+			cancel()
+			if err != nil {
+				continue
+			}
+			writes++
+			if ahead := time.Until(time.Unix(0, res.Time)); ahead > DefaultConfig().MaxClockSkew {
+				t.Fatalf("a write was stamped %s ahead of real time (seq %d)", ahead, res.Seq)
+			}
+		}
+	}
+	if writes == 0 {
+		t.Fatal("no write committed in 4 s")
+	}
+	t.Logf("%d writes, none stamped ahead; leader now %s", writes, tc.leader(5*time.Second).Name())
+}

@@ -1,0 +1,22 @@
+// Package cluster runs a kernel of real `dominus agent` processes for
+// fault tests, each on its own loopback host (prefix.1, prefix.2, ...)
+// with mutual TLS between nodes, and operates it the way an operator
+// would: through the dominus CLI (TLS material, operator init, ledger
+// verify, snapshots) and the public client package.
+//
+// What it owns: the processes (start, kill -9, SIGSTOP/SIGCONT, graceful
+// stop, restart with a clock offset), their log files, the record of
+// every process exit (and whether the harness caused it), the cluster's
+// root token, and read-only views of the nodes (status, leader, the full
+// ledger each node serves, convergence).
+//
+// Invariants:
+//   - Every node IP differs from 127.0.0.1, the address clients dial
+//     from, so node-to-node faults never cut clients off.
+//   - Close leaves no process behind: paused processes are resumed and
+//     every process is killed and waited for, within a bound.
+//   - Every wait is bounded by a context or an explicit limit.
+//
+// Imports: api, client, jepsen/checker (for its record types) and the
+// standard library. Never fsm, kernel, archive or audit.
+package cluster

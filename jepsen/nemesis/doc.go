@@ -1,0 +1,22 @@
+// Package nemesis plans and injects faults into a running kernel:
+// network partitions of several shapes and one-way cuts, packet loss,
+// kill -9 with a restart after a pause, SIGSTOP/SIGCONT shorter and
+// longer than an election timeout, and restarts with a shifted clock.
+//
+// What it owns: the fault kinds and their names (the JEPSEN_NEMESIS
+// vocabulary), the seeded schedule (Plan: the same seed, kinds and
+// duration give the same schedule), the execution of a schedule against
+// a Processes and a Network, and the record of every fault as it was
+// actually applied (which nodes, from when to when).
+//
+// Invariants:
+//   - One fault at a time: each is undone before the next begins.
+//   - A partition is recorded as in effect only after a Probe confirmed
+//     it, and as healed only after the Probe found every path open.
+//   - Heal undoes everything (rules, paused and stopped processes,
+//     clock offsets) and proves the network open; it runs at the end of
+//     every run, also after an error.
+//   - Every wait is bounded by the schedule or by the context.
+//
+// Imports: jepsen/netfault (Pair) and the standard library.
+package nemesis

@@ -1,0 +1,341 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dominus-kernel/dominus/jepsen/netfault"
+)
+
+// Processes is what the nemesis needs of the agents, by node name.
+type Processes interface {
+	Names() []string // in node-index order
+	IP(name string) string
+	Leader(ctx context.Context) string // "" when no node reports itself leader
+	Kill(name string) error            // SIGKILL and wait for the exit
+	Start(name string, clockOffset time.Duration) error
+	Stop(name string) error // graceful stop (resumes a paused process first)
+	Pause(name string) error
+	Resume(name string) error
+	Running(name string) bool
+	Paused(name string) bool
+	ClockOffset(name string) time.Duration
+}
+
+// Network changes the packet filter between node IPs.
+type Network interface {
+	Drop(src, dst string) error
+	Loss(src, dst string, p float64) error
+	Heal() error // remove every rule
+}
+
+// Probe checks what the network really does.
+type Probe interface {
+	ExpectBlocked(ctx context.Context, pairs []netfault.Pair) error
+	ExpectOpen(ctx context.Context, pairs []netfault.Pair, attempts int) error
+}
+
+// Fault is a fault as it was applied.
+type Fault struct {
+	Kind  Kind     `json:"kind"`
+	Desc  string   `json:"desc"`
+	Nodes []string `json:"nodes"`          // the nodes it acted on
+	Cuts  []string `json:"cuts,omitempty"` // "src->dst" address pairs dropped
+	Start int64    `json:"start"`          // run clock (ns): in effect (probed) from
+	End   int64    `json:"end"`            // run clock (ns): undone (probed) at
+}
+
+// Nemesis executes schedules.
+type Nemesis struct {
+	procs Processes
+	net   Network // nil: network kinds fail
+	probe Probe
+	now   func() int64
+	logf  func(format string, args ...any)
+
+	mu     sync.Mutex
+	faults []Fault
+}
+
+// New returns a nemesis. net and probe may be nil when the schedule has
+// no network kinds; now reads the run clock in ns.
+func New(procs Processes, net Network, probe Probe, now func() int64, logf func(string, ...any)) *Nemesis {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &Nemesis{procs: procs, net: net, probe: probe, now: now, logf: logf}
+}
+
+// Faults returns the faults applied so far.
+func (n *Nemesis) Faults() []Fault {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Fault(nil), n.faults...)
+}
+
+// Run executes the schedule's steps in order, each at its offset from
+// start (or as soon as the previous one is undone), and undoes each
+// after its hold. It returns at the end of the schedule, at the first
+// error, or when ctx is done; the step in progress is undone first.
+func (n *Nemesis) Run(ctx context.Context, s Schedule, start time.Time) error {
+	for _, st := range s.Steps {
+		if err := sleepUntil(ctx, start.Add(st.At)); err != nil {
+			return nil
+		}
+		if err := n.step(ctx, st); err != nil {
+			return fmt.Errorf("nemesis: %s: %w", st.Kind, err)
+		}
+	}
+	return nil
+}
+
+func (n *Nemesis) step(ctx context.Context, st Step) error {
+	names := n.procs.Names()
+	if st.Node < 0 || st.Node >= len(names) {
+		return fmt.Errorf("step targets node %d of %d", st.Node, len(names))
+	}
+	target := names[st.Node]
+	note := ""
+	if st.Leader {
+		if l := n.leader(ctx, 3*time.Second); l != "" {
+			target, note = l, " (leader)"
+		} else {
+			note = " (no leader; planned fallback)"
+		}
+	}
+	f := Fault{Kind: st.Kind}
+	var undo func() error
+	// Undo runs even when the run is being cancelled.
+	uctx := context.WithoutCancel(ctx)
+	switch st.Kind {
+	case PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionOneWay, Loss:
+		if n.net == nil || n.probe == nil {
+			return errors.New("no network control: iptables is required for this fault")
+		}
+		cuts, desc, nodes := n.cuts(st, target)
+		if len(cuts) == 0 {
+			return fmt.Errorf("%s cuts nothing", desc)
+		}
+		f.Desc, f.Nodes = desc+note, nodes
+		for _, c := range cuts {
+			f.Cuts = append(f.Cuts, c.String())
+			var err error
+			if st.Kind == Loss {
+				err = n.net.Loss(c.Src, c.Dst, st.Probability)
+			} else {
+				err = n.net.Drop(c.Src, c.Dst)
+			}
+			if err != nil {
+				return errors.Join(err, n.healNetwork(ctx))
+			}
+		}
+		if st.Kind != Loss {
+			if err := n.probe.ExpectBlocked(ctx, cuts); err != nil {
+				return errors.Join(fmt.Errorf("partition not in effect after adding its rules: %w", err), n.healNetwork(ctx))
+			}
+		}
+		undo = func() error { return n.healNetwork(uctx) }
+	case Kill:
+		f.Desc, f.Nodes = fmt.Sprintf("kill -9 %s%s, restart after %s", target, note, st.Hold.Round(time.Millisecond)), []string{target}
+		if err := n.procs.Kill(target); err != nil {
+			return err
+		}
+		undo = func() error { return n.procs.Start(target, 0) }
+	case PauseShort, PauseLong:
+		f.Desc, f.Nodes = fmt.Sprintf("SIGSTOP %s%s for %s", target, note, st.Hold.Round(time.Millisecond)), []string{target}
+		if err := n.procs.Pause(target); err != nil {
+			return err
+		}
+		undo = func() error { return n.procs.Resume(target) }
+	case Clock:
+		f.Desc, f.Nodes = fmt.Sprintf("restart %s%s with clock offset %s", target, note, st.ClockOffset), []string{target}
+		if err := n.restart(target, st.ClockOffset); err != nil {
+			return err
+		}
+		undo = func() error { return n.restart(target, 0) }
+	default:
+		return fmt.Errorf("unknown fault kind %q", st.Kind)
+	}
+	f.Start = n.now()
+	n.logf("nemesis: %s: %s", st.Kind, f.Desc)
+	_ = sleepFor(ctx, st.Hold) // a cancelled run still undoes the fault
+	err := undo()
+	f.End = n.now()
+	n.mu.Lock()
+	n.faults = append(n.faults, f)
+	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("undo %s: %w", f.Desc, err)
+	}
+	n.logf("nemesis: %s undone after %.1fs", st.Kind, float64(f.End-f.Start)/1e9)
+	return nil
+}
+
+// leader polls for a node that reports itself leader, up to limit.
+func (n *Nemesis) leader(ctx context.Context, limit time.Duration) string {
+	deadline := time.Now().Add(limit)
+	for {
+		if l := n.procs.Leader(ctx); l != "" || time.Now().After(deadline) {
+			return l
+		}
+		if sleepFor(ctx, 100*time.Millisecond) != nil {
+			return ""
+		}
+	}
+}
+
+func (n *Nemesis) restart(name string, offset time.Duration) error {
+	if n.procs.Running(name) {
+		if err := n.procs.Stop(name); err != nil {
+			return err
+		}
+	}
+	return n.procs.Start(name, offset)
+}
+
+// cuts returns the address pairs to drop for a network step whose
+// target node is target, a description and the nodes involved.
+func (n *Nemesis) cuts(st Step, target string) ([]netfault.Pair, string, []string) {
+	names := n.procs.Names()
+	ip := n.procs.IP
+	var pairs []netfault.Pair
+	cutBoth := func(a, b []string) {
+		for _, x := range a {
+			for _, y := range b {
+				pairs = append(pairs, netfault.Pair{Src: ip(x), Dst: ip(y)}, netfault.Pair{Src: ip(y), Dst: ip(x)})
+			}
+		}
+	}
+	others := func(except ...string) []string {
+		var out []string
+	next:
+		for _, nm := range names {
+			for _, e := range except {
+				if nm == e {
+					continue next
+				}
+			}
+			out = append(out, nm)
+		}
+		return out
+	}
+	switch st.Kind {
+	case PartitionHalves:
+		var minority []string
+		for _, i := range st.Minority {
+			minority = append(minority, names[i])
+		}
+		majority := others(minority...)
+		cutBoth(minority, majority)
+		return pairs, fmt.Sprintf("halves %v | %v", minority, majority), names
+	case PartitionBridge:
+		var side []string
+		for _, i := range st.Minority {
+			if names[i] != target {
+				side = append(side, names[i])
+			}
+		}
+		other := others(append([]string{target}, side...)...)
+		cutBoth(side, other)
+		return pairs, fmt.Sprintf("bridge %s between %v and %v", target, side, other), names
+	case PartitionOneWay:
+		rest := others(target)
+		for _, o := range rest {
+			pairs = append(pairs, netfault.Pair{Src: ip(target), Dst: ip(o)})
+		}
+		return pairs, fmt.Sprintf("one-way: %s -/-> %v (it still hears them)", target, rest), []string{target}
+	case Loss:
+		cutBoth(names[:1], names[1:])
+		for i := 1; i < len(names); i++ {
+			cutBoth(names[i:i+1], names[i+1:])
+		}
+		return pairs, fmt.Sprintf("loss p=%.2f between all nodes", st.Probability), names
+	default: // isolate the target
+		rest := others(target)
+		cutBoth([]string{target}, rest)
+		return pairs, fmt.Sprintf("isolate %s from %v", target, rest), []string{target}
+	}
+}
+
+func (n *Nemesis) healNetwork(ctx context.Context) error {
+	if n.net == nil {
+		return nil
+	}
+	if err := n.net.Heal(); err != nil {
+		return err
+	}
+	if n.probe == nil {
+		return nil
+	}
+	var ips []string
+	for _, nm := range n.procs.Names() {
+		ips = append(ips, n.procs.IP(nm))
+	}
+	if err := n.probe.ExpectOpen(ctx, netfault.AllPairs(ips), 5); err != nil {
+		return fmt.Errorf("network still cut after removing every rule: %w", err)
+	}
+	return nil
+}
+
+// Heal undoes everything a schedule may have left: resumes paused
+// processes, removes every rule (and proves every path open), starts
+// stopped nodes and restarts nodes running with a clock offset.
+func (n *Nemesis) Heal(ctx context.Context) error {
+	var errs []error
+	names := n.procs.Names()
+	for _, nm := range names {
+		if n.procs.Running(nm) && n.procs.Paused(nm) {
+			errs = append(errs, n.procs.Resume(nm))
+		}
+	}
+	errs = append(errs, n.healNetwork(ctx))
+	for _, nm := range names {
+		switch {
+		case !n.procs.Running(nm):
+			errs = append(errs, n.procs.Start(nm, 0))
+		case n.procs.ClockOffset(nm) != 0:
+			errs = append(errs, n.restart(nm, 0))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Summary counts faults by kind ("kill=2 loss=1").
+func Summary(fs []Fault) string {
+	count := map[Kind]int{}
+	for _, f := range fs {
+		count[f.Kind]++
+	}
+	var parts []string
+	for _, k := range AllKinds {
+		if count[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, count[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	return sleepFor(ctx, time.Until(t))
+}
+
+func sleepFor(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}

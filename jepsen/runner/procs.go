@@ -1,0 +1,73 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dominus-kernel/dominus/jepsen/cluster"
+)
+
+// procs adapts a cluster to nemesis.Processes.
+type procs struct{ c *cluster.Cluster }
+
+func (p procs) node(name string) (*cluster.Node, error) {
+	if n := p.c.Node(name); n != nil {
+		return n, nil
+	}
+	return nil, fmt.Errorf("no node %q", name)
+}
+
+func (p procs) Names() []string {
+	var out []string
+	for _, n := range p.c.Nodes() {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+func (p procs) IP(name string) string {
+	if n := p.c.Node(name); n != nil {
+		return n.IP
+	}
+	return ""
+}
+
+func (p procs) Leader(ctx context.Context) string {
+	if n := p.c.Leader(ctx); n != nil {
+		return n.Name
+	}
+	return ""
+}
+
+func (p procs) do(name string, f func(*cluster.Node) error) error {
+	n, err := p.node(name)
+	if err != nil {
+		return err
+	}
+	return f(n)
+}
+
+func (p procs) Kill(name string) error { return p.do(name, p.c.Kill) }
+func (p procs) Start(name string, off time.Duration) error {
+	return p.do(name, func(n *cluster.Node) error { return p.c.Start(n, off) })
+}
+func (p procs) Stop(name string) error {
+	return p.do(name, func(n *cluster.Node) error { return p.c.Stop(n, 10*time.Second) })
+}
+func (p procs) Pause(name string) error  { return p.do(name, p.c.Pause) }
+func (p procs) Resume(name string) error { return p.do(name, p.c.Resume) }
+func (p procs) Running(name string) bool {
+	n := p.c.Node(name)
+	return n != nil && p.c.Running(n)
+}
+func (p procs) Paused(name string) bool {
+	n := p.c.Node(name)
+	return n != nil && p.c.Paused(n)
+}
+func (p procs) ClockOffset(name string) time.Duration {
+	if n := p.c.Node(name); n != nil {
+		return p.c.ClockOffset(n)
+	}
+	return 0
+}
