@@ -5,7 +5,7 @@ BIN := bin/dominus
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dominus-kernel/dominus/internal/cli.Version=$(VERSION)
 # Packages whose tests run real Raft, sockets or goroutines: run with -race.
-RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/...
+RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/...
 FUZZTIME ?= 20s
 
 .PHONY: help build test test-unit test-race test-cluster jepsen bench fuzz lint demo clean
@@ -40,7 +40,7 @@ bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event 
 	$(BIN) bench --mode failover,replay,elections --replay-events 1000000 --elections-duration 5m $(BENCH_ARGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each
-	@set -e; for pkg in ./fsm ./archive; do \
+	@set -e; for pkg in ./fsm ./archive ./kernel ./passport ./transport; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	  done; done
