@@ -314,3 +314,8 @@ func (c *Client) RemovePeer(ctx context.Context, id string) error {
 func (c *Client) TransferLeadership(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/v1/operator/raft/transfer-leadership", nil, api.TransferLeadershipRequest{ID: id}, nil)
 }
+
+// Leave removes the node the client talks to from its cluster.
+func (c *Client) Leave(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/operator/raft/leave", nil, struct{}{}, nil)
+}

@@ -79,6 +79,7 @@ func (n *Node) Handler() http.Handler {
 	authed("GET /v1/operator/raft/peers", n.handlePeers)
 	authed("POST /v1/operator/raft/remove-peer", n.handleRemovePeer)
 	authed("POST /v1/operator/raft/transfer-leadership", n.handleTransfer)
+	authed("POST /v1/operator/raft/leave", n.handleLeave)
 	authed("PUT /v1/kv/{key...}", n.handleKVPut)
 	authed("DELETE /v1/kv/{key...}", n.handleKVDelete)
 	authed("POST /v1/kv-get/{key...}", n.handleKVGet)
@@ -247,7 +248,11 @@ func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.InitResponse{RootToken: tok, KernelID: kid, Head: api.Head{Seq: res.Seq, Hash: hex.EncodeToString(res.Head[:])}})
 }
 
-func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, _ string) {
+func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+		writeErr(w, err)
+		return
+	}
 	if r.URL.Query().Has("consistent") {
 		if err := n.ConsistentRead(r.Context()); err != nil {
 			writeErr(w, err)
@@ -257,7 +262,11 @@ func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, n.Status().Peers)
 }
 
-func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, _ string) {
+func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+		writeErr(w, err)
+		return
+	}
 	var req api.RemovePeerRequest
 	if err := decodeBody(r, &req); err != nil {
 		writeErr(w, err)
@@ -274,7 +283,11 @@ func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, _ string
 	writeJSON(w, http.StatusOK, map[string]string{"removed": req.ID})
 }
 
-func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request, _ string) {
+func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+		writeErr(w, err)
+		return
+	}
 	var req api.TransferLeadershipRequest
 	if err := decodeBody(r, &req); err != nil {
 		writeErr(w, err)
@@ -679,4 +692,19 @@ func (n *Node) Events(from uint64, fn func(api.Event) error) error {
 		}
 		return fn(ev)
 	})
+}
+
+// handleLeave removes this node from the Raft configuration (handing
+// leadership over first if it leads); the process keeps running as a
+// non-member until it is stopped.
+func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := n.Leave(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"left": n.cfg.Name})
 }

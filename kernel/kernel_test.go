@@ -147,3 +147,35 @@ func (tc *testCluster) requireSameHead(timeout time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestLeaveRemovesTheNodeAndTheRestCommit(t *testing.T) {
+	tc := startCluster(t, 44, 3)
+	leader := tc.leader(10 * time.Second)
+	token, _, err := leader.Init(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.Leave(context.Background()); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	var rest []*Node
+	for _, n := range tc.nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if peers := rest[0].Status().Peers; len(peers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peers after leave: %+v", rest[0].Status().Peers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err := rest[1].Apply(context.Background(), fsm.Envelope{Type: fsm.CmdKVPut, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.KVPut{Key: "after-leave", Value: []byte("v")})})
+	if err != nil || res.Decision != fsm.DecisionPermit {
+		t.Fatalf("write after leave: %v %+v", err, res)
+	}
+}

@@ -1017,3 +1017,29 @@ func (n *Node) ReloadTLS() error {
 // LogFirstIndex is the oldest entry still in the Raft log store (entries
 // before it were compacted into a snapshot).
 func (n *Node) LogFirstIndex() (uint64, error) { return n.store.FirstIndex() }
+
+// Leave removes this node from the cluster: a leader hands leadership to
+// a follower first, then the (new) leader removes this server.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			return fmt.Errorf("hand over leadership before leaving: %w", err)
+		}
+	}
+	deadline := time.Now().Add(n.cfg.ApplyTimeout)
+	for {
+		err := n.RemovePeer(ctx, n.cfg.Name)
+		if err == nil {
+			n.log.Info("left the cluster")
+			return nil
+		}
+		if time.Now().After(deadline) || errorCode(err) != api.CodeNoLeader {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -21,7 +21,7 @@ func operatorCmd() *cobra.Command {
 		operatorInitCmd(),
 		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(),
 		group("raft", "Inspect and change the Raft configuration",
-			raftListPeersCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd()),
+			raftListPeersCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd(), raftLeaveCmd()),
 	)
 }
 
@@ -201,4 +201,26 @@ func formatTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func raftLeaveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "leave",
+		Short: "Remove the node at --addr from its cluster (it hands over leadership first); stop it afterwards",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.Leave(cmd.Context()); err != nil {
+				return err
+			}
+			if jsonMode(cmd) {
+				return writeJSON(cmd, raftResult{OK: true})
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), "left the cluster; the process can now be stopped")
+			return err
+		},
+	}
 }
