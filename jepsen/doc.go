@@ -10,8 +10,10 @@
 //	history    the history file: ops, the recorder, pairing
 //	checker    the Checker interface and every checker (linearizability
 //	           with porcupine, ledger chain, convergence, request ids,
-//	           acknowledged-before order, one leader per term, ...)
-//	workload   the Workload interface and the kv register workload
+//	           acknowledged-before order, one leader per term, capability
+//	           use limits and revocation, ...)
+//	workload   the Workload interface, the kv register workload, the
+//	           capability workload and their mix
 //	nemesis    fault kinds, the seeded schedule, its execution, heal
 //	netfault   the iptables chain and the probes that prove a cut
 //	cluster    the agent processes, TLS material, the CLI, final reads
@@ -21,8 +23,9 @@
 //	runner     one run end to end, and the scenarios
 //	cmd/jepsen the program behind `make jepsen` and `make jepsen-smoke`
 //
-// Growing it: a new workload (capability use, revocation, federation)
-// implements workload.Workload and returns its checkers; a new property
+// Growing it: a new workload (federation, delegation) implements
+// workload.Workload (and Setup and Functions where it needs them),
+// registers in workload.Registry and returns its checkers; a new property
 // implements checker.Checker; a new fault adds a nemesis.Kind with its
 // plan and its undo.
 //

@@ -59,8 +59,14 @@ func (n *Node) Handler() http.Handler {
 				// This node may lag the leader (a grant or init that just
 				// committed): catch up to a linearizable read index once.
 				ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-				if token != "" && n.ConsistentRead(ctx) == nil {
-					_, err = n.Authenticate(token)
+				if token != "" {
+					if rerr := n.ConsistentRead(ctx); rerr == nil {
+						_, err = n.Authenticate(token)
+					} else {
+						// Unknown here, and this node cannot catch up right
+						// now: say so, rather than call a valid token unknown.
+						err = fmt.Errorf("%w: %v", errCatchingUp, rerr)
+					}
 				}
 				cancel()
 				if err != nil {

@@ -8,8 +8,10 @@
 // checkers every run applies — linearizability of kv registers (with
 // porcupine, partitioned per key), ledger chain links per replica,
 // convergence of replicas, request ids at most once (and every
-// acknowledged one exactly once), acknowledged-before order, at most one
-// leader per term, and no unexpected process exits.
+// acknowledged one exactly once, every ledgered refusal as a refusal),
+// acknowledged-before order, at most one leader per term, no unexpected
+// process exits, and for the syscall gate: use limits (cap-limit) and
+// revocation (cap-revoke), judged against every replica's ledger.
 //
 // Invariants:
 //   - A checker that cannot finish (a timeout, data it could not fetch)

@@ -3,10 +3,13 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -483,6 +486,42 @@ func (c *Cluster) Client(n *Node, timeout time.Duration) (*client.Client, error)
 		cfg.CACert = c.CACert()
 	}
 	return client.New(cfg)
+}
+
+// TokenClients returns a function that makes clients of a node (by
+// name) that send a given token and make exactly one attempt per call,
+// each bounded by timeout. Clients of one node share one HTTP transport,
+// so a new token costs no new connection.
+func (c *Cluster) TokenClients(timeout time.Duration) func(node, token string) (*client.Client, error) {
+	var mu sync.Mutex
+	shared := map[string]*http.Client{}
+	return func(node, token string) (*client.Client, error) {
+		n := c.Node(node)
+		if n == nil {
+			return nil, fmt.Errorf("cluster: no node %q", node)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		hc := shared[node]
+		if hc == nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxIdleConnsPerHost = 256
+			if c.cfg.HTTPS {
+				pem, err := os.ReadFile(c.CACert())
+				if err != nil {
+					return nil, fmt.Errorf("cluster: CA certificate: %w", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("cluster: %s holds no PEM certificate", c.CACert())
+				}
+				tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			}
+			hc = &http.Client{Transport: tr, Timeout: timeout}
+			shared[node] = hc
+		}
+		return client.New(client.Config{Addr: n.URL, Token: token, Timeout: timeout, RetryFor: time.Nanosecond, HTTP: hc})
+	}
 }
 
 // Status asks n for its status (one attempt, within 2s).

@@ -2,10 +2,15 @@ package cluster
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/dominus-kernel/dominus/api"
 )
@@ -69,5 +74,51 @@ func TestConverged(t *testing.T) {
 		if converged(ss) {
 			t.Errorf("%s: judged converged", name)
 		}
+	}
+}
+
+// TestTokenClientsShareConnections: clients of one node with different
+// tokens send their own token and reuse one connection.
+func TestTokenClientsShareConnections(t *testing.T) {
+	var mu sync.Mutex
+	var tokens []string
+	conns := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tokens = append(tokens, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"node":"n1"}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := &Cluster{nodes: []*Node{{Name: "n1", URL: srv.URL}}}
+	mk := c.TokenClients(2 * time.Second)
+	for _, tok := range []string{"a", "b", "a"} {
+		cl, err := mk("n1", tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := mk("n9", "a"); err == nil {
+		t.Error("a client of an unknown node was made")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(tokens, ",") != "Bearer a,Bearer b,Bearer a" {
+		t.Errorf("tokens sent: %v", tokens)
+	}
+	if conns != 1 {
+		t.Errorf("%d connections for 3 sequential calls of one node, want 1", conns)
 	}
 }

@@ -12,9 +12,10 @@
 //   - A process has at most one outstanding invocation; its completion
 //     is the next op of that process in the file.
 //   - A completion is OK (it happened, with this answer), Fail (it
-//     certainly did not happen) or Info (unknown: it may or may not have
-//     happened, now or later). An invocation without a completion is
-//     read back as Info.
+//     certainly did not happen; a Fail with a Seq is a refusal the ledger
+//     recorded, e.g. a gate DENY) or Info (unknown: it may or may not
+//     have happened, now or later). An invocation without a completion
+//     is read back as Info.
 //
 // Imports: the standard library only.
 package history

@@ -39,6 +39,11 @@ type Op struct {
 	ExpectAbsent bool   `json:"expect_absent,omitempty"`
 	Node         string `json:"node,omitempty"` // the node the request was sent to
 	RequestID    string `json:"request_id,omitempty"`
+	// CapID is the capability a syscall used or a revoke targets (in the
+	// invocation), or the one a grant created (in its completion).
+	CapID string `json:"cap_id,omitempty"`
+	// Limit is the use limit a grant asks for (0: unlimited).
+	Limit int64 `json:"limit,omitempty"`
 
 	Found     bool   `json:"found,omitempty"`     // read / cas: the key existed
 	Result    string `json:"result,omitempty"`    // read: the value; cas: the current value on a mismatch
@@ -46,8 +51,12 @@ type Op struct {
 	Seq       uint64 `json:"seq,omitempty"`       // ledger seq of the answer
 	Duplicate bool   `json:"duplicate,omitempty"` // the ledger answered a retried request id
 	// LedgerTime is the ledger time of the answer (Unix ns).
-	LedgerTime int64  `json:"ledger_time,omitempty"`
-	Error      string `json:"error,omitempty"`
+	LedgerTime int64 `json:"ledger_time,omitempty"`
+	// Decision and Reason are the gate's answer (PERMIT, DENY, ...) where
+	// the op is a gated call; a ledgered refusal is a Fail with its Seq.
+	Decision string `json:"decision,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Completed reports whether t is a completion type.

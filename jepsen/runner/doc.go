@@ -1,10 +1,10 @@
 // Package runner runs one fault test end to end and writes its report:
-// start a kernel of real processes (package cluster), run the workload's
-// clients while the nemesis injects a seeded schedule of faults, heal
-// everything, read the final state of every replica, apply the checkers
-// and write the report folder (run.json, schedule.json, faults.json,
-// history.jsonl, ledger-NODE.jsonl, verdicts.json, timeline.svg,
-// summary.txt, logs/).
+// start a kernel of real processes (package cluster), set the workload up
+// (before any fault), run its clients while the nemesis injects a seeded
+// schedule of faults, heal everything, read the final state of every
+// replica, apply the checkers and write the report folder (run.json,
+// schedule.json, faults.json, history.jsonl, ledger-NODE.jsonl,
+// verdicts.json, timeline.svg, summary.txt, logs/).
 //
 // It also runs the targeted scenarios (package scenario) on a kernel of
 // their own.

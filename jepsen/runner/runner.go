@@ -108,8 +108,10 @@ type Stats struct {
 	Info      int                       `json:"info"`
 	OpsPerSec float64                   `json:"ops_per_sec"`
 	ByF       map[string]history.Counts `json:"by_f"`
-	Faults    string                    `json:"faults"`
-	Events    uint64                    `json:"ledger_events"`
+	// ByWorkload tallies ops by the workload (of a mix) that made them.
+	ByWorkload map[string]history.Counts `json:"by_workload"`
+	Faults     string                    `json:"faults"`
+	Events     uint64                    `json:"ledger_events"`
 }
 
 // Result is a run's outcome.
@@ -299,6 +301,16 @@ func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Inp
 			return in, nil, nil
 		}
 	}
+	if s, ok := cfg.Workload.(workload.Setup); ok {
+		sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+		err := s.Setup(sctx, r.setupEnv(clients))
+		scancel()
+		if err != nil {
+			r.fail("workload setup: %v", err)
+			return in, nil, nil
+		}
+		r.logf("workload %s set up", cfg.Workload.Name())
+	}
 	// A nil *Firewall must reach the nemesis as a nil Network.
 	var nem *nemesis.Nemesis
 	if r.fw != nil {
@@ -343,12 +355,12 @@ func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Inp
 	phases = append(phases, report.Span{Label: "heal", Group: "phase", Start: healStart, End: r.clock.Now()})
 	r.logf("healed; every fault undone and every path open")
 
-	// final reads (bounded by their own op timeouts)
+	// final ops: reads of every key, retries of revoked capabilities (bounded by their own op timeouts)
 	after := context.WithoutCancel(ctx)
 	if ctx.Err() == nil {
 		finalStart := r.clock.Now()
 		r.final(after, clients)
-		phases = append(phases, report.Span{Label: "final reads", Group: "phase", Start: finalStart, End: r.clock.Now()})
+		phases = append(phases, report.Span{Label: "final ops", Group: "phase", Start: finalStart, End: r.clock.Now()})
 	}
 	if err := r.rec.Flush(); err != nil {
 		r.fail("history file: %v", err)
@@ -452,11 +464,13 @@ func (r *run) client(ctx, opsCtx context.Context, process int, clients []*client
 	}
 }
 
-func (r *run) perform(ctx context.Context, c *client.Client, inv history.Op, timeout time.Duration) {
+// perform records inv, performs it through c and records and returns its
+// completion (inv itself, unrecorded, if the history refused it).
+func (r *run) perform(ctx context.Context, c *client.Client, inv history.Op, timeout time.Duration) history.Op {
 	inv, err := r.rec.Invoke(inv)
 	if err != nil {
 		r.fail("history: %v", err)
-		return
+		return inv
 	}
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	out := r.cfg.Workload.Invoke(octx, c, inv)
@@ -464,9 +478,36 @@ func (r *run) perform(ctx context.Context, c *client.Client, inv history.Op, tim
 	out, err = r.rec.Complete(out)
 	if err != nil {
 		r.fail("history: %v", err)
-		return
+		return out
 	}
 	r.gen.Observe(out)
+	return out
+}
+
+// setupEnv is what the workload's setup may use: its ops are recorded as
+// ops of process 2*Clients (after the final ops' processes), sent to the
+// nodes in turn, each within 10s.
+func (r *run) setupEnv(clients []*client.Client) workload.Env {
+	nodes := r.cl.Nodes()
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	var mu sync.Mutex
+	count := 0
+	return workload.Env{
+		Nodes:  names,
+		Client: r.cl.TokenClients(r.cfg.OpTimeout),
+		Perform: func(ctx context.Context, inv history.Op) history.Op {
+			mu.Lock()
+			defer mu.Unlock()
+			node := count % len(nodes)
+			count++
+			inv.Process, inv.Node = 2*r.cfg.Clients, names[node]
+			inv.RequestID = fmt.Sprintf("%s-setup-%d", r.runID, count)
+			return r.perform(ctx, clients[node], inv, 10*time.Second)
+		},
+	}
 }
 
 // final performs the generator's final ops after the heal, spread over
@@ -476,7 +517,7 @@ func (r *run) final(ctx context.Context, clients []*client.Client) {
 	if len(ops) == 0 {
 		return
 	}
-	r.logf("final reads of %d keys", len(ops))
+	r.logf("final ops after the heal: %d", len(ops))
 	var wg sync.WaitGroup
 	for w := 0; w < r.cfg.Clients; w++ {
 		wg.Add(1)
@@ -541,14 +582,14 @@ func coverage(kinds []nemesis.Kind, faults []nemesis.Fault) checker.Verdict {
 }
 
 func (r *run) stats(in *checker.Input, faults []nemesis.Fault) Stats {
-	s := Stats{ByF: map[string]history.Counts{}, Faults: nemesis.Summary(faults)}
+	s := Stats{ByF: map[string]history.Counts{}, ByWorkload: map[string]history.Counts{}, Faults: nemesis.Summary(faults)}
 	ps, err := history.Pairs(in.History)
 	if err != nil {
 		return s
 	}
 	var first, last int64 = -1, 0
 	for _, p := range ps {
-		if p.Invoke.Process >= r.cfg.Clients { // final reads
+		if p.Invoke.Process >= r.cfg.Clients { // final and setup ops
 			continue
 		}
 		if first < 0 || p.Start() < first {
@@ -556,18 +597,24 @@ func (r *run) stats(in *checker.Input, faults []nemesis.Fault) Stats {
 		}
 		last = max(last, p.End())
 		c := s.ByF[p.Invoke.F]
+		wname := workload.OwnerOf(r.cfg.Workload, p.Invoke.F)
+		wc := s.ByWorkload[wname]
 		switch p.Type() {
 		case history.OK:
 			s.OK++
 			c.OK++
+			wc.OK++
 		case history.Fail:
 			s.Fail++
 			c.Fail++
+			wc.Fail++
 		default:
 			s.Info++
 			c.Info++
+			wc.Info++
 		}
 		s.ByF[p.Invoke.F] = c
+		s.ByWorkload[wname] = wc
 		s.Ops++
 	}
 	if last > first && first >= 0 {
@@ -671,16 +718,31 @@ func Summary(res *Result, cfg Config) string {
 	var b strings.Builder
 	s := res.Stats
 	fmt.Fprintf(&b, "\n== dominus %s run: %s\n", cfg.Label, res.Dir)
-	fmt.Fprintf(&b, "seed %d, %s of ops, nemesis %s, %d clients, op timeout %s\n", cfg.Seed, cfg.Duration, kindsOrNone(cfg.Kinds), cfg.Clients, cfg.OpTimeout)
+	wname := "kv"
+	if cfg.Workload != nil {
+		wname = cfg.Workload.Name()
+	}
+	fmt.Fprintf(&b, "seed %d, %s of ops, workload %s, nemesis %s, %d clients, op timeout %s\n", cfg.Seed, cfg.Duration, wname, kindsOrNone(cfg.Kinds), cfg.Clients, cfg.OpTimeout)
 	fmt.Fprintf(&b, "ops %d (%.1f/s): ok %d, fail %d, info %d; ledger events %d\n", s.Ops, s.OpsPerSec, s.OK, s.Fail, s.Info, s.Events)
 	fs := make([]string, 0, len(s.ByF))
 	for f := range s.ByF {
 		fs = append(fs, f)
 	}
 	sort.Strings(fs)
+	if len(s.ByWorkload) > 1 {
+		ws := make([]string, 0, len(s.ByWorkload))
+		for w := range s.ByWorkload {
+			ws = append(ws, w)
+		}
+		sort.Strings(ws)
+		for _, w := range ws {
+			c := s.ByWorkload[w]
+			fmt.Fprintf(&b, "  workload %-5s ok %d, fail %d, info %d\n", w, c.OK, c.Fail, c.Info)
+		}
+	}
 	for _, f := range fs {
 		c := s.ByF[f]
-		fmt.Fprintf(&b, "  %-6s ok %d, fail %d, info %d\n", f, c.OK, c.Fail, c.Info)
+		fmt.Fprintf(&b, "  %-7s ok %d, fail %d, info %d\n", f, c.OK, c.Fail, c.Info)
 	}
 	fmt.Fprintf(&b, "faults injected: %s\n", s.Faults)
 	for _, v := range res.Verdicts {

@@ -28,8 +28,15 @@ type KV struct {
 // Name implements Workload.
 func (KV) Name() string { return "kv" }
 
-// EventTypes maps the KV ops to the ledger event types they append.
-var EventTypes = map[string]string{checker.FRead: "kv.get", checker.FWrite: "kv.put", checker.FCAS: "kv.cas"}
+// EventTypes maps every workload's ops to the ledger event types they
+// append (op names are unique across workloads).
+var EventTypes = map[string]string{
+	checker.FRead: "kv.get", checker.FWrite: "kv.put", checker.FCAS: "kv.cas",
+	checker.FSyscall: checker.EventSyscall, checker.FGrant: checker.EventCapGrant, checker.FRevoke: checker.EventCapRevoke,
+}
+
+// Functions implements Functions.
+func (KV) Functions() []string { return []string{checker.FRead, checker.FWrite, checker.FCAS} }
 
 // Checkers implements Workload.
 func (KV) Checkers(o CheckOptions) []checker.Checker {
@@ -194,6 +201,7 @@ var definite = map[string]bool{
 	api.CodeNoLeader:       true, // the node retries only where the entry certainly did not reach the log
 	api.CodeClockSkew:      true, // refused before proposing
 	api.CodeDiskFull:       true, // refused before proposing
+	api.CodeRateLimited:    true, // the gate's rate limit is applied before proposing
 }
 
 // NotSent reports whether err proves the request never reached the log:

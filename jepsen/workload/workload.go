@@ -41,3 +41,32 @@ type Workload interface {
 	// run applies).
 	Checkers(o CheckOptions) []checker.Checker
 }
+
+// Env is what a workload's setup may use.
+type Env struct {
+	// Nodes are the node names, in order (history.Op.Node takes them).
+	Nodes []string
+	// Client returns a client of node that sends token, makes exactly one
+	// attempt per call and bounds it by the op timeout. Clients of one
+	// node share their connections.
+	Client func(node, token string) (*client.Client, error)
+	// Perform records inv in the history as an op of a setup process,
+	// performs it through the workload with the root token and returns
+	// its completion (which the generator has observed).
+	Perform func(ctx context.Context, inv history.Op) history.Op
+}
+
+// Setup is implemented by a workload that needs state in the kernel
+// before its clients start (capabilities to use). The runner calls it
+// once, after NewGenerator and before any fault; an error makes the run
+// invalid.
+type Setup interface {
+	Setup(ctx context.Context, env Env) error
+}
+
+// Functions is implemented by a workload that can take part in a Mix:
+// the op names (history.Op.F) it generates, disjoint from every other
+// workload's.
+type Functions interface {
+	Functions() []string
+}

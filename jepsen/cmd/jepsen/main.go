@@ -4,9 +4,11 @@
 //
 //	go run ./jepsen/cmd/jepsen [-smoke] [-scenarios-only] [flags]
 //
-// JEPSEN_TIME, JEPSEN_SEED and JEPSEN_NEMESIS (a comma list of faults,
-// or all, partition, pause, none) set the duration, the seed and the
-// faults; flags win over the environment. Exit status: 0 valid, 1 a
+// JEPSEN_TIME, JEPSEN_SEED, JEPSEN_NEMESIS (a comma list of faults, or
+// all, partition, pause, none) and JEPSEN_WORKLOAD (a comma list of
+// workloads with optional weights: kv, caps, kv:3,caps:1) set the
+// duration, the seed, the faults and the client activity; flags win over
+// the environment. Exit status: 0 valid, 1 a
 // checker or scenario failed, 2 the harness could not run.
 package main
 
@@ -19,16 +21,22 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dominus-kernel/dominus/jepsen/nemesis"
 	"github.com/dominus-kernel/dominus/jepsen/netfault"
 	"github.com/dominus-kernel/dominus/jepsen/runner"
+	"github.com/dominus-kernel/dominus/jepsen/workload"
 )
 
 // smokeKinds: a couple of partitions and a kill -9.
 const smokeKinds = "partition-leader,partition-halves,kill"
+
+// defaultWorkload runs the kv registers and the capability workload
+// together, three kv ops to one capability op.
+const defaultWorkload = "kv:3,caps:1"
 
 func main() { os.Exit(run()) }
 
@@ -43,6 +51,7 @@ func run() int {
 		seedFlag  = flag.String("seed", "", "seed (env JEPSEN_SEED; default: random)")
 		timeFlag  = flag.String("time", "", "time of ops under faults (env JEPSEN_TIME; default 3m, smoke 45s)")
 		nemFlag   = flag.String("nemesis", "", "faults, comma-separated (env JEPSEN_NEMESIS; default all, smoke "+smokeKinds+")")
+		wlFlag    = flag.String("workload", "", "workloads, comma-separated with optional weights (env JEPSEN_WORKLOAD; default "+defaultWorkload+"; known: "+strings.Join(workload.Names(), ", ")+")")
 		clients   = flag.Int("clients", 5, "concurrent client processes")
 		opTimeout = flag.Duration("op-timeout", 2*time.Second, "bound on one client op")
 		rate      = flag.Float64("rate", 0, "ops/s per client (0: as fast as answered)")
@@ -99,6 +108,15 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "jepsen:", err)
 		return 2
 	}
+	wlText := defaultWorkload
+	if s := pick(*wlFlag, "JEPSEN_WORKLOAD"); s != "" {
+		wlText = s
+	}
+	wl, err := workload.Parse(wlText)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jepsen:", err)
+		return 2
+	}
 	if *planOnly {
 		sched := nemesis.Plan(nemesis.PlanConfig{Seed: seed, Kinds: kinds, Duration: dur, Nodes: *nodes})
 		fmt.Printf("seed %d, %s, nemesis %s: %d steps\n", seed, dur, nemesis.KindNames(kinds), len(sched.Steps))
@@ -118,8 +136,11 @@ func run() int {
 		label = "smoke"
 		repro = fmt.Sprintf("JEPSEN_SEED=%d JEPSEN_TIME=%s JEPSEN_NEMESIS=%s make jepsen-smoke", seed, dur, nemesis.KindNames(kinds))
 	}
+	if wlText != defaultWorkload {
+		repro = "JEPSEN_WORKLOAD=" + wlText + " " + repro
+	}
 	cfg := runner.Config{
-		Bin: *bin, ReportsDir: *reports, Label: label, Seed: seed, Duration: dur, Kinds: kinds,
+		Bin: *bin, ReportsDir: *reports, Label: label, Seed: seed, Duration: dur, Kinds: kinds, Workload: wl,
 		RequireAllKinds: *smoke, Clients: *clients, OpTimeout: *opTimeout, RatePerClient: *rate,
 		Nodes: *nodes, IPPrefix: *ipPrefix, HTTPS: !*plainHTTP, CheckTimeout: checkTimeout, KeepData: *keep,
 		Repro: repro, Chain: *chain,
