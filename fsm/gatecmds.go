@@ -136,6 +136,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: argsDigest(args), ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
 	finish := func(out outcome) outcome {
 		c.detail = Encode(&d)
+		out.usesLeft = d.UsesLeft
 		return out
 	}
 	if strings.HasPrefix(op, "kv.") {

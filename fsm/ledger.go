@@ -23,6 +23,9 @@ type Result struct {
 	// ID names what the event created: a capability id for grants and
 	// delegations, an approval id for escalations.
 	ID string
+	// UsesLeft is the caller's capability's remaining uses after a
+	// syscall (-1 unlimited).
+	UsesLeft int64
 }
 
 // Applied describes what Apply did, for the archive.
@@ -81,6 +84,7 @@ type outcome struct {
 	found    bool
 	version  uint64
 	id       string
+	usesLeft int64
 }
 
 func deny(r Reason) outcome { return outcome{decision: DecisionDeny, reason: r} }
@@ -240,7 +244,7 @@ func (l *Ledger) appendEvent(c *call, out outcome) Applied {
 		Result: Result{
 			Seq: ev.Seq, Head: head, Time: ev.Time, Type: ev.Type,
 			Decision: out.decision, Reason: out.reason,
-			Value: out.value, Found: out.found, Version: out.version, ID: out.id,
+			Value: out.value, Found: out.found, Version: out.version, ID: out.id, UsesLeft: out.usesLeft,
 		},
 		Event: ev,
 		Head:  head,
@@ -287,6 +291,20 @@ func (l *Ledger) Digest() [32]byte {
 	l.digest = sha256.Sum256(Encode(l.st.body()))
 	l.digestSeq, l.digestEpoch, l.digestOK = l.st.Seq, l.st.Epoch, true
 	return l.digest
+}
+
+// DigestLater captures the state (cheap copies of its tables; values are
+// never mutated in place) and returns a function that computes its digest
+// without the ledger: callers holding a lock that blocks Apply can release
+// it before the expensive encoding. The result equals Digest() at the
+// captured seq.
+func (l *Ledger) DigestLater() (seq, epoch uint64, compute func() [32]byte) {
+	if l.digestOK && l.digestSeq == l.st.Seq && l.digestEpoch == l.st.Epoch {
+		d := l.digest
+		return l.st.Seq, l.st.Epoch, func() [32]byte { return d }
+	}
+	body := l.st.body()
+	return l.st.Seq, l.st.Epoch, func() [32]byte { return sha256.Sum256(Encode(&body)) }
 }
 
 // Snapshot returns the canonical snapshot bytes of the current state.

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -220,5 +221,19 @@ func TestCheckpointAndEpoch(t *testing.T) {
 	bad := tl.apply(env(CmdCheckpoint, "", testRootToken[:], t0+6, &Checkpoint{Seq: tl.State().Seq, Hash: make([]byte, 32)}))
 	if bad.Result.Reason != ReasonHeadMismatch {
 		t.Fatalf("bad checkpoint: %+v", bad.Result)
+	}
+}
+
+func TestDigestLaterEqualsDigest(t *testing.T) {
+	tl := newTestLedger(t)
+	for i := 0; i < 50; i++ {
+		tl.put(fmt.Sprint("r", i), fmt.Sprint("k", i%7), "v", t0+int64(i))
+	}
+	seq, _, compute := tl.DigestLater()
+	want := tl.Digest()
+	// Later applies must not change the captured digest.
+	tl.put("x", "k1", "changed", t0+100)
+	if seq != tl.State().Seq-1 || compute() != want {
+		t.Fatal("captured digest differs from Digest() at the captured seq")
 	}
 }

@@ -169,8 +169,10 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 	if res.Decision == fsm.DecisionPermit && !strings.HasPrefix(req.Op, "kv.") {
 		out.Effect = fsm.EffectPending
 	}
-	if now := n.capOf(token); now != nil {
-		out.UsesLeft = now.Remaining()
+	if res.Noop { // a deduplicated retry: the capability as it was
+		out.UsesLeft = c.Remaining()
+	} else {
+		out.UsesLeft = res.UsesLeft
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -197,12 +199,12 @@ func (n *Node) grantLike(w http.ResponseWriter, r *http.Request, token string, d
 	} else {
 		res, err = n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Entity, Domain: req.Domain, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
 	}
-	n.answerGrant(w, tok, res, err)
+	n.answerGrant(w, tok, n.capOf(token).Entity, res, err)
 }
 
 // answerGrant returns a new capability's token exactly once: only with
 // the first PERMIT (a deduplicated retry cannot show it again).
-func (n *Node) answerGrant(w http.ResponseWriter, tok string, res fsm.Result, err error) {
+func (n *Node) answerGrant(w http.ResponseWriter, tok, grantedBy string, res fsm.Result, err error) {
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -210,9 +212,7 @@ func (n *Node) answerGrant(w http.ResponseWriter, tok string, res fsm.Result, er
 	out := api.GrantResponse{Outcome: outcome(res), ID: res.ID}
 	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
 		out.Token = tok
-		if c := n.capOf(tok); c != nil {
-			out.GrantedBy = c.GrantedBy
-		}
+		out.GrantedBy = grantedBy // the caller: grants and delegations record who made them
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -324,7 +324,7 @@ func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, token s
 		return
 	}
 	res, err := n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Name, Operator: true, Ops: req.Scopes, Resources: req.Resources, TTLNs: ttl})
-	n.answerGrant(w, tok, res, err)
+	n.answerGrant(w, tok, n.capOf(token).Entity, res, err)
 }
 
 func (n *Node) handleOperatorList(w http.ResponseWriter, r *http.Request, token string) {

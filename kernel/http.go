@@ -216,11 +216,10 @@ func (n *Node) Status() api.Status {
 		Version:      n.cfg.Version,
 		Peers:        []api.Peer{},
 	}
-	n.fsm.mu.Lock()
+	n.fsm.mu.RLock()
 	st := n.fsm.ledger.State()
 	s.Head = api.Head{Seq: st.Seq, Hash: hex.EncodeToString(st.Head[:])}
-	d := n.fsm.ledger.Digest()
-	s.StateDigest = hex.EncodeToString(d[:])
+	dseq, depoch, digest := n.fsm.ledger.DigestLater()
 	s.Epoch = st.Epoch
 	s.Initialized = st.Initialized
 	s.Protocol = st.Meta.Protocol
@@ -230,7 +229,8 @@ func (n *Node) Status() api.Status {
 	if st.Time > 0 {
 		s.LedgerTime = time.Unix(0, st.Time).UTC()
 	}
-	n.fsm.mu.Unlock()
+	n.fsm.mu.RUnlock()
+	s.StateDigest = n.digestAt(dseq, depoch, digest)
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, sv := range f.Configuration().Servers {
 			s.Peers = append(s.Peers, api.Peer{ID: string(sv.ID), Address: string(sv.Address), Suffrage: sv.Suffrage.String(), Leader: sv.ID == id})
@@ -713,4 +713,17 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request, token string)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"left": n.cfg.Name})
+}
+
+// digestAt computes (or reuses) the state digest captured at seq/epoch,
+// outside the FSM lock so status never stalls applies.
+func (n *Node) digestAt(seq, epoch uint64, compute func() [32]byte) string {
+	n.digestMu.Lock()
+	defer n.digestMu.Unlock()
+	if n.digestSeq == seq && n.digestEpoch == epoch && n.digestHex != "" {
+		return n.digestHex
+	}
+	d := compute()
+	n.digestSeq, n.digestEpoch, n.digestHex = seq, epoch, hex.EncodeToString(d[:])
+	return n.digestHex
 }

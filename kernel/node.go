@@ -65,6 +65,11 @@ type Node struct {
 	skewTerm    uint64     // the term whose skew check completed
 	skewRun     sync.Mutex // one skew check at a time
 
+	digestMu    sync.Mutex // status digests, computed outside the FSM lock
+	digestSeq   uint64
+	digestEpoch uint64
+	digestHex   string
+
 	closeOnce sync.Once
 }
 
@@ -606,13 +611,6 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 			var ar applyResponse
 			err = n.pool.call(ctx, leader, rpcApply, &applyRequest{Envelope: data}, &ar)
 			res = fromWire(ar.Result)
-			if err == nil && ar.Index > 0 {
-				// Read your writes on this node: wait (briefly) until the
-				// local FSM has applied the entry too.
-				wctx, cancel := context.WithTimeout(ctx, time.Second)
-				_ = n.fsm.waitApplied(wctx, ar.Index, n.raft.AppliedIndex)
-				cancel()
-			}
 		} else {
 			err = ErrNoLeader
 		}
@@ -964,11 +962,13 @@ func (n *Node) HTTPAddr() string {
 
 // Head returns the current head and state digest.
 func (n *Node) Head() (fsm.HeadRef, [32]byte) {
-	var h fsm.HeadRef
+	n.fsm.mu.RLock()
+	h := n.fsm.ledger.Head()
+	seq, epoch, compute := n.fsm.ledger.DigestLater()
+	n.fsm.mu.RUnlock()
 	var d [32]byte
-	n.fsm.mu.Lock() // Digest caches; take the write lock
-	h, d = n.fsm.ledger.Head(), n.fsm.ledger.Digest()
-	n.fsm.mu.Unlock()
+	b, _ := hex.DecodeString(n.digestAt(seq, epoch, compute))
+	copy(d[:], b)
 	return h, d
 }
 
