@@ -165,6 +165,7 @@ func run() int {
 
 	fmt.Printf("jepsen: seed %d (replay: JEPSEN_SEED=%d)\n", seed, seed)
 	valid := true
+	passed, failed := 0, 0
 	if !*scenOnly {
 		res, err := runner.Run(ctx, cfg)
 		if err != nil {
@@ -172,6 +173,13 @@ func run() int {
 			return 2
 		}
 		valid = res.Valid
+		for _, v := range res.Verdicts {
+			if v.Valid {
+				passed++
+			} else {
+				failed++
+			}
+		}
 	}
 	if (*smoke && !*noScen) || *scenOnly {
 		sr, err := runner.RunScenarios(ctx, cfg, nil)
@@ -183,6 +191,9 @@ func run() int {
 			mark := "PASS"
 			if !r.Valid {
 				mark = "FAIL"
+				failed++
+			} else {
+				passed++
 			}
 			fmt.Printf("  %s scenario %-22s %s\n", mark, r.Name, r.Summary)
 		}
@@ -194,9 +205,11 @@ func run() int {
 	}
 	if !valid {
 		fmt.Printf("jepsen: INVALID; reproduce with:\n  %s\n", repro)
+		fmt.Printf("jepsen: %d passed, %d failed\n", passed, failed)
 		return 1
 	}
 	fmt.Println("jepsen: VALID")
+	fmt.Printf("jepsen: %d passed, %d failed\n", passed, failed)
 	return 0
 }
 
