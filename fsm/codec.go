@@ -20,23 +20,44 @@ var handle = func() *codec.MsgpackHandle {
 	return h
 }()
 
-var encPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+type pooledEncoder struct {
+	buf bytes.Buffer
+	enc *codec.Encoder
+}
+
+var encPool = sync.Pool{New: func() any {
+	pe := &pooledEncoder{}
+	pe.enc = codec.NewEncoder(&pe.buf, handle)
+	return pe
+}}
+
+var decPool = sync.Pool{New: func() any { return codec.NewDecoderBytes(nil, handle) }}
 
 // Encode returns the canonical msgpack encoding of v. It panics if v cannot
 // be encoded: every replicated type is a plain struct, so a failure is a
 // programming error, not an input error.
 func Encode(v any) []byte {
-	buf := encPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	if err := codec.NewEncoder(buf, handle).Encode(v); err != nil {
+	pe := encPool.Get().(*pooledEncoder)
+	pe.buf.Reset()
+	pe.enc.Reset(&pe.buf)
+	if err := pe.enc.Encode(v); err != nil {
 		panic(fmt.Sprintf("fsm: encode %T: %v", v, err))
 	}
-	out := make([]byte, buf.Len())
-	copy(out, buf.Bytes())
-	if buf.Cap() <= 1<<20 {
-		encPool.Put(buf)
+	out := make([]byte, pe.buf.Len())
+	copy(out, pe.buf.Bytes())
+	if pe.buf.Cap() <= 1<<20 {
+		encPool.Put(pe)
 	}
 	return out
+}
+
+func decodeBytes(b []byte, v any) error {
+	d := decPool.Get().(*codec.Decoder)
+	d.ResetBytes(b)
+	err := d.Decode(v)
+	d.ResetBytes(nil)
+	decPool.Put(d)
+	return err
 }
 
 // ErrNonCanonical is returned by Decode for bytes that decode but are not
@@ -53,11 +74,26 @@ func Decode(b []byte, v any) (err error) {
 			err = fmt.Errorf("fsm: decode %T: %v", v, r)
 		}
 	}()
-	if err := codec.NewDecoderBytes(b, handle).Decode(v); err != nil {
+	if err := decodeBytes(b, v); err != nil {
 		return fmt.Errorf("fsm: decode %T: %w", v, err)
 	}
 	if !bytes.Equal(Encode(v), b) {
 		return fmt.Errorf("decode %T: %w", v, ErrNonCanonical)
+	}
+	return nil
+}
+
+// decodeTrusted decodes b into v without the canonical re-encoding check:
+// for bytes whose integrity the caller verifies another way (archived
+// records are checked against the chain).
+func decodeTrusted(b []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("fsm: decode %T: %v", v, r)
+		}
+	}()
+	if err := decodeBytes(b, v); err != nil {
+		return fmt.Errorf("fsm: decode %T: %w", v, err)
 	}
 	return nil
 }

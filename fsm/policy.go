@@ -133,6 +133,9 @@ func (o onePolicy) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 // EvaluatePolicies judges req against sets (in the given order). It is
 // pure and used both by the gate and by backtests.
 func EvaluatePolicies(sets []*CompiledSet, req CedarRequest) PolicyOutcome {
+	if len(sets) == 0 {
+		return PolicyOutcome{Decision: DecisionPermit, Reason: ReasonOK}
+	}
 	principal := cedar.NewEntityUID("Entity", cedar.String(req.Principal))
 	resource := cedar.NewEntityUID("Resource", cedar.String(req.Resource))
 	entities := cedar.EntityMap{
