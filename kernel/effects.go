@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -26,6 +27,8 @@ type effectRunner struct {
 	n       *Node
 	drivers []*supervisor
 	wake    chan struct{}
+
+	paused atomic.Bool // tests: stop dispatching (as if the leader died first)
 
 	mu         sync.Mutex
 	term       uint64          // leadership term the sets below belong to
@@ -76,7 +79,7 @@ func (r *effectRunner) loop(ctx context.Context) {
 
 func (r *effectRunner) step(ctx context.Context) {
 	n := r.n
-	if n.raft.State() != raft.Leader {
+	if n.raft.State() != raft.Leader || r.paused.Load() {
 		return
 	}
 	term := n.raft.CurrentTerm()

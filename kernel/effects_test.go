@@ -123,10 +123,9 @@ func TestPendingEffectBecomesIndeterminateAfterLeaderChange(t *testing.T) {
 	if res, err := leader.Apply(ctx, fsm.Envelope{Type: fsm.CmdCapGrant, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.CapGrant{TokenHash: th, Entity: "a", Ops: []string{"webhook.call"}, Resources: []string{"*"}})}); err != nil || res.Decision != fsm.DecisionPermit {
 		t.Fatalf("grant: %v %+v", err, res)
 	}
-	// No node has a driver configured for webhook.* here, so stop the
-	// leader's runner from completing it by halting its loop: the leader
-	// is stopped right after the permit commits.
-	leader.effects.mu.Lock() // the runner cannot dispatch while held
+	// The leader's runner never dispatches (as if the leader died the
+	// moment the permit committed); then the leader is stopped.
+	leader.effects.paused.Store(true)
 	res, err := leader.Apply(ctx, fsm.Envelope{Type: fsm.CmdSyscall, Auth: th, Payload: fsm.Encode(&fsm.Syscall{Op: "webhook.call", Resource: "https://x/1"})})
 	if err != nil || res.Decision != fsm.DecisionPermit {
 		t.Fatalf("syscall: %v %+v", err, res)
@@ -136,7 +135,6 @@ func TestPendingEffectBecomesIndeterminateAfterLeaderChange(t *testing.T) {
 			tc.nodes[i] = nil
 		}
 	}
-	leader.effects.mu.Unlock()
 	leader.Close()
 	next := tc.leader(20 * time.Second)
 	waitEffect(t, next, res.Seq, fsm.EffectIndeterminate)
