@@ -684,7 +684,12 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		if err := n.ensureBarrier(ctx); err != nil {
 			return 0, err
 		}
-		idx := n.raft.LastIndex()
+		// Every acknowledged write was applied by this leader's FSM before
+		// it was acknowledged, so the FSM's applied index covers them all;
+		// it is also an index every replica's FSM will reach (Raft's own
+		// noop and barrier entries never reach an FSM).
+		var idx uint64
+		n.fsm.read(func(_ *fsm.Ledger, last uint64) { idx = last })
 		if err := n.raft.VerifyLeader().Error(); err != nil {
 			return 0, ErrNotLeader
 		}
@@ -708,7 +713,7 @@ func (n *Node) ConsistentRead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return n.fsm.waitApplied(ctx, idx, n.raft.AppliedIndex)
+	return n.fsm.waitApplied(ctx, idx)
 }
 
 func (n *Node) observe(r fsm.Result) {
