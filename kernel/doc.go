@@ -18,8 +18,10 @@
 //     archive or reachable by a verified backfill from the leader;
 //   - start-up checks: the embedded canon, the canon sealed in genesis, and
 //     every stored Raft command entry against the archived bytes;
-//   - linearizable reads (ReadIndex: a barrier once per term, the last
-//     index, VerifyLeader), the clock-skew guard, the disk-space guard;
+//   - linearizable reads (ReadIndex: a barrier once per term, the leader's
+//     FSM-applied index, VerifyLeader), the clock-skew guard (a leader
+//     measures its clock against its quorum once per term before it
+//     stamps any write), the disk-space guard;
 //   - the gate's edge (gatehttp.go): size limits, token lookup, the
 //     per-entity rate limit, Cedar validation against the gate's schema
 //     (policycheck.go), grants that mint tokens (only their hashes are
