@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/client"
 )
 
 func init() { register(capCmd) }
@@ -75,15 +77,16 @@ func printGrant(cmd *cobra.Command, what string, r *api.GrantResponse, head stri
 	return nil
 }
 
-func capGrantCmd() *cobra.Command {
+// grantLikeCmd builds grant and delegate: the same flags and output,
+// a different endpoint.
+func grantLikeCmd(use, short, long, verb, what string, delegate bool,
+	call func(*client.Client, context.Context, api.GrantRequest, ...client.Option) (*api.GrantResponse, error)) *cobra.Command {
 	var g grantFlags
 	c := &cobra.Command{
-		Use:   "grant --entity E --ops OPS --resources PATTERNS [--ttl D] [--uses N] [--domain D]",
-		Short: "Issue a capability to an entity (operator token with cap.grant)",
-		Long: `grant issues a capability and prints its id and, alone on the last line,
-its token, which is shown only this once. A DENY answer exits 2 with the
-reason.`,
-		Args: noArgs,
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req, err := g.request()
 			if err != nil {
@@ -93,47 +96,33 @@ reason.`,
 			if err != nil {
 				return err
 			}
-			r, err := gateAnswer(c.Grant(cmd.Context(), req))
+			r, err := gateAnswer(call(c, cmd.Context(), req))
 			if err != nil {
 				return err
 			}
-			head := fmt.Sprintf("granted %s to %s (granted by %s, seq %d)%s", r.ID, req.Entity, dash(r.GrantedBy), r.Seq, retryNote(r.Outcome))
-			return printGrant(cmd, "grant to "+req.Entity, r, head)
+			head := fmt.Sprintf("%s %s to %s (granted by %s, seq %d)%s", verb, r.ID, req.Entity, dash(r.GrantedBy), r.Seq, retryNote(r.Outcome))
+			return printGrant(cmd, what+req.Entity, r, head)
 		},
 	}
-	g.add(c, false)
+	g.add(c, delegate)
 	return c
 }
 
+func capGrantCmd() *cobra.Command {
+	return grantLikeCmd("grant --entity E --ops OPS --resources PATTERNS [--ttl D] [--uses N] [--domain D]",
+		"Issue a capability to an entity (operator token with cap.grant)",
+		`grant issues a capability and prints its id and, alone on the last line,
+its token, which is shown only this once. A DENY answer exits 2 with the
+reason.`, "granted", "grant to ", false, (*client.Client).Grant)
+}
+
 func capDelegateCmd() *cobra.Command {
-	var g grantFlags
-	c := &cobra.Command{
-		Use:   "delegate --entity E --ops OPS --resources PATTERNS [--ttl D] [--uses N]",
-		Short: "Derive a narrower child of this token's capability for another entity",
-		Long: `delegate derives a child of the capability of --token (the parent): it
+	return grantLikeCmd("delegate --entity E --ops OPS --resources PATTERNS [--ttl D] [--uses N]",
+		"Derive a narrower child of this token's capability for another entity",
+		`delegate derives a child of the capability of --token (the parent): it
 may not be wider than the parent (ops, resources, lifetime, uses). It prints
 the child's id and, alone on the last line, its token, shown only this once.
-A DENY answer (e.g. wider_than_parent) exits 2 with the reason.`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			req, err := g.request()
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			r, err := gateAnswer(c.Delegate(cmd.Context(), req))
-			if err != nil {
-				return err
-			}
-			head := fmt.Sprintf("delegated %s to %s (granted by %s, seq %d)%s", r.ID, req.Entity, dash(r.GrantedBy), r.Seq, retryNote(r.Outcome))
-			return printGrant(cmd, "delegation to "+req.Entity, r, head)
-		},
-	}
-	g.add(c, true)
-	return c
+A DENY answer (e.g. wider_than_parent) exits 2 with the reason.`, "delegated", "delegation to ", true, (*client.Client).Delegate)
 }
 
 func capRevokeCmd() *cobra.Command {
