@@ -165,8 +165,8 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		Principal: cp.Entity, Tier: DefaultTier, Trust: DefaultTrust, Action: op, Resource: resource,
 		Posture: DefaultPosture, Deviation: DefaultDeviation, LedgerTime: c.now / 1e9, Domain: st.Meta.Domain,
 	}
-	d.Policy = EvaluatePolicies(l.compiledSets(PolicyActive), d.Request)
-	for _, cs := range l.compiledSets(PolicyShadow) {
+	d.Policy = EvaluatePolicies(l.setsFor(PolicyActive), d.Request)
+	for _, cs := range l.setsFor(PolicyShadow) {
 		d.Shadow = append(d.Shadow, ShadowOutcome{Set: cs.name, Outcome: EvaluatePolicies([]*CompiledSet{cs}, d.Request)})
 	}
 	switch d.Policy.Decision {
@@ -273,9 +273,7 @@ func applyCapGrant(l *Ledger, c *call) outcome {
 	if p.TTLNs > 0 {
 		nc.Expires = c.now + p.TTLNs
 	}
-	l.addCap(nc)
-	c.detail = Encode(&GrantDetail{CapID: nc.ID, Entity: nc.Entity, Operator: nc.Operator, GrantedBy: nc.GrantedBy, Ops: nc.Ops, Resources: nc.Resources, Expires: nc.Expires, Uses: nc.Uses})
-	return outcome{decision: DecisionPermit, id: nc.ID}
+	return l.issue(c, nc)
 }
 
 func applyCapDelegate(l *Ledger, c *call) outcome {
@@ -329,8 +327,14 @@ func applyCapDelegate(l *Ledger, c *call) outcome {
 		Ops: append([]string(nil), p.Ops...), Resources: append([]string(nil), p.Resources...),
 		Expires: expires, Uses: p.Uses, Parent: parent.ID, Depth: parent.Depth + 1, GrantedBy: parent.Entity, Created: st.Seq + 1,
 	}
+	return l.issue(c, nc)
+}
+
+// issue adds a granted or delegated capability and records its detail.
+func (l *Ledger) issue(c *call, nc *Capability) outcome {
 	l.addCap(nc)
-	c.detail = Encode(&GrantDetail{CapID: nc.ID, Entity: nc.Entity, GrantedBy: nc.GrantedBy, Parent: nc.Parent, Ops: nc.Ops, Resources: nc.Resources, Expires: nc.Expires, Uses: nc.Uses})
+	c.detail = Encode(&GrantDetail{CapID: nc.ID, Entity: nc.Entity, Operator: nc.Operator, GrantedBy: nc.GrantedBy, Parent: nc.Parent,
+		Ops: nc.Ops, Resources: nc.Resources, Expires: nc.Expires, Uses: nc.Uses})
 	return outcome{decision: DecisionPermit, id: nc.ID}
 }
 

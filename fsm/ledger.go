@@ -47,7 +47,11 @@ type Ledger struct {
 
 	// policies caches compiled Cedar sets by name; derived from
 	// State.Policies and rebuilt when a version changes.
-	policies map[string]*CompiledSet
+	policies    map[string]*CompiledSet
+	setsOK      bool
+	setsVersion uint64
+	activeSets  []*CompiledSet
+	shadowSets  []*CompiledSet
 }
 
 // New returns an empty, uninitialized ledger.
@@ -331,7 +335,7 @@ func (l *Ledger) Restore(snapshot []byte) (*SnapshotFile, error) {
 	}
 	l.st = st
 	l.digestOK = false
-	l.policies = nil
+	l.policies, l.setsOK = nil, false
 	return f, nil
 }
 

@@ -75,6 +75,20 @@ func CompilePolicySet(name, mode string, version uint64, text string) (*Compiled
 	return cs, nil
 }
 
+// setsFor returns the compiled ACTIVE or SHADOW sets, rebuilt only when
+// the policy version changes (not on every syscall).
+func (l *Ledger) setsFor(mode string) []*CompiledSet {
+	if !l.setsOK || l.setsVersion != l.st.PolicyVersion {
+		l.activeSets = l.compiledSets(PolicyActive)
+		l.shadowSets = l.compiledSets(PolicyShadow)
+		l.setsVersion, l.setsOK = l.st.PolicyVersion, true
+	}
+	if mode == PolicyShadow {
+		return l.shadowSets
+	}
+	return l.activeSets
+}
+
 // compiledSets returns the compiled sets of the given mode, sorted by name.
 func (l *Ledger) compiledSets(mode string) []*CompiledSet {
 	if l.policies == nil {

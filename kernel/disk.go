@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // checkDisk refuses writes when the data dir's free space is below the
@@ -10,6 +11,12 @@ import (
 // fail writes cleanly, never half-write the log or the archive.
 func (n *Node) checkDisk() error {
 	if n.cfg.MinFreeDiskBytes == 0 {
+		return nil
+	}
+	// One statfs per interval, not per write: the write path is hot and
+	// free space does not vanish in half a second.
+	now := time.Now().UnixNano()
+	if last := n.diskOKAt.Load(); last != 0 && now-last < int64(diskCheckInterval) {
 		return nil
 	}
 	var st syscall.Statfs_t
@@ -21,5 +28,8 @@ func (n *Node) checkDisk() error {
 		metricInc("disk.full_rejections")
 		return fmt.Errorf("%w (%d bytes free, minimum %d)", ErrDiskFull, free, n.cfg.MinFreeDiskBytes)
 	}
+	n.diskOKAt.Store(now)
 	return nil
 }
+
+const diskCheckInterval = 500 * time.Millisecond

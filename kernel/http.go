@@ -346,15 +346,25 @@ func (n *Node) kvAnswer(w http.ResponseWriter, key string, res fsm.Result, err e
 	writeJSON(w, http.StatusOK, kvResponse(key, res))
 }
 
-func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, token string) {
+// keyAndBody reads the {key} of the path and the JSON body, answering
+// the error itself when either is bad.
+func keyAndBody(w http.ResponseWriter, r *http.Request, body any) (string, bool) {
 	key := r.PathValue("key")
-	var req api.KVPutRequest
-	if err := checkKey(key); err != nil {
-		writeErr(w, err)
-		return
+	err := checkKey(key)
+	if err == nil {
+		err = decodeBody(r, body)
 	}
-	if err := decodeBody(r, &req); err != nil {
+	if err != nil {
 		writeErr(w, err)
+		return "", false
+	}
+	return key, true
+}
+
+func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.KVPutRequest
+	key, ok := keyAndBody(w, r, &req)
+	if !ok {
 		return
 	}
 	if len(req.Value) > fsm.MaxValueBytes {
@@ -385,14 +395,9 @@ func (n *Node) kvKeyOnly(w http.ResponseWriter, r *http.Request, token string, c
 }
 
 func (n *Node) handleKVCAS(w http.ResponseWriter, r *http.Request, token string) {
-	key := r.PathValue("key")
 	var req api.KVCASRequest
-	if err := checkKey(key); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	key, ok := keyAndBody(w, r, &req)
+	if !ok {
 		return
 	}
 	if len(req.Value) > fsm.MaxValueBytes || len(req.Expect) > fsm.MaxValueBytes {

@@ -32,9 +32,6 @@ type ledgerFSM struct {
 	// backfill fetches archive records (fromIndex, toIndex] from a peer
 	// after a snapshot install; set by the node.
 	backfill func(ctx context.Context, from, to uint64) ([]archive.Record, error)
-	// applied is signalled after every batch (for read-index waits).
-	appliedMu   sync.Mutex
-	appliedCond *sync.Cond
 	// observe is called with each applied entry's result (metrics, skew).
 	observe func(fsm.Result)
 
@@ -47,9 +44,7 @@ type ledgerFSM struct {
 }
 
 func newLedgerFSM(arch *archive.Archive, log *slog.Logger) *ledgerFSM {
-	f := &ledgerFSM{ledger: fsm.New(), arch: arch, log: log}
-	f.appliedCond = sync.NewCond(&f.appliedMu)
-	return f
+	return &ledgerFSM{ledger: fsm.New(), arch: arch, log: log}
 }
 
 // raftSnapshot is the Raft snapshot payload: the ledger snapshot plus the
@@ -114,9 +109,6 @@ func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			f.observe(res)
 		}
 	}
-	f.appliedMu.Lock()
-	f.appliedCond.Broadcast()
-	f.appliedMu.Unlock()
 	return out
 }
 
@@ -280,7 +272,8 @@ func (f *ledgerFSM) read(fn func(l *fsm.Ledger, lastIndex uint64)) {
 }
 
 // waitApplied blocks until the FSM has applied index, or ctx ends. (Raft's
-// own AppliedIndex runs ahead of the FSM, so it is not consulted.)
+// own AppliedIndex runs ahead of the FSM, so it is not consulted.) It
+// polls with a short, growing pause: waits are brief and rare.
 func (f *ledgerFSM) waitApplied(ctx context.Context, index uint64) error {
 	delay := 200 * time.Microsecond
 	for {
@@ -290,23 +283,10 @@ func (f *ledgerFSM) waitApplied(ctx context.Context, index uint64) error {
 		if done {
 			return nil
 		}
-		f.appliedMu.Lock()
-		t := time.AfterFunc(delay, func() {
-			f.appliedMu.Lock()
-			f.appliedCond.Broadcast()
-			f.appliedMu.Unlock()
-		})
-		stop := context.AfterFunc(ctx, func() {
-			f.appliedMu.Lock()
-			f.appliedCond.Broadcast()
-			f.appliedMu.Unlock()
-		})
-		f.appliedCond.Wait()
-		f.appliedMu.Unlock()
-		t.Stop()
-		stop()
-		if err := ctx.Err(); err != nil {
-			return err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
 		}
 		if delay < 10*time.Millisecond {
 			delay *= 2

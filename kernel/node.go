@@ -59,6 +59,7 @@ type Node struct {
 
 	barrierTerm atomic.Uint64 // the term in which this leader's barrier completed
 	clockOffset atomic.Int64  // nanoseconds added to the wall clock (fault tests)
+	diskOKAt    atomic.Int64  // unix ns of the last free-space check that passed
 	skewMu      sync.Mutex
 	skewAhead   time.Duration // how far this leader's clock runs ahead of its quorum's median
 	skewChecked time.Time
@@ -600,14 +601,17 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 		defer cancel()
 	}
 	env.Time = 0
-	data := fsm.Encode(&env)
+	var data []byte // encoded once, and only if the write is forwarded
 	backoff := 10 * time.Millisecond
 	for {
 		var res fsm.Result
 		var err error
 		if n.raft.State() == raft.Leader {
-			res, _, err = n.applyLocal(ctx, data)
+			res, _, err = n.applyLocal(ctx, env)
 		} else if leader := n.leaderAddr(); leader != "" {
+			if data == nil {
+				data = fsm.Encode(&env)
+			}
 			var ar applyResponse
 			err = n.pool.call(ctx, leader, rpcApply, &applyRequest{Envelope: data}, &ar)
 			res = fromWire(ar.Result)
@@ -634,7 +638,7 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 }
 
 // applyLocal stamps and proposes envelope bytes on this leader.
-func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, uint64, error) {
+func (n *Node) applyLocal(ctx context.Context, env fsm.Envelope) (fsm.Result, uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return fsm.Result{}, 0, ErrNotLeader
 	}
@@ -649,10 +653,6 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (fsm.Result, uint64,
 	n.skewMu.Unlock()
 	if ahead > n.cfg.MaxClockSkew {
 		return fsm.Result{}, 0, fmt.Errorf("%w (ahead by %s, max %s)", ErrClockSkew, ahead, n.cfg.MaxClockSkew)
-	}
-	env, err := fsm.DecodeEnvelope(data)
-	if err != nil {
-		return fsm.Result{}, 0, fmt.Errorf("malformed envelope: %w", err)
 	}
 	env.Time = n.now().UnixNano()
 	stamped := fsm.Encode(&env)
@@ -775,7 +775,11 @@ func (n *Node) registerRPC() {
 			if err := fsm.Decode(body, &req); err != nil {
 				return nil, err
 			}
-			res, idx, err := n.applyLocal(ctx, req.Envelope)
+			env, err := fsm.DecodeEnvelope(req.Envelope)
+			if err != nil {
+				return nil, fmt.Errorf("malformed envelope: %w", err)
+			}
+			res, idx, err := n.applyLocal(ctx, env)
 			if err != nil {
 				return nil, err
 			}

@@ -30,7 +30,7 @@ func TestLeaderWithFastClockRefusesWritesAndStepsDown(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	refused := false
 	for time.Now().Before(deadline) {
-		_, _, err := leader.applyLocal(context.Background(), fsm.Encode(&fsm.Envelope{Type: fsm.CmdKVPut, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.KVPut{Key: "probe", Value: []byte("x")})}))
+		_, _, err := leader.applyLocal(context.Background(), fsm.Envelope{Type: fsm.CmdKVPut, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.KVPut{Key: "probe", Value: []byte("x")})})
 		if errors.Is(err, ErrClockSkew) || errors.Is(err, ErrNotLeader) {
 			refused = true
 			break
