@@ -695,7 +695,19 @@ func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, tok
 
 // Events calls fn for every ledger event from seq on, in order, from this
 // node's archive.
+//
+// The FSM publishes a batch to readers just before the batch's archive
+// fsync, so Events first waits (briefly, bounded) until the archive holds
+// every event the state already shows: a caller that saw an effect
+// complete in the state also sees its completion event.
 func (n *Node) Events(from uint64, fn func(api.Event) error) error {
+	var seq uint64
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { seq = l.State().Seq })
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if _, archived := n.arch.Last(); archived >= seq {
+			break
+		}
+	}
 	return n.arch.Iterate(from, func(rec archive.Record) error {
 		ev, ok, err := EventFromArchive(rec)
 		if err != nil || !ok {
