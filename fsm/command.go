@@ -29,6 +29,26 @@ const (
 	CmdHalt           CommandType = 14
 	CmdResume         CommandType = 15
 	CmdEffectComplete CommandType = 16 // proposed by the leader when an external effect finished (or is lost)
+
+	// Federation (DESIGN.md §4). Commands without auth are proposed by
+	// kernel code only (never reachable from the HTTP API) and carry their
+	// own proof where one exists (signatures the FSM verifies).
+	CmdFedDomainCreate   CommandType = 17 // sovereign: register a domain and its join token hash
+	CmdFedJoin           CommandType = 18 // sovereign: redeem a join token with a signed passport
+	CmdFedPassport       CommandType = 19 // sovereign: record a renewed passport
+	CmdFedPassportRevoke CommandType = 20 // sovereign: revoke a passport
+	CmdFedSigner         CommandType = 21 // sovereign: register a node's passport-signing key
+	CmdFedWitness        CommandType = 22 // sovereign: record a domain's signed chain head
+	CmdFedAmendPropose   CommandType = 23 // sovereign: propose a canon amendment
+	CmdFedAmendSign      CommandType = 24 // sovereign: one operator's signature over an amendment
+	CmdFedAmendVeto      CommandType = 25 // sovereign: a sovereign operator's veto
+	CmdFedCanonAck       CommandType = 26 // sovereign: a domain acknowledged a canon version
+	CmdFedUpdate         CommandType = 27 // domain: the federation view from the sovereign
+	CmdFedHalt           CommandType = 28 // sovereign: halt the federation
+	CmdFedResume         CommandType = 29 // sovereign: one operator's signed consent to resume
+	CmdBusReceive        CommandType = 30 // domain: apply an event from another kernel
+	CmdBusDelivered      CommandType = 31 // domain: record the answer to an outbox event
+	CmdFedSuspend        CommandType = 32 // sovereign: suspend a domain past its acknowledgement deadline
 )
 
 var commandNames = map[CommandType]string{
@@ -48,6 +68,23 @@ var commandNames = map[CommandType]string{
 	CmdHalt:           "halt",
 	CmdResume:         "resume",
 	CmdEffectComplete: "effect.complete",
+
+	CmdFedDomainCreate:   "fed.domain.create",
+	CmdFedJoin:           "fed.join",
+	CmdFedPassport:       "fed.passport",
+	CmdFedPassportRevoke: "fed.passport.revoke",
+	CmdFedSigner:         "fed.signer",
+	CmdFedWitness:        "fed.witness",
+	CmdFedAmendPropose:   "fed.amend.propose",
+	CmdFedAmendSign:      "fed.amend.sign",
+	CmdFedAmendVeto:      "fed.amend.veto",
+	CmdFedCanonAck:       "fed.canon.ack",
+	CmdFedUpdate:         "fed.update",
+	CmdFedHalt:           "fed.halt",
+	CmdFedResume:         "fed.resume",
+	CmdBusReceive:        "bus.receive",
+	CmdBusDelivered:      "bus.delivered",
+	CmdFedSuspend:        "fed.suspend",
 }
 
 func (t CommandType) String() string {
@@ -99,6 +136,11 @@ type Genesis struct {
 	RootTokenHash []byte `codec:"root_token_hash"`
 	DedupWindowNs int64  `codec:"dedup_window_ns"`
 	Domain        string `codec:"domain"` // the kernel's domain; "" = "default"
+
+	// Federation (absent on a standalone kernel).
+	Role      string            `codec:"role,omitempty"`
+	Operators []GenesisOperator `codec:"operators,omitempty"` // sovereign: the named operators
+	Threshold int               `codec:"threshold,omitempty"` // sovereign: M of the N operators
 }
 
 // KVPut writes Value at Key.
@@ -173,6 +215,10 @@ type Syscall struct {
 	Resource   string `codec:"resource"`
 	Args       []byte `codec:"args"`
 	ApprovalID string `codec:"approval_id"`
+	// RemoteTokenHash, for a call on another domain's resource
+	// ("DOMAIN:resource"), is the hash of the grant token that domain
+	// issued to this caller.
+	RemoteTokenHash []byte `codec:"remote_token_hash,omitempty"`
 }
 
 // PolicySet installs (or, with empty Text, removes) a named Cedar policy set.

@@ -113,6 +113,9 @@ func (l *Ledger) govern(c *call, op, resource string) Reason {
 }
 
 func (l *Ledger) halted(entity string) bool {
+	if l.st.Fed != nil && l.st.Fed.Halt != nil {
+		return true
+	}
 	if _, ok := l.st.Halts[""]; ok {
 		return true
 	}
@@ -184,6 +187,18 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		}
 		a.State = ApprovalUsed
 	}
+	if c.remoteToken != nil {
+		dest, rest, ok := SplitRemote(resource)
+		if !ok || dest == st.Meta.Domain {
+			return finish(deny(ReasonInvalidArgument))
+		}
+		out := l.remoteCall(c, cp, dest, rest, op, args, c.remoteToken)
+		if out.decision == DecisionPermit && cp.Uses > 0 {
+			cp.Used++
+		}
+		d.UsesLeft = cp.Remaining()
+		return finish(out)
+	}
 	external := !strings.HasPrefix(op, "kv.")
 	if external && !l.effectRoom() {
 		return finish(deny(ReasonEffectBacklog))
@@ -223,6 +238,7 @@ func applySyscall(l *Ledger, c *call) outcome {
 	if len(p.ApprovalID) > 64 {
 		return deny(ReasonInvalidArgument)
 	}
+	c.remoteToken = p.RemoteTokenHash
 	return l.syscall(c, p.Op, p.Resource, p.Args, p.ApprovalID)
 }
 

@@ -32,6 +32,23 @@ var goldenPayloads = map[CommandType]any{
 	CmdHalt:           &HaltCmd{Entity: "agent-1", Reason: "incident 42"},
 	CmdResume:         &HaltCmd{Entity: "agent-1"},
 	CmdEffectComplete: &EffectComplete{Seq: 12, Status: EffectOK, Code: 200, OutputDigest: "ab"},
+
+	CmdFedDomainCreate:   &FedDomainCreate{Name: "payments", JoinTokenHash: otherToken[:], Scopes: []string{"bus.*"}},
+	CmdFedJoin:           &FedJoin{Domain: "payments", JoinTokenHash: otherToken[:], KernelID: "kernel-1", Passport: []byte("passport"), BusAddrs: []string{"127.0.0.1:7001"}},
+	CmdFedPassport:       &FedPassport{Domain: "payments", Passport: []byte("passport"), BusAddrs: []string{"127.0.0.1:7001"}, CanonAck: 1},
+	CmdFedPassportRevoke: &FedPassportRevoke{ID: "pp-payments-1"},
+	CmdFedSigner:         &FedSigner{Node: "s1", PubKey: testCanon[:]},
+	CmdFedWitness:        &FedWitness{Domain: "payments", Seq: 9, Hash: testCanon[:], NodeKey: testCanon[:], Node: "p1", Signature: []byte("sig")},
+	CmdFedAmendPropose:   &FedAmendPropose{Text: "Article 1."},
+	CmdFedAmendSign:      &FedAmendSign{ID: "amd-4", Operator: "alice", Signature: []byte("sig")},
+	CmdFedAmendVeto:      &FedAmendVeto{ID: "amd-4"},
+	CmdFedCanonAck:       &FedCanonAck{Domain: "payments", Version: 1},
+	CmdFedUpdate:         &FedUpdate{SovereignID: "kernel-s", SovereignKeys: []NodeKey{{Node: "s1", PubKey: testCanon[:]}}, Passport: []byte("passport"), Peers: []PeerRecord{{Kernel: "sovereign", BusAddrs: []string{"127.0.0.1:7000"}}}, Revoked: []string{"pp-x-1"}, Canon: CanonState{Version: 1, Hash: testCanon[:]}, CanonText: "Article 1.", Halt: &FedHalt{ID: "fh-3", Reason: "drill", By: "alice"}, Operators: []OperatorKey{{Name: "alice", PubKey: testCanon[:], Level: LevelSovereign}}, Threshold: 2},
+	CmdFedHalt:           &FedHaltCmd{Reason: "drill"},
+	CmdFedResume:         &FedResume{HaltID: "fh-3", Operator: "alice", Signature: []byte("sig")},
+	CmdBusReceive:        &BusReceive{Origin: "payments", Seq: 1, PassportID: "pp-payments-1", Entity: "agent", Op: "kv.put", Resource: "orders/1", Args: []byte("v"), TokenHash: otherToken[:], SentAt: 5},
+	CmdBusDelivered:      &BusDelivered{Dest: "shipping", Seq: 1, Result: BusResult{Decision: DecisionPermit, Seq: 4}},
+	CmdFedSuspend:        &FedSuspend{Domain: "payments", Reason: "canon acknowledgement overdue"},
 }
 
 func TestEveryCommandHasHandlerNameAndGolden(t *testing.T) {

@@ -96,6 +96,16 @@ func applyGenesis(l *Ledger, c *call) outcome {
 	if window < MinDedupWindow || window > MaxDedupWindow {
 		return deny(ReasonInvalidArgument)
 	}
+	if g.Domain == "" {
+		g.Domain = DefaultDomain
+	}
+	if !validName(g.Domain) {
+		return deny(ReasonInvalidArgument)
+	}
+	fed, opCaps, r := l.sealFederation(&g, c)
+	if r != ReasonOK {
+		return deny(r)
+	}
 	st.Initialized = true
 	st.Meta = Meta{
 		KernelID:      g.KernelID,
@@ -104,19 +114,21 @@ func applyGenesis(l *Ledger, c *call) outcome {
 		GenesisTime:   c.now,
 		DedupWindowNs: window,
 	}
-	if g.Domain == "" {
-		g.Domain = DefaultDomain
-	}
-	if !validName(g.Domain) {
-		return deny(ReasonInvalidArgument)
-	}
 	st.Meta.Domain = g.Domain
+	st.Meta.Role = g.Role
 	root := &Capability{
 		ID: capID(st.Seq + 1), TokenHash: hex.EncodeToString(g.RootTokenHash), Entity: RootOperatorName,
 		Operator: true, Domain: g.Domain, Ops: []string{"*"}, Resources: []string{"*"},
 		GrantedBy: "genesis", Created: st.Seq + 1,
 	}
 	l.addCap(root)
+	for _, oc := range opCaps {
+		if st.CapByToken(oc.TokenHash) != nil {
+			panic("fsm: genesis operator token checked unique but repeated")
+		}
+		l.addCap(oc)
+	}
+	st.Fed = fed
 	// Genesis is attributed to the root operator it creates.
 	c.actor = RootOperatorName
 	return outcome{decision: DecisionPermit, id: root.ID}

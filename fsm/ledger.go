@@ -77,6 +77,8 @@ type call struct {
 	actor   string      // who the event is attributed to
 	subject string
 	detail  []byte // canonical encoding of the event's detail record
+	// remoteToken is a cross-domain call's grant token hash (syscall).
+	remoteToken []byte
 }
 
 // outcome is what a handler decided. Handlers change state only after all
@@ -89,6 +91,9 @@ type outcome struct {
 	version  uint64
 	id       string
 	usesLeft int64
+	// noop: the command is answered (with value) but records no event
+	// and changes nothing, like a deduplicated retry.
+	noop bool
 }
 
 func deny(r Reason) outcome { return outcome{decision: DecisionDeny, reason: r} }
@@ -183,6 +188,13 @@ func (l *Ledger) Apply(index uint64, data []byte) Applied {
 		out = deny(ReasonUnknownToken)
 	default:
 		out = spec.run(l, c)
+	}
+	if out.noop {
+		a := l.noop(env.Type, out.reason)
+		a.Result.Duplicate = true
+		a.Result.Value = out.value
+		a.Result.ID = out.id
+		return a
 	}
 	applied := l.appendEvent(c, out)
 	if spec.auth && c.cap != nil && env.RequestID != "" {

@@ -65,6 +65,19 @@ const (
 	ReasonEffectFailed        Reason = 30
 	ReasonIndeterminate       Reason = 31
 	ReasonEffectBacklog       Reason = 32
+	ReasonWrongRole           Reason = 33
+	ReasonBadSignature        Reason = 34
+	ReasonAlreadyExists       Reason = 35
+	ReasonJoinTokenInvalid    Reason = 36
+	ReasonAlreadyRedeemed     Reason = 37
+	ReasonSuspended           Reason = 38
+	ReasonWitnessConflict     Reason = 39
+	ReasonAmendmentClosed     Reason = 40
+	ReasonDuplicateSignature  Reason = 41
+	ReasonPassportInvalid     Reason = 42
+	ReasonDuplicateEvent      Reason = 43
+	ReasonTooOld              Reason = 44
+	ReasonSequenceGap         Reason = 45
 )
 
 var reasonNames = map[Reason]string{
@@ -101,6 +114,19 @@ var reasonNames = map[Reason]string{
 	ReasonEffectFailed:        "effect_failed",
 	ReasonIndeterminate:       "indeterminate",
 	ReasonEffectBacklog:       "effect_backlog",
+	ReasonWrongRole:           "wrong_role",
+	ReasonBadSignature:        "bad_signature",
+	ReasonAlreadyExists:       "already_exists",
+	ReasonJoinTokenInvalid:    "join_token_invalid",
+	ReasonAlreadyRedeemed:     "already_redeemed",
+	ReasonSuspended:           "suspended",
+	ReasonWitnessConflict:     "witness_conflict",
+	ReasonAmendmentClosed:     "amendment_closed",
+	ReasonDuplicateSignature:  "duplicate_signature",
+	ReasonPassportInvalid:     "passport_invalid",
+	ReasonDuplicateEvent:      "duplicate_event",
+	ReasonTooOld:              "too_old",
+	ReasonSequenceGap:         "sequence_gap",
 }
 
 // ReasonByName returns the code with the given name.

@@ -38,6 +38,7 @@ type Meta struct {
 	GenesisTime   int64  `codec:"genesis_time"`
 	DedupWindowNs int64  `codec:"dedup_window_ns"`
 	Domain        string `codec:"domain"`
+	Role          string `codec:"role,omitempty"` // federation role; "" = standalone
 }
 
 // KVEntry is one key's value. Version is the seq of the event that last
@@ -96,6 +97,7 @@ type State struct {
 	dedupQueue    []DedupEntry       // ordered by ledger time (append order)
 	dedupBase     int
 	Checkpoints   []HeadRef // oldest first
+	Fed           *FedState // federation state; nil on a standalone kernel
 }
 
 func newState() *State {
@@ -130,6 +132,7 @@ type stateBody struct {
 	Effects       []Effect       `codec:"effects"` // creation order
 	Dedup         []DedupEntry   `codec:"dedup"`
 	Checkpoints   []HeadRef      `codec:"checkpoints"`
+	Fed           *FedState      `codec:"fed,omitempty"`
 }
 
 type kvItem struct {
@@ -157,6 +160,7 @@ func (s *State) body() stateBody {
 		Effects:       make([]Effect, 0, len(s.effectQ)),
 		Dedup:         append([]DedupEntry(nil), s.dedupQueue...),
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
+		Fed:           s.Fed,
 	}
 	for k, e := range s.KV { // detcheck:ordered sorted below before use
 		b.KV = append(b.KV, kvItem{Key: k, Entry: *e})
@@ -258,6 +262,13 @@ func stateFromBody(b stateBody) (*State, error) {
 	}
 	s.dedupQueue = append([]DedupEntry(nil), b.Dedup...)
 	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
+	if b.Fed != nil {
+		if b.Meta.Role == RoleStandalone {
+			return nil, fmt.Errorf("standalone state carries federation state")
+		}
+		s.Fed = b.Fed
+		s.Fed.ensureMaps()
+	}
 	if len(s.Checkpoints) > MaxCheckpoints || len(s.dedupQueue) > MaxDedupEntries || len(s.approvalQ) > MaxApprovals || len(s.effectQ) > MaxEffects || len(s.Policies) > MaxPolicySets {
 		return nil, fmt.Errorf("state tables exceed their bounds")
 	}

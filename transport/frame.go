@@ -37,6 +37,8 @@ const (
 	PassportIDLengthMax = 128
 	// TypeLengthMax bounds an event type.
 	TypeLengthMax = 64
+	// MaxAckResultBytes bounds the receiver's answer an ack carries.
+	MaxAckResultBytes = 64 << 10
 	// MACSize is the size of the HMAC-SHA256 tag closing every frame and ack.
 	MACSize = sha256.Size
 	// DigestSize is the size of a frame digest (DigestFrame).
@@ -71,12 +73,13 @@ const (
 		8 + // seq
 		1 + // status
 		DigestSize + // event digest
+		4 + MaxAckResultBytes + // result
 		MACSize
 	// frameLengthMin is the shortest possible event encoding: every string
 	// one byte long and an empty payload.
 	frameLengthMin = 2 + 5*(1+1) + 8 + 8 + 4 + MACSize
 	// ackLengthMin is the shortest possible ack encoding.
-	ackLengthMin = 2 + 2*(1+1) + 8 + 1 + DigestSize + MACSize
+	ackLengthMin = 2 + 2*(1+1) + 8 + 1 + DigestSize + 4 + MACSize
 )
 
 // Verification errors. Decode and DecodeAck return them wrapped with detail;
@@ -162,6 +165,7 @@ type Ack struct {
 	Seq         uint64           // the event's sequence number
 	Status      AckStatus        // the verdict
 	EventDigest [DigestSize]byte // DigestFrame of the exact event bytes acknowledged
+	Result      []byte           // the receiver's answer (its encoding is the kernels' business); at most MaxAckResultBytes
 }
 
 // DigestFrame returns the SHA-256 of an encoded event frame, which an Ack
@@ -220,6 +224,9 @@ func (a *Ack) Validate() error {
 	}
 	if a.Status == 0 || a.Status > ackStatusMax {
 		return fmt.Errorf("%w: ack status %d is unknown", ErrMalformed, uint8(a.Status))
+	}
+	if len(a.Result) > MaxAckResultBytes {
+		return fmt.Errorf("%w: ack result of %d bytes exceeds %d", ErrTooLarge, len(a.Result), MaxAckResultBytes)
 	}
 	return nil
 }
@@ -305,7 +312,8 @@ func Decode(b []byte, keyFor LinkKeyFunc) (Frame, error) {
 // of the directed link a.Responder → a.Origin:
 //
 //	version u8 | kind u8 (2) | origin | responder | seq u64 | status u8 |
-//	event digest [32] | HMAC-SHA256(linkKey, every preceding byte) [32]
+//	event digest [32] | result len u32 | result |
+//	HMAC-SHA256(linkKey, every preceding byte) [32]
 func EncodeAck(a Ack, linkKey []byte) ([]byte, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
@@ -313,13 +321,15 @@ func EncodeAck(a Ack, linkKey []byte) ([]byte, error) {
 	if len(linkKey) < LinkKeyBytesMin {
 		return nil, fmt.Errorf("transport: link key of %d bytes is shorter than %d", len(linkKey), LinkKeyBytesMin)
 	}
-	b := make([]byte, 0, 2+1+len(a.Origin)+1+len(a.Responder)+8+1+DigestSize+MACSize)
+	b := make([]byte, 0, 2+1+len(a.Origin)+1+len(a.Responder)+8+1+DigestSize+4+len(a.Result)+MACSize)
 	b = append(b, a.Version, kindAck)
 	b = appendString(b, a.Origin)
 	b = appendString(b, a.Responder)
 	b = binary.BigEndian.AppendUint64(b, a.Seq)
 	b = append(b, uint8(a.Status))
 	b = append(b, a.EventDigest[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(a.Result)))
+	b = append(b, a.Result...)
 	return appendMAC(b, linkKey), nil
 }
 
@@ -347,6 +357,13 @@ func DecodeAck(b []byte, keyFor LinkKeyFunc) (Ack, error) {
 	a.Seq = r.uint64("seq")
 	a.Status = AckStatus(r.byte("status"))
 	copy(a.EventDigest[:], r.bytes("event digest", DigestSize))
+	if n := r.uint32("result length"); r.err == nil {
+		if n > MaxAckResultBytes {
+			r.err = fmt.Errorf("%w: ack result of %d bytes exceeds %d", ErrTooLarge, n, MaxAckResultBytes)
+		} else if n > 0 {
+			a.Result = append([]byte(nil), r.bytes("result", int(n))...)
+		}
+	}
 	if r.err == nil && r.off != len(body) {
 		r.err = fmt.Errorf("%w: %d unexpected bytes before the MAC", ErrMalformed, len(body)-r.off)
 	}
@@ -519,4 +536,13 @@ func (r *reader) payload() []byte {
 		return nil
 	}
 	return append([]byte{}, p...)
+}
+
+func (r *reader) uint32(field string) uint32 {
+	if !r.need(field, 4) {
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return v
 }

@@ -329,7 +329,7 @@ func TestEncodeRejectsInvalidFrames(t *testing.T) {
 }
 
 func sampleAck(event []byte) Ack {
-	return Ack{Version: FrameVersion, Origin: "acme", Responder: "glob", Seq: 42, Status: AckApplied, EventDigest: DigestFrame(event)}
+	return Ack{Version: FrameVersion, Origin: "acme", Responder: "glob", Seq: 42, Status: AckApplied, EventDigest: DigestFrame(event), Result: []byte("answer")}
 }
 
 func TestAckRoundTripAndKeys(t *testing.T) {
@@ -348,7 +348,7 @@ func TestAckRoundTripAndKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DecodeAck: %v", err)
 	}
-	if got != a {
+	if !reflect.DeepEqual(got, a) {
 		t.Fatalf("DecodeAck(EncodeAck(a)) = %+v, want %+v", got, a)
 	}
 	// Sealed with the forward key instead of the reverse one.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,7 +226,7 @@ func verifyAck(t *testing.T, keys linkKeys, ack, event []byte, f Frame) {
 		t.Fatalf("DecodeAck: %v", err)
 	}
 	want := Ack{Version: FrameVersion, Origin: f.Origin, Responder: f.Destination, Seq: f.Seq, Status: AckApplied, EventDigest: DigestFrame(event)}
-	if a != want {
+	if !reflect.DeepEqual(a, want) {
 		t.Fatalf("ack %+v, want %+v", a, want)
 	}
 }
