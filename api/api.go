@@ -81,7 +81,13 @@ type Status struct {
 	Protocol     uint16    `json:"protocol"`
 	Version      string    `json:"version"`
 	Domain       string    `json:"domain"`
-	Halted       bool      `json:"halted"` // a kernel-wide halt is in force
+	Halted       bool      `json:"halted"` // a kernel-wide or federation halt is in force
+
+	// Federation (empty role = standalone kernel).
+	Role         string       `json:"role"`
+	CanonVersion uint64       `json:"canon_version"`
+	Passport     *PassportRef `json:"passport,omitempty"`
+	FedHalted    bool         `json:"federation_halted"`
 }
 
 // InitResponse is POST /v1/operator/init.

@@ -16,6 +16,10 @@ type SyscallRequest struct {
 	Resource   string `json:"resource"`
 	Args       string `json:"args,omitempty"`
 	ApprovalID string `json:"approval_id,omitempty"`
+	// RemoteToken, for a call on another domain's resource
+	// ("DOMAIN:resource"), is the grant token that domain issued to this
+	// caller's entity. Only its hash enters this kernel's ledger.
+	RemoteToken string `json:"remote_token,omitempty"`
 }
 
 // SyscallResponse answers every syscall: the decision is in Outcome
@@ -35,6 +39,9 @@ type SyscallResponse struct {
 	// after the decision is committed; GET /v1/effects/{seq} tells how it
 	// ended (ok, failed, indeterminate).
 	Effect string `json:"effect,omitempty"`
+	// EventID names the bus event of a permitted cross-domain call;
+	// GET /v1/bus/{event_id} reports its delivery and the remote decision.
+	EventID string `json:"event_id,omitempty"`
 }
 
 // Effect is an external effect of a permitted syscall.

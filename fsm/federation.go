@@ -125,6 +125,7 @@ type DomainRecord struct {
 	CanonAck      uint64   `codec:"canon_ack"` // latest canon version the domain acknowledged
 	Suspended     bool     `codec:"suspended"`
 	SuspendReason string   `codec:"suspend_reason"`
+	Revoked       bool     `codec:"revoked"` // a passport of the domain was revoked: no renewal
 }
 
 // PassportRecord lists one issued passport.
@@ -755,7 +756,7 @@ func applyFedPassport(l *Ledger, c *call) outcome {
 	if !validBusAddrs(p.BusAddrs) || p.CanonAck > f.Canon.Version {
 		return deny(ReasonInvalidArgument)
 	}
-	if cur, err := passport.Decode(d.Passport); err != nil || f.IsRevoked(cur.ID) {
+	if cur, err := passport.Decode(d.Passport); err != nil || d.Revoked || f.IsRevoked(cur.ID) {
 		// A revoked domain is not renewed: its standing ends with the
 		// revoked passport.
 		return deny(ReasonRevoked)
@@ -812,6 +813,9 @@ func applyFedPassportRevoke(l *Ledger, c *call) outcome {
 		if f.Passports[i].Domain == rec.Domain && f.Passports[i].Serial <= rec.Serial {
 			f.Passports[i].Revoked = true
 		}
+	}
+	if d := f.Domains[rec.Domain]; d != nil {
+		d.Revoked = true
 	}
 	fedDetail(c, rec.Domain, "passport revoked", p.ID)
 	return outcome{decision: DecisionPermit}
@@ -896,6 +900,22 @@ func (f *FedState) amendment(id string) *Amendment {
 	return nil
 }
 
+// AmendmentState is an amendment's state at ledger time now: a pending
+// proposal past its expiry is expired, and one over a canon that has since
+// changed is superseded.
+func AmendmentState(a *Amendment, f *FedState, now int64) string {
+	if a.State != AmendPending {
+		return a.State
+	}
+	if now >= a.Expires {
+		return AmendExpired
+	}
+	if !bytes.Equal(a.PrevHash, f.Canon.Hash) {
+		return AmendSuperseded
+	}
+	return AmendPending
+}
+
 func applyFedAmendPropose(l *Ledger, c *call) outcome {
 	var p FedAmendPropose
 	if err := Decode(c.env.Payload, &p); err != nil {
@@ -918,7 +938,7 @@ func applyFedAmendPropose(l *Ledger, c *call) outcome {
 		return deny(ReasonInvalidArgument)
 	}
 	if len(f.Amendments) >= MaxAmendments {
-		if f.Amendments[0].State == AmendPending && c.now < f.Amendments[0].Expires {
+		if AmendmentState(f.Amendments[0], f, c.now) == AmendPending {
 			return deny(ReasonTooLarge)
 		}
 		f.Amendments = append([]*Amendment(nil), f.Amendments[1:]...)
@@ -955,14 +975,10 @@ func applyFedAmendSign(l *Ledger, c *call) outcome {
 		!ed25519.Verify(ed25519.PublicKey(op.PubKey), AmendmentMessage(a.ID, a.Hash), p.Signature) {
 		return deny(ReasonBadSignature)
 	}
-	if a.State == AmendPending && c.now >= a.Expires {
-		a.State = AmendExpired
-	}
-	if a.State != AmendPending {
-		return deny(ReasonAmendmentClosed)
-	}
-	if !bytes.Equal(a.PrevHash, f.Canon.Hash) {
-		a.State = AmendSuperseded
+	// An expired or superseded proposal is closed; a denial changes
+	// nothing, so its stored state stays pending and readers use
+	// AmendmentState.
+	if AmendmentState(a, f, c.now) != AmendPending {
 		return deny(ReasonAmendmentClosed)
 	}
 	for _, s := range a.Signers {
@@ -1009,7 +1025,7 @@ func applyFedAmendVeto(l *Ledger, c *call) outcome {
 	if a == nil {
 		return deny(ReasonNotFound)
 	}
-	if a.State != AmendPending {
+	if AmendmentState(a, f, c.now) != AmendPending {
 		return deny(ReasonAmendmentClosed)
 	}
 	a.State, a.VetoedBy = AmendVetoed, c.actor
@@ -1088,6 +1104,9 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 	st := l.st
 	if len(p.SovereignKeys) == 0 || len(p.SovereignKeys) > passport.MaxNodeKeys || len(p.Peers) > MaxDomains+1 ||
 		len(p.Revoked) > passport.MaxRevocations || len(p.Operators) > MaxOperators || !validName(p.SovereignID) {
+		return deny(ReasonInvalidArgument)
+	}
+	if p.Threshold < 1 || p.Threshold > len(p.Operators) {
 		return deny(ReasonInvalidArgument)
 	}
 	if f.SovereignID != "" && p.SovereignID != f.SovereignID {
@@ -1242,7 +1261,13 @@ func applyFedResume(l *Ledger, c *call) outcome {
 		}
 	}
 	f.Halt.Resumers = append(f.Halt.Resumers, p.Operator)
-	if len(f.Halt.Resumers) >= f.Threshold {
+	sovereignSigned := false
+	for _, s := range f.Halt.Resumers {
+		if o := f.Operators[s]; o != nil && o.Level == LevelSovereign {
+			sovereignSigned = true
+		}
+	}
+	if len(f.Halt.Resumers) >= f.Threshold && sovereignSigned {
 		id := f.Halt.ID
 		f.LastHalt = id
 		f.Halt = nil
@@ -1413,6 +1438,7 @@ func (l *Ledger) remoteGate(c *call, p *BusReceive) outcome {
 		return deny(ReasonForbidden)
 	}
 	c.cap = cp
+	c.viaBus = true
 	return l.syscall(c, p.Op, p.Resource, p.Args, "")
 }
 
@@ -1462,3 +1488,21 @@ func equalStrings(a, b []string) bool {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// standing reports whether a domain kernel may still govern at ledger time
+// now: its own passport, as last recorded, is within its lifetime plus
+// StandingSlack. A domain cut off from the sovereign keeps governing until
+// then and stops after (governance commands excepted), which bounds how
+// long a revocation or federation halt can go unheard. The sovereign and
+// standalone kernels always have standing.
+func (l *Ledger) standing(now int64) bool {
+	st := l.st
+	if st.Meta.Role != RoleDomain || st.Fed == nil {
+		return true
+	}
+	p, err := passport.Decode(st.Fed.Passport)
+	if err != nil {
+		return false
+	}
+	return passport.Fresh(p, now, StandingSlack) && !st.Fed.IsRevoked(p.ID)
+}

@@ -137,7 +137,11 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	cp := c.cap
 	c.subject = resource
 	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: argsDigest(args), ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
+	var redeemed *Approval // marked used only if the call is permitted
 	finish := func(out outcome) outcome {
+		if redeemed != nil && out.decision == DecisionPermit {
+			redeemed.State = ApprovalUsed
+		}
 		c.detail = Encode(&d)
 		out.usesLeft = d.UsesLeft
 		return out
@@ -156,6 +160,14 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	}
 	if r := st.Usable(cp, c.now); r != ReasonOK {
 		return finish(deny(r))
+	}
+	if !l.standing(c.now) {
+		return finish(deny(ReasonPassportInvalid))
+	}
+	if !c.viaBus && st.Meta.Role == RoleDomain && strings.Contains(cp.Entity, "/") {
+		// A grant to another domain's entity ("origin/entity") acts only
+		// through the bus, after the origin's own gate.
+		return finish(deny(ReasonForbidden))
 	}
 	if !cp.Allows(op, resource) {
 		return finish(deny(ReasonOutOfScope))
@@ -185,7 +197,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 			a.Resource != resource || a.ArgsDigest != d.ArgsDigest || a.PolicyVersion != st.PolicyVersion {
 			return finish(deny(ReasonApprovalInvalid))
 		}
-		a.State = ApprovalUsed
+		redeemed = a
 	}
 	if c.remoteToken != nil {
 		dest, rest, ok := SplitRemote(resource)
@@ -375,6 +387,12 @@ func applyCapRevoke(l *Ledger, c *call) outcome {
 	}
 	c.detail = Encode(&GovernanceDetail{Target: target.ID, Note: target.Entity})
 	target.Revoked = true
+	if f := l.st.Fed; f != nil && target.Operator {
+		// A revoked operator's key signs nothing any more.
+		if k := f.Operators[target.Entity]; k != nil {
+			k.Revoked = true
+		}
+	}
 	return outcome{decision: DecisionPermit, id: target.ID}
 }
 

@@ -79,6 +79,8 @@ type call struct {
 	detail  []byte // canonical encoding of the event's detail record
 	// remoteToken is a cross-domain call's grant token hash (syscall).
 	remoteToken []byte
+	// viaBus marks a syscall a peer kernel sent over the bus.
+	viaBus bool
 }
 
 // outcome is what a handler decided. Handlers change state only after all

@@ -59,6 +59,17 @@ type Config struct {
 	// Writes are not recorded. For benchmarking only.
 	BenchReferenceFSM bool
 
+	// Federation (DESIGN.md §4). Role "" is a standalone kernel.
+	Role             string        // "", "sovereign" or "domain"
+	Domain           string        // the domain a domain kernel governs; "" = "default" when standalone
+	JoinToken        string        // domain: the one-time token from `dominus domain create`
+	SovereignURLs    []string      // domain: the sovereign's HTTPS API URLs
+	BusAddr          string        // IP:PORT (UDP) of the federation bus; "" disables it
+	GossipAddr       string        // IP:PORT of the cortex gossip pool; "" disables it
+	PassportLifetime time.Duration // sovereign: lifetime of the passports it issues
+	RenewEvery       time.Duration // domain: how often the leader renews its passport and view
+	WitnessEvery     time.Duration // domain: how often the leader reports its head to the sovereign
+
 	// Version is reported in status.
 	Version string
 }
@@ -76,6 +87,9 @@ func DefaultConfig() Config {
 		RateLimitPerSec:   1000,
 		RateLimitBurst:    2000,
 		Version:           "dev",
+		PassportLifetime:  DefaultPassportLifetime,
+		RenewEvery:        DefaultRenewEvery,
+		WitnessEvery:      DefaultWitnessEvery,
 	}
 }
 
@@ -118,6 +132,39 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1<<16 {
 		errs = append(errs, fmt.Sprintf("max request bytes %d is below 64KiB", c.MaxRequestBytes))
+	}
+	switch c.Role {
+	case "":
+	case "sovereign":
+		if c.Domain != "" && c.Domain != "sovereign" {
+			errs = append(errs, "a sovereign kernel has no --domain")
+		}
+		c.Domain = "sovereign"
+	case "domain":
+		if c.Domain == "" || c.Domain == "sovereign" || strings.ContainsAny(c.Domain, "/:") {
+			errs = append(errs, fmt.Sprintf("a domain kernel needs --domain NAME (not %q, no '/' or ':')", c.Domain))
+		}
+		if len(c.SovereignURLs) == 0 {
+			errs = append(errs, "a domain kernel needs --sovereign URL[,URL]")
+		}
+	default:
+		errs = append(errs, fmt.Sprintf("role %q is not sovereign or domain", c.Role))
+	}
+	if c.BusAddr != "" {
+		if _, _, err := splitIPPort(c.BusAddr); err != nil {
+			errs = append(errs, fmt.Sprintf("bus address %q: %v", c.BusAddr, err))
+		}
+	}
+	if c.Role != "" {
+		if c.PassportLifetime < 10*time.Second || c.PassportLifetime > 24*time.Hour {
+			errs = append(errs, fmt.Sprintf("passport lifetime %s is outside 10s..24h", c.PassportLifetime))
+		}
+		if c.RenewEvery <= 0 || c.RenewEvery*2 > c.PassportLifetime && c.Role == "domain" {
+			errs = append(errs, fmt.Sprintf("renew interval %s must be positive and at most half the passport lifetime", c.RenewEvery))
+		}
+		if c.WitnessEvery <= 0 {
+			errs = append(errs, "witness interval must be positive")
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New("kernel config: " + strings.Join(errs, "; "))

@@ -156,7 +156,11 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 		}
 		args = fsm.Encode(&fsm.KVCAS{Key: req.Resource, ExpectExists: !cr.ExpectAbsent, Expect: []byte(cr.Expect), ExpectVersion: cr.ExpectVersion, Value: []byte(cr.Value)})
 	}
-	res, err := n.propose(r, token, fsm.CmdSyscall, &fsm.Syscall{Op: req.Op, Resource: req.Resource, Args: args, ApprovalID: req.ApprovalID})
+	sc := &fsm.Syscall{Op: req.Op, Resource: req.Resource, Args: args, ApprovalID: req.ApprovalID}
+	if req.RemoteToken != "" {
+		sc.RemoteTokenHash = TokenHash(req.RemoteToken)
+	}
+	res, err := n.propose(r, token, fsm.CmdSyscall, sc)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -166,7 +170,13 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 	if res.Decision == fsm.DecisionEscalate {
 		out.ApprovalID = res.ID
 	}
-	if res.Decision == fsm.DecisionPermit && !strings.HasPrefix(req.Op, "kv.") {
+	switch {
+	case req.RemoteToken != "":
+		if res.Decision == fsm.DecisionPermit {
+			out.EventID = res.ID
+		}
+		out.Value, out.Found = "", false
+	case res.Decision == fsm.DecisionPermit && !strings.HasPrefix(req.Op, "kv."):
 		out.Effect = fsm.EffectPending
 	}
 	if res.Noop { // a deduplicated retry: the capability as it was

@@ -97,6 +97,7 @@ func (n *Node) Handler() http.Handler {
 	authed("POST /v1/snapshot/save", n.handleSnapshotSave)
 	authed("POST /v1/snapshot/restore", n.handleSnapshotRestore)
 	n.registerGate(authed)
+	n.registerFederation(open, authed)
 	if reg, err := SetupMetrics(n.cfg.Name); err == nil && reg != nil {
 		ph := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 		authed("GET /metrics", func(w http.ResponseWriter, r *http.Request, _ string) { ph.ServeHTTP(w, r) })
@@ -226,6 +227,7 @@ func (n *Node) Status() api.Status {
 	s.KernelID = st.Meta.KernelID
 	s.Domain = st.Meta.Domain
 	_, s.Halted = st.Halts[""]
+	fedStatus(st, &s)
 	if st.Time > 0 {
 		s.LedgerTime = time.Unix(0, st.Time).UTC()
 	}
@@ -241,17 +243,6 @@ func (n *Node) Status() api.Status {
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, n.Status())
-}
-
-func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
-	tok, res, err := n.Init(r.Context())
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	var kid string
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) { kid = l.State().Meta.KernelID })
-	writeJSON(w, http.StatusOK, api.InitResponse{RootToken: tok, KernelID: kid, Head: api.Head{Seq: res.Seq, Hash: hex.EncodeToString(res.Head[:])}})
 }
 
 func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, token string) {

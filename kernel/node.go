@@ -53,6 +53,7 @@ type Node struct {
 	rpcHandlers map[string]rpcHandler
 	limiter     *rateLimiter
 	effects     *effectRunner
+	fed         *fed // federation machinery; nil on a standalone kernel
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -231,6 +232,9 @@ func (n *Node) open() error {
 	go func() { defer n.wg.Done(); n.leaderLoop() }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.effects.loop(n.ctx) }()
+	if err := n.startFederation(); err != nil {
+		return err
+	}
 	if cfg.HTTPAddr != "" {
 		if err := n.startHTTP(); err != nil {
 			return err
@@ -751,8 +755,10 @@ func (n *Node) registerRPC() {
 		rpcIdentify: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
 			init := false
 			n.fsm.read(func(l *fsm.Ledger, _ uint64) { init = l.State().Initialized })
-			return fsm.Encode(&identifyResponse{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr, HasState: n.hasConfiguration(), Initialized: init}), nil
+			return fsm.Encode(&identifyResponse{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr, HasState: n.hasConfiguration(), Initialized: init,
+				NodeKey: n.NodePublicKey(), BusAddr: n.cfg.BusAddr}), nil
 		},
+		rpcFedSecrets: n.serveSecrets,
 		rpcJoin: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
 			var req joinRequest
 			if err := fsm.Decode(body, &req); err != nil {
@@ -890,22 +896,35 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 // Init seals genesis and returns the root token, which exists only in
 // this answer: the ledger keeps its SHA-256.
 func (n *Node) Init(ctx context.Context) (string, fsm.Result, error) {
+	if n.cfg.Role == fsm.RoleDomain {
+		return n.InitDomain(ctx, "")
+	}
+	if n.cfg.Role == fsm.RoleSovereign {
+		return "", fsm.Result{}, badRequest("a sovereign kernel is initialized with its named operators (operator init --operators)")
+	}
+	var kid [8]byte
+	if _, err := rand.Read(kid[:]); err != nil {
+		return "", fsm.Result{}, err
+	}
+	return n.genesis(ctx, "kernel-"+hex.EncodeToString(kid[:]), nil, 0)
+}
+
+// genesis seals the ledger with a new root token and this node's role.
+func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOperator, threshold int) (string, fsm.Result, error) {
 	var initialized bool
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { initialized = l.State().Initialized })
 	if initialized {
 		return "", fsm.Result{}, ErrAlreadyInit
 	}
-	var tok, kid [32]byte
+	var tok [32]byte
 	if _, err := rand.Read(tok[:]); err != nil {
-		return "", fsm.Result{}, err
-	}
-	if _, err := rand.Read(kid[:8]); err != nil {
 		return "", fsm.Result{}, err
 	}
 	token := "dmr_" + hex.EncodeToString(tok[:])
 	sum := sha256.Sum256([]byte(token))
 	ch := canon.Hash()
-	g := fsm.Genesis{KernelID: "kernel-" + hex.EncodeToString(kid[:8]), CanonHash: ch[:], Protocol: fsm.ProtocolVersion, RootTokenHash: sum[:]}
+	g := fsm.Genesis{KernelID: kernelID, CanonHash: ch[:], Protocol: fsm.ProtocolVersion, RootTokenHash: sum[:],
+		Domain: n.cfg.Domain, Role: n.cfg.Role, Operators: ops, Threshold: threshold}
 	res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdGenesis, Payload: fsm.Encode(&g)})
 	if err != nil {
 		return "", res, err
@@ -990,6 +1009,7 @@ func (n *Node) Close() error {
 			_ = n.httpSrv.Shutdown(ctx)
 			cancel()
 		}
+		n.fed.close()
 		if n.raft != nil {
 			_ = n.raft.Shutdown().Error()
 		}

@@ -33,6 +33,7 @@ const (
 	rpcClock        = "clock"
 	rpcRemovePeer   = "remove_peer"
 	rpcTransfer     = "transfer_leadership"
+	rpcFedSecrets   = "fed_secrets"
 )
 
 type rpcRequest struct {
@@ -63,6 +64,8 @@ type identifyResponse struct {
 	BindAddr    string `codec:"bind_addr"`
 	HasState    bool   `codec:"has_state"`
 	Initialized bool   `codec:"initialized"`
+	NodeKey     []byte `codec:"node_key,omitempty"` // federated kernels: the node's public key
+	BusAddr     string `codec:"bus_addr,omitempty"`
 }
 
 type joinRequest struct {

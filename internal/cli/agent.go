@@ -33,6 +33,12 @@ type agentFile struct {
 	MinFreeDiskBytes uint64   `json:"min_free_disk_bytes"`
 	RaftTimeoutScale float64  `json:"raft_timeout_scale"`
 	LogLevel         string   `json:"log_level"`
+	Role             string   `json:"role"`
+	Domain           string   `json:"domain"`
+	JoinToken        string   `json:"join_token"`
+	Sovereign        []string `json:"sovereign"`
+	Bus              string   `json:"bus"`
+	Gossip           string   `json:"gossip"`
 }
 
 func agentCmd() *cobra.Command {
@@ -47,6 +53,10 @@ func agentCmd() *cobra.Command {
 		execAllow  string
 		driverTime time.Duration
 		hookIdem   bool
+		sovFlag    string
+		lifetime   time.Duration
+		renewEvery time.Duration
+		witnessEv  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -84,6 +94,33 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				return usageError(fmt.Errorf("--tls-ca, --tls-cert and --tls-key go together"))
 			}
 			cfg.HTTPInsecure = f.HTTPInsecure
+			cfg.Role, cfg.Domain, cfg.JoinToken = f.Role, f.Domain, f.JoinToken
+			if sovFlag == "" && len(f.Sovereign) > 0 {
+				sovFlag = strings.Join(f.Sovereign, ",")
+			}
+			for _, u := range strings.Split(sovFlag, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					cfg.SovereignURLs = append(cfg.SovereignURLs, u)
+				}
+			}
+			if cfg.Role != "" {
+				// The bus is UDP: by default it shares --bind's IP and port
+				// number (a TCP port), so one address names the node.
+				cfg.BusAddr = f.Bus
+				if cfg.BusAddr == "" {
+					cfg.BusAddr = f.Bind
+				}
+				cfg.GossipAddr = f.Gossip
+			}
+			if lifetime != 0 {
+				cfg.PassportLifetime = lifetime
+			}
+			if renewEvery != 0 {
+				cfg.RenewEvery = renewEvery
+			}
+			if witnessEv != 0 {
+				cfg.WitnessEvery = witnessEv
+			}
 			if skew != 0 {
 				cfg.MaxClockSkew = skew
 			}
@@ -163,6 +200,15 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.DurationVar(&driverTime, "driver-timeout", 10*time.Second, "time limit of one external effect")
 	fl.BoolVar(&reference, "bench-reference-fsm", false, "replace the ledger after genesis with a trivial count+hash state machine (benchmark reference only; nothing is recorded)")
 	_ = fl.MarkHidden("bench-reference-fsm")
+	fl.StringVar(&f.Role, "role", "", "federation role: sovereign or domain (empty: a standalone kernel)")
+	fl.StringVar(&f.Domain, "domain", "", "domain kernels: the domain this kernel governs")
+	fl.StringVar(&f.JoinToken, "join-token", "", "domain kernels: the one-time join token from `dominus domain create`")
+	fl.StringVar(&sovFlag, "sovereign", "", "domain kernels: comma-separated URLs of the sovereign's HTTP API")
+	fl.StringVar(&f.Bus, "bus", "", "IP:PORT (UDP) of the federation bus (default: the --bind address, over UDP)")
+	fl.StringVar(&f.Gossip, "gossip", "", "IP:PORT of the cortex gossip pool (default: none)")
+	fl.DurationVar(&lifetime, "passport-lifetime", 0, "sovereign: lifetime of issued passports (default 10m)")
+	fl.DurationVar(&renewEvery, "renew-every", 0, "domain: how often the leader renews its passport and federation view (default 5s)")
+	fl.DurationVar(&witnessEv, "witness-every", 0, "domain: how often the leader reports its signed head to the sovereign (default 10s)")
 	return cmd
 }
 
@@ -207,5 +253,23 @@ func mergeAgentFile(cmd *cobra.Command, f *agentFile, file agentFile, join *stri
 	}
 	if !set("log-level") && file.LogLevel != "" {
 		f.LogLevel = file.LogLevel
+	}
+	if !set("role") {
+		f.Role = file.Role
+	}
+	if !set("domain") {
+		f.Domain = file.Domain
+	}
+	if !set("join-token") {
+		f.JoinToken = file.JoinToken
+	}
+	if !set("sovereign") {
+		f.Sovereign = file.Sovereign
+	}
+	if !set("bus") {
+		f.Bus = file.Bus
+	}
+	if !set("gossip") {
+		f.Gossip = file.Gossip
 	}
 }

@@ -1,10 +1,17 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/client"
+	"github.com/dominus-kernel/dominus/fsm"
 )
 
 func init() {
@@ -23,6 +30,7 @@ func haltTarget(entity string) string {
 
 func haltCmd() *cobra.Command {
 	var entity, reason string
+	var federation bool
 	c := &cobra.Command{
 		Use:   "halt [--entity E] --reason R",
 		Short: "Kill switch: deny every non-governance syscall of an entity, or of the whole kernel",
@@ -38,6 +46,19 @@ reason halted. The halt is ledgered with its reason.`,
 			if err != nil {
 				return err
 			}
+			if federation {
+				if entity != "" {
+					return usageError(errors.New("--federation halts every domain; it takes no --entity"))
+				}
+				r, err := gateAnswer(c.FedHalt(cmd.Context(), reason))
+				if err != nil {
+					return err
+				}
+				return printAnswer(cmd, "federation halt", r, r.Outcome, func() error {
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "federation halted: %s (%s, seq %d); resuming needs M operators' keys: dominus resume --federation --key FILE\n", reason, r.HaltID, r.Seq)
+					return err
+				})
+			}
 			r, err := gateAnswer(c.Halt(cmd.Context(), entity, reason))
 			if err != nil {
 				return err
@@ -50,11 +71,13 @@ reason halted. The halt is ledgered with its reason.`,
 	}
 	c.Flags().StringVar(&entity, "entity", "", "the entity to halt (default: the whole kernel)")
 	c.Flags().StringVar(&reason, "reason", "", "why, recorded in the ledger (required)")
+	c.Flags().BoolVar(&federation, "federation", false, "halt every domain of the federation (on the sovereign, by a sovereign operator)")
 	return c
 }
 
 func resumeCmd() *cobra.Command {
-	var entity, reason string
+	var entity, reason, keyFile string
+	var federation bool
 	c := &cobra.Command{
 		Use:   "resume [--entity E] [--reason R]",
 		Short: "Lift the halt of an entity, or of the whole kernel",
@@ -63,6 +86,9 @@ func resumeCmd() *cobra.Command {
 			c, err := newClient(cmd)
 			if err != nil {
 				return err
+			}
+			if federation {
+				return resumeFederation(cmd, c, keyFile)
 			}
 			r, err := gateAnswer(c.Resume(cmd.Context(), entity, reason))
 			if err != nil {
@@ -76,6 +102,8 @@ func resumeCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&entity, "entity", "", "the entity to resume (default: the whole kernel)")
 	c.Flags().StringVar(&reason, "reason", "", "why, recorded in the ledger")
+	c.Flags().BoolVar(&federation, "federation", false, "sign the federation resume with --key; it takes effect once M operators have signed")
+	c.Flags().StringVar(&keyFile, "key", "", "with --federation: the operator's key file")
 	return c
 }
 
@@ -107,4 +135,34 @@ func haltsCmd() *cobra.Command {
 			})
 		},
 	}
+}
+
+func resumeFederation(cmd *cobra.Command, c *client.Client, keyFile string) error {
+	if keyFile == "" {
+		return usageError(errors.New("--federation needs --key OPERATOR.key"))
+	}
+	name, key, err := readOperatorKey(keyFile)
+	if err != nil {
+		return err
+	}
+	st, err := c.FedHaltState(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if !st.Halted {
+		return fail(api.ExitError, "not_halted", errors.New("the federation is not halted"))
+	}
+	sig := ed25519.Sign(key, fsm.ResumeMessage(st.ID))
+	r, err := gateAnswer(c.FedResume(cmd.Context(), api.FedResumeRequest{HaltID: st.ID, Operator: name, Signature: hex.EncodeToString(sig)}))
+	if err != nil {
+		return err
+	}
+	return printAnswer(cmd, "federation resume", r, r.Outcome, func() error {
+		state := "signed; waiting for more operators"
+		if r.Resumed {
+			state = "federation resumed"
+		}
+		_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s signed the resume of %s: %s (seq %d)\n", name, st.ID, state, r.Seq)
+		return err
+	})
 }

@@ -26,16 +26,38 @@ func operatorCmd() *cobra.Command {
 }
 
 func operatorInitCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "init",
+	var operators, keyDir, joinToken string
+	var threshold int
+	c := &cobra.Command{
+		Use:   "init [--operators a,b,c --threshold M --key-dir DIR | --join-token T]",
 		Short: "Seal genesis and print the root operator token (once per kernel)",
-		Args:  noArgs,
+		Long: `init seals a kernel's genesis and prints its root token once.
+
+On a sovereign kernel (--role sovereign), --operators names the humans who
+govern the federation and --threshold how many of them must sign an
+amendment or a federation resume; each gets a token (printed once) and an
+Ed25519 key pair whose private half is written to --key-dir/NAME.key for
+its holder (only the public half enters the ledger). A name may carry a
+level: alice:co-operator (default sovereign).
+
+On a domain kernel (--role domain), --join-token redeems the token from
+'dominus domain create' with the sovereign (once; the same kernel may
+retry) and prints the domain's root token: domain-sovereign authority.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient(cmd)
 			if err != nil {
 				return err
 			}
-			r, err := c.Init(cmd.Context())
+			var r *api.OperatorInitResponse
+			if operators != "" || joinToken != "" {
+				r, err = initFederated(cmd, c, operators, threshold, keyDir, joinToken)
+			} else {
+				var ir *api.InitResponse
+				if ir, err = c.Init(cmd.Context()); err == nil {
+					r = &api.OperatorInitResponse{InitResponse: *ir}
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -46,10 +68,19 @@ func operatorInitCmd() *cobra.Command {
 			fmt.Fprintf(w, "Root token: %s\n", r.RootToken)
 			fmt.Fprintf(w, "Kernel ID:  %s\n", r.KernelID)
 			fmt.Fprintf(w, "Head:       %s\n", headString(r.Head))
-			_, err = fmt.Fprintln(w, "\nThe root token is shown once and is not stored by the kernel. Keep it safe.")
+			for _, o := range r.Operators {
+				fmt.Fprintf(w, "Operator %s: token %s, key %s\n", o.Name, o.Token, o.KeyFile)
+			}
+			_, err = fmt.Fprintln(w, "\nTokens are shown once and are not stored by the kernel. Keep them safe.")
 			return err
 		},
 	}
+	f := c.Flags()
+	f.StringVar(&operators, "operators", "", "sovereign: comma-separated operator names (name[:level])")
+	f.IntVar(&threshold, "threshold", 0, "sovereign: M, the signatures an amendment or federation resume needs")
+	f.StringVar(&keyDir, "key-dir", "", "sovereign: directory for the operators' private key files")
+	f.StringVar(&joinToken, "join-token", "", "domain: the join token from `dominus domain create`")
+	return c
 }
 
 func statusCmd() *cobra.Command {
@@ -95,6 +126,15 @@ func printStatus(cmd *cobra.Command, s *api.Status) error {
 	row("Ledger time", formatTime(s.LedgerTime))
 	row("Peers", len(s.Peers))
 	row("Canon hash", s.CanonHash)
+	if s.Role != "" {
+		row("Role", s.Role)
+		row("Domain", s.Domain)
+		row("Canon version", s.CanonVersion)
+		if s.Passport != nil {
+			row("Passport", s.Passport.ID+" (expires "+formatTime(s.Passport.Expires)+")")
+		}
+		row("Halted", s.Halted)
+	}
 	row("Protocol", s.Protocol)
 	row("Version", s.Version)
 	return tw.Flush()

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/client"
 	"github.com/dominus-kernel/dominus/fsm"
 )
 
@@ -21,7 +23,8 @@ func init() { register(syscallCmd) }
 const maxSyscallArgsBytes = 2*fsm.MaxValueBytes + 1024
 
 func syscallCmd() *cobra.Command {
-	var args, argsFile, approval, rid string
+	var args, argsFile, approval, rid, remoteToken string
+	var wait time.Duration
 	c := &cobra.Command{
 		Use:   "syscall OP RESOURCE [--args STRING | --args-file F] [--approval ID]",
 		Short: "Ask the gate to perform OP on RESOURCE with this agent's capability token",
@@ -63,10 +66,13 @@ Exit status: 0 PERMIT, 2 DENY, 3 ESCALATE, 1 no decision (error).`,
 			if err != nil {
 				return err
 			}
-			req := api.SyscallRequest{Op: op, Resource: resource, Args: args, ApprovalID: approval}
+			req := api.SyscallRequest{Op: op, Resource: resource, Args: args, ApprovalID: approval, RemoteToken: remoteToken}
 			r, err := gateAnswer(c.Syscall(cmd.Context(), req, requestOpts(rid)...))
 			if err != nil {
 				return err
+			}
+			if remoteToken != "" {
+				return remoteSyscall(cmd, c, r, wait)
 			}
 			if jsonMode(cmd) {
 				if err := writeJSON(cmd, r); err != nil {
@@ -82,8 +88,66 @@ Exit status: 0 PERMIT, 2 DENY, 3 ESCALATE, 1 no decision (error).`,
 	f.StringVar(&args, "args", "", "arguments of the operation (kv.put: the value; kv.cas: a JSON object)")
 	f.StringVar(&argsFile, "args-file", "", "read the arguments from file F (- for standard input)")
 	f.StringVar(&approval, "approval", "", "id of the approved escalation this call redeems")
+	f.StringVar(&remoteToken, "remote-token", "", "cross-domain call (RESOURCE is DOMAIN:resource): the grant token that domain issued to this agent's entity")
+	f.DurationVar(&wait, "wait", 5*time.Second, "with --remote-token: how long to wait for the remote decision")
 	requestIDFlag(c, &rid)
 	return c
+}
+
+// syscallRemote is the answer of a cross-domain call: this kernel's
+// decision, the bus event and, once it arrived, the remote decision.
+type syscallRemote struct {
+	api.SyscallResponse
+	Remote *api.RemoteRes `json:"remote,omitempty"`
+	Status string         `json:"status,omitempty"`
+}
+
+func remoteSyscall(cmd *cobra.Command, c *client.Client, r *api.SyscallResponse, wait time.Duration) error {
+	out := syscallRemote{SyscallResponse: *r}
+	if r.EventID != "" {
+		deadline := time.Now().Add(wait)
+		for i := 0; ; i++ {
+			e, err := c.BusEvent(cmd.Context(), r.EventID, i == 0)
+			if err == nil {
+				out.Status = e.Status
+				if e.Remote != nil {
+					out.Remote = e.Remote
+					break
+				}
+			}
+			if !time.Now().Before(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if jsonMode(cmd) {
+		if err := writeJSON(cmd, out); err != nil {
+			return err
+		}
+	} else {
+		if err := printSyscall(cmd, r); err != nil {
+			return err
+		}
+		if r.EventID != "" {
+			w := cmd.OutOrStdout()
+			if out.Remote == nil {
+				fmt.Fprintf(w, "event %s %s; no remote decision yet (dominus bus status %s)\n", r.EventID, out.Status, r.EventID)
+			} else {
+				fmt.Fprintf(w, "event %s: remote %s %s (seq %d)\n", r.EventID, out.Remote.Decision, out.Remote.Reason, out.Remote.Seq)
+				if out.Remote.Result != "" {
+					fmt.Fprintln(w, out.Remote.Result)
+				}
+			}
+		}
+	}
+	if err := syscallError(cmd, r); err != nil {
+		return err
+	}
+	if out.Remote != nil && !strings.EqualFold(out.Remote.Decision, "PERMIT") {
+		return failReported(cmd, api.ExitDenied, api.CodeDenied, fmt.Errorf("remote %s: %s", out.Remote.Decision, out.Remote.Reason))
+	}
+	return nil
 }
 
 // checkCASArgs checks that the kv.cas arguments are the JSON object the

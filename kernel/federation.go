@@ -1,0 +1,994 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/passport"
+	"github.com/dominus-kernel/dominus/transport"
+)
+
+// Federation timing defaults. A passport lives PassportLifetime; a domain
+// renews every RenewEvery, so a revocation or federation halt reaches a
+// reachable domain within RenewEvery and a partitioned one within
+// PassportLifetime + fsm.StandingSlack.
+const (
+	DefaultPassportLifetime = 10 * time.Minute
+	DefaultRenewEvery       = 5 * time.Second
+	DefaultWitnessEvery     = 10 * time.Second
+	shipEvery               = 100 * time.Millisecond
+	fedRequestTimeout       = 5 * time.Second
+	maxFedBody              = 4 << 20
+)
+
+// fed is a node's federation machinery: its node key, link keys (bus
+// secrets, never in a log), the bus, and the leader loops.
+type fed struct {
+	n       *Node
+	key     ed25519.PrivateKey
+	bus     *transport.Server
+	httpc   *http.Client
+	mu      sync.Mutex
+	master  []byte            // sovereign: the link-key master secret
+	links   map[string][]byte // "from>to" -> key
+	lastUpd []byte            // domain: the last FedUpdate this leader applied
+	kernel  string            // this kernel's bus name
+}
+
+func linkName(from, to string) string { return from + ">" + to }
+
+// busName is this kernel's name on the bus.
+func (n *Node) busName() string {
+	if n.cfg.Role == fsm.RoleSovereign {
+		return fsm.SovereignKernel
+	}
+	return n.cfg.Domain
+}
+
+// loadNodeKey reads (or creates, once) this node's Ed25519 key. Only the
+// public half ever leaves the node.
+func loadNodeKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, "node.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != ed25519.SeedSize {
+			return nil, fmt.Errorf("node key %s is %d bytes, want %d", path, len(b), ed25519.SeedSize)
+		}
+		return ed25519.NewKeyFromSeed(b), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	if err := writeSecretFile(path, seed); err != nil {
+		return nil, err
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// writeSecretFile writes a 0600 file durably (temp + fsync + rename).
+func writeSecretFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// NodePublicKey returns this node's public key.
+func (n *Node) NodePublicKey() ed25519.PublicKey {
+	if n.fed == nil {
+		return nil
+	}
+	return n.fed.key.Public().(ed25519.PublicKey)
+}
+
+func (n *Node) startFederation() error {
+	if n.cfg.Role == fsm.RoleStandalone {
+		return nil
+	}
+	key, err := loadNodeKey(n.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("node key: %w", err)
+	}
+	fd := &fed{n: n, key: key, links: map[string][]byte{}, kernel: n.busName()}
+	n.fed = fd
+	fd.loadSecrets()
+	if n.tls != nil {
+		ip, _, _ := splitIPPort(n.cfg.BindAddr)
+		fd.httpc = &http.Client{Timeout: fedRequestTimeout, Transport: &http.Transport{
+			TLSClientConfig:     n.tls.ClientConfig(""),
+			DialContext:         (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: fedRequestTimeout}).DialContext,
+			MaxIdleConnsPerHost: 4,
+		}}
+		if n.cfg.BusAddr != "" {
+			bc := transport.DefaultConfig()
+			bc.Handler = fd.handleFrame
+			bc.ClientTLS = n.tls.ClientConfig("")
+			bc.PeerNode = n.tls.PeerNode
+			bc.Logger = n.log
+			srv, err := transport.Listen(n.cfg.BusAddr, n.tls.ServerConfig(true), bc)
+			if err != nil {
+				return fmt.Errorf("bus: %w", err)
+			}
+			fd.bus = srv
+			n.cfg.BusAddr = srv.Addr().String()
+		}
+	} else {
+		fd.httpc = &http.Client{Timeout: fedRequestTimeout}
+	}
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); fd.loop() }()
+	return nil
+}
+
+func (fd *fed) close() {
+	if fd != nil && fd.bus != nil {
+		_ = fd.bus.Close()
+	}
+}
+
+// secrets file: the master (sovereign) or the link keys (domain).
+type fedSecrets struct {
+	Master []byte            `codec:"master"`
+	Links  map[string][]byte `codec:"links"`
+}
+
+func (fd *fed) secretsPath() string { return filepath.Join(fd.n.cfg.DataDir, "federation.secrets") }
+
+func (fd *fed) loadSecrets() {
+	b, err := os.ReadFile(fd.secretsPath())
+	if err != nil {
+		return
+	}
+	var s fedSecrets
+	if err := fsm.Decode(b, &s); err != nil {
+		fd.n.log.Error("federation secrets file unreadable; fetching again", "err", err)
+		return
+	}
+	fd.mu.Lock()
+	fd.master = s.Master
+	if s.Links != nil {
+		fd.links = s.Links
+	}
+	fd.mu.Unlock()
+}
+
+func (fd *fed) secrets() fedSecrets {
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	links := make(map[string][]byte, len(fd.links))
+	for k, v := range fd.links {
+		links[k] = v
+	}
+	return fedSecrets{Master: fd.master, Links: links}
+}
+
+// setSecrets stores new secrets when they differ from the held ones.
+func (fd *fed) setSecrets(s fedSecrets) error {
+	fd.mu.Lock()
+	same := bytes.Equal(fd.master, s.Master) && len(fd.links) == len(s.Links)
+	if same {
+		for k, v := range s.Links {
+			if !bytes.Equal(fd.links[k], v) {
+				same = false
+				break
+			}
+		}
+	}
+	if !same {
+		fd.master = s.Master
+		if s.Links == nil {
+			s.Links = map[string][]byte{}
+		}
+		fd.links = s.Links
+	}
+	fd.mu.Unlock()
+	if same {
+		return nil
+	}
+	return writeSecretFile(fd.secretsPath(), fsm.Encode(&s))
+}
+
+// linkKey is the bus's key lookup.
+func (fd *fed) linkKey(from, to string) ([]byte, bool) {
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if fd.master != nil {
+		k, err := transport.DeriveLinkKey(fd.master, from, to)
+		return k, err == nil
+	}
+	k, ok := fd.links[linkName(from, to)]
+	return k, ok
+}
+
+// linksFor derives every link key a domain needs: to and from each other
+// kernel of the federation.
+func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, error) {
+	fd.mu.Lock()
+	master := fd.master
+	fd.mu.Unlock()
+	if master == nil {
+		return nil, errors.New("federation master secret not available on this node yet")
+	}
+	out := map[string][]byte{}
+	for _, o := range others {
+		if o == domain {
+			continue
+		}
+		for _, pair := range [][2]string{{domain, o}, {o, domain}} {
+			k, err := transport.DeriveLinkKey(master, pair[0], pair[1])
+			if err != nil {
+				return nil, err
+			}
+			out[linkName(pair[0], pair[1])] = k
+		}
+	}
+	return out, nil
+}
+
+func (n *Node) fedState(fn func(st *fsm.State, f *fsm.FedState)) {
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		if st.Fed != nil {
+			fn(st, st.Fed)
+		}
+	})
+}
+
+// loop runs the federation duties: on every node, fetching secrets from
+// the leader; on the leader, the role's periodic work.
+func (fd *fed) loop() {
+	n := fd.n
+	t := time.NewTicker(shipEvery)
+	defer t.Stop()
+	var lastRenew, lastWitness, lastSecrets, lastSovereign time.Time
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		var role string
+		var init bool
+		n.fsm.read(func(l *fsm.Ledger, _ uint64) { role, init = l.State().Meta.Role, l.State().Initialized })
+		if !init {
+			continue
+		}
+		leader := n.raft.State() == raft.Leader
+		if !leader && now.Sub(lastSecrets) > 2*time.Second {
+			lastSecrets = now
+			fd.fetchSecrets()
+		}
+		if !leader {
+			continue
+		}
+		switch role {
+		case fsm.RoleSovereign:
+			if now.Sub(lastSovereign) > time.Second {
+				lastSovereign = now
+				fd.sovereignDuties()
+			}
+		case fsm.RoleDomain:
+			if now.Sub(lastRenew) > n.cfg.RenewEvery {
+				lastRenew = now
+				if err := fd.renew(n.ctx); err != nil {
+					n.log.Warn("passport renewal failed; the domain keeps its current passport until it expires", "err", err)
+				}
+			}
+			if now.Sub(lastWitness) > n.cfg.WitnessEvery {
+				lastWitness = now
+				if err := fd.witness(n.ctx); err != nil {
+					n.log.Warn("witness report failed", "err", err)
+				}
+			}
+			fd.ship(n.ctx)
+		}
+	}
+}
+
+// fetchSecrets asks the leader for the federation secrets.
+func (fd *fed) fetchSecrets() {
+	n := fd.n
+	addr := n.leaderAddr()
+	if addr == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+	defer cancel()
+	var s fedSecrets
+	if err := n.pool.call(ctx, addr, rpcFedSecrets, &struct{}{}, &s); err != nil {
+		return
+	}
+	if s.Master == nil && len(s.Links) == 0 {
+		return
+	}
+	if err := fd.setSecrets(s); err != nil {
+		n.log.Error("storing federation secrets", "err", err)
+	}
+}
+
+// serveSecrets answers a member of this kernel's own Raft configuration.
+func (n *Node) serveSecrets(ctx context.Context, peer string, _ []byte) ([]byte, error) {
+	if n.fed == nil {
+		return nil, errors.New("not a federated kernel")
+	}
+	member := false
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == peer {
+				member = true
+			}
+		}
+	}
+	if n.tls != nil && !member {
+		return nil, fmt.Errorf("federation secrets refused: %q is not a member of this kernel", peer)
+	}
+	s := n.fed.secrets()
+	return fsm.Encode(&s), nil
+}
+
+// sovereignDuties: make sure this leader's signing key is registered and
+// the master secret exists, and suspend domains past their deadline.
+func (fd *fed) sovereignDuties() {
+	n := fd.n
+	ctx, cancel := context.WithTimeout(n.ctx, fedRequestTimeout)
+	defer cancel()
+	if err := fd.ensureMaster(ctx); err != nil {
+		n.log.Warn("federation master secret", "err", err)
+	}
+	if _, err := fd.ensureSigner(ctx); err != nil {
+		n.log.Warn("registering passport signing key", "err", err)
+	}
+	var overdue []string
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		for _, d := range f.SortedDomains() {
+			if d.KernelID == "" || d.Suspended {
+				continue
+			}
+			for _, a := range f.Amendments {
+				if a.State == fsm.AmendRatified && a.Version > d.CanonAck && st.Time >= a.Ratified+fsm.AckDeadline {
+					overdue = append(overdue, d.Name)
+					break
+				}
+			}
+		}
+	})
+	for _, d := range overdue {
+		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedSuspend, Payload: fsm.Encode(&fsm.FedSuspend{Domain: d, Reason: "canon acknowledgement overdue"})}); err != nil {
+			n.log.Warn("suspending domain", "domain", d, "err", err)
+		}
+	}
+}
+
+// ensureMaster gives this sovereign leader the link-key master secret:
+// its own copy, a peer's, or, while no domain has joined, a new one.
+func (fd *fed) ensureMaster(ctx context.Context) error {
+	if fd.secrets().Master != nil {
+		return nil
+	}
+	n := fd.n
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == n.cfg.Name {
+				continue
+			}
+			var sec fedSecrets
+			if err := n.pool.call(ctx, string(s.Address), rpcFedSecrets, &struct{}{}, &sec); err == nil && sec.Master != nil {
+				return fd.setSecrets(sec)
+			}
+		}
+	}
+	joined := false
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		for _, d := range f.SortedDomains() {
+			if d.KernelID != "" {
+				joined = true
+			}
+		}
+	})
+	if joined {
+		return errors.New("no member holds the federation master secret and domains have joined; restore federation.secrets from a backup")
+	}
+	m := make([]byte, 32)
+	if _, err := rand.Read(m); err != nil {
+		return err
+	}
+	return fd.setSecrets(fedSecrets{Master: m})
+}
+
+func (fd *fed) ensureSigner(ctx context.Context) (bool, error) {
+	n := fd.n
+	pub := fd.key.Public().(ed25519.PublicKey)
+	var have bool
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) { have = bytes.Equal(f.Signers[n.cfg.Name], pub) })
+	if have {
+		return true, nil
+	}
+	res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedSigner, Payload: fsm.Encode(&fsm.FedSigner{Node: n.cfg.Name, PubKey: pub})})
+	if err != nil {
+		return false, err
+	}
+	if res.Decision != fsm.DecisionPermit && res.Reason != fsm.ReasonAlreadyExists {
+		return false, fmt.Errorf("signing key registration denied: %s", res.Reason)
+	}
+	return true, nil
+}
+
+// issuePassport signs the next passport for d with this leader's key.
+func (fd *fed) issuePassport(d *fsm.DomainRecord, nodeKeys [][]byte, issuer, issuedBy string) ([]byte, passport.Passport) {
+	n := fd.n
+	now := n.now().UnixNano()
+	serial := d.Serial + 1
+	p := passport.Passport{
+		ID: fsm.PassportID(d.Name, serial), Domain: d.Name, Issuer: issuer, IssuedBy: issuedBy, Serial: serial,
+		NotBefore: now - int64(time.Second), Expires: now + int64(n.cfg.PassportLifetime),
+		Scopes: append([]string(nil), d.Scopes...), NodeKeys: passport.SortedNodeKeys(nodeKeys), KeyID: n.cfg.Name,
+	}
+	p = passport.Sign(p, fd.key)
+	return p.Encode(), p
+}
+
+// FedJoinRequest is what a domain presents to the sovereign to redeem its
+// join token.
+type FedJoinRequest struct {
+	Domain    string   `json:"domain"`
+	JoinToken string   `json:"join_token"`
+	KernelID  string   `json:"kernel_id"`
+	NodeKeys  []string `json:"node_keys"` // hex
+	BusAddrs  []string `json:"bus_addrs"`
+}
+
+// FedRenewRequest is a domain leader's periodic renewal, signed by one of
+// the node keys of its current passport.
+type FedRenewRequest struct {
+	Domain    string   `json:"domain"`
+	KernelID  string   `json:"kernel_id"`
+	NodeKeys  []string `json:"node_keys"`
+	BusAddrs  []string `json:"bus_addrs"`
+	CanonAck  uint64   `json:"canon_ack"`
+	SentAt    int64    `json:"sent_at"`
+	NodeKey   string   `json:"node_key"`
+	Signature string   `json:"signature"`
+}
+
+func (r *FedRenewRequest) signingBytes() []byte {
+	c := *r
+	c.Signature = ""
+	b, _ := json.Marshal(&c)
+	return append([]byte("dominus-renew-v1\x00"), b...)
+}
+
+// FedView is the sovereign's answer to a join or renewal: the domain's
+// federation view (recorded in its ledger) and its link keys (never
+// recorded anywhere but the domain nodes' secrets files).
+type FedView struct {
+	Update fsm.FedUpdate     `json:"update"`
+	Links  map[string][]byte `json:"links"`
+}
+
+// view builds the federation view for domain d (sovereign, under read).
+func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string) (FedView, error) {
+	d := f.Domains[domain]
+	if d == nil {
+		return FedView{}, errors.New("unknown domain")
+	}
+	u := fsm.FedUpdate{SovereignID: st.Meta.KernelID, Passport: d.Passport, Canon: f.Canon, Threshold: f.Threshold}
+	for _, node := range sortedKeys(f.Signers) {
+		u.SovereignKeys = append(u.SovereignKeys, fsm.NodeKey{Node: node, PubKey: f.Signers[node]})
+	}
+	var addrs []string
+	if fd.n.cfg.BusAddr != "" {
+		addrs = fd.n.sovereignBusAddrs()
+	}
+	u.Peers = append(u.Peers, fsm.PeerRecord{Kernel: fsm.SovereignKernel, BusAddrs: addrs})
+	names := []string{fsm.SovereignKernel}
+	for _, o := range f.SortedDomains() {
+		if o.Name == domain || o.KernelID == "" {
+			continue
+		}
+		u.Peers = append(u.Peers, fsm.PeerRecord{Kernel: o.Name, Passport: o.Passport, BusAddrs: o.BusAddrs})
+		names = append(names, o.Name)
+	}
+	for _, r := range f.Revocations {
+		u.Revoked = append(u.Revoked, r.ID)
+	}
+	sort.Strings(u.Revoked)
+	for _, a := range f.Amendments {
+		if a.State == fsm.AmendRatified && a.Version == f.Canon.Version {
+			u.CanonText = a.Text
+		}
+	}
+	if f.Halt != nil {
+		h := *f.Halt
+		h.Resumers = nil
+		u.Halt = &h
+	}
+	for _, name := range sortedKeys(f.Operators) {
+		u.Operators = append(u.Operators, *f.Operators[name])
+	}
+	links, err := fd.linksFor(domain, names)
+	if err != nil {
+		return FedView{}, err
+	}
+	return FedView{Update: u, Links: links}, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sovereignBusAddrs lists the bus addresses of the sovereign's members
+// (learned from identify; this node's own at least).
+func (n *Node) sovereignBusAddrs() []string {
+	addrs := []string{n.cfg.BusAddr}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == n.cfg.Name {
+				continue
+			}
+			if id, err := n.identify(n.ctx, string(s.Address)); err == nil && id.BusAddr != "" {
+				addrs = append(addrs, id.BusAddr)
+			}
+		}
+	}
+	sort.Strings(addrs)
+	return addrs
+}
+
+func (n *Node) identify(ctx context.Context, addr string) (identifyResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var id identifyResponse
+	err := n.pool.call(ctx, addr, rpcIdentify, &struct{}{}, &id)
+	return id, err
+}
+
+// memberKeys gathers the public keys and bus addresses of this kernel's
+// members.
+func (n *Node) memberKeys(ctx context.Context) (keys [][]byte, busAddrs []string) {
+	keys = append(keys, n.NodePublicKey())
+	if n.cfg.BusAddr != "" {
+		busAddrs = append(busAddrs, n.cfg.BusAddr)
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == n.cfg.Name {
+				continue
+			}
+			if id, err := n.identify(ctx, string(s.Address)); err == nil {
+				if len(id.NodeKey) == ed25519.PublicKeySize {
+					keys = append(keys, id.NodeKey)
+				}
+				if id.BusAddr != "" {
+					busAddrs = append(busAddrs, id.BusAddr)
+				}
+			}
+		}
+	}
+	sort.Strings(busAddrs)
+	return passport.SortedNodeKeys(keys), busAddrs
+}
+
+// postSovereign POSTs body to the first sovereign URL that answers as
+// leader and decodes the answer into out.
+func (fd *fed) postSovereign(ctx context.Context, path string, body, out any) error {
+	n := fd.n
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	var lastErr error = errors.New("no sovereign URL configured")
+	for _, base := range n.cfg.SovereignURLs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+path, bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := fd.httpc.Do(req)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxFedBody))
+		resp.Body.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			lastErr = fmt.Errorf("sovereign %s: %s: %s", base, resp.Status, strings.TrimSpace(string(data)))
+			if resp.StatusCode >= 500 || resp.StatusCode == http.StatusMisdirectedRequest {
+				continue
+			}
+			return lastErr
+		}
+		return json.Unmarshal(data, out)
+	}
+	return lastErr
+}
+
+// kernelIDPath persists the kernel id a domain redeems its token under, so
+// a retried init is the same kernel to the sovereign.
+func (n *Node) pendingKernelID() (string, error) {
+	path := filepath.Join(n.cfg.DataDir, "federation.kernel-id")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var kid [8]byte
+	if _, err := rand.Read(kid[:]); err != nil {
+		return "", err
+	}
+	id := "kernel-" + hex.EncodeToString(kid[:])
+	return id, writeSecretFile(path, []byte(id))
+}
+
+// InitDomain joins the federation with a join token and seals this
+// domain's genesis. It returns the domain-sovereign root token.
+func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Result, error) {
+	if n.cfg.Role != fsm.RoleDomain || n.fed == nil {
+		return "", fsm.Result{}, badRequest("this kernel is not a domain kernel (--role domain)")
+	}
+	if joinToken == "" {
+		joinToken = n.cfg.JoinToken
+	}
+	if joinToken == "" {
+		return "", fsm.Result{}, badRequest("a join token is required (--join-token)")
+	}
+	var initialized bool
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { initialized = l.State().Initialized })
+	if initialized {
+		return "", fsm.Result{}, ErrAlreadyInit
+	}
+	kid, err := n.pendingKernelID()
+	if err != nil {
+		return "", fsm.Result{}, err
+	}
+	keys, addrs := n.memberKeys(ctx)
+	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs}
+	for _, k := range keys {
+		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
+	}
+	var view FedView
+	if err := n.fed.postSovereign(ctx, "/v1/federation/join", &req, &view); err != nil {
+		return "", fsm.Result{}, &codedError{code: "federation_join_failed", msg: err.Error()}
+	}
+	if err := n.fed.setSecrets(fedSecrets{Links: view.Links}); err != nil {
+		return "", fsm.Result{}, err
+	}
+	token, res, err := n.genesis(ctx, kid, nil, 0)
+	if err != nil {
+		return "", res, err
+	}
+	if err := n.fed.applyUpdate(ctx, view.Update); err != nil {
+		return "", res, fmt.Errorf("recording the federation view: %w", err)
+	}
+	return token, res, nil
+}
+
+func (fd *fed) applyUpdate(ctx context.Context, u fsm.FedUpdate) error {
+	b := fsm.Encode(&u)
+	fd.mu.Lock()
+	same := bytes.Equal(b, fd.lastUpd)
+	fd.mu.Unlock()
+	if same {
+		return nil
+	}
+	res, err := fd.n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedUpdate, Payload: b})
+	if err != nil {
+		return err
+	}
+	if res.Decision != fsm.DecisionPermit {
+		return fmt.Errorf("federation update denied: %s", res.Reason)
+	}
+	fd.mu.Lock()
+	fd.lastUpd = b
+	fd.mu.Unlock()
+	return nil
+}
+
+// renew asks the sovereign for a fresh passport and view.
+func (fd *fed) renew(ctx context.Context) error {
+	n := fd.n
+	ctx, cancel := context.WithTimeout(ctx, 2*fedRequestTimeout)
+	defer cancel()
+	var kid string
+	var ack uint64
+	n.fedState(func(st *fsm.State, f *fsm.FedState) { kid, ack = st.Meta.KernelID, f.Canon.Version })
+	keys, addrs := n.memberKeys(ctx)
+	req := FedRenewRequest{Domain: n.cfg.Domain, KernelID: kid, BusAddrs: addrs, CanonAck: ack, SentAt: n.now().UnixNano(),
+		NodeKey: hex.EncodeToString(n.NodePublicKey())}
+	for _, k := range keys {
+		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
+	}
+	req.Signature = hex.EncodeToString(ed25519.Sign(fd.key, req.signingBytes()))
+	var view FedView
+	if err := fd.postSovereign(ctx, "/v1/federation/renew", &req, &view); err != nil {
+		return err
+	}
+	if err := fd.setSecrets(fedSecrets{Links: view.Links}); err != nil {
+		return err
+	}
+	return fd.applyUpdate(ctx, view.Update)
+}
+
+// witness reports this domain's signed head to the sovereign over the bus.
+func (fd *fed) witness(ctx context.Context) error {
+	n := fd.n
+	var w fsm.FedWitness
+	var ppID string
+	var addrs []string
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		w = fsm.FedWitness{Domain: st.Meta.Domain, Seq: st.Seq, Hash: append([]byte(nil), st.Head[:]...), Node: n.cfg.Name}
+		if p, err := passport.Decode(f.Passport); err == nil {
+			ppID = p.ID
+		}
+		if s := f.Peers[fsm.SovereignKernel]; s != nil {
+			addrs = s.BusAddrs
+		}
+	})
+	if ppID == "" || w.Seq == 0 {
+		return nil
+	}
+	w.NodeKey = n.NodePublicKey()
+	w.Signature = ed25519.Sign(fd.key, fsm.WitnessMessage(w.Domain, w.Seq, w.Hash))
+	seq := uint64(n.now().UnixNano()) // witness frames carry a time-ordered sequence; the ledger dedups by head
+	_, _, err := fd.send(ctx, fsm.SovereignKernel, addrs, transport.Frame{
+		Seq: seq, PassportID: ppID, Type: "witness", Payload: fsm.Encode(&w),
+	})
+	return err
+}
+
+// send seals and sends one frame to a kernel, trying each of its bus
+// addresses, and verifies the ack.
+func (fd *fed) send(ctx context.Context, dest string, addrs []string, f transport.Frame) (transport.Ack, []byte, error) {
+	if fd.bus == nil {
+		return transport.Ack{}, nil, errors.New("this node has no bus (--bus, TLS required)")
+	}
+	key, ok := fd.linkKey(fd.kernel, dest)
+	if !ok {
+		return transport.Ack{}, nil, fmt.Errorf("no link key for %s -> %s", fd.kernel, dest)
+	}
+	f.Version = transport.FrameVersion
+	f.Origin, f.OriginNode, f.Destination = fd.kernel, fd.n.cfg.Name, dest
+	f.SentAtNs = time.Now().UnixNano()
+	frame, err := transport.Encode(f, key)
+	if err != nil {
+		return transport.Ack{}, nil, err
+	}
+	var lastErr error = fmt.Errorf("no bus address known for %s", dest)
+	for _, a := range addrs {
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		b, err := fd.bus.Send(actx, a, frame)
+		cancel()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		ack, err := transport.DecodeAck(b, fd.linkKey)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if ack.Seq != f.Seq || ack.Origin != fd.kernel || ack.Responder != dest || ack.EventDigest != transport.DigestFrame(frame) {
+			lastErr = errors.New("ack does not match the event sent")
+			continue
+		}
+		if ack.Status == transport.AckUnavailable {
+			lastErr = fmt.Errorf("%s at %s is unavailable", dest, a)
+			continue
+		}
+		return ack, frame, nil
+	}
+	return transport.Ack{}, frame, lastErr
+}
+
+// ship sends the oldest pending outbox event of each destination and
+// records the answer. Events to one destination go in sequence order.
+func (fd *fed) ship(ctx context.Context) {
+	n := fd.n
+	type item struct {
+		ev    fsm.OutEvent
+		addrs []string
+		ppID  string
+	}
+	var items []item
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		p, err := passport.Decode(f.Passport)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, e := range f.Outbox {
+			if e.Status != fsm.BusStatePending || seen[e.Dest] {
+				continue
+			}
+			seen[e.Dest] = true
+			var addrs []string
+			if pr := f.Peers[e.Dest]; pr != nil {
+				addrs = pr.BusAddrs
+			}
+			items = append(items, item{ev: *e, addrs: addrs, ppID: p.ID})
+		}
+	})
+	for _, it := range items {
+		e := it.ev
+		payload := fsm.Encode(&fsm.BusReceive{Origin: fd.kernel, Seq: e.Seq, PassportID: it.ppID, Entity: e.Entity, Op: e.Op,
+			Resource: e.Resource, Args: e.Args, TokenHash: e.TokenHash})
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ack, _, err := fd.send(cctx, e.Dest, it.addrs, transport.Frame{Seq: e.Seq, PassportID: it.ppID, Type: "syscall", Payload: payload})
+		cancel()
+		if err != nil {
+			metricInc("bus.send_failed")
+			n.log.Debug("bus send failed; will retry", "event", e.ID, "err", err)
+			continue
+		}
+		var res fsm.BusResult
+		if len(ack.Result) > 0 {
+			if err := fsm.Decode(ack.Result, &res); err != nil {
+				n.log.Warn("bus ack carries an unreadable result", "event", e.ID, "err", err)
+				continue
+			}
+		}
+		d := fsm.BusDelivered{Dest: e.Dest, Seq: e.Seq, Rejected: ack.Status == transport.AckRejected, Result: res}
+		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdBusDelivered, Payload: fsm.Encode(&d)}); err != nil {
+			n.log.Warn("recording bus delivery", "event", e.ID, "err", err)
+		}
+		metricInc("bus.delivered")
+	}
+}
+
+// Bus refusal sentinels (counted by the transport under ErrRefused).
+var (
+	errBusNotForUs  = errors.New("bus: event is not addressed to this kernel")
+	errBusStanding  = errors.New("bus: sender has no standing (passport unknown, expired or revoked)")
+	errBusOrigin    = errors.New("bus: origin node does not match the TLS peer")
+	errBusEventType = errors.New("bus: unknown event type")
+)
+
+// handleFrame is the bus handler: verify, apply through the ledger, ack.
+func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]byte, error) {
+	n := fd.n
+	f, err := transport.Decode(b, fd.linkKey)
+	if err != nil {
+		metricInc("bus.rejected.frame")
+		return nil, err
+	}
+	if f.OriginNode != peerNode {
+		metricInc("bus.rejected.origin")
+		return nil, errBusOrigin
+	}
+	if f.Destination != fd.kernel {
+		metricInc("bus.rejected.destination")
+		return nil, errBusNotForUs
+	}
+	if !fd.standing(f.Origin, f.PassportID) {
+		metricInc("bus.rejected.standing")
+		return nil, errBusStanding
+	}
+	var env fsm.Envelope
+	switch {
+	case f.Type == "witness" && n.cfg.Role == fsm.RoleSovereign:
+		var w fsm.FedWitness
+		if err := fsm.Decode(f.Payload, &w); err != nil || w.Domain != f.Origin {
+			metricInc("bus.rejected.payload")
+			return nil, fmt.Errorf("%w: witness payload", transport.ErrMalformed)
+		}
+		env = fsm.Envelope{Type: fsm.CmdFedWitness, Payload: f.Payload}
+	case f.Type == "syscall" && n.cfg.Role == fsm.RoleDomain:
+		var p fsm.BusReceive
+		if err := fsm.Decode(f.Payload, &p); err != nil || p.Origin != f.Origin || p.Seq != f.Seq || p.PassportID != f.PassportID {
+			metricInc("bus.rejected.payload")
+			return nil, fmt.Errorf("%w: syscall payload does not match its frame", transport.ErrMalformed)
+		}
+		env = fsm.Envelope{Type: fsm.CmdBusReceive, Payload: f.Payload}
+	default:
+		metricInc("bus.rejected.type")
+		return nil, errBusEventType
+	}
+	ack := transport.Ack{Version: transport.FrameVersion, Origin: f.Origin, Responder: fd.kernel, Seq: f.Seq, EventDigest: transport.DigestFrame(b)}
+	res, err := n.Apply(ctx, env)
+	switch {
+	case err != nil:
+		ack.Status = transport.AckUnavailable
+	case res.Duplicate:
+		ack.Status = transport.AckDuplicate
+	case res.Reason == fsm.ReasonSequenceGap:
+		ack.Status = transport.AckUnavailable
+	case res.Reason == fsm.ReasonPassportInvalid || res.Reason == fsm.ReasonWrongRole || res.Reason == fsm.ReasonMalformed:
+		ack.Status = transport.AckRejected
+	case res.Decision == fsm.DecisionPermit, res.Decision == fsm.DecisionDeny, res.Decision == fsm.DecisionEscalate:
+		ack.Status = transport.AckApplied
+	default:
+		ack.Status = transport.AckApplied
+	}
+	if err == nil {
+		if env.Type == fsm.CmdBusReceive && len(res.Value) > 0 && (res.Duplicate || res.Decision != fsm.DecisionDeny || res.Reason != fsm.ReasonPassportInvalid) {
+			ack.Result = res.Value
+		}
+		if ack.Result == nil {
+			ack.Result = fsm.Encode(&fsm.BusResult{Decision: res.Decision, Reason: res.Reason, Seq: res.Seq})
+		}
+		if len(ack.Result) > transport.MaxAckResultBytes {
+			ack.Result = fsm.Encode(&fsm.BusResult{Decision: res.Decision, Reason: res.Reason, Seq: res.Seq})
+		}
+	}
+	key, ok := fd.linkKey(fd.kernel, f.Origin)
+	if !ok {
+		return nil, transport.ErrUnknownLink
+	}
+	return transport.EncodeAck(ack, key)
+}
+
+// standing checks, before anything reaches the ledger, that the origin is
+// a kernel this one knows with a passport that verifies now, matches the
+// event's passport id (or its recent predecessor) and is not revoked.
+func (fd *fed) standing(origin, ppID string) bool {
+	n := fd.n
+	ok := false
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		var b []byte
+		switch st.Meta.Role {
+		case fsm.RoleSovereign:
+			if d := f.Domains[origin]; d != nil && !d.Suspended {
+				b = d.Passport
+			}
+		case fsm.RoleDomain:
+			if p := f.Peers[origin]; p != nil {
+				b = p.Passport
+			}
+		}
+		if b == nil {
+			return
+		}
+		now := n.now().UnixNano()
+		p, r := st.VerifyPassport(b, now)
+		switch {
+		case r == fsm.ReasonOK:
+		case r == fsm.ReasonExpired && passport.Fresh(p, now, fsm.StandingSlack):
+		default:
+			return
+		}
+		ok = p.ID == ppID || (!f.IsRevoked(ppID) && strings.HasPrefix(ppID, "pp-"+origin+"-"))
+	})
+	return ok
+}

@@ -1,0 +1,442 @@
+package kernel
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/internal/tlsutil"
+	"github.com/dominus-kernel/dominus/transport"
+)
+
+// fedNet is a federation of one-node kernels in this process, each with
+// its own certificate from one CA, a real QUIC bus and HTTPS API on
+// loopback.
+type fedNet struct {
+	t     *testing.T
+	caDir string
+	block int
+	next  int
+}
+
+func newFedNet(t *testing.T, block int) *fedNet {
+	dir := t.TempDir()
+	if _, _, err := tlsutil.CreateCA(dir, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return &fedNet{t: t, caDir: dir, block: block}
+}
+
+func (fn *fedNet) node(name string, mut func(*Config)) *Node {
+	t := fn.t
+	fn.next++
+	ip := fmt.Sprintf("127.0.%d.%d", fn.block, fn.next)
+	cert, key, err := tlsutil.CreateCert(fn.caDir, filepath.Join(fn.caDir, "ca.pem"), filepath.Join(fn.caDir, "ca-key.pem"), name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Name, cfg.DataDir, cfg.Logger, cfg.MinFreeDiskBytes = name, t.TempDir(), testLogger(t), 0
+	cfg.RaftLogOutput = testOutput()
+	cfg.BindAddr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
+	cfg.HTTPAddr = ip + ":0"
+	cfg.BusAddr = cfg.BindAddr // UDP: the same port number as the TCP bind port
+	cfg.BootstrapExpect = 1
+	cfg.TLS = &tlsutil.Files{CA: filepath.Join(fn.caDir, "ca.pem"), Cert: cert, Key: key}
+	cfg.RenewEvery = 300 * time.Millisecond
+	cfg.WitnessEvery = 300 * time.Millisecond
+	cfg.PassportLifetime = time.Minute
+	mut(&cfg)
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Raft().State() != raft.Leader {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no leader", name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
+func mustPermit(t *testing.T, what string) func(fsm.Result, error) fsm.Result {
+	return func(res fsm.Result, err error) fsm.Result {
+		t.Helper()
+		if err != nil || res.Decision != fsm.DecisionPermit {
+			t.Fatalf("%s: %v %+v (%s)", what, err, res, res.Reason)
+		}
+		return res
+	}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type fedFixture struct {
+	sov, a, b         *Node
+	opToken           string
+	opKeys            map[string]ed25519.PrivateKey
+	rootA, rootB      string
+	agentA, grantForA string
+}
+
+// startFederation brings up a sovereign with operators alice, bob, carol
+// (threshold 2) and joins domains a and b.
+func startFederation(t *testing.T, block int) *fedFixture {
+	ctx := context.Background()
+	fn := newFedNet(t, block)
+	fx := &fedFixture{opKeys: map[string]ed25519.PrivateKey{}}
+	fx.sov = fn.node("s1", func(c *Config) { c.Role = fsm.RoleSovereign })
+	var req api.OperatorInitRequest
+	req.Threshold = 2
+	for i, name := range []string{"alice", "bob", "carol"} {
+		seed := make([]byte, ed25519.SeedSize)
+		seed[0] = byte(i + 1)
+		k := ed25519.NewKeyFromSeed(seed)
+		fx.opKeys[name] = k
+		req.Operators = append(req.Operators, api.OperatorInit{Name: name, PubKey: hex.EncodeToString(k.Public().(ed25519.PublicKey))})
+	}
+	toks, _, _, err := fx.sov.initSovereign(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.opToken = toks[0].Token
+	sovURL := "https://" + fx.sov.HTTPAddr()
+	join := map[string]string{}
+	for _, d := range []string{"a", "b"} {
+		jt, th, err := newToken("dmj_")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPermit(t, "domain create "+d)(fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedDomainCreate, Auth: TokenHash(fx.opToken), Payload: fsm.Encode(&fsm.FedDomainCreate{Name: d, JoinTokenHash: th})}))
+		join[d] = jt
+	}
+	fx.a = fn.node("a1", func(c *Config) { c.Role, c.Domain, c.SovereignURLs = fsm.RoleDomain, "a", []string{sovURL} })
+	fx.b = fn.node("b1", func(c *Config) { c.Role, c.Domain, c.SovereignURLs = fsm.RoleDomain, "b", []string{sovURL} })
+	if fx.rootA, _, err = fx.a.InitDomain(ctx, join["a"]); err != nil {
+		t.Fatal(err)
+	}
+	if fx.rootB, _, err = fx.b.InitDomain(ctx, join["b"]); err != nil {
+		t.Fatal(err)
+	}
+	// a's first view may predate b's join: wait until each knows the other.
+	for _, pair := range [][2]*Node{{fx.a, fx.b}, {fx.b, fx.a}} {
+		n, other := pair[0], pair[1].cfg.Domain
+		waitFor(t, n.cfg.Domain+" knows "+other, 10*time.Second, func() bool {
+			ok := false
+			n.fedState(func(_ *fsm.State, f *fsm.FedState) { ok = f.Peers[other] != nil })
+			return ok
+		})
+	}
+	// b's authority grants a's agent; a's operator grants its own agent.
+	fx.grantForA = "dmc_grant-for-a-agent"
+	mustPermit(t, "grant in b")(fx.b.Apply(ctx, fsm.Envelope{Type: fsm.CmdCapGrant, Auth: TokenHash(fx.rootB), Payload: fsm.Encode(&fsm.CapGrant{
+		TokenHash: TokenHash(fx.grantForA), Entity: "a/agent", Ops: []string{"kv.*"}, Resources: []string{"orders/*"}})}))
+	fx.agentA = "dmc_agent-in-a"
+	mustPermit(t, "grant in a")(fx.a.Apply(ctx, fsm.Envelope{Type: fsm.CmdCapGrant, Auth: TokenHash(fx.rootA), Payload: fsm.Encode(&fsm.CapGrant{
+		TokenHash: TokenHash(fx.agentA), Entity: "agent", Ops: []string{"kv.*"}, Resources: []string{"*"}})}))
+	return fx
+}
+
+func remoteCall(t *testing.T, n *Node, token, op, resource, value, remoteToken string) fsm.Result {
+	t.Helper()
+	res, err := n.Apply(context.Background(), fsm.Envelope{Type: fsm.CmdSyscall, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.Syscall{
+		Op: op, Resource: resource, Args: []byte(value), RemoteTokenHash: TokenHash(remoteToken)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func outEvent(n *Node, id string) (e fsm.OutEvent, ok bool) {
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		if p := f.OutEventByID(id); p != nil {
+			e, ok = *p, true
+		}
+	})
+	return
+}
+
+func waitDelivered(t *testing.T, n *Node, id string) fsm.OutEvent {
+	t.Helper()
+	var e fsm.OutEvent
+	waitFor(t, "delivery of "+id, 15*time.Second, func() bool {
+		var ok bool
+		e, ok = outEvent(n, id)
+		return ok && e.Status != fsm.BusStatePending
+	})
+	return e
+}
+
+func kvValue(n *Node, key string) (string, bool) {
+	var v string
+	var ok bool
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		if e := l.State().KV[key]; e != nil {
+			v, ok = string(e.Value), true
+		}
+	})
+	return v, ok
+}
+
+// A cross-domain call is gated in a, carried on the bus, gated again in b
+// and ledgered in both; without b's grant it is denied in b and b's data
+// is untouched.
+func TestCrossDomainCallNeedsTheDestinationsGrant(t *testing.T) {
+	fx := startFederation(t, 50)
+	// Without a grant from b (a token b never issued).
+	res := remoteCall(t, fx.a, fx.agentA, "kv.put", "b:orders/1", "forged", "dmc_not-issued-by-b")
+	if res.Decision != fsm.DecisionPermit {
+		t.Fatalf("a's gate should permit and ship the call (b decides): %+v", res)
+	}
+	e := waitDelivered(t, fx.a, res.ID)
+	if e.Remote.Decision != fsm.DecisionDeny || e.Remote.Reason != fsm.ReasonUnknownToken {
+		t.Fatalf("remote decision without a grant: %+v", e.Remote)
+	}
+	if _, ok := kvValue(fx.b, "orders/1"); ok {
+		t.Fatal("b's state changed without a grant")
+	}
+	// With the grant.
+	res = remoteCall(t, fx.a, fx.agentA, "kv.put", "b:orders/1", "paid", fx.grantForA)
+	e = waitDelivered(t, fx.a, res.ID)
+	if e.Remote.Decision != fsm.DecisionPermit {
+		t.Fatalf("remote decision with the grant: %+v", e.Remote)
+	}
+	if v, ok := kvValue(fx.b, "orders/1"); !ok || v != "paid" {
+		t.Fatalf("b's orders/1 = %q %v", v, ok)
+	}
+	// Ledgered in both: a's syscall and delivery, b's bus.receive.
+	var sawReceive bool
+	_ = fx.b.Events(1, func(ev api.Event) error {
+		if ev.Type == "bus.receive" && ev.Actor == "a/agent" && ev.Decision == "PERMIT" {
+			sawReceive = true
+		}
+		return nil
+	})
+	if !sawReceive {
+		t.Fatal("b's ledger has no permitted bus.receive from a/agent")
+	}
+	// b's grant names a's entity: b's own agent cannot use it locally, and
+	// a's root token means nothing in b.
+	if _, err := fx.b.Authenticate(fx.rootA); err == nil {
+		t.Fatal("a's root token authenticated in b")
+	}
+	res2, err := fx.b.Apply(context.Background(), fsm.Envelope{Type: fsm.CmdSyscall, Auth: TokenHash(fx.grantForA), Payload: fsm.Encode(&fsm.Syscall{Op: "kv.get", Resource: "orders/1"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Decision != fsm.DecisionDeny || res2.Reason != fsm.ReasonForbidden {
+		t.Fatalf("local use of a cross-domain grant, bypassing a's gate: %s %s", res2.Decision, res2.Reason)
+	}
+}
+
+// Every event is applied exactly once however often it is sent: the
+// receiver's inbox answers a resent frame with the stored result.
+func TestBusDeliveryIsExactlyOnceUnderResends(t *testing.T) {
+	fx := startFederation(t, 51)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		res := remoteCall(t, fx.a, fx.agentA, "kv.put", fmt.Sprintf("b:orders/%d", i), fmt.Sprint(i), fx.grantForA)
+		ids = append(ids, res.ID)
+	}
+	for _, id := range ids {
+		waitDelivered(t, fx.a, id)
+	}
+	// Resend the first event's frame by hand: the ledger records nothing new.
+	var seqBefore uint64
+	fx.b.fsm.read(func(l *fsm.Ledger, _ uint64) { seqBefore = l.State().Seq })
+	e, _ := outEvent(fx.a, ids[0])
+	var addrs []string
+	var ppID string
+	fx.a.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		addrs = f.Peers["b"].BusAddrs
+		ppID = fx.a.Status().Passport.ID
+	})
+	payload := fsm.Encode(&fsm.BusReceive{Origin: "a", Seq: e.Seq, PassportID: ppID, Entity: e.Entity, Op: e.Op, Resource: e.Resource, Args: e.Args, TokenHash: e.TokenHash})
+	ack, _, err := fx.a.fed.send(context.Background(), "b", addrs, transportFrame(e.Seq, ppID, payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Status.String() != "duplicate" {
+		t.Fatalf("resent event acked %s, want duplicate", ack.Status)
+	}
+	var seqAfter uint64
+	fx.b.fsm.read(func(l *fsm.Ledger, _ uint64) { seqAfter = l.State().Seq })
+	// Witness and renewal traffic may add events; none may be a bus.receive.
+	_ = fx.b.Events(seqBefore+1, func(ev api.Event) error {
+		if ev.Type == "bus.receive" {
+			t.Errorf("resend produced a new bus.receive at seq %d", ev.Seq)
+		}
+		return nil
+	})
+	_ = seqAfter
+	var applied int
+	_ = fx.b.Events(1, func(ev api.Event) error {
+		if ev.Type == "bus.receive" {
+			applied++
+		}
+		return nil
+	})
+	if applied != 5 {
+		t.Fatalf("b applied %d bus events, want 5", applied)
+	}
+}
+
+// A revoked passport: the sovereign stops renewing it and every peer that
+// hears of the revocation refuses the domain's bus events.
+func TestRevokedPassportIsRefusedOnTheBus(t *testing.T) {
+	fx := startFederation(t, 52)
+	ctx := context.Background()
+	ppB := fx.b.Status().Passport.ID
+	mustPermit(t, "revoke")(fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedPassportRevoke, Auth: TokenHash(fx.opToken), Payload: fsm.Encode(&fsm.FedPassportRevoke{ID: ppB})}))
+	waitFor(t, "a hears of the revocation", 10*time.Second, func() bool {
+		r := false
+		fx.a.fedState(func(_ *fsm.State, f *fsm.FedState) { r = f.IsRevoked(ppB) })
+		return r
+	})
+	// b's agent calls into a: a refuses the frame.
+	agentB := "dmc_agent-in-b"
+	mustPermit(t, "grant in b")(fx.b.Apply(ctx, fsm.Envelope{Type: fsm.CmdCapGrant, Auth: TokenHash(fx.rootB), Payload: fsm.Encode(&fsm.CapGrant{
+		TokenHash: TokenHash(agentB), Entity: "agent", Ops: []string{"kv.*"}, Resources: []string{"*"}})}))
+	before := fx.a.fed.bus.Stats()
+	res := remoteCall(t, fx.b, agentB, "kv.put", "a:orders/1", "x", "dmc_whatever")
+	if res.Decision == fsm.DecisionPermit {
+		waitFor(t, "a refuses b's event", 10*time.Second, func() bool {
+			after := fx.a.fed.bus.Stats()
+			var nb, na uint64
+			for _, v := range before.Rejected {
+				nb += v
+			}
+			for _, v := range after.Rejected {
+				na += v
+			}
+			return na > nb
+		})
+		if e, _ := outEvent(fx.b, res.ID); e.Status != fsm.BusStatePending {
+			t.Fatalf("b's event to a was answered after revocation: %+v", e)
+		}
+	}
+	if _, ok := kvValue(fx.a, "orders/1"); ok {
+		t.Fatal("a applied an event from a revoked domain")
+	}
+	// The sovereign refuses b's witness reports as well.
+	waitFor(t, "sovereign refuses b", 10*time.Second, func() bool {
+		var n uint64
+		for _, v := range fx.sov.fed.bus.Stats().Rejected {
+			n += v
+		}
+		return n > 0
+	})
+}
+
+// M-1 signatures never ratify; M distinct operators do, and the domains
+// take the new canon version.
+func TestAmendmentRatifiesWithMSignaturesAndReachesDomains(t *testing.T) {
+	fx := startFederation(t, 53)
+	ctx := context.Background()
+	res := mustPermit(t, "propose")(fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedAmendPropose, Auth: TokenHash(fx.opToken), Payload: fsm.Encode(&fsm.FedAmendPropose{Text: "Article 1. Agents act only through the gate.\n"})}))
+	id := res.ID
+	var hash []byte
+	fx.sov.fedState(func(_ *fsm.State, f *fsm.FedState) { hash = f.Amendments[0].Hash })
+	sign := func(op string) fsm.Result {
+		sig := ed25519.Sign(fx.opKeys[op], fsm.AmendmentMessage(id, hash))
+		r, err := fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedAmendSign, Payload: fsm.Encode(&fsm.FedAmendSign{ID: id, Operator: op, Signature: sig})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	mustPermit(t, "alice signs")(sign("alice"), nil)
+	if r := sign("alice"); r.Reason != fsm.ReasonDuplicateSignature {
+		t.Fatalf("repeated signature: %s", r.Reason)
+	}
+	if v := fx.sov.Status().CanonVersion; v != 0 {
+		t.Fatalf("ratified with one signature: version %d", v)
+	}
+	mustPermit(t, "bob signs")(sign("bob"), nil)
+	if v := fx.sov.Status().CanonVersion; v != 1 {
+		t.Fatalf("canon version after 2 of 3: %d", v)
+	}
+	for _, n := range []*Node{fx.a, fx.b} {
+		waitFor(t, n.cfg.Domain+" takes canon v1", 10*time.Second, func() bool { return n.Status().CanonVersion == 1 })
+	}
+	waitFor(t, "sovereign records acknowledgements", 10*time.Second, func() bool {
+		ok := true
+		fx.sov.fedState(func(_ *fsm.State, f *fsm.FedState) {
+			for _, d := range f.Domains {
+				ok = ok && d.CanonAck == 1
+			}
+		})
+		return ok
+	})
+}
+
+// A federation halt stops every domain's gate; resume needs M operators.
+func TestFederationHaltAndResume(t *testing.T) {
+	fx := startFederation(t, 54)
+	ctx := context.Background()
+	h := mustPermit(t, "halt")(fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedHalt, Auth: TokenHash(fx.opToken), Payload: fsm.Encode(&fsm.FedHaltCmd{Reason: "drill"})}))
+	put := func() fsm.Result {
+		r, err := fx.a.Apply(ctx, fsm.Envelope{Type: fsm.CmdSyscall, Auth: TokenHash(fx.agentA), Payload: fsm.Encode(&fsm.Syscall{Op: "kv.put", Resource: "local/1", Args: []byte("v")})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	waitFor(t, "a halted", 10*time.Second, func() bool { return put().Reason == fsm.ReasonHalted })
+	resume := func(op string) fsm.Result {
+		sig := ed25519.Sign(fx.opKeys[op], fsm.ResumeMessage(h.ID))
+		r, err := fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedResume, Payload: fsm.Encode(&fsm.FedResume{HaltID: h.ID, Operator: op, Signature: sig})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	mustPermit(t, "carol")(resume("carol"), nil)
+	time.Sleep(time.Second) // two renewals
+	if r := put(); r.Reason != fsm.ReasonHalted {
+		t.Fatalf("one signature resumed the federation: %s", r.Reason)
+	}
+	mustPermit(t, "alice")(resume("alice"), nil)
+	waitFor(t, "a resumes", 10*time.Second, func() bool { return put().Decision == fsm.DecisionPermit })
+}
+
+// Killing domain b leaves a working, and the sovereign witnessed a's head.
+func TestKillingOneDomainLeavesTheOthers(t *testing.T) {
+	fx := startFederation(t, 55)
+	fx.b.Close()
+	ctx := context.Background()
+	r, err := fx.a.Apply(ctx, fsm.Envelope{Type: fsm.CmdSyscall, Auth: TokenHash(fx.agentA), Payload: fsm.Encode(&fsm.Syscall{Op: "kv.put", Resource: "local/1", Args: []byte("v")})})
+	if err != nil || r.Decision != fsm.DecisionPermit {
+		t.Fatalf("a after b died: %v %+v", err, r)
+	}
+	waitFor(t, "a's head witnessed", 10*time.Second, func() bool {
+		n := 0
+		fx.sov.fedState(func(_ *fsm.State, f *fsm.FedState) { n = len(f.Witness["a"]) })
+		return n > 0
+	})
+}
+
+func transportFrame(seq uint64, ppID string, payload []byte) transport.Frame {
+	return transport.Frame{Seq: seq, PassportID: ppID, Type: "syscall", Payload: payload}
+}

@@ -1,0 +1,659 @@
+package kernel
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/canon"
+	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/passport"
+)
+
+func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+	// Authenticated by the join token, a node signature or an operator
+	// signature rather than a bearer token.
+	open("POST /v1/federation/join", n.handleFedJoin)
+	open("POST /v1/federation/renew", n.handleFedRenew)
+	open("POST /v1/canon/amendments/{id}/sign", n.handleAmendSign)
+	open("POST /v1/federation/resume", n.handleFedResume)
+	open("GET /v1/canon", n.handleCanonShow)
+	open("GET /v1/federation/halt", n.handleFedHaltState)
+
+	authed("POST /v1/federation/domains", n.handleDomainCreate)
+	authed("GET /v1/federation/domains", n.handleDomainList)
+	authed("GET /v1/passports", n.handlePassportList)
+	authed("GET /v1/passports/{id}", n.handlePassportInspect)
+	authed("POST /v1/passports/{id}/revoke", n.handlePassportRevoke)
+	authed("POST /v1/canon/amendments", n.handleAmendPropose)
+	authed("POST /v1/canon/amendments/{id}/veto", n.handleAmendVeto)
+	authed("POST /v1/federation/halt", n.handleFedHalt)
+	authed("GET /v1/federation/witness", n.handleWitnessList)
+	authed("GET /v1/bus", n.handleBusStats)
+	authed("GET /v1/bus/{dest}/{seq}", n.handleBusEvent)
+}
+
+func errNotRole(role string) error {
+	return &codedError{code: api.CodeBadRequest, msg: "this endpoint needs a " + role + " kernel"}
+}
+
+// handleInit seals genesis: standalone, sovereign (named operators) or
+// domain (join token).
+func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
+	var req api.OperatorInitRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &req); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	var tok string
+	var res fsm.Result
+	var err error
+	var opTokens []api.OperatorToken
+	switch n.cfg.Role {
+	case fsm.RoleSovereign:
+		opTokens, tok, res, err = n.initSovereign(r.Context(), req)
+	case fsm.RoleDomain:
+		tok, res, err = n.InitDomain(r.Context(), req.JoinToken)
+	default:
+		if len(req.Operators) > 0 || req.JoinToken != "" {
+			err = badRequest("operators and join tokens belong to federated kernels (--role sovereign|domain)")
+		} else {
+			tok, res, err = n.Init(r.Context())
+		}
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var kid string
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { kid = l.State().Meta.KernelID })
+	writeJSON(w, http.StatusOK, api.OperatorInitResponse{
+		InitResponse: api.InitResponse{RootToken: tok, KernelID: kid, Head: api.Head{Seq: res.Seq, Hash: hex.EncodeToString(res.Head[:])}},
+		Operators:    opTokens,
+	})
+}
+
+func (n *Node) initSovereign(ctx context.Context, req api.OperatorInitRequest) ([]api.OperatorToken, string, fsm.Result, error) {
+	if len(req.Operators) == 0 || req.Threshold < 1 || req.Threshold > len(req.Operators) {
+		return nil, "", fsm.Result{}, badRequest("a sovereign needs named operators and a threshold M with 1 <= M <= N")
+	}
+	var ops []fsm.GenesisOperator
+	var toks []api.OperatorToken
+	for _, o := range req.Operators {
+		pub, err := hex.DecodeString(o.PubKey)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return nil, "", fsm.Result{}, badRequest("operator %q: pub_key must be a hex Ed25519 public key", o.Name)
+		}
+		tok, th, err := newToken("dmo_")
+		if err != nil {
+			return nil, "", fsm.Result{}, err
+		}
+		ops = append(ops, fsm.GenesisOperator{Name: o.Name, TokenHash: th, PubKey: pub, Level: o.Level})
+		toks = append(toks, api.OperatorToken{Name: o.Name, Token: tok})
+	}
+	var kid [8]byte
+	if _, err := rand.Read(kid[:]); err != nil {
+		return nil, "", fsm.Result{}, err
+	}
+	tok, res, err := n.genesis(ctx, "sovereign-"+hex.EncodeToString(kid[:]), ops, req.Threshold)
+	if err != nil {
+		return nil, "", res, err
+	}
+	return toks, tok, res, nil
+}
+
+// fedStatus fills the federation part of Status (under the FSM lock).
+func fedStatus(st *fsm.State, s *api.Status) {
+	s.Role = st.Meta.Role
+	if st.Fed == nil {
+		return
+	}
+	s.CanonVersion = st.Fed.Canon.Version
+	if st.Fed.Halt != nil {
+		s.Halted, s.FedHalted = true, true
+	}
+	if p, err := passport.Decode(st.Fed.Passport); err == nil {
+		s.Passport = &api.PassportRef{ID: p.ID, Expires: time.Unix(0, p.Expires).UTC()}
+	}
+}
+
+func (n *Node) requireLeader() error {
+	if n.raft.State() != raft.Leader {
+		addr, id := n.raft.LeaderWithID()
+		return &codedError{code: api.CodeUnavailable, msg: fmt.Sprintf("not the leader; the leader is %s (%s)", id, addr)}
+	}
+	return nil
+}
+
+func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
+	var req FedJoinRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if n.cfg.Role != fsm.RoleSovereign || n.fed == nil {
+		writeErr(w, errNotRole("sovereign"))
+		return
+	}
+	if err := n.requireLeader(); err != nil {
+		writeErr(w, err)
+		return
+	}
+	ctx := r.Context()
+	if err := n.ConsistentRead(ctx); err != nil {
+		writeErr(w, err)
+		return
+	}
+	th := hex.EncodeToString(TokenHash(req.JoinToken))
+	var d fsm.DomainRecord
+	var found bool
+	var issuer string
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		if rec := f.Domains[req.Domain]; rec != nil {
+			d, found = *rec, true
+		}
+		issuer = st.Meta.KernelID
+	})
+	if !found || d.JoinTokenHash != th {
+		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "unknown domain or join token"})
+		return
+	}
+	if d.KernelID != "" && d.KernelID != req.KernelID {
+		writeErr(w, &codedError{code: api.CodeForbidden, msg: "join token already redeemed by another kernel"})
+		return
+	}
+	if d.KernelID == "" {
+		var keys [][]byte
+		for _, k := range req.NodeKeys {
+			b, err := hex.DecodeString(k)
+			if err != nil || len(b) != ed25519.PublicKeySize {
+				writeErr(w, badRequest("node keys must be hex Ed25519 public keys"))
+				return
+			}
+			keys = append(keys, b)
+		}
+		if len(keys) == 0 || len(keys) > passport.MaxNodeKeys {
+			writeErr(w, badRequest("1..%d node keys required", passport.MaxNodeKeys))
+			return
+		}
+		if err := n.fed.ensureMaster(ctx); err != nil {
+			writeErr(w, err)
+			return
+		}
+		if _, err := n.fed.ensureSigner(ctx); err != nil {
+			writeErr(w, err)
+			return
+		}
+		b, _ := n.fed.issuePassport(&d, keys, issuer, d.CreatedBy)
+		res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedJoin, Payload: fsm.Encode(&fsm.FedJoin{
+			Domain: req.Domain, JoinTokenHash: TokenHash(req.JoinToken), KernelID: req.KernelID, Passport: b, BusAddrs: req.BusAddrs})})
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if res.Decision != fsm.DecisionPermit {
+			writeErr(w, &codedError{code: api.CodeDenied, msg: "join denied: " + res.Reason.String()})
+			return
+		}
+	}
+	n.answerView(w, req.Domain)
+}
+
+func (n *Node) answerView(w http.ResponseWriter, domain string) {
+	var view FedView
+	var err error
+	n.fedState(func(st *fsm.State, f *fsm.FedState) { view, err = n.fed.view(st, f, domain) })
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
+	var req FedRenewRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if n.cfg.Role != fsm.RoleSovereign || n.fed == nil {
+		writeErr(w, errNotRole("sovereign"))
+		return
+	}
+	if err := n.requireLeader(); err != nil {
+		writeErr(w, err)
+		return
+	}
+	ctx := r.Context()
+	if err := n.ConsistentRead(ctx); err != nil {
+		writeErr(w, err)
+		return
+	}
+	nodeKey, err := hex.DecodeString(req.NodeKey)
+	sig, serr := hex.DecodeString(req.Signature)
+	if err != nil || serr != nil || len(nodeKey) != ed25519.PublicKeySize || !ed25519.Verify(nodeKey, req.signingBytes(), sig) {
+		metricInc("federation.renew.bad_signature")
+		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "renewal signature does not verify"})
+		return
+	}
+	now := n.now()
+	if d := now.Sub(time.Unix(0, req.SentAt)); d > 2*time.Minute || d < -2*time.Minute {
+		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "renewal request is stale or from the future"})
+		return
+	}
+	var d fsm.DomainRecord
+	var found, revoked bool
+	var cur passport.Passport
+	var issuer string
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		if rec := f.Domains[req.Domain]; rec != nil {
+			d, found = *rec, true
+			cur, _ = passport.Decode(rec.Passport)
+			revoked = rec.Revoked || f.IsRevoked(cur.ID)
+		}
+		issuer = st.Meta.KernelID
+	})
+	switch {
+	case !found || d.KernelID == "" || d.KernelID != req.KernelID:
+		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "unknown domain kernel"})
+		return
+	case !passport.HasNodeKey(cur, nodeKey):
+		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "renewal signed by a key outside the domain's passport"})
+		return
+	case revoked:
+		writeErr(w, &codedError{code: api.CodeForbidden, msg: "passport " + cur.ID + " is revoked"})
+		return
+	case d.Suspended:
+		writeErr(w, &codedError{code: api.CodeForbidden, msg: "domain is suspended: " + d.SuspendReason})
+		return
+	}
+	if req.CanonAck > d.CanonAck {
+		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedCanonAck, Payload: fsm.Encode(&fsm.FedCanonAck{Domain: d.Name, Version: req.CanonAck})}); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	var keys [][]byte
+	for _, k := range req.NodeKeys {
+		if b, err := hex.DecodeString(k); err == nil && len(b) == ed25519.PublicKeySize {
+			keys = append(keys, b)
+		}
+	}
+	keys = passport.SortedNodeKeys(keys)
+	sameKeys := len(keys) == len(cur.NodeKeys)
+	for i := 0; sameKeys && i < len(keys); i++ {
+		sameKeys = string(keys[i]) == string(cur.NodeKeys[i])
+	}
+	half := int64(n.cfg.PassportLifetime) / 2
+	if len(keys) > 0 && (!sameKeys || !slices.Equal(req.BusAddrs, d.BusAddrs) || cur.Expires-now.UnixNano() < half || cur.KeyID != n.cfg.Name && !n.fed.signerKnown(cur.KeyID)) {
+		if _, err := n.fed.ensureSigner(ctx); err != nil {
+			writeErr(w, err)
+			return
+		}
+		b, _ := n.fed.issuePassport(&d, keys, issuer, d.CreatedBy)
+		res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedPassport, Payload: fsm.Encode(&fsm.FedPassport{Domain: d.Name, Passport: b, BusAddrs: req.BusAddrs})})
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if res.Decision != fsm.DecisionPermit {
+			writeErr(w, &codedError{code: api.CodeDenied, msg: "renewal denied: " + res.Reason.String()})
+			return
+		}
+	}
+	n.answerView(w, req.Domain)
+}
+
+func (fd *fed) signerKnown(node string) bool {
+	ok := false
+	fd.n.fedState(func(_ *fsm.State, f *fsm.FedState) { _, ok = f.Signers[node] })
+	return ok
+}
+
+func (n *Node) handleDomainCreate(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.DomainCreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	jt, th, err := newToken("dmj_")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdFedDomainCreate, &fsm.FedDomainCreate{Name: req.Name, JoinTokenHash: th, Scopes: req.Scopes})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := api.DomainCreateResponse{Outcome: outcome(res), Domain: req.Name}
+	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
+		out.JoinToken = jt
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleDomainList(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+		return
+	}
+	out := []api.Domain{}
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		for _, d := range f.SortedDomains() {
+			ad := api.Domain{Name: d.Name, KernelID: d.KernelID, Joined: d.KernelID != "", Scopes: d.Scopes, BusAddrs: d.BusAddrs,
+				CanonAck: d.CanonAck, Suspended: d.Suspended, CreatedBy: d.CreatedBy}
+			if p, err := passport.Decode(d.Passport); err == nil {
+				ad.Passport = p.ID
+			}
+			out = append(out, ad)
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func passportToAPI(p passport.Passport, revoked, current bool) api.Passport {
+	out := api.Passport{ID: p.ID, Domain: p.Domain, Serial: p.Serial, Issued: time.Unix(0, p.NotBefore).UTC(), Expires: time.Unix(0, p.Expires).UTC(),
+		Revoked: revoked, Current: current, Issuer: p.Issuer, IssuedBy: p.IssuedBy, KeyID: p.KeyID, Scopes: p.Scopes, Signature: hex.EncodeToString(p.Signature)}
+	for _, k := range p.NodeKeys {
+		out.NodeKeys = append(out.NodeKeys, hex.EncodeToString(k))
+	}
+	return out
+}
+
+// passports lists the passports this kernel knows: every issued one on
+// the sovereign; its own and its peers' on a domain.
+func (n *Node) passports() []api.Passport {
+	out := []api.Passport{}
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		if st.Meta.Role == fsm.RoleSovereign {
+			current := map[string]bool{}
+			for _, d := range f.SortedDomains() {
+				if p, err := passport.Decode(d.Passport); err == nil {
+					current[p.ID] = true
+				}
+			}
+			for _, rec := range f.Passports {
+				out = append(out, api.Passport{ID: rec.ID, Domain: rec.Domain, Serial: rec.Serial, Issued: time.Unix(0, rec.Issued).UTC(),
+					Expires: time.Unix(0, rec.Expires).UTC(), Revoked: rec.Revoked || f.IsRevoked(rec.ID), Current: current[rec.ID]})
+			}
+			return
+		}
+		if p, err := passport.Decode(f.Passport); err == nil {
+			out = append(out, passportToAPI(p, f.IsRevoked(p.ID), true))
+		}
+		for _, pr := range f.SortedPeers() {
+			if p, err := passport.Decode(pr.Passport); err == nil {
+				out = append(out, passportToAPI(p, f.IsRevoked(p.ID), true))
+			}
+		}
+	})
+	return out
+}
+
+func (n *Node) handlePassportList(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+		return
+	}
+	writeJSON(w, http.StatusOK, n.passports())
+}
+
+func (n *Node) handlePassportInspect(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+		return
+	}
+	id := r.PathValue("id")
+	var out *api.Passport
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		var cands [][]byte
+		cands = append(cands, f.Passport)
+		for _, d := range f.SortedDomains() {
+			cands = append(cands, d.Passport)
+		}
+		for _, pr := range f.SortedPeers() {
+			cands = append(cands, pr.Passport)
+		}
+		for _, b := range cands {
+			if p, err := passport.Decode(b); err == nil && p.ID == id {
+				a := passportToAPI(p, f.IsRevoked(p.ID), true)
+				out = &a
+				return
+			}
+		}
+	})
+	if out == nil {
+		for _, p := range n.passports() {
+			if p.ID == id {
+				out = &p
+				break
+			}
+		}
+	}
+	if out == nil {
+		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no passport " + id})
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handlePassportRevoke(w http.ResponseWriter, r *http.Request, token string) {
+	id := r.PathValue("id")
+	res, err := n.propose(r, token, fsm.CmdFedPassportRevoke, &fsm.FedPassportRevoke{ID: id})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: id})
+}
+
+func amendmentToAPI(a *fsm.Amendment, state string, withText bool) api.Amendment {
+	out := api.Amendment{ID: a.ID, Hash: hex.EncodeToString(a.Hash), PrevHash: hex.EncodeToString(a.PrevHash), Version: a.Version,
+		Proposer: a.Proposer, Expires: time.Unix(0, a.Expires).UTC(), Signers: append([]string{}, a.Signers...), State: state, VetoedBy: a.VetoedBy}
+	if withText {
+		out.Text = a.Text
+	}
+	return out
+}
+
+func (n *Node) handleCanonShow(w http.ResponseWriter, r *http.Request) {
+	out := api.Canon{Hash: canon.HashHex(), Compiled: canon.HashHex(), Amendments: []api.Amendment{}}
+	withText := r.URL.Query().Has("text")
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		out.Version, out.Hash, out.Threshold = f.Canon.Version, hex.EncodeToString(f.Canon.Hash), f.Threshold
+		for _, a := range f.Amendments {
+			out.Amendments = append(out.Amendments, amendmentToAPI(a, fsm.AmendmentState(a, f, n.now().UnixNano()), withText))
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleAmendPropose(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.AmendProposeRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdFedAmendPropose, &fsm.FedAmendPropose{Text: req.Text})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: res.ID, State: fsm.AmendPending})
+}
+
+func (n *Node) amendState(id string) string {
+	s := ""
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		for _, a := range f.Amendments {
+			if a.ID == id {
+				s = fsm.AmendmentState(a, f, n.now().UnixNano())
+			}
+		}
+	})
+	return s
+}
+
+func (n *Node) handleAmendSign(w http.ResponseWriter, r *http.Request) {
+	var req api.AmendSignRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	sig, err := hex.DecodeString(req.Signature)
+	if err != nil {
+		writeErr(w, badRequest("signature must be hex"))
+		return
+	}
+	id := r.PathValue("id")
+	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedAmendSign, Payload: fsm.Encode(&fsm.FedAmendSign{ID: id, Operator: req.Operator, Signature: sig})})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: n.amendState(id), Version: res.Version})
+}
+
+func (n *Node) handleAmendVeto(w http.ResponseWriter, r *http.Request, token string) {
+	id := r.PathValue("id")
+	res, err := n.propose(r, token, fsm.CmdFedAmendVeto, &fsm.FedAmendVeto{ID: id})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: n.amendState(id)})
+}
+
+func (n *Node) handleFedHalt(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.FedHaltRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdFedHalt, &fsm.FedHaltCmd{Reason: req.Reason})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: res.ID})
+}
+
+func (n *Node) handleFedHaltState(w http.ResponseWriter, r *http.Request) {
+	out := api.FedHaltState{}
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		out.LastHalt = f.LastHalt
+		if h := f.Halt; h != nil {
+			out.Halted, out.ID, out.Reason, out.By, out.Resumers = true, h.ID, h.Reason, h.By, append([]string{}, h.Resumers...)
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleFedResume(w http.ResponseWriter, r *http.Request) {
+	var req api.FedResumeRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	sig, err := hex.DecodeString(req.Signature)
+	if err != nil {
+		writeErr(w, badRequest("signature must be hex"))
+		return
+	}
+	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedResume, Payload: fsm.Encode(&fsm.FedResume{HaltID: req.HaltID, Operator: req.Operator, Signature: sig})})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: req.HaltID, Resumed: res.Found})
+}
+
+func (n *Node) handleWitnessList(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+		return
+	}
+	domain := r.URL.Query().Get("domain")
+	out := []api.WitnessHead{}
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		for _, name := range sortedKeys(f.Witness) {
+			if domain != "" && name != domain {
+				continue
+			}
+			for _, wr := range f.Witness[name] {
+				out = append(out, api.WitnessHead{Domain: wr.Domain, Seq: wr.Seq, Hash: hex.EncodeToString(wr.Hash), Time: time.Unix(0, wr.Time).UTC(), Node: wr.Node})
+			}
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func busEventToAPI(e *fsm.OutEvent) api.BusEvent {
+	out := api.BusEvent{ID: e.ID, Dest: e.Dest, Seq: e.Seq, Entity: e.Entity, Op: e.Op, Resource: e.Resource, Status: e.Status}
+	if e.Status != fsm.BusStatePending {
+		out.Remote = &api.RemoteRes{Decision: e.Remote.Decision.String(), Reason: e.Remote.Reason.String(), Seq: e.Remote.Seq,
+			Result: string(e.Remote.Value), Found: e.Remote.Found}
+	}
+	return out
+}
+
+func (n *Node) handleBusEvent(w http.ResponseWriter, r *http.Request, token string) {
+	c := n.capOf(token)
+	id := r.PathValue("dest") + "/" + r.PathValue("seq")
+	if _, err := strconv.ParseUint(r.PathValue("seq"), 10, 64); err != nil {
+		writeErr(w, badRequest("seq must be a number"))
+		return
+	}
+	if r.URL.Query().Has("consistent") {
+		if err := n.ConsistentRead(r.Context()); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	var out *api.BusEvent
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		if e := f.OutEventByID(id); e != nil && (e.Entity == c.Entity || c.Allows(fsm.OpAuditRead, id)) {
+			a := busEventToAPI(e)
+			out = &a
+		}
+	})
+	if out == nil {
+		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no bus event " + id + " visible to this token"})
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+		return
+	}
+	out := api.BusStats{Rejected: map[string]uint64{}}
+	if n.fed != nil && n.fed.bus != nil {
+		st := n.fed.bus.Stats()
+		out.Addr = n.fed.bus.Addr().String()
+		out.Accepted = st.FramesIn
+		for k, v := range st.Rejected {
+			out.Rejected[string(k)] = v
+		}
+	}
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		for _, e := range f.Outbox {
+			if e.Status == fsm.BusStatePending {
+				out.Pending++
+			} else {
+				out.Delivered++
+			}
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
