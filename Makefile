@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/dominus-kernel/dominus/internal/cli.Version=$(VERSION)
 RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/...
 FUZZTIME ?= 20s
 
-.PHONY: help build test test-unit test-race test-cluster jepsen bench fuzz lint demo clean
+.PHONY: help build test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,8 +50,12 @@ lint: ## gofmt, go vet, go mod tidy check
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 
-demo: build ## start a local 3-node kernel and run the scripted workload
+demo: build ## run the kernel story, then the federation story (sovereign + 2 domains, 9 processes)
 	./scripts/demo.sh
+	./scripts/demo-federation.sh
+
+demo-federation: build ## only the federation story
+	./scripts/demo-federation.sh
 
 clean: ## remove build output
 	rm -rf bin

@@ -60,12 +60,13 @@ type oapiAnswer struct {
 }
 
 type oapiSchema struct {
-	Ref        string                `json:"$ref"`
-	Type       string                `json:"type"`
-	Format     string                `json:"format"`
-	Minimum    *float64              `json:"minimum"`
-	Items      *oapiSchema           `json:"items"`
-	Properties map[string]oapiSchema `json:"properties"`
+	Ref                  string                `json:"$ref"`
+	Type                 string                `json:"type"`
+	Format               string                `json:"format"`
+	Minimum              *float64              `json:"minimum"`
+	Items                *oapiSchema           `json:"items"`
+	AdditionalProperties *oapiSchema           `json:"additionalProperties"` // a map's values
+	Properties           map[string]oapiSchema `json:"properties"`
 }
 
 // schemaTypes maps each component schema to the type it describes.
@@ -102,6 +103,28 @@ var schemaTypes = map[string]reflect.Type{
 	"Approval":                  reflect.TypeFor[Approval](),
 	"HaltRequest":               reflect.TypeFor[HaltRequest](),
 	"Halt":                      reflect.TypeFor[Halt](),
+	"OperatorInitRequest":       reflect.TypeFor[OperatorInitRequest](),
+	"OperatorInit":              reflect.TypeFor[OperatorInit](),
+	"OperatorInitResponse":      reflect.TypeFor[OperatorInitResponse](),
+	"OperatorToken":             reflect.TypeFor[OperatorToken](),
+	"PassportRef":               reflect.TypeFor[PassportRef](),
+	"DomainCreateRequest":       reflect.TypeFor[DomainCreateRequest](),
+	"DomainCreateResponse":      reflect.TypeFor[DomainCreateResponse](),
+	"Domain":                    reflect.TypeFor[Domain](),
+	"Passport":                  reflect.TypeFor[Passport](),
+	"AmendProposeRequest":       reflect.TypeFor[AmendProposeRequest](),
+	"AmendSignRequest":          reflect.TypeFor[AmendSignRequest](),
+	"Amendment":                 reflect.TypeFor[Amendment](),
+	"AmendResponse":             reflect.TypeFor[AmendResponse](),
+	"Canon":                     reflect.TypeFor[Canon](),
+	"FedHaltRequest":            reflect.TypeFor[FedHaltRequest](),
+	"FedResumeRequest":          reflect.TypeFor[FedResumeRequest](),
+	"FedHaltResponse":           reflect.TypeFor[FedHaltResponse](),
+	"FedHaltState":              reflect.TypeFor[FedHaltState](),
+	"WitnessHead":               reflect.TypeFor[WitnessHead](),
+	"BusEvent":                  reflect.TypeFor[BusEvent](),
+	"RemoteRes":                 reflect.TypeFor[RemoteRes](),
+	"BusStats":                  reflect.TypeFor[BusStats](),
 }
 
 func loadSpec(t *testing.T) *oapiSpec {
@@ -253,6 +276,9 @@ var timeType = reflect.TypeFor[time.Time]()
 func checkSchema(s *oapiSpec, where string, sc oapiSchema, gt reflect.Type) []string {
 	bad := func(format string) []string { return []string{where + ": " + format} }
 	switch {
+	case gt.Kind() == reflect.Pointer:
+		// An optional field: described as what it points to.
+		return checkSchema(s, where, sc, gt.Elem())
 	case gt == timeType:
 		if sc.Type != "string" || sc.Format != "date-time" {
 			return bad("a time must be a string with format date-time")
@@ -287,6 +313,11 @@ func checkSchema(s *oapiSpec, where string, sc oapiSchema, gt reflect.Type) []st
 			return bad("want type array with items, got " + sc.Type)
 		}
 		return checkSchema(s, where+"[]", *sc.Items, gt.Elem())
+	case reflect.Map:
+		if gt.Key().Kind() != reflect.String || sc.Type != "object" || sc.AdditionalProperties == nil {
+			return bad("a map with string keys must be type object with additionalProperties, got " + sc.Type)
+		}
+		return checkSchema(s, where+"{}", *sc.AdditionalProperties, gt.Elem())
 	default:
 		return bad("no OpenAPI mapping for Go kind " + gt.Kind().String())
 	}

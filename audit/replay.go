@@ -197,6 +197,25 @@ func replayExport(r *run, exportPath string, progress Progress) (Report, error) 
 	return r.finish(nil)
 }
 
+// Witness replays an export (from genesis) and compares it with the heads the sovereign witnessed
+// for the domain (ascending by seq): a differing head at a witnessed seq is
+// a rewrite, and a history ending before the last witnessed seq is a
+// truncation. Either fails the report, naming the seq.
+func Witness(exportPath string, heads []fsm.HeadRef, progress Progress) (Report, error) {
+	r := newRun(fsm.New())
+	r.witnessed = append([]fsm.HeadRef(nil), heads...)
+	rep, err := replayExport(r, exportPath, progress)
+	if err != nil || !rep.OK {
+		return rep, err
+	}
+	if n := len(heads); n > 0 && rep.Head.Seq < heads[n-1].Seq {
+		rep.OK = false
+		rep.BadSeq = rep.Head.Seq + 1
+		rep.Message = fmt.Sprintf("history ends at seq %d but the sovereign witnessed seq %d: this history was truncated", rep.Head.Seq, heads[n-1].Seq)
+	}
+	return rep, nil
+}
+
 // run is one replay in progress.
 type run struct {
 	l      *fsm.Ledger
@@ -210,6 +229,10 @@ type run struct {
 	skipPrev *fsm.HeadRef
 
 	failure *Report
+
+	// witnessed, when set, are heads a witness recorded, ascending by seq:
+	// each must be reproduced exactly, and the history must reach the last.
+	witnessed []fsm.HeadRef
 }
 
 // errStop ends an iteration after a failure was recorded.
@@ -283,6 +306,13 @@ func (r *run) step(rec archive.Record) error {
 	if rec.Kind == archive.KindEvent {
 		r.events++
 		r.good = r.l.Head()
+		for len(r.witnessed) > 0 && r.witnessed[0].Seq <= r.good.Seq {
+			w := r.witnessed[0]
+			r.witnessed = r.witnessed[1:]
+			if w.Seq == r.good.Seq && !bytes.Equal(w.Hash, r.good.Hash) {
+				return r.fail(w.Seq, fmt.Sprintf("seq %d has head %x but the sovereign witnessed %x: this history was rewritten", w.Seq, r.good.Hash, w.Hash))
+			}
+		}
 	}
 	return nil
 }

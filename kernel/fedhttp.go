@@ -520,7 +520,11 @@ func (n *Node) handleAmendSign(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: n.amendState(id), Version: res.Version})
+	state := n.amendState(id)
+	if res.Decision == fsm.DecisionPermit && res.Version > 0 {
+		state = fsm.AmendRatified // this node may not have applied it yet
+	}
+	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: state, Version: res.Version})
 }
 
 func (n *Node) handleAmendVeto(w http.ResponseWriter, r *http.Request, token string) {

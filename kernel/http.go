@@ -134,7 +134,7 @@ func httpStatus(code string) int {
 		return http.StatusBadRequest
 	case api.CodeUnauthorized:
 		return http.StatusUnauthorized
-	case api.CodeForbidden:
+	case api.CodeForbidden, api.CodeDenied:
 		return http.StatusForbidden
 	case api.CodeNotFound:
 		return http.StatusNotFound

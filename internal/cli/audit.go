@@ -10,12 +10,13 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/audit"
+	"github.com/dominus-kernel/dominus/fsm"
 )
 
 func init() { register(auditCmd) }
 
 func auditCmd() *cobra.Command {
-	return group("audit", "Verify a ledger offline, without a server", auditReplayCmd())
+	return group("audit", "Verify a ledger offline, without a server", auditReplayCmd(), auditWitnessCmd())
 }
 
 // replayResult is the machine output of audit replay.
@@ -120,4 +121,76 @@ func printReplay(cmd *cobra.Command, res replayResult) error {
 		fmt.Fprintf(tw, "Last good head\t%s\n", headString(res.Head))
 	}
 	return tw.Flush()
+}
+
+func auditWitnessCmd() *cobra.Command {
+	var domain, ledgerPath string
+	c := &cobra.Command{
+		Use:   "witness --domain NAME --ledger EXPORT",
+		Short: "Compare a domain's ledger export with the heads the sovereign witnessed (exit 4 on rewrite or truncation)",
+		Long: `witness fetches the heads the sovereign witnessed for --domain (from the
+sovereign at --addr, with a token holding audit.read) and replays the
+domain's export (from 'ledger export --from 0' on the domain) from genesis.
+Every witnessed seq must carry exactly the witnessed head, and the export
+must reach the last witnessed seq; otherwise the history was rewritten or
+truncated and the command exits 4 naming the first bad seq.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireString("domain", domain); err != nil {
+				return err
+			}
+			if err := requireString("ledger", ledgerPath); err != nil {
+				return err
+			}
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			ws, err := c.Witness(cmd.Context(), domain)
+			if err != nil {
+				return err
+			}
+			var heads []fsm.HeadRef
+			for _, w := range ws {
+				h, err := hex.DecodeString(w.Hash)
+				if err != nil {
+					return fmt.Errorf("witnessed head %d: %w", w.Seq, err)
+				}
+				heads = append(heads, fsm.HeadRef{Seq: w.Seq, Hash: h})
+			}
+			bar := newProgressBar(cmd.ErrOrStderr(), "replaying")
+			rep, err := audit.Witness(ledgerPath, heads, bar.update)
+			if err != nil {
+				return err
+			}
+			res := witnessResult{replayResult: newReplayResult(rep), Domain: domain, Witnessed: len(heads)}
+			if len(heads) > 0 {
+				res.LastWitnessed = heads[len(heads)-1].Seq
+			}
+			if jsonMode(cmd) {
+				err = writeJSON(cmd, res)
+			} else {
+				err = printReplay(cmd, res.replayResult)
+				fmt.Fprintf(cmd.OutOrStdout(), "Witnessed heads checked: %d (last seq %d)\n", res.Witnessed, res.LastWitnessed)
+			}
+			if err != nil {
+				return err
+			}
+			if !rep.OK {
+				return failReported(cmd, api.ExitVerify, api.CodeVerifyFailed,
+					fmt.Errorf("witness check failed at seq %d: %s", rep.BadSeq, rep.Message))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&domain, "domain", "", "the domain whose witnessed heads to check (required)")
+	c.Flags().StringVar(&ledgerPath, "ledger", "", "the domain's export from 'dominus ledger export' (required)")
+	return c
+}
+
+type witnessResult struct {
+	replayResult
+	Domain        string `json:"domain"`
+	Witnessed     int    `json:"witnessed"`
+	LastWitnessed uint64 `json:"last_witnessed"`
 }

@@ -49,6 +49,7 @@ func devCmd() *cobra.Command {
 		bindPort int
 		keep     bool
 		restart  time.Duration
+		fed      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -83,6 +84,30 @@ Ctrl-C stops everything.`,
 			exe, err := os.Executable()
 			if err != nil {
 				return err
+			}
+			if fed {
+				f, clusters, err := runDevFederation(cmd, dir, exe, nodes, httpPort, bindPort, restart)
+				defer func() {
+					for i := len(clusters) - 1; i >= 0; i-- {
+						clusters[i].stopAll()
+					}
+					if temp && !keep {
+						os.RemoveAll(dir)
+					}
+				}()
+				if err != nil {
+					return err
+				}
+				if jsonMode(cmd) {
+					if err := writeJSON(cmd, f); err != nil {
+						return err
+					}
+				} else {
+					printDevFederation(cmd, f)
+				}
+				<-cmd.Context().Done()
+				fmt.Fprintln(cmd.ErrOrStderr(), "stopping dev federation")
+				return nil
 			}
 			d := &devCluster{dir: dir, exe: exe, restartAfter: restart, errw: cmd.ErrOrStderr()}
 			for i := 0; i < nodes; i++ {
@@ -141,6 +166,7 @@ Ctrl-C stops everything.`,
 	fl.IntVar(&httpPort, "http-port", 8101, "HTTP API port on every node's IP")
 	fl.IntVar(&bindPort, "bind-port", 8300, "Raft/RPC port on every node's IP")
 	fl.BoolVar(&keep, "keep", false, "keep the temp dir on exit")
+	fl.BoolVar(&fed, "federation", false, "start a federation instead: a sovereign and domains a and b, --nodes nodes each (127.0.0.11+, .21+, .31+)")
 	fl.DurationVar(&restart, "restart-after", 2*time.Second, "restart a child that exits unexpectedly after this pause (0 disables)")
 	return cmd
 }
@@ -153,6 +179,9 @@ type devChild struct {
 
 type devCluster struct {
 	dir          string
+	tlsDir       string   // the federation CA and node certificates; default dir/tls
+	extra        []string // role flags of every child
+	label        string
 	exe          string
 	restartAfter time.Duration
 	errw         interface{ Write([]byte) (int, error) }
@@ -163,8 +192,15 @@ type devCluster struct {
 	wg           sync.WaitGroup
 }
 
+func (d *devCluster) tls() string {
+	if d.tlsDir != "" {
+		return d.tlsDir
+	}
+	return filepath.Join(d.dir, "tls")
+}
+
 func (d *devCluster) certs() error {
-	tdir := filepath.Join(d.dir, "tls")
+	tdir := d.tls()
 	if err := os.MkdirAll(tdir, 0o700); err != nil {
 		return err
 	}
@@ -190,12 +226,12 @@ func (d *devCluster) args(n *devChild) []string {
 	for _, o := range d.nodes {
 		join = append(join, o.Bind)
 	}
-	tdir := filepath.Join(d.dir, "tls")
-	return []string{"agent", "--name", n.Name, "--data-dir", n.DataDir, "--bind", n.Bind,
+	tdir := d.tls()
+	return append([]string{"agent", "--name", n.Name, "--data-dir", n.DataDir, "--bind", n.Bind,
 		"--http", strings.TrimPrefix(n.HTTP, "http://"), "--bootstrap-expect", fmt.Sprint(len(d.nodes)),
 		"--join", strings.Join(join, ","), "--tls-ca", filepath.Join(tdir, "ca.pem"),
 		"--tls-cert", filepath.Join(tdir, n.Name+".pem"), "--tls-key", filepath.Join(tdir, n.Name+"-key.pem"),
-		"--http-insecure", "--min-free-disk", "0", "--driver-exec-allow", "/bin/echo,/bin/true"}
+		"--http-insecure", "--min-free-disk", "0", "--driver-exec-allow", "/bin/echo,/bin/true"}, d.extra...)
 }
 
 func (d *devCluster) start(n *devChild) error {
@@ -275,23 +311,9 @@ func (d *devCluster) stopAll() {
 // initialize waits for a leader, seals genesis (or, on an existing dir,
 // reuses the saved token) and writes dev.json and env.sh.
 func (d *devCluster) initialize(ctx context.Context) (*DevInfo, error) {
-	deadline := time.Now().Add(30 * time.Second)
-	var leader string
-	for leader == "" {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no leader within 30s; see the logs in %s", d.dir)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		for _, n := range d.nodes {
-			c, _ := client.New(client.Config{Addr: n.HTTP, Timeout: time.Second, RetryFor: time.Millisecond})
-			if s, err := c.Status(ctx); err == nil && s.Leader != "" {
-				leader = s.Leader
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	leader, err := d.waitLeader(ctx)
+	if err != nil {
+		return nil, err
 	}
 	tokenFile := filepath.Join(d.dir, "root-token")
 	if b, err := os.ReadFile(tokenFile); err == nil {
@@ -312,6 +334,29 @@ func (d *devCluster) initialize(ctx context.Context) (*DevInfo, error) {
 	info := d.writeFiles()
 	info.Leader = leader
 	return info, nil
+}
+
+// waitLeader waits (30 s at most) until a node names a leader.
+func (d *devCluster) waitLeader(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	var leader string
+	for leader == "" {
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no leader within 30s; see the logs in %s", d.dir)
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		for _, n := range d.nodes {
+			c, _ := client.New(client.Config{Addr: n.HTTP, Timeout: time.Second, RetryFor: time.Millisecond})
+			if s, err := c.Status(ctx); err == nil && s.Leader != "" {
+				leader = s.Leader
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return leader, nil
 }
 
 // writeFiles records the current endpoints and pids; called with d.mu held.
