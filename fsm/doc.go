@@ -33,6 +33,13 @@
 //     UnknownCommandError: a replica that cannot apply an entry stops.
 //   - Numbers in this package (command types, reason codes, codec tags) are
 //     protocol; golden fixtures in testdata/golden pin the encodings.
+//   - Federation (federation.go): the role is sealed at genesis; sovereign
+//     and domain commands verify every signature they rely on (passports,
+//     witness heads, operator signatures over amendments and resumes) with
+//     keys recorded in the ledger; bus events from one origin apply in
+//     sequence order exactly once; a rejected command changes nothing but
+//     seq/head.
 //
-// Imports: standard library hashing/encoding, go-msgpack and cedar-go. No I/O.
+// Imports: standard library hashing/encoding, go-msgpack, cedar-go and
+// passport (pure). No I/O.
 package fsm

@@ -29,9 +29,15 @@
 //   - external effects: the leader's effect runner (effects.go) hands
 //     pending effects to supervised driver processes (supervisor.go) and
 //     proposes effect.complete; effects inherited from an earlier term are
-//     completed as indeterminate unless their driver is idempotent.
+//     completed as indeterminate unless their driver is idempotent;
+//   - federation roles (federation.go, fedhttp.go; ARCHITECTURE.md
+//     "Federation"): node keys, the sovereign's join/renewal services and
+//     passport signing, domain renewal and witness loops, the QUIC bus
+//     handler and outbox shipper, secrets fetched only from this kernel's
+//     own leader over mutual TLS and never proposed to Raft.
 //
-// Imports: fsm, archive, canon, api, driver, internal/tlsutil, raft,
+// Imports: fsm, archive, canon, api, driver, internal/tlsutil, passport,
+// transport, raft,
 // raft-boltdb, go-metrics, cedar-go (validation). Never internal/cli or
 // client.
 package kernel

@@ -660,4 +660,3 @@ func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token stri
 	})
 	writeJSON(w, http.StatusOK, out)
 }
-
