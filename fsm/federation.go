@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -264,6 +265,27 @@ type FedState struct {
 	NextOut       map[string]uint64      `codec:"next_out"`
 	Outbox        []*OutEvent            `codec:"outbox"` // creation order, bounded
 	Inbox         map[string]*InboxLink  `codec:"inbox"`
+
+	// own caches the decoded Passport (the gate consults it on every
+	// syscall); it is derived from Passport alone and never encoded.
+	own struct {
+		raw []byte
+		p   passport.Passport
+		err error
+	}
+}
+
+// OwnPassport returns this domain's own passport, decoded.
+func (f *FedState) OwnPassport() (passport.Passport, error) {
+	c := &f.own
+	if len(c.raw) != len(f.Passport) || len(c.raw) == 0 || &c.raw[0] != &f.Passport[0] {
+		c.raw = f.Passport
+		c.p, c.err = passport.Decode(f.Passport)
+		if len(f.Passport) == 0 {
+			c.err = passport.ErrMalformed
+		}
+	}
+	return c.p, c.err
 }
 
 func newFedState() *FedState {
@@ -365,18 +387,62 @@ func (s *State) VerifyPassport(b []byte, now int64) (passport.Passport, Reason) 
 	if err != nil || s.Fed == nil {
 		return p, ReasonMalformed
 	}
-	err = passport.Verify(p, s.Fed.trustedSigners(s.Meta.Role), now, s.Fed.IsRevoked)
+	return p, passportReason(passport.Verify(p, s.Fed.trustedSigners(s.Meta.Role), now, s.Fed.IsRevoked))
+}
+
+// passportReason maps a passport.Verify error to its reason code.
+func passportReason(err error) Reason {
 	switch {
 	case err == nil:
-		return p, ReasonOK
-	case errorsIs(err, passport.ErrExpired), errorsIs(err, passport.ErrNotYetValid):
-		return p, ReasonExpired
-	case errorsIs(err, passport.ErrRevoked):
-		return p, ReasonRevoked
-	case errorsIs(err, passport.ErrBadSignature), errorsIs(err, passport.ErrUnknownIssuerKey):
-		return p, ReasonBadSignature
+		return ReasonOK
+	case errors.Is(err, passport.ErrExpired), errors.Is(err, passport.ErrNotYetValid):
+		return ReasonExpired
+	case errors.Is(err, passport.ErrRevoked):
+		return ReasonRevoked
+	case errors.Is(err, passport.ErrBadSignature), errors.Is(err, passport.ErrUnknownIssuerKey):
+		return ReasonBadSignature
 	}
-	return p, ReasonMalformed
+	return ReasonMalformed
+}
+
+// PeerStanding is the one standing rule for events from another kernel of
+// the federation, applied by bus receivers before the ledger and by the
+// ledger itself: the origin is a kernel this one knows (on the sovereign,
+// a joined, unsuspended domain), its latest passport verifies at now or
+// expired less than StandingSlack ago, and the event names that passport
+// or one of its two predecessors that was not revoked (events recorded
+// just before a renewal).
+func (s *State) PeerStanding(origin, passportID string, now int64) (passport.Passport, Reason) {
+	f := s.Fed
+	if f == nil {
+		return passport.Passport{}, ReasonWrongRole
+	}
+	var b []byte
+	switch s.Meta.Role {
+	case RoleSovereign:
+		if d := f.Domains[origin]; d != nil && d.KernelID != "" && !d.Suspended {
+			b = d.Passport
+		}
+	case RoleDomain:
+		if p := f.Peers[origin]; p != nil {
+			b = p.Passport
+		}
+	}
+	if b == nil {
+		return passport.Passport{}, ReasonNotFound
+	}
+	pp, r := s.VerifyPassport(b, now)
+	switch {
+	case r == ReasonOK:
+	case r == ReasonExpired && passport.Fresh(pp, now, StandingSlack):
+		// Within the renewal slack of an expired passport.
+	default:
+		return pp, ReasonPassportInvalid
+	}
+	if pp.ID != passportID && !s.passportSuperseded(pp, passportID) {
+		return pp, ReasonPassportInvalid
+	}
+	return pp, ReasonOK
 }
 
 func init() {
@@ -543,6 +609,20 @@ func (l *Ledger) fed(role string) (*FedState, Reason) {
 	return st.Fed, ReasonOK
 }
 
+// joinedDomain returns the sovereign's state and its record of a domain
+// that has redeemed its join token.
+func (l *Ledger) joinedDomain(name string) (*FedState, *DomainRecord, Reason) {
+	f, r := l.fed(RoleSovereign)
+	if r != ReasonOK {
+		return nil, nil, r
+	}
+	d := f.Domains[name]
+	if d == nil || d.KernelID == "" {
+		return nil, nil, ReasonNotFound
+	}
+	return f, d, ReasonOK
+}
+
 func fedDetail(c *call, target, note, value string) {
 	c.detail = Encode(&FedDetail{Target: target, Note: note, Value: value})
 }
@@ -648,23 +728,19 @@ func (l *Ledger) checkIssued(c *call, f *FedState, d *DomainRecord, b []byte) (p
 	if err != nil {
 		return p, ReasonMalformed
 	}
-	if err := passport.Verify(p, f.trustedSigners(RoleSovereign), c.now, f.IsRevoked); err != nil {
-		if errorsIs(err, passport.ErrBadSignature) || errorsIs(err, passport.ErrUnknownIssuerKey) {
-			return p, ReasonBadSignature
-		}
-		if errorsIs(err, passport.ErrExpired) {
-			return p, ReasonExpired
-		}
-		if !errorsIs(err, passport.ErrNotYetValid) {
-			return p, ReasonInvalidArgument
-		}
-		// Signed a moment before the ledger time of issue is fine; a
-		// post-dated passport is not.
+	err = passport.Verify(p, f.trustedSigners(RoleSovereign), c.now, f.IsRevoked)
+	switch r := passportReason(err); {
+	case r == ReasonOK:
+	case r == ReasonBadSignature:
+		return p, r
+	case errors.Is(err, passport.ErrExpired):
+		return p, ReasonExpired
+	default: // malformed, revoked, or post-dated (not yet valid at issue)
 		return p, ReasonInvalidArgument
 	}
 	switch {
 	case p.Domain != d.Name, p.Issuer != l.st.Meta.KernelID, p.Serial != d.Serial+1,
-		p.NotBefore > c.now, p.NotBefore < c.now-PassportIssueSkew, !equalStrings(p.Scopes, d.Scopes),
+		p.NotBefore < c.now-PassportIssueSkew, !slices.Equal(p.Scopes, d.Scopes),
 		p.ID != PassportID(d.Name, p.Serial):
 		return p, ReasonInvalidArgument
 	}
@@ -742,13 +818,9 @@ func applyFedPassport(l *Ledger, c *call) outcome {
 	}
 	c.actor = "kernel"
 	c.subject = p.Domain
-	f, r := l.fed(RoleSovereign)
+	f, d, r := l.joinedDomain(p.Domain)
 	if r != ReasonOK {
 		return deny(r)
-	}
-	d := f.Domains[p.Domain]
-	if d == nil || d.KernelID == "" {
-		return deny(ReasonNotFound)
 	}
 	if d.Suspended {
 		return deny(ReasonSuspended)
@@ -850,13 +922,9 @@ func applyFedWitness(l *Ledger, c *call) outcome {
 	}
 	c.actor = "kernel"
 	c.subject = p.Domain
-	f, r := l.fed(RoleSovereign)
+	f, d, r := l.joinedDomain(p.Domain)
 	if r != ReasonOK {
 		return deny(r)
-	}
-	d := f.Domains[p.Domain]
-	if d == nil || d.KernelID == "" {
-		return deny(ReasonNotFound)
 	}
 	pp, r := l.st.VerifyPassport(d.Passport, c.now)
 	if r != ReasonOK {
@@ -1063,13 +1131,9 @@ func applyFedSuspend(l *Ledger, c *call) outcome {
 	}
 	c.actor = "kernel"
 	c.subject = p.Domain
-	f, r := l.fed(RoleSovereign)
+	f, d, r := l.joinedDomain(p.Domain)
 	if r != ReasonOK {
 		return deny(r)
-	}
-	d := f.Domains[p.Domain]
-	if d == nil || d.KernelID == "" {
-		return deny(ReasonNotFound)
 	}
 	if d.Suspended {
 		return deny(ReasonSuspended)
@@ -1135,13 +1199,13 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 	if err != nil {
 		return deny(ReasonMalformed)
 	}
-	if err := passport.Verify(own, trusted, max(c.now, own.NotBefore), isRevoked); err != nil && !errorsIs(err, passport.ErrExpired) && !errorsIs(err, passport.ErrRevoked) {
+	if err := passport.Verify(own, trusted, max(c.now, own.NotBefore), isRevoked); err != nil && !errors.Is(err, passport.ErrExpired) && !errors.Is(err, passport.ErrRevoked) {
 		return deny(ReasonBadSignature)
 	}
 	if own.Domain != st.Meta.Domain || own.Issuer != p.SovereignID {
 		return deny(ReasonInvalidArgument)
 	}
-	if cur, err := passport.Decode(f.Passport); err == nil && cur.Serial > own.Serial {
+	if cur, err := f.OwnPassport(); err == nil && cur.Serial > own.Serial {
 		return deny(ReasonInvalidArgument)
 	}
 	peers := map[string]*PeerRecord{}
@@ -1154,7 +1218,7 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 			if err != nil || pp.Domain != pr.Kernel {
 				return deny(ReasonInvalidArgument)
 			}
-			if err := passport.Verify(pp, trusted, max(c.now, pp.NotBefore), isRevoked); err != nil && !errorsIs(err, passport.ErrExpired) && !errorsIs(err, passport.ErrRevoked) {
+			if err := passport.Verify(pp, trusted, max(c.now, pp.NotBefore), isRevoked); err != nil && !errors.Is(err, passport.ErrExpired) && !errors.Is(err, passport.ErrRevoked) {
 				return deny(ReasonBadSignature)
 			}
 		}
@@ -1375,23 +1439,11 @@ func applyBusReceive(l *Ledger, c *call) outcome {
 	if p.Seq > in.Next {
 		return deny(ReasonSequenceGap)
 	}
-	// Standing: the origin's passport must be the one the event names,
-	// verify now, and not be revoked.
-	peer := f.Peers[p.Origin]
+	pp, r := l.st.PeerStanding(p.Origin, p.PassportID, c.now)
+	if r != ReasonOK {
+		return deny(r)
+	}
 	res := BusResult{Decision: DecisionDeny}
-	if peer == nil {
-		return deny(ReasonNotFound)
-	}
-	pp, pr := l.st.VerifyPassport(peer.Passport, c.now)
-	switch {
-	case pr == ReasonExpired && pp.ID == p.PassportID && passport.Fresh(pp, c.now, StandingSlack):
-		// Within the renewal slack of an expired passport.
-	case pr != ReasonOK:
-		return deny(ReasonPassportInvalid)
-	}
-	if pp.ID != p.PassportID && !l.st.passportSuperseded(pp, p.PassportID) {
-		return deny(ReasonPassportInvalid)
-	}
 	if !passport.Allows(pp, "bus.syscall") {
 		return deny(ReasonOutOfScope)
 	}
@@ -1475,20 +1527,6 @@ func applyBusDelivered(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: id}
 }
 
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
-
 // standing reports whether a domain kernel may still govern at ledger time
 // now: its own passport, as last recorded, is within its lifetime plus
 // StandingSlack. A domain cut off from the sovereign keeps governing until
@@ -1500,7 +1538,7 @@ func (l *Ledger) standing(now int64) bool {
 	if st.Meta.Role != RoleDomain || st.Fed == nil {
 		return true
 	}
-	p, err := passport.Decode(st.Fed.Passport)
+	p, err := st.Fed.OwnPassport()
 	if err != nil {
 		return false
 	}

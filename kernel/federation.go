@@ -501,8 +501,9 @@ type FedView struct {
 	Links  map[string][]byte `json:"links"`
 }
 
-// view builds the federation view for domain d (sovereign, under read).
-func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string) (FedView, error) {
+// view builds the federation view for domain d (sovereign, under read);
+// sovAddrs are the sovereign members' bus addresses.
+func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string, sovAddrs []string) (FedView, error) {
 	d := f.Domains[domain]
 	if d == nil {
 		return FedView{}, errors.New("unknown domain")
@@ -511,11 +512,7 @@ func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string) (FedView, err
 	for _, node := range sortedKeys(f.Signers) {
 		u.SovereignKeys = append(u.SovereignKeys, fsm.NodeKey{Node: node, PubKey: f.Signers[node]})
 	}
-	var addrs []string
-	if fd.n.cfg.BusAddr != "" {
-		addrs = fd.n.sovereignBusAddrs()
-	}
-	u.Peers = append(u.Peers, fsm.PeerRecord{Kernel: fsm.SovereignKernel, BusAddrs: addrs})
+	u.Peers = append(u.Peers, fsm.PeerRecord{Kernel: fsm.SovereignKernel, BusAddrs: sovAddrs})
 	names := []string{fsm.SovereignKernel}
 	for _, o := range f.SortedDomains() {
 		if o.Name == domain || o.KernelID == "" {
@@ -555,24 +552,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// sovereignBusAddrs lists the bus addresses of the sovereign's members
-// (learned from identify; this node's own at least).
-func (n *Node) sovereignBusAddrs() []string {
-	addrs := []string{n.cfg.BusAddr}
-	if f := n.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			if string(s.ID) == n.cfg.Name {
-				continue
-			}
-			if id, err := n.identify(n.ctx, string(s.Address)); err == nil && id.BusAddr != "" {
-				addrs = append(addrs, id.BusAddr)
-			}
-		}
-	}
-	sort.Strings(addrs)
-	return addrs
 }
 
 func (n *Node) identify(ctx context.Context, addr string) (identifyResponse, error) {
@@ -928,27 +907,20 @@ func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]by
 	ack := transport.Ack{Version: transport.FrameVersion, Origin: f.Origin, Responder: fd.kernel, Seq: f.Seq, EventDigest: transport.DigestFrame(b)}
 	res, err := n.Apply(ctx, env)
 	switch {
-	case err != nil:
-		ack.Status = transport.AckUnavailable
+	case err != nil, res.Reason == fsm.ReasonSequenceGap:
+		ack.Status = transport.AckUnavailable // the sender retries
 	case res.Duplicate:
 		ack.Status = transport.AckDuplicate
-	case res.Reason == fsm.ReasonSequenceGap:
-		ack.Status = transport.AckUnavailable
-	case res.Reason == fsm.ReasonPassportInvalid || res.Reason == fsm.ReasonWrongRole || res.Reason == fsm.ReasonMalformed:
+	case res.Reason == fsm.ReasonPassportInvalid, res.Reason == fsm.ReasonWrongRole, res.Reason == fsm.ReasonMalformed:
 		ack.Status = transport.AckRejected
-	case res.Decision == fsm.DecisionPermit, res.Decision == fsm.DecisionDeny, res.Decision == fsm.DecisionEscalate:
-		ack.Status = transport.AckApplied
 	default:
 		ack.Status = transport.AckApplied
 	}
 	if err == nil {
-		if env.Type == fsm.CmdBusReceive && len(res.Value) > 0 && (res.Duplicate || res.Decision != fsm.DecisionDeny || res.Reason != fsm.ReasonPassportInvalid) {
-			ack.Result = res.Value
-		}
-		if ack.Result == nil {
-			ack.Result = fsm.Encode(&fsm.BusResult{Decision: res.Decision, Reason: res.Reason, Seq: res.Seq})
-		}
-		if len(ack.Result) > transport.MaxAckResultBytes {
+		// A consumed bus event's value is its encoded fsm.BusResult (the
+		// stored one for a duplicate); anything else gets a summary.
+		ack.Result = res.Value
+		if env.Type != fsm.CmdBusReceive || len(res.Value) == 0 || len(res.Value) > transport.MaxAckResultBytes {
 			ack.Result = fsm.Encode(&fsm.BusResult{Decision: res.Decision, Reason: res.Reason, Seq: res.Seq})
 		}
 	}
@@ -959,36 +931,13 @@ func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]by
 	return transport.EncodeAck(ack, key)
 }
 
-// standing checks, before anything reaches the ledger, that the origin is
-// a kernel this one knows with a passport that verifies now, matches the
-// event's passport id (or its recent predecessor) and is not revoked.
+// standing applies fsm.State.PeerStanding, the ledger's own rule, before
+// anything reaches the ledger.
 func (fd *fed) standing(origin, ppID string) bool {
-	n := fd.n
 	ok := false
-	n.fedState(func(st *fsm.State, f *fsm.FedState) {
-		var b []byte
-		switch st.Meta.Role {
-		case fsm.RoleSovereign:
-			if d := f.Domains[origin]; d != nil && !d.Suspended {
-				b = d.Passport
-			}
-		case fsm.RoleDomain:
-			if p := f.Peers[origin]; p != nil {
-				b = p.Passport
-			}
-		}
-		if b == nil {
-			return
-		}
-		now := n.now().UnixNano()
-		p, r := st.VerifyPassport(b, now)
-		switch {
-		case r == fsm.ReasonOK:
-		case r == fsm.ReasonExpired && passport.Fresh(p, now, fsm.StandingSlack):
-		default:
-			return
-		}
-		ok = p.ID == ppID || (!f.IsRevoked(ppID) && strings.HasPrefix(ppID, "pp-"+origin+"-"))
+	fd.n.fedState(func(st *fsm.State, _ *fsm.FedState) {
+		_, r := st.PeerStanding(origin, ppID, fd.n.now().UnixNano())
+		ok = r == fsm.ReasonOK
 	})
 	return ok
 }

@@ -128,6 +128,27 @@ func fedStatus(st *fsm.State, s *api.Status) {
 	}
 }
 
+// sovereignService is the prelude of the sovereign's services to domains:
+// decode the request, and answer only as the sovereign's leader, after a
+// linearizable read (signing needs the leader's key and current state).
+func (n *Node) sovereignService(w http.ResponseWriter, r *http.Request, req any) bool {
+	err := decodeBody(r, req)
+	switch {
+	case err != nil:
+	case n.cfg.Role != fsm.RoleSovereign || n.fed == nil:
+		err = errNotRole("sovereign")
+	default:
+		if err = n.requireLeader(); err == nil {
+			err = n.ConsistentRead(r.Context())
+		}
+	}
+	if err != nil {
+		writeErr(w, err)
+		return false
+	}
+	return true
+}
+
 func (n *Node) requireLeader() error {
 	if n.raft.State() != raft.Leader {
 		addr, id := n.raft.LeaderWithID()
@@ -138,23 +159,10 @@ func (n *Node) requireLeader() error {
 
 func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 	var req FedJoinRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if n.cfg.Role != fsm.RoleSovereign || n.fed == nil {
-		writeErr(w, errNotRole("sovereign"))
-		return
-	}
-	if err := n.requireLeader(); err != nil {
-		writeErr(w, err)
+	if !n.sovereignService(w, r, &req) {
 		return
 	}
 	ctx := r.Context()
-	if err := n.ConsistentRead(ctx); err != nil {
-		writeErr(w, err)
-		return
-	}
 	th := hex.EncodeToString(TokenHash(req.JoinToken))
 	var d fsm.DomainRecord
 	var found bool
@@ -207,13 +215,16 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n.answerView(w, req.Domain)
+	n.answerView(w, r, req.Domain)
 }
 
-func (n *Node) answerView(w http.ResponseWriter, domain string) {
+func (n *Node) answerView(w http.ResponseWriter, r *http.Request, domain string) {
+	// Member addresses come from RPCs: gather them before taking the FSM
+	// read lock.
+	_, sovAddrs := n.memberKeys(r.Context())
 	var view FedView
 	var err error
-	n.fedState(func(st *fsm.State, f *fsm.FedState) { view, err = n.fed.view(st, f, domain) })
+	n.fedState(func(st *fsm.State, f *fsm.FedState) { view, err = n.fed.view(st, f, domain, sovAddrs) })
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -223,23 +234,10 @@ func (n *Node) answerView(w http.ResponseWriter, domain string) {
 
 func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 	var req FedRenewRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if n.cfg.Role != fsm.RoleSovereign || n.fed == nil {
-		writeErr(w, errNotRole("sovereign"))
-		return
-	}
-	if err := n.requireLeader(); err != nil {
-		writeErr(w, err)
+	if !n.sovereignService(w, r, &req) {
 		return
 	}
 	ctx := r.Context()
-	if err := n.ConsistentRead(ctx); err != nil {
-		writeErr(w, err)
-		return
-	}
 	nodeKey, err := hex.DecodeString(req.NodeKey)
 	sig, serr := hex.DecodeString(req.Signature)
 	if err != nil || serr != nil || len(nodeKey) != ed25519.PublicKeySize || !ed25519.Verify(nodeKey, req.signingBytes(), sig) {
@@ -312,7 +310,7 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n.answerView(w, req.Domain)
+	n.answerView(w, r, req.Domain)
 }
 
 func (fd *fed) signerKnown(node string) bool {
