@@ -61,6 +61,8 @@ var rules = []rule{
 	{"fsm", []string{"kernel", "archive", "transport", "client", "internal/cli", "audit", "driver"}, pureImports, "the replicated core is pure: no I/O, no server packages"},
 	{"canon", []string{"kernel", "fsm"}, pureImports, "the canon is pure data"},
 	{"passport", []string{"kernel", "transport"}, pureImports, "passport verification is pure"},
+	{"sense", []string{"kernel", "fsm", "transport", "cortex"}, pureImports, "sensing is a pure fold the ledger runs"},
+	{"cortex", []string{"kernel", "fsm"}, nil, "gossip is advisory: the ledger never depends on it"},
 	{"api", []string{"kernel", "fsm", "client"}, nil, "api is shapes only"},
 	{"client", []string{"kernel", "fsm", "archive", "audit"}, nil, "agents import the client; it talks HTTP only"},
 	{"kernel", []string{"internal/cli", "client", "jepsen", "audit", "bench"}, nil, "the kernel does not depend on its users"},

@@ -1,0 +1,63 @@
+package sense
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/dominus-kernel/dominus/internal/detcheck"
+)
+
+// TestDeterminism fails if sense could read the clock, randomness, the
+// environment, files or the network, start goroutines, select, or let map
+// order reach its output: the FSM runs it inside Apply.
+func TestDeterminism(t *testing.T) {
+	vs, err := detcheck.Check("..", "./sense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Error(v.String())
+	}
+}
+
+// TestNoFloatingPoint fails if a non-test file of sense mentions a float
+// type: numbers that decide policy inputs are integers or fixed point.
+func TestNoFloatingPoint(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			files++
+			for _, imp := range f.Imports {
+				if imp.Path.Value == `"math"` || imp.Path.Value == `"math/big"` {
+					t.Errorf("%s imports %s", fset.Position(imp.Pos()), imp.Path.Value)
+				}
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch x := n.(type) {
+				case *ast.Ident:
+					switch x.Name {
+					case "float32", "float64", "complex64", "complex128":
+						t.Errorf("%s: %s", fset.Position(x.Pos()), x.Name)
+					}
+				case *ast.BasicLit:
+					if x.Kind == token.FLOAT || x.Kind == token.IMAG {
+						t.Errorf("%s: literal %s", fset.Position(x.Pos()), x.Value)
+					}
+				}
+				return true
+			})
+		}
+	}
+	if files < 5 {
+		t.Fatalf("checked only %d files", files)
+	}
+}
