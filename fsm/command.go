@@ -49,6 +49,11 @@ const (
 	CmdBusReceive        CommandType = 30 // domain: apply an event from another kernel
 	CmdBusDelivered      CommandType = 31 // domain: record the answer to an outbox event
 	CmdFedSuspend        CommandType = 32 // sovereign: suspend a domain past its acknowledgement deadline
+
+	// Sensing (DESIGN.md §5).
+	CmdSignalIngest CommandType = 33 // an external signal folded into the posture
+	CmdTrustAdjust  CommandType = 34 // a governed trust adjustment
+	CmdKnowledge    CommandType = 35 // sovereign: a master-cortex finding with its evidence
 )
 
 var commandNames = map[CommandType]string{
@@ -85,6 +90,10 @@ var commandNames = map[CommandType]string{
 	CmdBusReceive:        "bus.receive",
 	CmdBusDelivered:      "bus.delivered",
 	CmdFedSuspend:        "fed.suspend",
+
+	CmdSignalIngest: "signal.ingest",
+	CmdTrustAdjust:  "trust.adjust",
+	CmdKnowledge:    "knowledge",
 }
 
 func (t CommandType) String() string {

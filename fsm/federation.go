@@ -266,6 +266,9 @@ type FedState struct {
 	Outbox        []*OutEvent            `codec:"outbox"` // creation order, bounded
 	Inbox         map[string]*InboxLink  `codec:"inbox"`
 
+	// Sovereign: the master cortex's findings, oldest first, bounded.
+	Knowledge []KnowledgeRecord `codec:"knowledge"`
+
 	// own caches the decoded Passport (the gate consults it on every
 	// syscall); it is derived from Passport alone and never encoded.
 	own struct {

@@ -34,7 +34,8 @@ const (
 // IsGovernanceOp reports whether op is a governance operation.
 func IsGovernanceOp(op string) bool {
 	switch op {
-	case OpCapGrant, OpCapRevoke, OpCapRead, OpPolicySet, OpApprovalDecide, OpHalt, OpOperatorManage, OpAuditRead, OpSnapshot:
+	case OpCapGrant, OpCapRevoke, OpCapRead, OpPolicySet, OpApprovalDecide, OpHalt, OpOperatorManage, OpAuditRead, OpSnapshot,
+		OpFederationManage, OpCanonAmend, OpFederationHalt, OpSignalIngest, OpTrustAdjust:
 		return true
 	}
 	return false

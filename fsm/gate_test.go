@@ -44,11 +44,12 @@ func (g *gateLedger) policy(name, mode, text string) Applied {
 	return g.as(testRootToken[:], CmdPolicySet, &PolicySet{Name: name, Text: text, Mode: mode})
 }
 
-// governed is the state without the chain position and dedup window:
-// what a DENY must leave untouched.
+// governed is the state apart from the chain, dedup and the sensing fold
+// (every decision, a denial included, is folded into its entity's
+// baseline and trust as part of its event).
 func governed(l *Ledger) string {
 	b := l.State().body()
-	b.Seq, b.Head, b.Time, b.Dedup = 0, nil, 0, nil
+	b.Seq, b.Head, b.Time, b.Dedup, b.Sense = 0, nil, 0, nil, nil
 	return string(Encode(&b))
 }
 

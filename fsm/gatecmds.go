@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+
+	"github.com/dominus-kernel/dominus/sense"
 )
 
 // DefaultDomain is the domain of a kernel sealed without one.
@@ -138,9 +140,13 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	c.subject = resource
 	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: argsDigest(args), ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
 	var redeemed *Approval // marked used only if the call is permitted
+	sensing := l.sensing()
 	finish := func(out outcome) outcome {
 		if redeemed != nil && out.decision == DecisionPermit {
 			redeemed.State = ApprovalUsed
+		}
+		if sensing {
+			l.observe(cp.Entity, op, out.decision, args, c.now)
 		}
 		c.detail = Encode(&d)
 		out.usesLeft = d.UsesLeft
@@ -180,7 +186,18 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		Principal: cp.Entity, Tier: DefaultTier, Trust: DefaultTrust, Action: op, Resource: resource,
 		Posture: DefaultPosture, Deviation: DefaultDeviation, LedgerTime: c.now / 1e9, Domain: st.Meta.Domain,
 	}
+	escalateDeviation := false
+	if sensing {
+		var dev sense.Report
+		d.Request.Tier, d.Request.Trust, d.Request.Posture, dev = st.SensingContext(cp.Entity, c.now)
+		d.Request.Deviation = dev.Score
+		// At critical posture any deviation goes to a human.
+		escalateDeviation = dev.Escalate
+	}
 	d.Policy = EvaluatePolicies(l.setsFor(PolicyActive), d.Request)
+	if escalateDeviation && d.Policy.Decision == DecisionPermit {
+		d.Policy = PolicyOutcome{Decision: DecisionEscalate, Reason: ReasonApprovalRequired, Why: "deviation at critical posture (sensing)"}
+	}
 	for _, cs := range l.setsFor(PolicyShadow) {
 		d.Shadow = append(d.Shadow, ShadowOutcome{Set: cs.name, Outcome: EvaluatePolicies([]*CompiledSet{cs}, d.Request)})
 	}

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+
+	"github.com/dominus-kernel/dominus/sense"
 )
 
 // ProtocolVersion is the newest rule set this binary implements. The
 // version a ledger was sealed with is recorded in its genesis, and handlers
 // consult State.Meta.Protocol, so an old ledger replays under its own rules.
-const ProtocolVersion uint16 = 1
+const ProtocolVersion uint16 = 2
 
 // Bounds on replicated tables. Eviction is deterministic (oldest first).
 const (
@@ -97,7 +99,8 @@ type State struct {
 	dedupQueue    []DedupEntry       // ordered by ledger time (append order)
 	dedupBase     int
 	Checkpoints   []HeadRef // oldest first
-	Fed           *FedState // federation state; nil on a standalone kernel
+	Fed           *FedState     // federation state; nil on a standalone kernel
+	Sense         *sense.Sensor // baselines, trust and posture; nil until the first sensed event
 }
 
 func newState() *State {
@@ -133,6 +136,7 @@ type stateBody struct {
 	Dedup         []DedupEntry   `codec:"dedup"`
 	Checkpoints   []HeadRef      `codec:"checkpoints"`
 	Fed           *FedState      `codec:"fed,omitempty"`
+	Sense         []byte         `codec:"sense,omitempty"` // sense.Sensor.Encode
 }
 
 type kvItem struct {
@@ -161,6 +165,9 @@ func (s *State) body() stateBody {
 		Dedup:         append([]DedupEntry(nil), s.dedupQueue...),
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 		Fed:           s.Fed,
+	}
+	if s.Sense != nil {
+		b.Sense = s.Sense.Encode()
 	}
 	for k, e := range s.KV { // detcheck:ordered sorted below before use
 		b.KV = append(b.KV, kvItem{Key: k, Entry: *e})
@@ -262,6 +269,13 @@ func stateFromBody(b stateBody) (*State, error) {
 	}
 	s.dedupQueue = append([]DedupEntry(nil), b.Dedup...)
 	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
+	if len(b.Sense) > 0 {
+		sn, err := sense.Decode(b.Sense)
+		if err != nil {
+			return nil, fmt.Errorf("state sensing: %w", err)
+		}
+		s.Sense = sn
+	}
 	if b.Fed != nil {
 		if b.Meta.Role == RoleStandalone {
 			return nil, fmt.Errorf("standalone state carries federation state")
