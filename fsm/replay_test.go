@@ -31,20 +31,25 @@ func randomStream(seed int64, n int) [][]byte {
 		}
 		var e []byte
 		ent := fmt.Sprintf("agent-%d", rng.Intn(4))
-		switch rng.Intn(14) {
+		switch rng.Intn(16) {
 		case 8:
 			e = env(CmdCapGrant, rid, testRootToken[:], ts, &CapGrant{TokenHash: tokenHash(fmt.Sprint(ent, i)), Entity: ent, Ops: []string{"kv.*", "pay.send"}, Resources: []string{"k*"}, Uses: int64(rng.Intn(4)), TTLNs: int64(rng.Intn(3)) * 5e9})
 		case 9:
 			e = env(CmdSyscall, rid, tokenHash(fmt.Sprint(ent, rng.Intn(i+1))), ts, &Syscall{Op: []string{"kv.put", "pay.send", "kv.get"}[rng.Intn(3)], Resource: key, Args: val})
 		case 10:
 			e = env(CmdPolicySet, rid, auth, ts, &PolicySet{Name: "p", Mode: []string{PolicyActive, PolicyShadow}[rng.Intn(2)],
-				Text: []string{`forbid(principal, action, resource) when { resource.path like "k1*" };`, `@escalate("x") forbid(principal, action == Action::"pay.send", resource);`}[rng.Intn(2)]})
+				Text: []string{`forbid(principal, action, resource) when { resource.path like "k1*" };`, `@escalate("x") forbid(principal, action == Action::"pay.send", resource);`,
+					`forbid(principal, action, resource) when { principal.tier == "probation" || context.deviation > 0 || context.posture == "critical" };`}[rng.Intn(3)]})
 		case 11:
 			e = env(CmdCapRevoke, rid, auth, ts, &CapRevoke{ID: fmt.Sprint("cap-", rng.Intn(i+2))})
 		case 12:
 			e = env(CmdHalt, rid, auth, ts, &HaltCmd{Entity: []string{"", ent}[rng.Intn(2)]})
 		case 13:
 			e = env(CmdResume, rid, auth, ts, &HaltCmd{Entity: []string{"", ent}[rng.Intn(2)]})
+		case 14:
+			e = env(CmdSignalIngest, rid, auth, ts, &SignalIngest{Kind: []string{"incident_level", "threat_level", "moon_phase"}[rng.Intn(3)], Value: int64(rng.Intn(120))})
+		case 15:
+			e = env(CmdTrustAdjust, rid, auth, ts, &TrustAdjust{Entity: ent, Delta: int64(rng.Intn(801) - 400), Reason: "replay"})
 		case 0, 1, 2:
 			e = env(CmdKVPut, rid, auth, ts, &KVPut{Key: key, Value: val})
 		case 3:
@@ -102,6 +107,13 @@ func checkReplay(t *testing.T, seed int64) {
 	ref := ledgers[0]
 	if ref.State().Seq < 100 {
 		t.Fatalf("seed %d: stream produced only %d events", seed, ref.State().Seq)
+	}
+	// The stream exercises sensing: baselines, trust and posture are part
+	// of what every replica must agree on.
+	if sn := ref.State().Sense; sn == nil || !sn.Posture().Set {
+		t.Fatalf("seed %d: the stream left sensing untouched (no accepted signal)", seed)
+	} else if b, _ := sn.Entities(); b == 0 {
+		t.Fatalf("seed %d: no entity baseline was folded", seed)
 	}
 	for i, l := range ledgers[1:] {
 		if l.State().Head != ref.State().Head || l.Digest() != ref.Digest() || !bytes.Equal(l.Snapshot(), ref.Snapshot()) {

@@ -1,0 +1,202 @@
+package kernel
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/sense"
+)
+
+func (n *Node) registerSensing(authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+	authed("POST /v1/signals", n.handleSignal)
+	authed("GET /v1/baselines/{entity...}", n.handleBaseline)
+	authed("GET /v1/trust/{entity...}", n.handleTrust)
+	authed("POST /v1/trust-adjust/{entity...}", n.handleTrustAdjust)
+	authed("GET /v1/posture", n.handlePosture)
+	authed("GET /v1/posture/history", n.handlePostureHistory)
+	authed("GET /v1/posture/similar", n.handlePostureSimilar)
+}
+
+func (n *Node) handleSignal(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.SignalRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.propose(r, token, fsm.CmdSignalIngest, &fsm.SignalIngest{Kind: req.Kind, Value: req.Value})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.SignalResponse{Outcome: outcome(res), Kind: req.Kind, Value: req.Value, Level: res.ID, Score: int64(res.Version)})
+}
+
+// sensed runs fn on the sensing state (a fresh one when nothing has been
+// sensed yet) under the FSM read lock, after a linearizable read when
+// asked.
+func (n *Node) sensed(w http.ResponseWriter, r *http.Request, token string, fn func(st *fsm.State, s *sense.Sensor)) bool {
+	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+		return false
+	}
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		s := st.Sense
+		if s == nil {
+			s, _ = sense.New(sense.DefaultConfig())
+		}
+		fn(st, s)
+	})
+	return true
+}
+
+func (n *Node) handleBaseline(w http.ResponseWriter, r *http.Request, token string) {
+	entity := r.PathValue("entity")
+	var out api.Baseline
+	if !n.sensed(w, r, token, func(st *fsm.State, s *sense.Sensor) {
+		rep := s.Deviation(entity, st.Time)
+		out = api.Baseline{Entity: entity, Observations: rep.Windows, Established: rep.Established, Deviation: rep.Score,
+			Escalate: rep.Escalate, Events: rep.Events, Metrics: []api.MetricReport{}}
+		if rep.Score > 0 {
+			out.Top = rep.Top.String()
+		}
+		for i, m := range rep.Metrics {
+			out.Metrics = append(out.Metrics, api.MetricReport{Metric: sense.Metric(i).String(), Value: m.Value, Mean: m.Mean, Scale: m.Scale, Score: m.Score})
+		}
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleTrust(w http.ResponseWriter, r *http.Request, token string) {
+	entity := r.PathValue("entity")
+	var out api.TrustReport
+	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+		t := s.Trust(entity)
+		out = api.TrustReport{Entity: entity, Known: t.Known, Score: t.Score, Tier: t.Tier}
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleTrustAdjust(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.TrustAdjustRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	entity := r.PathValue("entity")
+	res, err := n.propose(r, token, fsm.CmdTrustAdjust, &fsm.TrustAdjust{Entity: entity, Delta: req.Delta, Reason: req.Reason})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.TrustAdjustResponse{Outcome: outcome(res), Entity: entity, Score: int64(res.Version), Tier: res.ID})
+}
+
+func signalMap(v sense.SignalVector) map[string]int64 {
+	out := make(map[string]int64, len(v))
+	for k, x := range v {
+		out[sense.SignalKind(k).String()] = x
+	}
+	return out
+}
+
+func snapshotToAPI(s sense.Snapshot) api.PostureSnapshot {
+	return api.PostureSnapshot{Seq: s.Seq, Time: time.Unix(0, s.Time).UTC(), Level: s.Level.String(), Score: s.Sensitivity, Signals: signalMap(s.Signals)}
+}
+
+func (n *Node) handlePosture(w http.ResponseWriter, r *http.Request, token string) {
+	var out api.Posture
+	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+		p := s.Posture()
+		out = api.Posture{Level: p.Level.String(), Score: p.Sensitivity, Signals: signalMap(p.Signals)}
+		if p.Set {
+			t := time.Unix(0, p.Time).UTC()
+			out.Since = &t
+		}
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handlePostureHistory(w http.ResponseWriter, r *http.Request, token string) {
+	out := []api.PostureSnapshot{}
+	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+		for _, sn := range s.Archive() {
+			out = append(out, snapshotToAPI(sn))
+		}
+	}) {
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handlePostureSimilar answers "have we seen this before, and what
+// happened next": ?incident_level=N&...&k=K; kinds not given are taken
+// from the current posture.
+func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, token string) {
+	q := r.URL.Query()
+	k := 3
+	if s := q.Get("k"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 100 {
+			writeErr(w, badRequest("k must be 1..100"))
+			return
+		}
+		k = v
+	}
+	var given [sense.NumSignals]*int64
+	for i := range given {
+		name := sense.SignalKind(i).String()
+		if s := q.Get(name); s != "" {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				writeErr(w, badRequest("%s must be an integer", name))
+				return
+			}
+			given[i] = &v
+		}
+	}
+	for name := range q {
+		if _, err := sense.ParseSignalKind(name); err != nil && name != "k" {
+			writeErr(w, badRequest("unknown signal kind %q", name))
+			return
+		}
+	}
+	out := []api.PostureMatch{}
+	var serr error
+	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+		v := s.Posture().Signals
+		for i, g := range given {
+			if g != nil {
+				v[i] = *g
+			}
+		}
+		ms, err := s.Similar(v, k)
+		if err != nil {
+			serr = err
+			return
+		}
+		for _, m := range ms {
+			pm := api.PostureMatch{Snapshot: snapshotToAPI(m.Snapshot), Distance: m.Distance}
+			if m.HasNext {
+				nx := snapshotToAPI(m.Next)
+				pm.Next = &nx
+			}
+			out = append(out, pm)
+		}
+	}) {
+		return
+	}
+	if serr != nil {
+		writeErr(w, badRequest("%v", serr))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
