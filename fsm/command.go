@@ -150,6 +150,10 @@ type Genesis struct {
 	Role      string            `codec:"role,omitempty"`
 	Operators []GenesisOperator `codec:"operators,omitempty"` // sovereign: the named operators
 	Threshold int               `codec:"threshold,omitempty"` // sovereign: M of the N operators
+
+	// SenseWindowNs is the ledger-time window of behavioural baselines
+	// (protocol 2); 0 = sense.DefaultConfig's 10 s.
+	SenseWindowNs int64 `codec:"sense_window_ns,omitempty"`
 }
 
 // KVPut writes Value at Key.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+
+	"github.com/dominus-kernel/dominus/sense"
 )
 
 func init() {
@@ -102,6 +104,13 @@ func applyGenesis(l *Ledger, c *call) outcome {
 	if !validName(g.Domain) {
 		return deny(ReasonInvalidArgument)
 	}
+	if g.SenseWindowNs != 0 {
+		cfg := sense.DefaultConfig()
+		cfg.WindowNs = g.SenseWindowNs
+		if g.Protocol < ProtocolSensing || cfg.Validate() != nil {
+			return deny(ReasonInvalidArgument)
+		}
+	}
 	fed, opCaps, r := l.sealFederation(&g, c)
 	if r != ReasonOK {
 		return deny(r)
@@ -116,6 +125,7 @@ func applyGenesis(l *Ledger, c *call) outcome {
 	}
 	st.Meta.Domain = g.Domain
 	st.Meta.Role = g.Role
+	st.Meta.SenseWindowNs = g.SenseWindowNs
 	root := &Capability{
 		ID: capID(st.Seq + 1), TokenHash: hex.EncodeToString(g.RootTokenHash), Entity: RootOperatorName,
 		Operator: true, Domain: g.Domain, Ops: []string{"*"}, Resources: []string{"*"},

@@ -83,7 +83,11 @@ func (l *Ledger) sensing() bool { return l.st.Meta.Protocol >= ProtocolSensing }
 // sensor returns the sensing state, created on first use.
 func (l *Ledger) sensor() *sense.Sensor {
 	if l.st.Sense == nil {
-		s, err := sense.New(sense.DefaultConfig())
+		cfg := sense.DefaultConfig()
+		if w := l.st.Meta.SenseWindowNs; w != 0 {
+			cfg.WindowNs = w // validated at genesis
+		}
+		s, err := sense.New(cfg)
 		if err != nil {
 			panic("fsm: the default sensing configuration is invalid: " + err.Error())
 		}

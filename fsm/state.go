@@ -41,6 +41,7 @@ type Meta struct {
 	DedupWindowNs int64  `codec:"dedup_window_ns"`
 	Domain        string `codec:"domain"`
 	Role          string `codec:"role,omitempty"` // federation role; "" = standalone
+	SenseWindowNs int64  `codec:"sense_window_ns,omitempty"`
 }
 
 // KVEntry is one key's value. Version is the seq of the event that last

@@ -70,6 +70,10 @@ type Config struct {
 	RenewEvery       time.Duration // domain: how often the leader renews its passport and view
 	WitnessEvery     time.Duration // domain: how often the leader reports its head to the sovereign
 
+	// SenseWindow is the ledger-time window of behavioural baselines,
+	// sealed at genesis; 0 = 10 s.
+	SenseWindow time.Duration
+
 	// Version is reported in status.
 	Version string
 }

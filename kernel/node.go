@@ -924,7 +924,7 @@ func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOp
 	sum := sha256.Sum256([]byte(token))
 	ch := canon.Hash()
 	g := fsm.Genesis{KernelID: kernelID, CanonHash: ch[:], Protocol: fsm.ProtocolVersion, RootTokenHash: sum[:],
-		Domain: n.cfg.Domain, Role: n.cfg.Role, Operators: ops, Threshold: threshold}
+		Domain: n.cfg.Domain, Role: n.cfg.Role, Operators: ops, Threshold: threshold, SenseWindowNs: int64(n.cfg.SenseWindow)}
 	res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdGenesis, Payload: fsm.Encode(&g)})
 	if err != nil {
 		return "", res, err

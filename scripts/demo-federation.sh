@@ -108,6 +108,42 @@ $D syscall kv.put a:orders/from-b --args x --remote-token "$GRANT_A" --addr "$B_
 set -e
 $D bus stats --addr "$A_ADDR" --token "$A_TOKEN"
 
+say "Sensing: baselines, trust tiers and posture in domain a (1 s baseline windows in dev)"
+echo 'forbid(principal, action, resource) when { principal.tier == "probation" };' | $D policy set --name tiers --file - --addr "$A_ADDR" --token "$A_TOKEN"
+T3=$($D cap grant --entity agent3 --ops 'kv.*' --resources 'orders/*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
+T4=$($D cap grant --entity agent4 --ops 'kv.*' --resources 'orders/*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
+SENSOR=$($D cap grant --entity pager --ops signal.ingest --resources '*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
+echo "agent3 and agent4 work steadily for 10 windows ..."
+for s in $(seq 1 10); do
+  $D kv put "orders/3-$s" v --addr "$A_ADDR" --token "$T3" >/dev/null
+  $D kv put "orders/4-$s" v --addr "$A_ADDR" --token "$T4" >/dev/null
+  sleep 0.9
+done
+$D baseline show agent3 --addr "$A_ADDR" --token "$A_TOKEN" | sed -n 1,5p
+echo "agent3 suddenly probes ops it was never given ..."
+for r in 1 2 3; do
+  for op in payments.send email.send exec.run db.drop; do
+    for i in 1 2 3 4 5; do $D syscall "$op" "secrets/$i" --addr "$A_ADDR" --token "$T3" >/dev/null 2>&1 || true; done
+  done
+  printf '  window %d: deviation %s, ' "$r" "$($D baseline show agent3 --addr "$A_ADDR" --token "$A_TOKEN" --json | field deviation)"
+  $D trust show agent3 --addr "$A_ADDR" --token "$A_TOKEN"
+  sleep 1
+done
+echo "agent3's in-scope write under the tier policy:"
+$D kv put orders/3-after v --addr "$A_ADDR" --token "$T3" || true
+say "An external critical signal: posture rises and deviations go to a human"
+$D signal ingest --kind incident_level --value 100 --addr "$A_ADDR" --token "$SENSOR"
+$D posture show --addr "$A_ADDR" --token "$A_TOKEN"
+for i in $(seq 1 60); do
+  if ! out=$($D syscall kv.put "orders/4-burst-$i" --args v --addr "$A_ADDR" --token "$T4" 2>&1); then
+    echo "agent4's burst, call $i: $out"; break
+  fi
+done
+$D approvals list --addr "$A_ADDR" --token "$A_TOKEN" | sed -n 1,4p
+$D signal ingest --kind incident_level --value 0 --addr "$A_ADDR" --token "$SENSOR"
+$D posture history --addr "$A_ADDR" --token "$A_TOKEN"
+$D posture similar --signal incident_level=95 --addr "$A_ADDR" --token "$A_TOKEN"
+
 say "Killing every process of domain b; a keeps governing"
 for p in $B_PIDS; do kill -9 "$p" 2>/dev/null || true; done
 $D kv put after-b/1 still-here --addr "$A_ADDR" --token "$TA"

@@ -57,6 +57,7 @@ func agentCmd() *cobra.Command {
 		lifetime   time.Duration
 		renewEvery time.Duration
 		witnessEv  time.Duration
+		senseWin   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -121,6 +122,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 			if witnessEv != 0 {
 				cfg.WitnessEvery = witnessEv
 			}
+			cfg.SenseWindow = senseWin
 			if skew != 0 {
 				cfg.MaxClockSkew = skew
 			}
@@ -208,6 +210,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.Gossip, "gossip", "", "IP:PORT of the cortex gossip pool (default: none)")
 	fl.DurationVar(&lifetime, "passport-lifetime", 0, "sovereign: lifetime of issued passports (default 10m)")
 	fl.DurationVar(&renewEvery, "renew-every", 0, "domain: how often the leader renews its passport and federation view (default 5s)")
+	fl.DurationVar(&senseWin, "sense-window", 0, "ledger-time window of behavioural baselines, sealed at genesis (default 10s)")
 	fl.DurationVar(&witnessEv, "witness-every", 0, "domain: how often the leader reports its signed head to the sovereign (default 10s)")
 	return cmd
 }

@@ -113,7 +113,7 @@ func runDevFederation(cmd *cobra.Command, dir, exe string, nodes, httpPort, bind
 			}
 			join = r.JoinToken
 		}
-		extra := []string{"--role", "domain", "--domain", l.domain, "--sovereign", strings.Join(fed.Sovereign.URLs, ","), "--renew-every", "2s", "--witness-every", "5s"}
+		extra := []string{"--role", "domain", "--domain", l.domain, "--sovereign", strings.Join(fed.Sovereign.URLs, ","), "--renew-every", "2s", "--witness-every", "5s", "--sense-window", "1s"}
 		if join != "" {
 			extra = append(extra, "--join-token", join)
 		}
