@@ -40,6 +40,10 @@
 //     sequence order exactly once; a rejected command changes nothing but
 //     seq/head.
 //
-// Imports: standard library hashing/encoding, go-msgpack, cedar-go and
-// passport (pure). No I/O.
+//   - Sensing (sensing.go, protocol 2): every gate decision is folded into
+//     the sense.Sensor of the state; tier, trust, deviation and posture are
+//     Cedar context. A ledger sealed under protocol 1 replays without it.
+//
+// Imports: standard library hashing/encoding, go-msgpack, cedar-go,
+// passport and sense (both pure). No I/O.
 package fsm
