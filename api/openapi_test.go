@@ -125,6 +125,18 @@ var schemaTypes = map[string]reflect.Type{
 	"BusEvent":                  reflect.TypeFor[BusEvent](),
 	"RemoteRes":                 reflect.TypeFor[RemoteRes](),
 	"BusStats":                  reflect.TypeFor[BusStats](),
+	"CortexSignal":              reflect.TypeFor[CortexSignal](),
+	"CortexInsight":             reflect.TypeFor[CortexInsight](),
+	"SignalRequest":             reflect.TypeFor[SignalRequest](),
+	"SignalResponse":            reflect.TypeFor[SignalResponse](),
+	"Baseline":                  reflect.TypeFor[Baseline](),
+	"MetricReport":              reflect.TypeFor[MetricReport](),
+	"TrustReport":               reflect.TypeFor[TrustReport](),
+	"TrustAdjustRequest":        reflect.TypeFor[TrustAdjustRequest](),
+	"TrustAdjustResponse":       reflect.TypeFor[TrustAdjustResponse](),
+	"Posture":                   reflect.TypeFor[Posture](),
+	"PostureSnapshot":           reflect.TypeFor[PostureSnapshot](),
+	"PostureMatch":              reflect.TypeFor[PostureMatch](),
 }
 
 func loadSpec(t *testing.T) *oapiSpec {

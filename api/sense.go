@@ -48,7 +48,7 @@ type TrustReport struct {
 	Tier   string `json:"tier"`  // probation, standard or trusted
 }
 
-// TrustAdjustRequest is POST /v1/trust/{entity}/adjust.
+// TrustAdjustRequest is POST /v1/trust-adjust/{entity}.
 type TrustAdjustRequest struct {
 	Delta  int64  `json:"delta"`
 	Reason string `json:"reason"`

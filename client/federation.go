@@ -46,10 +46,11 @@ func (c *Client) PassportRevoke(ctx context.Context, id string, opts ...Option) 
 	return &r, c.do(ctx, http.MethodPost, "/v1/passports/"+url.PathEscape(id)+"/revoke", nil, struct{}{}, &r, opts...)
 }
 
-// Canon shows the canon version, hash and amendments.
+// Canon shows the canon version, hash and amendments, as of a
+// linearizable read.
 func (c *Client) Canon(ctx context.Context, withText bool) (*api.Canon, error) {
 	var r api.Canon
-	q := url.Values{}
+	q := url.Values{"consistent": {"1"}}
 	if withText {
 		q.Set("text", "1")
 	}

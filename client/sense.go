@@ -9,6 +9,9 @@ import (
 	"github.com/dominus-kernel/dominus/api"
 )
 
+// Sensing reads are linearizable: what was just ingested is seen.
+func consistent() url.Values { return url.Values{"consistent": {"1"}} }
+
 // Signal ingests one typed external signal (a token holding signal.ingest).
 func (c *Client) Signal(ctx context.Context, kind string, value int64, opts ...Option) (*api.SignalResponse, error) {
 	var r api.SignalResponse
@@ -18,13 +21,13 @@ func (c *Client) Signal(ctx context.Context, kind string, value int64, opts ...O
 // Baseline reports an entity's behavioural baseline and deviation.
 func (c *Client) Baseline(ctx context.Context, entity string) (*api.Baseline, error) {
 	var r api.Baseline
-	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/baselines/", entity), nil, nil, &r)
+	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/baselines/", entity), consistent(), nil, &r)
 }
 
 // Trust reports an entity's trust score and tier.
 func (c *Client) Trust(ctx context.Context, entity string) (*api.TrustReport, error) {
 	var r api.TrustReport
-	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/trust/", entity), nil, nil, &r)
+	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/trust/", entity), consistent(), nil, &r)
 }
 
 // TrustAdjust moves an entity's trust (a token holding trust.adjust).
@@ -36,19 +39,19 @@ func (c *Client) TrustAdjust(ctx context.Context, entity string, delta int64, re
 // Posture reports the kernel's posture.
 func (c *Client) Posture(ctx context.Context) (*api.Posture, error) {
 	var r api.Posture
-	return &r, c.do(ctx, http.MethodGet, "/v1/posture", nil, nil, &r)
+	return &r, c.do(ctx, http.MethodGet, "/v1/posture", consistent(), nil, &r)
 }
 
 // PostureHistory lists the archived postures, oldest first.
 func (c *Client) PostureHistory(ctx context.Context) ([]api.PostureSnapshot, error) {
 	var r []api.PostureSnapshot
-	return r, c.do(ctx, http.MethodGet, "/v1/posture/history", nil, nil, &r)
+	return r, c.do(ctx, http.MethodGet, "/v1/posture/history", consistent(), nil, &r)
 }
 
 // PostureSimilar finds the k archived postures nearest to the given
 // signal values (the current posture's for kinds not given).
 func (c *Client) PostureSimilar(ctx context.Context, signals map[string]int64, k int) ([]api.PostureMatch, error) {
-	q := url.Values{}
+	q := consistent()
 	for kind, v := range signals {
 		q.Set(kind, strconv.FormatInt(v, 10))
 	}

@@ -6,6 +6,12 @@
 // archive backfill. Every test ends by requiring identical chain heads and
 // state digests on all nodes, and every acknowledged write present.
 //
+// The federation tests (federation_test.go) run sovereign and domain
+// kernels with real TCP, HTTPS and the QUIC bus on real UDP sockets, and
+// cut bus links with iptables rules in a chain of their own (jumped to
+// from INPUT only, so packets are lost, not refused); they need root and
+// iptables, remove every rule they add, and use 127.0.80-83.x.
+//
 // Address range: 127.0.60.0/24 and up (one block per test). Random
 // choices are seeded; the seed is logged and DOMINUS_SEED replays it.
 package clustertests

@@ -16,8 +16,9 @@
 // uses, ACTIVE policy (SHADOW sets are evaluated and recorded beside it),
 // approval; then PERMIT consumes one use and runs the in-ledger effect or
 // records a pending external one. Every decision appends exactly one event
-// whose detail records the full Cedar request; a DENY changes nothing
-// else.
+// whose detail records the full Cedar request (with the entity's tier,
+// trust and deviation and the kernel's posture on protocol 2 ledgers); a
+// DENY changes nothing else but the sensing fold of its own event.
 //
 // Invariants:
 //   - Apply is a pure function of the state and the entry bytes: it never
@@ -39,7 +40,6 @@
 //     keys recorded in the ledger; bus events from one origin apply in
 //     sequence order exactly once; a rejected command changes nothing but
 //     seq/head.
-//
 //   - Sensing (sensing.go, protocol 2): every gate decision is folded into
 //     the sense.Sensor of the state; tier, trust, deviation and posture are
 //     Cedar context. A ledger sealed under protocol 1 replays without it.

@@ -99,7 +99,7 @@ type State struct {
 	dedup         map[dedupKey]int   // absolute position: dedupQueue[pos-dedupBase]
 	dedupQueue    []DedupEntry       // ordered by ledger time (append order)
 	dedupBase     int
-	Checkpoints   []HeadRef // oldest first
+	Checkpoints   []HeadRef     // oldest first
 	Fed           *FedState     // federation state; nil on a standalone kernel
 	Sense         *sense.Sensor // baselines, trust and posture; nil until the first sensed event
 }

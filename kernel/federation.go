@@ -50,6 +50,7 @@ type fed struct {
 	master  []byte            // sovereign: the link-key master secret
 	links   map[string][]byte // "from>to" -> key
 	lastUpd []byte            // domain: the last FedUpdate this leader applied
+	start   map[string]int    // per destination: the bus address to try first
 	kernel  string            // this kernel's bus name
 }
 
@@ -124,7 +125,7 @@ func (n *Node) startFederation() error {
 	if err != nil {
 		return fmt.Errorf("node key: %w", err)
 	}
-	fd := &fed{n: n, key: key, links: map[string][]byte{}, kernel: n.busName()}
+	fd := &fed{n: n, key: key, links: map[string][]byte{}, start: map[string]int{}, kernel: n.busName()}
 	n.fed = fd
 	fd.loadSecrets()
 	if n.tls != nil {
@@ -149,6 +150,9 @@ func (n *Node) startFederation() error {
 		}
 	} else {
 		fd.httpc = &http.Client{Timeout: fedRequestTimeout}
+	}
+	if err := n.startCortex(); err != nil {
+		return fmt.Errorf("cortex: %w", err)
 	}
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); fd.loop() }()
@@ -257,6 +261,12 @@ func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, erro
 			out[linkName(pair[0], pair[1])] = k
 		}
 	}
+	// The federation's gossip key travels with the link keys.
+	k, err := cortexGossipKey(master)
+	if err != nil {
+		return nil, err
+	}
+	out[cortexKeyLink] = k
 	return out, nil
 }
 
@@ -347,15 +357,7 @@ func (n *Node) serveSecrets(ctx context.Context, peer string, _ []byte) ([]byte,
 	if n.fed == nil {
 		return nil, errors.New("not a federated kernel")
 	}
-	member := false
-	if f := n.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			if string(s.ID) == peer {
-				member = true
-			}
-		}
-	}
-	if n.tls != nil && !member {
+	if n.tls != nil && !n.isMember(peer) {
 		return nil, fmt.Errorf("federation secrets refused: %q is not a member of this kernel", peer)
 	}
 	s := n.fed.secrets()
@@ -486,11 +488,13 @@ type FedRenewRequest struct {
 	Signature string   `json:"signature"`
 }
 
+const renewContext = "dominus-renew-v1\x00"
+
 func (r *FedRenewRequest) signingBytes() []byte {
 	c := *r
 	c.Signature = ""
 	b, _ := json.Marshal(&c)
-	return append([]byte("dominus-renew-v1\x00"), b...)
+	return append([]byte(renewContext), b...)
 }
 
 // FedView is the sovereign's answer to a join or renewal: the domain's
@@ -719,7 +723,9 @@ func (fd *fed) renew(ctx context.Context) error {
 	for _, k := range keys {
 		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
 	}
-	req.Signature = hex.EncodeToString(ed25519.Sign(fd.key, req.signingBytes()))
+	if err := fd.signRenewal(ctx, &req); err != nil {
+		return err
+	}
 	var view FedView
 	if err := fd.postSovereign(ctx, "/v1/federation/renew", &req, &view); err != nil {
 		return err
@@ -728,6 +734,86 @@ func (fd *fed) renew(ctx context.Context) error {
 		return err
 	}
 	return fd.applyUpdate(ctx, view.Update)
+}
+
+// signRenewal signs req with a key the sovereign accepts: this node's
+// when the domain's passport lists it, else that of a member it lists (a
+// node that joined after the last renewal may lead before its key is in
+// the passport; the renewal then adds it).
+func (fd *fed) signRenewal(ctx context.Context, req *FedRenewRequest) error {
+	n := fd.n
+	var listed [][]byte
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		if p, err := passport.Decode(f.Passport); err == nil {
+			listed = p.NodeKeys
+		}
+	})
+	own := n.NodePublicKey()
+	if passport.HasNodeKey(passport.Passport{NodeKeys: listed}, own) || len(listed) == 0 {
+		req.NodeKey = hex.EncodeToString(own)
+		req.Signature = hex.EncodeToString(ed25519.Sign(fd.key, req.signingBytes()))
+		return nil
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, sv := range f.Configuration().Servers {
+			if string(sv.ID) == n.cfg.Name {
+				continue
+			}
+			id, err := n.identify(ctx, string(sv.Address))
+			if err != nil || !passport.HasNodeKey(passport.Passport{NodeKeys: listed}, id.NodeKey) {
+				continue
+			}
+			req.NodeKey = hex.EncodeToString(id.NodeKey)
+			var out fedSignResponse
+			if err := n.pool.call(ctx, string(sv.Address), rpcFedSign, &fedSignRequest{Message: req.signingBytes()}, &out); err != nil {
+				continue
+			}
+			req.Signature = hex.EncodeToString(out.Signature)
+			return nil
+		}
+	}
+	return errors.New("no member whose key the passport lists could sign the renewal")
+}
+
+type fedSignRequest struct {
+	Message []byte `codec:"message"`
+}
+
+type fedSignResponse struct {
+	Signature []byte `codec:"signature"`
+}
+
+// serveSign signs a renewal of this node's own domain for a member of its
+// own kernel; it signs nothing else.
+func (n *Node) serveSign(ctx context.Context, peer string, body []byte) ([]byte, error) {
+	if n.fed == nil || n.cfg.Role != fsm.RoleDomain {
+		return nil, errors.New("not a domain kernel")
+	}
+	if n.tls != nil && !n.isMember(peer) {
+		return nil, fmt.Errorf("signing refused: %q is not a member of this kernel", peer)
+	}
+	var req fedSignRequest
+	if err := fsm.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	msg, ok := bytes.CutPrefix(req.Message, []byte(renewContext))
+	var r FedRenewRequest
+	if !ok || json.Unmarshal(msg, &r) != nil || r.Domain != n.cfg.Domain || r.Signature != "" || r.NodeKey != hex.EncodeToString(n.NodePublicKey()) {
+		return nil, errors.New("signing refused: not a renewal of this domain naming this node's key")
+	}
+	return fsm.Encode(&fedSignResponse{Signature: ed25519.Sign(n.fed.key, req.Message)}), nil
+}
+
+// isMember reports whether node is in this kernel's Raft configuration.
+func (n *Node) isMember(node string) bool {
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == node {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // witness reports this domain's signed head to the sovereign over the bus.
@@ -775,7 +861,21 @@ func (fd *fed) send(ctx context.Context, dest string, addrs []string, f transpor
 		return transport.Ack{}, nil, err
 	}
 	var lastErr error = fmt.Errorf("no bus address known for %s", dest)
-	for _, a := range addrs {
+	// Start where the last exchange with dest succeeded, or one past where
+	// it last failed: a destination whose first addresses are unreachable
+	// is still reached through the others, whatever the attempt budget.
+	fd.mu.Lock()
+	first := fd.start[dest]
+	fd.mu.Unlock()
+	for i := range addrs {
+		if ctx.Err() != nil {
+			break // the next attempt starts where this one stopped
+		}
+		idx := (first + i) % len(addrs)
+		a := addrs[idx]
+		fd.mu.Lock()
+		fd.start[dest] = (idx + 1) % len(addrs)
+		fd.mu.Unlock()
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		b, err := fd.bus.Send(actx, a, frame)
 		cancel()
@@ -796,6 +896,9 @@ func (fd *fed) send(ctx context.Context, dest string, addrs []string, f transpor
 			lastErr = fmt.Errorf("%s at %s is unavailable", dest, a)
 			continue
 		}
+		fd.mu.Lock()
+		fd.start[dest] = idx
+		fd.mu.Unlock()
 		return ack, frame, nil
 	}
 	return transport.Ack{}, frame, lastErr

@@ -464,6 +464,12 @@ func amendmentToAPI(a *fsm.Amendment, state string, withText bool) api.Amendment
 }
 
 func (n *Node) handleCanonShow(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("consistent") {
+		if err := n.ConsistentRead(r.Context()); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
 	out := api.Canon{Hash: canon.HashHex(), Compiled: canon.HashHex(), Amendments: []api.Amendment{}}
 	withText := r.URL.Query().Has("text")
 	n.fedState(func(st *fsm.State, f *fsm.FedState) {

@@ -98,6 +98,8 @@ func (n *Node) Handler() http.Handler {
 	authed("POST /v1/snapshot/restore", n.handleSnapshotRestore)
 	n.registerGate(authed)
 	n.registerFederation(open, authed)
+	n.registerSensing(authed)
+	n.registerCortex(open, authed)
 	if reg, err := SetupMetrics(n.cfg.Name); err == nil && reg != nil {
 		ph := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 		authed("GET /metrics", func(w http.ResponseWriter, r *http.Request, _ string) { ph.ServeHTTP(w, r) })

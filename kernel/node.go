@@ -53,7 +53,8 @@ type Node struct {
 	rpcHandlers map[string]rpcHandler
 	limiter     *rateLimiter
 	effects     *effectRunner
-	fed         *fed // federation machinery; nil on a standalone kernel
+	fed         *fed                       // federation machinery; nil on a standalone kernel
+	cortex      atomic.Pointer[cortexNode] // gossip pool; nil without --gossip
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -217,6 +218,11 @@ func (n *Node) open() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	// Accept connections only once Raft exists: RPC handlers use it.
+	// Federation identity (node key, secrets, the bus) exists before any
+	// peer can ask for it.
+	if err := n.startFederation(); err != nil {
+		return err
+	}
 	n.mux.serve()
 	// A restored snapshot must carry the same sealed canon.
 	if err := n.checkStateCanon(); err != nil {
@@ -232,9 +238,6 @@ func (n *Node) open() error {
 	go func() { defer n.wg.Done(); n.leaderLoop() }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.effects.loop(n.ctx) }()
-	if err := n.startFederation(); err != nil {
-		return err
-	}
 	if cfg.HTTPAddr != "" {
 		if err := n.startHTTP(); err != nil {
 			return err
@@ -759,6 +762,7 @@ func (n *Node) registerRPC() {
 				NodeKey: n.NodePublicKey(), BusAddr: n.cfg.BusAddr}), nil
 		},
 		rpcFedSecrets: n.serveSecrets,
+		rpcFedSign:    n.serveSign,
 		rpcJoin: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
 			var req joinRequest
 			if err := fsm.Decode(body, &req); err != nil {

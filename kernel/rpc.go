@@ -34,6 +34,7 @@ const (
 	rpcRemovePeer   = "remove_peer"
 	rpcTransfer     = "transfer_leadership"
 	rpcFedSecrets   = "fed_secrets"
+	rpcFedSign      = "fed_sign"
 )
 
 type rpcRequest struct {

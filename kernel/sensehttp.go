@@ -164,7 +164,7 @@ func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, toke
 		}
 	}
 	for name := range q {
-		if _, err := sense.ParseSignalKind(name); err != nil && name != "k" {
+		if _, err := sense.ParseSignalKind(name); err != nil && name != "k" && name != "consistent" {
 			writeErr(w, badRequest("unknown signal kind %q", name))
 			return
 		}

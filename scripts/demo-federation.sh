@@ -97,30 +97,31 @@ $D audit witness --domain a --ledger "$WORK/a.tampered" --addr "$SOV_ADDR" --tok
 rc=$?; set -e
 echo "(tampered export: exit $rc)"; [[ $rc == 4 ]]
 
-say "Revoking domain b's passport: a and the sovereign refuse b's bus events"
-PPB=$($D status --addr "$B_ADDR" --json | tr -d '\n ' | sed -n 's/.*"passport":{"id":"\([^"]*\)".*/\1/p')
-$D passport revoke "$PPB" --addr "$SOV_ADDR" --token "$ALICE_TOKEN"
-a_knows() { $D passport list --addr "$A_ADDR" --token "$A_TOKEN" --json | tr -d '\n ' | grep -q "\"id\":\"$PPB\"[^}]*\"revoked\":true"; }
-wait_until 20 "a hears of the revocation" a_knows
-GRANT_A=$($D cap grant --entity b/agent --ops kv.put --resources 'orders/*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
-set +e
-$D syscall kv.put a:orders/from-b --args x --remote-token "$GRANT_A" --addr "$B_ADDR" --token "$TB_LOCAL" --wait 5s
-set -e
-$D bus stats --addr "$A_ADDR" --token "$A_TOKEN"
-
 say "Sensing: baselines, trust tiers and posture in domain a (1 s baseline windows in dev)"
 echo 'forbid(principal, action, resource) when { principal.tier == "probation" };' | $D policy set --name tiers --file - --addr "$A_ADDR" --token "$A_TOKEN"
 T3=$($D cap grant --entity agent3 --ops 'kv.*' --resources 'orders/*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
 T4=$($D cap grant --entity agent4 --ops 'kv.*' --resources 'orders/*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
+T5=$($D cap grant --entity agent5 --ops 'kv.*' --resources 'orders/*' --addr "$B_ADDR" --token "$B_TOKEN" --json | field token)
 SENSOR=$($D cap grant --entity pager --ops signal.ingest --resources '*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
-echo "agent3 and agent4 work steadily for 10 windows ..."
+echo "agent3, agent4 (domain a) and agent5 (domain b) work steadily for 10 windows ..."
 for s in $(seq 1 10); do
   $D kv put "orders/3-$s" v --addr "$A_ADDR" --token "$T3" >/dev/null
   $D kv put "orders/4-$s" v --addr "$A_ADDR" --token "$T4" >/dev/null
+  $D kv put "orders/5-$s" v --addr "$B_ADDR" --token "$T5" >/dev/null
   sleep 0.9
 done
 $D baseline show agent3 --addr "$A_ADDR" --token "$A_TOKEN" | sed -n 1,5p
-echo "agent3 suddenly probes ops it was never given ..."
+probe() { # probe ADDR TOKEN: three windows of calls on ops never granted
+  for _ in 1 2 3; do
+    for op in payments.send email.send exec.run db.drop; do
+      for i in 1 2 3 4 5; do $D syscall "$op" "secrets/$i" --addr "$1" --token "$2" >/dev/null 2>&1 || true; done
+    done
+    sleep 1
+  done
+}
+echo "agent3 in a and agent5 in b suddenly probe ops they were never given, at the same time ..."
+probe "$B_ADDR" "$T5" &
+PROBE_B=$!
 for r in 1 2 3; do
   for op in payments.send email.send exec.run db.drop; do
     for i in 1 2 3 4 5; do $D syscall "$op" "secrets/$i" --addr "$A_ADDR" --token "$T3" >/dev/null 2>&1 || true; done
@@ -129,6 +130,7 @@ for r in 1 2 3; do
   $D trust show agent3 --addr "$A_ADDR" --token "$A_TOKEN"
   sleep 1
 done
+wait "$PROBE_B"
 echo "agent3's in-scope write under the tier policy:"
 $D kv put orders/3-after v --addr "$A_ADDR" --token "$T3" || true
 say "An external critical signal: posture rises and deviations go to a human"
@@ -139,10 +141,26 @@ for i in $(seq 1 60); do
     echo "agent4's burst, call $i: $out"; break
   fi
 done
-$D approvals list --addr "$A_ADDR" --token "$A_TOKEN" | sed -n 1,4p
+sleep 0.5; $D approvals list --addr "$A_ADDR" --token "$A_TOKEN" | sed -n 1,4p
 $D signal ingest --kind incident_level --value 0 --addr "$A_ADDR" --token "$SENSOR"
 $D posture history --addr "$A_ADDR" --token "$A_TOKEN"
 $D posture similar --signal incident_level=95 --addr "$A_ADDR" --token "$A_TOKEN"
+
+say "The master cortex on the sovereign, from gossip signals alone, noticed both domains misbehaving together"
+insights() { [[ "$($D cortex insights --addr "$SOV_ADDR" --token "$ALICE_TOKEN" --json | tr -d ' \n')" != "[]" ]]; }
+wait_until 30 "a cross-domain insight" insights
+$D cortex insights --addr "$SOV_ADDR" --token "$ALICE_TOKEN"
+
+say "Revoking domain b's passport: a and the sovereign refuse b's bus events"
+PPB=$($D status --addr "$B_ADDR" --json | tr -d '\n ' | sed -n 's/.*"passport":{"id":"\([^"]*\)".*/\1/p')
+$D passport revoke "$PPB" --addr "$SOV_ADDR" --token "$ALICE_TOKEN"
+a_knows() { $D passport list --addr "$A_ADDR" --token "$A_TOKEN" --json | tr -d '\n ' | grep -q "\"id\":\"$PPB\"[^}]*\"revoked\":true"; }
+wait_until 20 "a hears of the revocation" a_knows
+GRANT_A=$($D cap grant --entity b/agent --ops kv.put --resources 'orders/*' --addr "$A_ADDR" --token "$A_TOKEN" --json | field token)
+set +e
+$D syscall kv.put a:orders/from-b --args x --remote-token "$GRANT_A" --addr "$B_ADDR" --token "$TB_LOCAL" --wait 5s
+set -e
+$D bus stats --addr "$A_ADDR" --token "$A_TOKEN"
 
 say "Killing every process of domain b; a keeps governing"
 for p in $B_PIDS; do kill -9 "$p" 2>/dev/null || true; done

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,6 +182,7 @@ type devCluster struct {
 	dir          string
 	tlsDir       string   // the federation CA and node certificates; default dir/tls
 	extra        []string // role flags of every child
+	gossip       bool     // children gossip on their --bind port + 1 (the cortex convention)
 	label        string
 	exe          string
 	restartAfter time.Duration
@@ -227,11 +229,17 @@ func (d *devCluster) args(n *devChild) []string {
 		join = append(join, o.Bind)
 	}
 	tdir := d.tls()
-	return append([]string{"agent", "--name", n.Name, "--data-dir", n.DataDir, "--bind", n.Bind,
+	args := append([]string{"agent", "--name", n.Name, "--data-dir", n.DataDir, "--bind", n.Bind,
 		"--http", strings.TrimPrefix(n.HTTP, "http://"), "--bootstrap-expect", fmt.Sprint(len(d.nodes)),
 		"--join", strings.Join(join, ","), "--tls-ca", filepath.Join(tdir, "ca.pem"),
 		"--tls-cert", filepath.Join(tdir, n.Name+".pem"), "--tls-key", filepath.Join(tdir, n.Name+"-key.pem"),
 		"--http-insecure", "--min-free-disk", "0", "--driver-exec-allow", "/bin/echo,/bin/true"}, d.extra...)
+	if d.gossip {
+		host, port, _ := net.SplitHostPort(n.Bind)
+		p, _ := strconv.Atoi(port)
+		args = append(args, "--gossip", net.JoinHostPort(host, strconv.Itoa(p+1)))
+	}
+	return args
 }
 
 func (d *devCluster) start(n *devChild) error {

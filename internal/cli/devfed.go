@@ -50,7 +50,7 @@ func runDevFederation(cmd *cobra.Command, dir, exe string, nodes, httpPort, bind
 	tlsDir := filepath.Join(dir, "tls")
 	var clusters []*devCluster
 	mk := func(label, ipStr string, extra []string) *devCluster {
-		d := &devCluster{dir: filepath.Join(dir, label), tlsDir: tlsDir, exe: exe, restartAfter: restart, errw: cmd.ErrOrStderr(), extra: extra, label: label}
+		d := &devCluster{dir: filepath.Join(dir, label), tlsDir: tlsDir, exe: exe, restartAfter: restart, errw: cmd.ErrOrStderr(), extra: extra, label: label, gossip: true}
 		ip := net.ParseIP(ipStr).To4()
 		for i := 0; i < nodes; i++ {
 			nip := net.IPv4(ip[0], ip[1], ip[2], ip[3]+byte(i)).String()
