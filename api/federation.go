@@ -128,11 +128,34 @@ type AmendResponse struct {
 
 // Canon is GET /v1/canon.
 type Canon struct {
-	Version    uint64      `json:"version"`
-	Hash       string      `json:"hash"`
-	Compiled   string      `json:"compiled_hash"`
-	Threshold  int         `json:"threshold"`
-	Amendments []Amendment `json:"amendments"`
+	Version    uint64         `json:"version"`
+	Hash       string         `json:"hash"`
+	Compiled   string         `json:"compiled_hash"`
+	Threshold  int            `json:"threshold"`
+	Amendments []Amendment    `json:"amendments"`
+	Operators  []OperatorInfo `json:"operators"`
+}
+
+// OperatorInfo is the public record of a named operator: who signs what
+// the canon asks M of N for.
+type OperatorInfo struct {
+	Name    string `json:"name"`
+	Level   string `json:"level"`
+	PubKey  string `json:"pub_key"`
+	Revoked bool   `json:"revoked"`
+}
+
+// RekeyRequest is POST /v1/operators/{name}/rekey: M other operators'
+// signatures (hex, over fsm.RekeyMessage) replace the operator's key.
+type RekeyRequest struct {
+	NewPubKey  string           `json:"new_pub_key"`
+	Signatures []RekeySignature `json:"signatures"`
+}
+
+// RekeySignature is one operator's signature over a key replacement.
+type RekeySignature struct {
+	Operator  string `json:"operator"`
+	Signature string `json:"signature"`
 }
 
 // FedHaltRequest is POST /v1/federation/halt.

@@ -47,6 +47,10 @@ type Progress func(done, total uint64)
 // dir from genesis into a fresh ledger. dir is not modified. progress may
 // be nil.
 func ReplayDataDir(dir string, progress Progress) (Report, error) {
+	return replayDataDir(newRun(fsm.New()), dir, progress)
+}
+
+func replayDataDir(r *run, dir string, progress Progress) (Report, error) {
 	src := filepath.Join(dir, ArchiveDirName)
 	info, err := os.Stat(src)
 	if err != nil {
@@ -64,7 +68,7 @@ func ReplayDataDir(dir string, progress Progress) (Report, error) {
 	if err := cloneArchive(src, copyDir); err != nil {
 		return Report{}, err
 	}
-	rep, err := replayArchive(copyDir, progress)
+	rep, err := replayArchive(r, copyDir, progress)
 	// Name the data folder's files, not the working copy's.
 	rep.Message = strings.ReplaceAll(rep.Message, copyDir, src)
 	if err != nil {
@@ -84,19 +88,17 @@ func (e *renamedError) Error() string { return e.msg }
 func (e *renamedError) Unwrap() error { return e.err }
 
 // replayArchive replays the archive in dir (a private copy) from genesis.
-func replayArchive(dir string, progress Progress) (Report, error) {
+func replayArchive(r *run, dir string, progress Progress) (Report, error) {
 	a, err := archive.Open(dir, archive.Options{NoSync: true})
 	if err != nil {
 		var ce *archive.CorruptError
 		if errors.As(err, &ce) {
-			r := newRun(fsm.New())
 			return r.finish(r.corrupt(ce))
 		}
 		return Report{}, fmt.Errorf("audit: open archive: %w", err)
 	}
 	defer a.Close()
 
-	r := newRun(fsm.New())
 	_, lastSeq := a.Last()
 	var n uint64
 	err = a.Iterate(0, func(rec archive.Record) error {
@@ -197,14 +199,21 @@ func replayExport(r *run, exportPath string, progress Progress) (Report, error) 
 	return r.finish(nil)
 }
 
-// Witness replays an export (from genesis) and compares it with the heads the sovereign witnessed
+// Witness replays an export (from genesis) or, with dataDir set instead,
+// a stopped node's data folder, and compares it with the heads the sovereign witnessed
 // for the domain (ascending by seq): a differing head at a witnessed seq is
 // a rewrite, and a history ending before the last witnessed seq is a
 // truncation. Either fails the report, naming the seq.
-func Witness(exportPath string, heads []fsm.HeadRef, progress Progress) (Report, error) {
+func Witness(exportPath, dataDir string, heads []fsm.HeadRef, progress Progress) (Report, error) {
 	r := newRun(fsm.New())
 	r.witnessed = append([]fsm.HeadRef(nil), heads...)
-	rep, err := replayExport(r, exportPath, progress)
+	var rep Report
+	var err error
+	if dataDir != "" {
+		rep, err = replayDataDir(r, dataDir, progress)
+	} else {
+		rep, err = replayExport(r, exportPath, progress)
+	}
 	if err != nil || !rep.OK {
 		return rep, err
 	}

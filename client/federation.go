@@ -119,3 +119,9 @@ func (c *Client) BusStats(ctx context.Context) (*api.BusStats, error) {
 	var r api.BusStats
 	return &r, c.do(ctx, http.MethodGet, "/v1/bus", nil, nil, &r)
 }
+
+// OperatorRekey submits M operators' signatures replacing an operator's key.
+func (c *Client) OperatorRekey(ctx context.Context, name string, req api.RekeyRequest) (*api.GrantResponse, error) {
+	var r api.GrantResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/operators/"+url.PathEscape(name)+"/rekey", nil, req, &r)
+}

@@ -54,6 +54,8 @@ const (
 	CmdSignalIngest CommandType = 33 // an external signal folded into the posture
 	CmdTrustAdjust  CommandType = 34 // a governed trust adjustment
 	CmdKnowledge    CommandType = 35 // sovereign: a master-cortex finding with its evidence
+
+	CmdFedOperatorRekey CommandType = 36 // sovereign: M of N operators replace an operator's key
 )
 
 var commandNames = map[CommandType]string{
@@ -94,6 +96,8 @@ var commandNames = map[CommandType]string{
 	CmdSignalIngest: "signal.ingest",
 	CmdTrustAdjust:  "trust.adjust",
 	CmdKnowledge:    "knowledge",
+
+	CmdFedOperatorRekey: "fed.operator.rekey",
 }
 
 func (t CommandType) String() string {

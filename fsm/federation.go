@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -1546,4 +1547,41 @@ func (l *Ledger) standing(now int64) bool {
 		return false
 	}
 	return passport.Fresh(p, now, StandingSlack) && !st.Fed.IsRevoked(p.ID)
+}
+
+// VerifyCanonChain checks the sovereign's ratified amendments as a chain
+// from the genesis canon: each text hashes to its recorded hash, each
+// amends the canon before it, versions follow one another, and the last
+// is the canon in force. (Amendments beyond the bounded table start the
+// chain at the oldest one kept.) Other kernels hold no texts; they pass.
+func (s *State) VerifyCanonChain() error {
+	f := s.Fed
+	if f == nil || s.Meta.Role != RoleSovereign {
+		return nil
+	}
+	prev, version := s.Meta.CanonHash, uint64(0)
+	first := true
+	for _, a := range f.Amendments {
+		if a.State != AmendRatified {
+			continue
+		}
+		if first && a.Version != 1 {
+			prev, version = a.PrevHash, a.Version-1
+		}
+		first = false
+		sum := sha256.Sum256([]byte(a.Text))
+		switch {
+		case !bytes.Equal(sum[:], a.Hash):
+			return fmt.Errorf("amendment %s: text does not hash to its recorded hash", a.ID)
+		case !bytes.Equal(a.PrevHash, prev):
+			return fmt.Errorf("amendment %s: amends canon %x, but the canon before it is %x", a.ID, a.PrevHash, prev)
+		case a.Version != version+1:
+			return fmt.Errorf("amendment %s: version %d follows version %d", a.ID, a.Version, version)
+		}
+		prev, version = a.Hash, a.Version
+	}
+	if !bytes.Equal(f.Canon.Hash, prev) || f.Canon.Version != version {
+		return fmt.Errorf("canon in force (version %d, %x) is not the end of the ratified chain (version %d, %x)", f.Canon.Version, f.Canon.Hash, version, prev)
+	}
+	return nil
 }

@@ -50,9 +50,10 @@ var goldenPayloads = map[CommandType]any{
 	CmdBusDelivered:      &BusDelivered{Dest: "shipping", Seq: 1, Result: BusResult{Decision: DecisionPermit, Seq: 4}},
 	CmdFedSuspend:        &FedSuspend{Domain: "payments", Reason: "canon acknowledgement overdue"},
 
-	CmdSignalIngest: &SignalIngest{Kind: "incident_level", Value: 100},
-	CmdTrustAdjust:  &TrustAdjust{Entity: "agent-1", Delta: -200, Reason: "review"},
-	CmdKnowledge:    &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
+	CmdSignalIngest:     &SignalIngest{Kind: "incident_level", Value: 100},
+	CmdTrustAdjust:      &TrustAdjust{Entity: "agent-1", Delta: -200, Reason: "review"},
+	CmdFedOperatorRekey: &FedOperatorRekey{Operator: "carol", NewPubKey: testCanon[:], Signatures: []OperatorSignature{{Operator: "alice", Signature: []byte("sig")}}},
+	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 
 func TestEveryCommandHasHandlerNameAndGolden(t *testing.T) {

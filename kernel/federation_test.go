@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/client"
 	"github.com/dominus-kernel/dominus/fsm"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 	"github.com/dominus-kernel/dominus/transport"
@@ -439,4 +441,43 @@ func TestKillingOneDomainLeavesTheOthers(t *testing.T) {
 
 func transportFrame(seq uint64, ppID string, payload []byte) transport.Frame {
 	return transport.Frame{Seq: seq, PassportID: ppID, Type: "syscall", Payload: payload}
+}
+
+// A lost operator key is replaced over the API with two other operators'
+// signatures; the canon listing shows the new key.
+func TestOperatorKeyReplacedOverHTTP(t *testing.T) {
+	fx := startFederation(t, 61)
+	ctx := context.Background()
+	srv := httptest.NewServer(fx.sov.Handler())
+	defer srv.Close()
+	c, _ := client.New(client.Config{Addr: srv.URL})
+	cn, err := c.Canon(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []byte
+	for _, o := range cn.Operators {
+		if o.Name == "carol" {
+			old, _ = hex.DecodeString(o.PubKey)
+		}
+	}
+	newKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	req := api.RekeyRequest{NewPubKey: hex.EncodeToString(newKey)}
+	sign := func(op string) {
+		req.Signatures = append(req.Signatures, api.RekeySignature{Operator: op, Signature: hex.EncodeToString(ed25519.Sign(fx.opKeys[op], fsm.RekeyMessage("carol", old, newKey)))})
+	}
+	sign("alice")
+	if r, err := c.OperatorRekey(ctx, "carol", req); err == nil && r.Decision == "PERMIT" {
+		t.Fatalf("one signature replaced a key: %+v", r)
+	}
+	sign("bob")
+	if r, err := c.OperatorRekey(ctx, "carol", req); err != nil || r.Decision != "PERMIT" {
+		t.Fatalf("two signatures: %v %+v", err, r)
+	}
+	cn, _ = c.Canon(ctx, false)
+	for _, o := range cn.Operators {
+		if o.Name == "carol" && o.PubKey != hex.EncodeToString(newKey) {
+			t.Fatalf("carol's key is still %s", o.PubKey)
+		}
+	}
 }

@@ -28,6 +28,7 @@ func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed fu
 	open("POST /v1/federation/resume", n.handleFedResume)
 	open("GET /v1/canon", n.handleCanonShow)
 	open("GET /v1/federation/halt", n.handleFedHaltState)
+	open("POST /v1/operators/{name}/rekey", n.handleOperatorRekey)
 
 	authed("POST /v1/federation/domains", n.handleDomainCreate)
 	authed("GET /v1/federation/domains", n.handleDomainList)
@@ -470,12 +471,16 @@ func (n *Node) handleCanonShow(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := api.Canon{Hash: canon.HashHex(), Compiled: canon.HashHex(), Amendments: []api.Amendment{}}
+	out := api.Canon{Hash: canon.HashHex(), Compiled: canon.HashHex(), Amendments: []api.Amendment{}, Operators: []api.OperatorInfo{}}
 	withText := r.URL.Query().Has("text")
 	n.fedState(func(st *fsm.State, f *fsm.FedState) {
 		out.Version, out.Hash, out.Threshold = f.Canon.Version, hex.EncodeToString(f.Canon.Hash), f.Threshold
 		for _, a := range f.Amendments {
 			out.Amendments = append(out.Amendments, amendmentToAPI(a, fsm.AmendmentState(a, f, n.now().UnixNano()), withText))
+		}
+		for _, name := range sortedKeys(f.Operators) {
+			o := f.Operators[name]
+			out.Operators = append(out.Operators, api.OperatorInfo{Name: o.Name, Level: o.Level, PubKey: hex.EncodeToString(o.PubKey), Revoked: o.Revoked})
 		}
 	})
 	writeJSON(w, http.StatusOK, out)
@@ -663,4 +668,33 @@ func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token stri
 		}
 	})
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleOperatorRekey(w http.ResponseWriter, r *http.Request) {
+	var req api.RekeyRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	newKey, err := hex.DecodeString(req.NewPubKey)
+	if err != nil {
+		writeErr(w, badRequest("new_pub_key must be hex"))
+		return
+	}
+	p := fsm.FedOperatorRekey{Operator: name, NewPubKey: newKey}
+	for _, sg := range req.Signatures {
+		sig, err := hex.DecodeString(sg.Signature)
+		if err != nil {
+			writeErr(w, badRequest("signature of %q must be hex", sg.Operator))
+			return
+		}
+		p.Signatures = append(p.Signatures, fsm.OperatorSignature{Operator: sg.Operator, Signature: sig})
+	}
+	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedOperatorRekey, Payload: fsm.Encode(&p)})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: name})
 }

@@ -305,6 +305,10 @@ func (n *Node) checkStateCanon() error {
 		copy(sealed[:], st.Meta.CanonHash)
 		if e := canon.CheckSealed(sealed); e != nil {
 			err = fmt.Errorf("%w: %v", ErrCanon, e)
+			return
+		}
+		if e := st.VerifyCanonChain(); e != nil {
+			err = fmt.Errorf("%w: the ratified amendment chain does not verify: %v", ErrCanon, e)
 		}
 	})
 	return err

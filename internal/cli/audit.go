@@ -124,13 +124,15 @@ func printReplay(cmd *cobra.Command, res replayResult) error {
 }
 
 func auditWitnessCmd() *cobra.Command {
-	var domain, ledgerPath string
+	var domain, ledgerPath, dataDir string
 	c := &cobra.Command{
-		Use:   "witness --domain NAME --ledger EXPORT",
+		Use:   "witness --domain NAME (--ledger EXPORT | --data-dir D)",
 		Short: "Compare a domain's ledger export with the heads the sovereign witnessed (exit 4 on rewrite or truncation)",
 		Long: `witness fetches the heads the sovereign witnessed for --domain (from the
 sovereign at --addr, with a token holding audit.read) and replays the
-domain's export (from 'ledger export --from 0' on the domain) from genesis.
+domain's export (from 'ledger export --from 0' on the domain), or the
+archive of a stopped domain node's data folder (--data-dir, not modified),
+from genesis.
 Every witnessed seq must carry exactly the witnessed head, and the export
 must reach the last witnessed seq; otherwise the history was rewritten or
 truncated and the command exits 4 naming the first bad seq.`,
@@ -139,8 +141,8 @@ truncated and the command exits 4 naming the first bad seq.`,
 			if err := requireString("domain", domain); err != nil {
 				return err
 			}
-			if err := requireString("ledger", ledgerPath); err != nil {
-				return err
+			if (ledgerPath == "") == (dataDir == "") {
+				return usageError(errors.New("give exactly one of --ledger and --data-dir"))
 			}
 			c, err := newClient(cmd)
 			if err != nil {
@@ -159,7 +161,7 @@ truncated and the command exits 4 naming the first bad seq.`,
 				heads = append(heads, fsm.HeadRef{Seq: w.Seq, Hash: h})
 			}
 			bar := newProgressBar(cmd.ErrOrStderr(), "replaying")
-			rep, err := audit.Witness(ledgerPath, heads, bar.update)
+			rep, err := audit.Witness(ledgerPath, dataDir, heads, bar.update)
 			if err != nil {
 				return err
 			}
@@ -184,7 +186,8 @@ truncated and the command exits 4 naming the first bad seq.`,
 		},
 	}
 	c.Flags().StringVar(&domain, "domain", "", "the domain whose witnessed heads to check (required)")
-	c.Flags().StringVar(&ledgerPath, "ledger", "", "the domain's export from 'dominus ledger export' (required)")
+	c.Flags().StringVar(&ledgerPath, "ledger", "", "the domain's export from 'dominus ledger export'")
+	c.Flags().StringVar(&dataDir, "data-dir", "", "the data folder of a stopped node of the domain")
 	return c
 }
 

@@ -17,9 +17,10 @@ func init() {
 }
 
 func operatorCmd() *cobra.Command {
+	keygen, rekey := operatorKeyCmds()
 	return group("operator", "Initialize a kernel, manage operators and the Raft group",
 		operatorInitCmd(),
-		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(),
+		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(), keygen, rekey,
 		group("raft", "Inspect and change the Raft configuration",
 			raftListPeersCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd(), raftLeaveCmd()),
 	)

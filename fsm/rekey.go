@@ -1,0 +1,76 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+)
+
+func init() { register(CmdFedOperatorRekey, handlerSpec{run: applyFedOperatorRekey}) }
+
+const ctxRekey = "dominus-operator-rekey-v1\x00"
+
+// RekeyMessage is what an operator signs to replace operator's key oldKey
+// with newKey. Naming the old key makes a signature good for one
+// replacement only.
+func RekeyMessage(operator string, oldKey, newKey []byte) []byte {
+	return []byte(ctxRekey + operator + "\x00" + hex.EncodeToString(oldKey) + "\x00" + hex.EncodeToString(newKey))
+}
+
+// OperatorSignature is one operator's signature.
+type OperatorSignature struct {
+	Operator  string `codec:"operator"`
+	Signature []byte `codec:"signature"`
+}
+
+// FedOperatorRekey replaces a (lost) operator key: M of the other
+// operators sign the replacement, at least one of them sovereign-level.
+type FedOperatorRekey struct {
+	Operator   string              `codec:"operator"`
+	NewPubKey  []byte              `codec:"new_pub_key"`
+	Signatures []OperatorSignature `codec:"signatures"`
+}
+
+func applyFedOperatorRekey(l *Ledger, c *call) outcome {
+	var p FedOperatorRekey
+	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	c.subject = p.Operator
+	f, r := l.fed(RoleSovereign)
+	if r != ReasonOK {
+		return deny(r)
+	}
+	target := f.Operators[p.Operator]
+	if target == nil {
+		return deny(ReasonNotFound)
+	}
+	if len(p.NewPubKey) != ed25519.PublicKeySize || bytes.Equal(p.NewPubKey, target.PubKey) || len(p.Signatures) > MaxOperators {
+		return deny(ReasonInvalidArgument)
+	}
+	msg := RekeyMessage(p.Operator, target.PubKey, p.NewPubKey)
+	var signers []string
+	sovereignSigned := false
+	for _, s := range p.Signatures {
+		op := f.Operators[s.Operator]
+		// The operator whose key is replaced cannot vouch for it.
+		if op == nil || op.Revoked || s.Operator == p.Operator || len(s.Signature) != ed25519.SignatureSize ||
+			!ed25519.Verify(ed25519.PublicKey(op.PubKey), msg, s.Signature) {
+			return deny(ReasonBadSignature)
+		}
+		for _, seen := range signers {
+			if seen == s.Operator {
+				return deny(ReasonDuplicateSignature)
+			}
+		}
+		signers = append(signers, s.Operator)
+		sovereignSigned = sovereignSigned || op.Level == LevelSovereign
+	}
+	if len(signers) < f.Threshold || !sovereignSigned {
+		return deny(ReasonForbidden)
+	}
+	c.actor = signers[0]
+	target.PubKey = append([]byte(nil), p.NewPubKey...)
+	fedDetail(c, p.Operator, "operator key replaced", hex.EncodeToString(p.NewPubKey))
+	return outcome{decision: DecisionPermit}
+}
