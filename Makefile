@@ -5,7 +5,7 @@ BIN := bin/dominus
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dominus-kernel/dominus/internal/cli.Version=$(VERSION)
 # Packages whose tests run real Raft, sockets or goroutines: run with -race.
-RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/...
+RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/... ./cortex/...
 FUZZTIME ?= 20s
 
 .PHONY: help build test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean
