@@ -122,6 +122,12 @@ func (l *Ledger) observe(entity, op string, d Decision, args []byte, now int64) 
 	_, _ = l.sensor().Observe(entity, ev)
 }
 
+// observeError folds an error of entity's op (an external effect that
+// failed or was lost) into its baseline and trust.
+func (l *Ledger) observeError(entity, op string, now int64) {
+	_, _ = l.sensor().Observe(entity, sense.Observation{Time: now, Op: op, Decision: sense.DecisionError})
+}
+
 func applySignalIngest(l *Ledger, c *call) outcome {
 	var p SignalIngest
 	if err := Decode(c.env.Payload, &p); err != nil {

@@ -117,3 +117,26 @@ func TestProtocolOneLedgerHasNoSensing(t *testing.T) {
 	}
 	expect(t, g.as(testRootToken[:], CmdSignalIngest, &SignalIngest{Kind: "incident_level", Value: 1}), DecisionDeny, ReasonUnsupportedProtocol)
 }
+
+// An external effect that fails is an error in its entity's record: its
+// trust falls below that of an entity whose effects succeed.
+func TestFailedEffectsAreErrors(t *testing.T) {
+	g := newGateLedger(t)
+	g.grant("ok", []string{"email.send"}, []string{"*"}, 0, 0)
+	g.grant("failing", []string{"email.send"}, []string{"*"}, 0, 0)
+	for i := 0; i < 20; i++ {
+		for _, who := range []string{"ok", "failing"} {
+			a := g.call(who, "email.send", fmt.Sprint("mail/", i), nil, "")
+			expect(t, a, DecisionPermit, ReasonOK)
+			status := EffectOK
+			if who == "failing" {
+				status = EffectFailed
+			}
+			g.apply(env(CmdEffectComplete, "", nil, g.tick(), &EffectComplete{Seq: a.Result.Seq, Status: status}))
+		}
+	}
+	ok, failing := g.State().Sense.Trust("ok"), g.State().Sense.Trust("failing")
+	if failing.Score >= ok.Score {
+		t.Fatalf("trust with 20 failed effects %d, with 20 good ones %d", failing.Score, ok.Score)
+	}
+}
