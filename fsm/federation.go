@@ -613,6 +613,17 @@ func (l *Ledger) fed(role string) (*FedState, Reason) {
 	return st.Fed, ReasonOK
 }
 
+// sovereignGovern authorizes a governance action on the sovereign: the
+// kernel is the sovereign and the caller's capability covers op on
+// resource.
+func (l *Ledger) sovereignGovern(c *call, op, resource string) (*FedState, Reason) {
+	f, r := l.fed(RoleSovereign)
+	if r != ReasonOK {
+		return nil, r
+	}
+	return f, l.govern(c, op, resource)
+}
+
 // joinedDomain returns the sovereign's state and its record of a domain
 // that has redeemed its join token.
 func (l *Ledger) joinedDomain(name string) (*FedState, *DomainRecord, Reason) {
@@ -700,11 +711,8 @@ func applyFedDomainCreate(l *Ledger, c *call) outcome {
 		return deny(ReasonMalformed)
 	}
 	c.subject = p.Name
-	f, r := l.fed(RoleSovereign)
+	f, r := l.sovereignGovern(c, OpFederationManage, p.Name)
 	if r != ReasonOK {
-		return deny(r)
-	}
-	if r := l.govern(c, OpFederationManage, p.Name); r != ReasonOK {
 		return deny(r)
 	}
 	if !validName(p.Name) || strings.Contains(p.Name, "/") || strings.Contains(p.Name, ":") || p.Name == SovereignKernel || !validTokenHash(p.JoinTokenHash) || len(p.Scopes) > passport.MaxScopes {
@@ -855,11 +863,8 @@ func applyFedPassportRevoke(l *Ledger, c *call) outcome {
 		return deny(ReasonMalformed)
 	}
 	c.subject = p.ID
-	f, r := l.fed(RoleSovereign)
+	f, r := l.sovereignGovern(c, OpFederationManage, p.ID)
 	if r != ReasonOK {
-		return deny(r)
-	}
-	if r := l.govern(c, OpFederationManage, p.ID); r != ReasonOK {
 		return deny(r)
 	}
 	var rec *PassportRecord
@@ -1083,11 +1088,8 @@ func applyFedAmendVeto(l *Ledger, c *call) outcome {
 		return deny(ReasonMalformed)
 	}
 	c.subject = p.ID
-	f, r := l.fed(RoleSovereign)
+	f, r := l.sovereignGovern(c, OpCanonAmend, p.ID)
 	if r != ReasonOK {
-		return deny(r)
-	}
-	if r := l.govern(c, OpCanonAmend, p.ID); r != ReasonOK {
 		return deny(r)
 	}
 	if o := f.Operators[c.actor]; (o == nil || o.Level != LevelSovereign) && c.actor != RootOperatorName {
@@ -1278,11 +1280,8 @@ func applyFedHalt(l *Ledger, c *call) outcome {
 		return deny(ReasonMalformed)
 	}
 	c.subject = "federation"
-	f, r := l.fed(RoleSovereign)
+	f, r := l.sovereignGovern(c, OpFederationHalt, "federation")
 	if r != ReasonOK {
-		return deny(r)
-	}
-	if r := l.govern(c, OpFederationHalt, "federation"); r != ReasonOK {
 		return deny(r)
 	}
 	if o := f.Operators[c.actor]; (o == nil || o.Level != LevelSovereign) && c.actor != RootOperatorName {

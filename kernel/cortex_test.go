@@ -10,18 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/cortex"
 	"github.com/dominus-kernel/dominus/fsm"
-	"github.com/dominus-kernel/dominus/internal/tlsutil"
 )
 
 // cortexWait bounds every wait for gossip in these tests.
@@ -70,108 +65,10 @@ func freePortPair(t *testing.T, ip string) int {
 	return 0
 }
 
-// cortexFedNode is fedNet.node with gossip: --gossip on the bus port + 1
-// (the address convention) and the test gossip key in DATA/gossip.key.
-func cortexFedNode(fn *fedNet, name string, mut func(*Config)) *Node {
-	t := fn.t
-	fn.next++
-	ip := fmt.Sprintf("127.0.%d.%d", fn.block, fn.next)
-	cert, key, err := tlsutil.CreateCert(fn.caDir, filepath.Join(fn.caDir, "ca.pem"), filepath.Join(fn.caDir, "ca-key.pem"), name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Name, cfg.DataDir, cfg.Logger, cfg.MinFreeDiskBytes = name, t.TempDir(), testLogger(t), 0
-	cfg.RaftLogOutput = testOutput()
-	port := freePortPair(t, ip)
-	cfg.BindAddr = fmt.Sprintf("%s:%d", ip, port)
-	cfg.HTTPAddr = ip + ":0"
-	cfg.BusAddr = cfg.BindAddr
-	cfg.GossipAddr = fmt.Sprintf("%s:%d", ip, port+1)
-	cfg.BootstrapExpect = 1
-	cfg.TLS = &tlsutil.Files{CA: filepath.Join(fn.caDir, "ca.pem"), Cert: cert, Key: key}
-	cfg.RenewEvery = 300 * time.Millisecond
-	cfg.WitnessEvery = 300 * time.Millisecond
-	cfg.PassportLifetime = time.Minute
-	mut(&cfg)
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, cortexKeyFile), []byte(hex.EncodeToString(cortexTestKey())), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Raft().State() != raft.Leader {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no leader", name)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n
-}
-
-// startCortexFederation is startFederation with gossip on every node: a
-// sovereign with operators alice, bob, carol (threshold 2), domains a and
-// b joined, b granting a's agent, a granting its own agent.
+// startCortexFederation is startFederation with gossip on every node (the
+// bus port + 1, the address convention) and the test gossip key.
 func startCortexFederation(t *testing.T, block int, sovMut ...func(*Config)) *fedFixture {
-	ctx := context.Background()
-	fn := newFedNet(t, block)
-	fx := &fedFixture{opKeys: map[string]ed25519.PrivateKey{}}
-	fx.sov = cortexFedNode(fn, "s1", func(c *Config) {
-		c.Role = fsm.RoleSovereign
-		for _, m := range sovMut {
-			m(c)
-		}
-	})
-	var req api.OperatorInitRequest
-	req.Threshold = 2
-	for i, name := range []string{"alice", "bob", "carol"} {
-		seed := make([]byte, ed25519.SeedSize)
-		seed[0] = byte(i + 1)
-		k := ed25519.NewKeyFromSeed(seed)
-		fx.opKeys[name] = k
-		req.Operators = append(req.Operators, api.OperatorInit{Name: name, PubKey: hex.EncodeToString(k.Public().(ed25519.PublicKey))})
-	}
-	toks, _, _, err := fx.sov.initSovereign(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx.opToken = toks[0].Token
-	sovURL := "https://" + fx.sov.HTTPAddr()
-	join := map[string]string{}
-	for _, d := range []string{"a", "b"} {
-		jt, th, err := newToken("dmj_")
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustPermit(t, "domain create "+d)(fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedDomainCreate, Auth: TokenHash(fx.opToken), Payload: fsm.Encode(&fsm.FedDomainCreate{Name: d, JoinTokenHash: th})}))
-		join[d] = jt
-	}
-	fx.a = cortexFedNode(fn, "a1", func(c *Config) { c.Role, c.Domain, c.SovereignURLs = fsm.RoleDomain, "a", []string{sovURL} })
-	fx.b = cortexFedNode(fn, "b1", func(c *Config) { c.Role, c.Domain, c.SovereignURLs = fsm.RoleDomain, "b", []string{sovURL} })
-	if fx.rootA, _, err = fx.a.InitDomain(ctx, join["a"]); err != nil {
-		t.Fatal(err)
-	}
-	if fx.rootB, _, err = fx.b.InitDomain(ctx, join["b"]); err != nil {
-		t.Fatal(err)
-	}
-	for _, pair := range [][2]*Node{{fx.a, fx.b}, {fx.b, fx.a}} {
-		n, other := pair[0], pair[1].cfg.Domain
-		waitFor(t, n.cfg.Domain+" knows "+other, 10*time.Second, func() bool {
-			ok := false
-			n.fedState(func(_ *fsm.State, f *fsm.FedState) { ok = f.Peers[other] != nil })
-			return ok
-		})
-	}
-	fx.grantForA = "dmc_grant-for-a-agent"
-	mustPermit(t, "grant in b")(fx.b.Apply(ctx, fsm.Envelope{Type: fsm.CmdCapGrant, Auth: TokenHash(fx.rootB), Payload: fsm.Encode(&fsm.CapGrant{
-		TokenHash: TokenHash(fx.grantForA), Entity: "a/agent", Ops: []string{"kv.*"}, Resources: []string{"orders/*"}})}))
-	fx.agentA = "dmc_agent-in-a"
-	mustPermit(t, "grant in a")(fx.a.Apply(ctx, fsm.Envelope{Type: fsm.CmdCapGrant, Auth: TokenHash(fx.rootA), Payload: fsm.Encode(&fsm.CapGrant{
-		TokenHash: TokenHash(fx.agentA), Entity: "agent", Ops: []string{"kv.*"}, Resources: []string{"*"}})}))
-	return fx
+	return startFederationWith(t, block, true, sovMut...)
 }
 
 // cortexPool returns n's running pool, waiting for it.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
 	"github.com/dominus-kernel/dominus/passport"
 	"github.com/dominus-kernel/dominus/transport"
@@ -86,6 +87,19 @@ func loadNodeKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// applyInternal proposes a kernel-internal command (payload already
+// encoded) and turns anything but a PERMIT into an error naming what.
+func (n *Node) applyInternal(ctx context.Context, what string, t fsm.CommandType, payload []byte) error {
+	res, err := n.Apply(ctx, fsm.Envelope{Type: t, Payload: payload})
+	if err != nil {
+		return err
+	}
+	if res.Decision != fsm.DecisionPermit {
+		return &codedError{code: api.CodeDenied, msg: what + " denied: " + res.Reason.String()}
+	}
+	return nil
 }
 
 // writeSecretFile writes a 0600 file durably (temp + fsync + rename).
@@ -696,12 +710,8 @@ func (fd *fed) applyUpdate(ctx context.Context, u fsm.FedUpdate) error {
 	if same {
 		return nil
 	}
-	res, err := fd.n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedUpdate, Payload: b})
-	if err != nil {
+	if err := fd.n.applyInternal(ctx, "federation update", fsm.CmdFedUpdate, b); err != nil {
 		return err
-	}
-	if res.Decision != fsm.DecisionPermit {
-		return fmt.Errorf("federation update denied: %s", res.Reason)
 	}
 	fd.mu.Lock()
 	fd.lastUpd = b

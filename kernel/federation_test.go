@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,10 +25,11 @@ import (
 // its own certificate from one CA, a real QUIC bus and HTTPS API on
 // loopback.
 type fedNet struct {
-	t     *testing.T
-	caDir string
-	block int
-	next  int
+	t      *testing.T
+	caDir  string
+	block  int
+	next   int
+	gossip bool // nodes gossip on their bus port + 1 with the test gossip key
 }
 
 func newFedNet(t *testing.T, block int) *fedNet {
@@ -49,8 +51,14 @@ func (fn *fedNet) node(name string, mut func(*Config)) *Node {
 	cfg := DefaultConfig()
 	cfg.Name, cfg.DataDir, cfg.Logger, cfg.MinFreeDiskBytes = name, t.TempDir(), testLogger(t), 0
 	cfg.RaftLogOutput = testOutput()
-	cfg.BindAddr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
 	cfg.HTTPAddr = ip + ":0"
+	if fn.gossip {
+		port := freePortPair(t, ip)
+		cfg.BindAddr = fmt.Sprintf("%s:%d", ip, port)
+		cfg.GossipAddr = fmt.Sprintf("%s:%d", ip, port+1) // the address convention
+	} else {
+		cfg.BindAddr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
+	}
 	cfg.BusAddr = cfg.BindAddr // UDP: the same port number as the TCP bind port
 	cfg.BootstrapExpect = 1
 	cfg.TLS = &tlsutil.Files{CA: filepath.Join(fn.caDir, "ca.pem"), Cert: cert, Key: key}
@@ -58,6 +66,11 @@ func (fn *fedNet) node(name string, mut func(*Config)) *Node {
 	cfg.WitnessEvery = 300 * time.Millisecond
 	cfg.PassportLifetime = time.Minute
 	mut(&cfg)
+	if fn.gossip {
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, cortexKeyFile), []byte(hex.EncodeToString(cortexTestKey())), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -103,12 +116,25 @@ type fedFixture struct {
 }
 
 // startFederation brings up a sovereign with operators alice, bob, carol
-// (threshold 2) and joins domains a and b.
+// (threshold 2) and joins domains a and b; b grants a's agent, a grants
+// its own agent.
 func startFederation(t *testing.T, block int) *fedFixture {
+	return startFederationWith(t, block, false)
+}
+
+// startFederationWith is startFederation, with gossip on every node when
+// asked and sovMut applied to the sovereign's configuration.
+func startFederationWith(t *testing.T, block int, gossip bool, sovMut ...func(*Config)) *fedFixture {
 	ctx := context.Background()
 	fn := newFedNet(t, block)
+	fn.gossip = gossip
 	fx := &fedFixture{opKeys: map[string]ed25519.PrivateKey{}}
-	fx.sov = fn.node("s1", func(c *Config) { c.Role = fsm.RoleSovereign })
+	fx.sov = fn.node("s1", func(c *Config) {
+		c.Role = fsm.RoleSovereign
+		for _, m := range sovMut {
+			m(c)
+		}
+	})
 	var req api.OperatorInitRequest
 	req.Threshold = 2
 	for i, name := range []string{"alice", "bob", "carol"} {

@@ -205,14 +205,9 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		b, _ := n.fed.issuePassport(&d, keys, issuer, d.CreatedBy)
-		res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedJoin, Payload: fsm.Encode(&fsm.FedJoin{
-			Domain: req.Domain, JoinTokenHash: TokenHash(req.JoinToken), KernelID: req.KernelID, Passport: b, BusAddrs: req.BusAddrs})})
-		if err != nil {
+		if err := n.applyInternal(ctx, "join", fsm.CmdFedJoin, fsm.Encode(&fsm.FedJoin{
+			Domain: req.Domain, JoinTokenHash: TokenHash(req.JoinToken), KernelID: req.KernelID, Passport: b, BusAddrs: req.BusAddrs})); err != nil {
 			writeErr(w, err)
-			return
-		}
-		if res.Decision != fsm.DecisionPermit {
-			writeErr(w, &codedError{code: api.CodeDenied, msg: "join denied: " + res.Reason.String()})
 			return
 		}
 	}
@@ -301,13 +296,8 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		b, _ := n.fed.issuePassport(&d, keys, issuer, d.CreatedBy)
-		res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedPassport, Payload: fsm.Encode(&fsm.FedPassport{Domain: d.Name, Passport: b, BusAddrs: req.BusAddrs})})
-		if err != nil {
+		if err := n.applyInternal(ctx, "renewal", fsm.CmdFedPassport, fsm.Encode(&fsm.FedPassport{Domain: d.Name, Passport: b, BusAddrs: req.BusAddrs})); err != nil {
 			writeErr(w, err)
-			return
-		}
-		if res.Decision != fsm.DecisionPermit {
-			writeErr(w, &codedError{code: api.CodeDenied, msg: "renewal denied: " + res.Reason.String()})
 			return
 		}
 	}
