@@ -36,3 +36,17 @@ type CortexInsight struct {
 	Seq    uint64    `json:"seq"`  // ledger seq of the record
 	Time   time.Time `json:"time"` // ledger time of the record
 }
+
+// CortexKeyringRequest is POST /v1/cortex/keyring: one step of a gossip
+// key rotation on this node.
+type CortexKeyringRequest struct {
+	Action string `json:"action"` // install, use or remove
+	Key    string `json:"key"`    // 32 bytes, hex
+}
+
+// CortexKeyring answers a rotation step with the node's keyring as key
+// fingerprints (the first 8 hex digits), the primary first.
+type CortexKeyring struct {
+	Node string   `json:"node"`
+	Keys []string `json:"keys"`
+}

@@ -130,6 +130,8 @@ var schemaTypes = map[string]reflect.Type{
 	"BusStats":                  reflect.TypeFor[BusStats](),
 	"CortexSignal":              reflect.TypeFor[CortexSignal](),
 	"CortexInsight":             reflect.TypeFor[CortexInsight](),
+	"CortexKeyringRequest":      reflect.TypeFor[CortexKeyringRequest](),
+	"CortexKeyring":             reflect.TypeFor[CortexKeyring](),
 	"SignalRequest":             reflect.TypeFor[SignalRequest](),
 	"SignalResponse":            reflect.TypeFor[SignalResponse](),
 	"Baseline":                  reflect.TypeFor[Baseline](),

@@ -20,3 +20,10 @@ func (c *Client) CortexInsights(ctx context.Context) ([]api.CortexInsight, error
 	var r []api.CortexInsight
 	return r, c.do(ctx, http.MethodGet, "/v1/cortex/insights", nil, nil, &r)
 }
+
+// CortexKeyring applies one step of a gossip key rotation (install, use or
+// remove) on the node this client talks to.
+func (c *Client) CortexKeyring(ctx context.Context, action, keyHex string) (*api.CortexKeyring, error) {
+	var r api.CortexKeyring
+	return &r, c.do(ctx, http.MethodPost, "/v1/cortex/keyring", nil, api.CortexKeyringRequest{Action: action, Key: keyHex}, &r)
+}

@@ -290,6 +290,9 @@ func (c *cortexNode) ensurePool(now time.Time) *cortex.Pool {
 	cfg.Signer = n.fed.key
 	cfg.Verifier = c.verify
 	cfg.Keys = [][]byte{key}
+	if ring := c.keyring(); len(ring) > 0 {
+		cfg.Keys = ring // an operator rotated this node's keyring
+	}
 	cfg.Clock = func() int64 { return n.now().UnixNano() }
 	cfg.TCPTimeout = cortexTCPTimeout
 	cfg.OnAccept = c.accept
@@ -733,6 +736,7 @@ func abs64(v int64) int64 {
 func (n *Node) registerCortex(open func(string, http.HandlerFunc), authed func(string, func(http.ResponseWriter, *http.Request, string))) {
 	authed("GET /v1/cortex/signals", n.handleCortexSignals)
 	authed("GET /v1/cortex/insights", n.handleCortexInsights)
+	authed("POST /v1/cortex/keyring", n.handleCortexKeyring)
 }
 
 func signalToAPI(s cortex.Signal) api.CortexSignal {

@@ -1,12 +1,14 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/dominus-kernel/dominus/client"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -381,4 +383,55 @@ func TestCortexGossipPartitionChangesNoGateDecision(t *testing.T) {
 	if v, ok := kvValue(fx.b, "orders/2"); !ok || v != "paid" {
 		t.Fatalf("b's orders/2 = %q %v after the partition", v, ok)
 	}
+}
+
+// An operator rotates the gossip key across the federation over the API
+// (install everywhere, use everywhere, remove the old one everywhere);
+// signals keep flowing under the new key alone, and the rotated keyring
+// survives a pool restart.
+func TestCortexKeyRotationOverTheAPI(t *testing.T) {
+	fx := startCortexFederation(t, 62)
+	nodes := []*Node{fx.sov, fx.a, fx.b}
+	tokens := map[*Node]string{fx.sov: fx.opToken, fx.a: fx.rootA, fx.b: fx.rootB}
+	for _, n := range nodes {
+		cortexPool(t, n)
+	}
+	waitFor(t, "a's signals at the sovereign", cortexWait, func() bool { return len(kindsFrom(fx.sov, "a")) > 0 })
+	old := hex.EncodeToString(cortexTestKey())
+	fresh := hex.EncodeToString(bytes.Repeat([]byte{0x5a}, cortex.KeyBytes))
+	step := func(action, key string) {
+		for _, n := range nodes {
+			srv := httptest.NewServer(n.Handler())
+			c, _ := client.New(client.Config{Addr: srv.URL, Token: tokens[n]})
+			if _, err := c.CortexKeyring(context.Background(), action, key); err != nil {
+				srv.Close()
+				t.Fatalf("%s %s on %s: %v", action, key[:8], n.cfg.Name, err)
+			}
+			srv.Close()
+		}
+	}
+	step("install", fresh)
+	step("use", fresh)
+	step("remove", old)
+	for _, n := range nodes {
+		if keys := cortexOfKeys(n); len(keys) != 1 || hex.EncodeToString(keys[0]) != fresh {
+			t.Fatalf("%s keyring after rotation: %d keys", n.cfg.Name, len(keys))
+		}
+	}
+	// Fresh signals from a arrive under the new key alone.
+	before := kindsFrom(fx.sov, "a")[cortex.OperationalTempo].Seq
+	waitFor(t, "a's signals after the rotation", cortexWait, func() bool { return kindsFrom(fx.sov, "a")[cortex.OperationalTempo].Seq > before })
+	// The keyring is persisted for the next pool of the node.
+	if ring := fx.a.cortexOf().keyring(); len(ring) != 1 || hex.EncodeToString(ring[0]) != fresh {
+		t.Fatalf("persisted keyring: %d keys", len(ring))
+	}
+}
+
+func cortexOfKeys(n *Node) [][]byte {
+	if c := n.cortexOf(); c != nil {
+		if p := c.current(); p != nil {
+			return p.Keys()
+		}
+	}
+	return nil
 }

@@ -66,5 +66,31 @@ func cortexCmd() *cobra.Command {
 			})
 		},
 	}
-	return group("cortex", "Inspect the cortex: gossip signals and the master cortex's findings", signals, insights)
+	keyStep := func(action, short string) *cobra.Command {
+		return &cobra.Command{
+			Use:   action + " KEY",
+			Short: short,
+			Args:  exactArgs(1),
+			RunE: func(cmd *cobra.Command, pos []string) error {
+				c, err := newClient(cmd)
+				if err != nil {
+					return err
+				}
+				r, err := c.CortexKeyring(cmd.Context(), action, pos[0])
+				if err != nil {
+					return err
+				}
+				if jsonMode(cmd) {
+					return writeJSON(cmd, r)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: keyring %s (primary first)\n", r.Node, strings.Join(r.Keys, ", "))
+				return err
+			},
+		}
+	}
+	keys := group("key", `Rotate this node's gossip key: install the new key on every node, then use it on every node, then remove the old one (KEY: 32 bytes, hex; see 'openssl rand -hex 32')`,
+		keyStep("install", "Add a key to this node's gossip keyring (decrypt with it)"),
+		keyStep("use", "Encrypt this node's gossip with an installed key"),
+		keyStep("remove", "Drop a key that is no longer the primary"))
+	return group("cortex", "Inspect the cortex: gossip signals and the master cortex's findings; rotate gossip keys", signals, insights, keys)
 }
