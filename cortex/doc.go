@@ -2,8 +2,11 @@
 // signed signals every node (sovereign and domain kernels alike) spreads
 // over one github.com/hashicorp/memberlist cluster, the schema and byte
 // form of those signals, the checks a receiver applies to them, and the
-// latest accepted signal of each (domain, node, kind). The sovereign's
-// aggregation of signals into posture is not here; it reads Latest.
+// latest accepted signal of each (domain, node, kind); and the master
+// cortex's detector (Master, master.go), the pure statistical fold the
+// sovereign's leader runs over accepted signals to find cross-domain
+// patterns. The kernel (kernel/cortex.go) wires a Pool to the node's keys
+// and passports and ledgers each Finding as an fsm.Knowledge record.
 //
 // # Gossip is advisory
 //
