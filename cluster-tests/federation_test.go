@@ -48,11 +48,13 @@ func TestFederationExactlyOnceAcrossLeaderKillAndLinkCut(t *testing.T) {
 	}
 	probe := prober(t, append([]string{aIP}, bIPs...))
 
-	// a's agent issues N calls; spacing is seeded.
+	// a's agent issues N calls over ~10 s (a's leader ships each as soon
+	// as it commits, so the stream must outlast the faults); spacing is
+	// seeded.
 	const N = 40
 	delays := make([]time.Duration, N)
 	for i := range delays {
-		delays[i] = time.Duration(rng.Intn(40)) * time.Millisecond
+		delays[i] = time.Duration(150+rng.Intn(200)) * time.Millisecond
 	}
 	cut1 := time.Duration(2000+rng.Intn(2000)) * time.Millisecond
 	cut2 := time.Duration(2000+rng.Intn(2000)) * time.Millisecond

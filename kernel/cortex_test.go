@@ -33,7 +33,7 @@ func cortexTestKey() []byte {
 
 // freePortPair returns a port p on ip such that TCP and UDP p and p+1 are
 // all free: the bus (UDP) and Raft (TCP) take p, gossip (both) p+1.
-func freePortPair(t *testing.T, ip string) int {
+func freePortPair(t testing.TB, ip string) int {
 	t.Helper()
 	for range 50 {
 		p := freePort(t, ip)

@@ -52,6 +52,7 @@ type fed struct {
 	links   map[string][]byte // "from>to" -> key
 	lastUpd []byte            // domain: the last FedUpdate this leader applied
 	start   map[string]int    // per destination: the bus address to try first
+	kick    chan struct{}     // wakes the shipper when an outbox event commits
 	kernel  string            // this kernel's bus name
 }
 
@@ -139,7 +140,7 @@ func (n *Node) startFederation() error {
 	if err != nil {
 		return fmt.Errorf("node key: %w", err)
 	}
-	fd := &fed{n: n, key: key, links: map[string][]byte{}, start: map[string]int{}, kernel: n.busName()}
+	fd := &fed{n: n, key: key, links: map[string][]byte{}, start: map[string]int{}, kick: make(chan struct{}, 1), kernel: n.busName()}
 	n.fed = fd
 	fd.loadSecrets()
 	if n.tls != nil {
@@ -168,9 +169,40 @@ func (n *Node) startFederation() error {
 	if err := n.startCortex(); err != nil {
 		return fmt.Errorf("cortex: %w", err)
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() { defer n.wg.Done(); fd.loop() }()
+	go func() { defer n.wg.Done(); fd.shipLoop() }()
 	return nil
+}
+
+// notifyOutbox wakes the shipper (an outbox event committed).
+func (fd *fed) notifyOutbox() {
+	select {
+	case fd.kick <- struct{}{}:
+	default:
+	}
+}
+
+// shipLoop ships the outbox on a domain's leader: at once when an event
+// commits, and every shipEvery for retries. It runs apart from renewal
+// and witnessing, so an unreachable sovereign never holds up the bus.
+func (fd *fed) shipLoop() {
+	n := fd.n
+	t := time.NewTicker(shipEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		case <-fd.kick:
+		}
+		var domain bool
+		n.fsm.read(func(l *fsm.Ledger, _ uint64) { domain = l.State().Initialized && l.State().Meta.Role == fsm.RoleDomain })
+		if domain && n.raft.State() == raft.Leader {
+			fd.ship(n.ctx)
+		}
+	}
 }
 
 func (fd *fed) close() {
@@ -340,7 +372,6 @@ func (fd *fed) loop() {
 					n.log.Warn("witness report failed", "err", err)
 				}
 			}
-			fd.ship(n.ctx)
 		}
 	}
 }
@@ -918,55 +949,81 @@ func (fd *fed) send(ctx context.Context, dest string, addrs []string, f transpor
 // records the answer. Events to one destination go in sequence order.
 func (fd *fed) ship(ctx context.Context) {
 	n := fd.n
-	type item struct {
-		ev    fsm.OutEvent
-		addrs []string
-		ppID  string
+	type dest struct {
+		events []fsm.OutEvent // pending, in sequence order
+		addrs  []string
 	}
-	var items []item
+	var ppID string
+	dests := map[string]*dest{}
+	var order []string
 	n.fedState(func(st *fsm.State, f *fsm.FedState) {
 		p, err := passport.Decode(f.Passport)
 		if err != nil {
 			return
 		}
-		seen := map[string]bool{}
+		ppID = p.ID
 		for _, e := range f.Outbox {
-			if e.Status != fsm.BusStatePending || seen[e.Dest] {
+			if e.Status != fsm.BusStatePending {
 				continue
 			}
-			seen[e.Dest] = true
-			var addrs []string
-			if pr := f.Peers[e.Dest]; pr != nil {
-				addrs = pr.BusAddrs
+			d := dests[e.Dest]
+			if d == nil {
+				d = &dest{}
+				if pr := f.Peers[e.Dest]; pr != nil {
+					d.addrs = pr.BusAddrs
+				}
+				dests[e.Dest] = d
+				order = append(order, e.Dest)
 			}
-			items = append(items, item{ev: *e, addrs: addrs, ppID: p.ID})
+			if len(d.events) < maxShipPerTick {
+				d.events = append(d.events, *e)
+			}
 		}
 	})
-	for _, it := range items {
-		e := it.ev
-		payload := fsm.Encode(&fsm.BusReceive{Origin: fd.kernel, Seq: e.Seq, PassportID: it.ppID, Entity: e.Entity, Op: e.Op,
-			Resource: e.Resource, Args: e.Args, TokenHash: e.TokenHash})
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ack, _, err := fd.send(cctx, e.Dest, it.addrs, transport.Frame{Seq: e.Seq, PassportID: it.ppID, Type: "syscall", Payload: payload})
-		cancel()
-		if err != nil {
-			metricInc("bus.send_failed")
-			n.log.Debug("bus send failed; will retry", "event", e.ID, "err", err)
-			continue
-		}
-		var res fsm.BusResult
-		if len(ack.Result) > 0 {
-			if err := fsm.Decode(ack.Result, &res); err != nil {
-				n.log.Warn("bus ack carries an unreadable result", "event", e.ID, "err", err)
-				continue
+	// Each destination's events go one at a time in sequence order (its
+	// inbox applies them in that order); a failure leaves the rest of that
+	// destination for the next tick.
+	for _, name := range order {
+		d := dests[name]
+		for _, e := range d.events {
+			if ctx.Err() != nil || !fd.shipOne(ctx, e, d.addrs, ppID) {
+				break
 			}
 		}
-		d := fsm.BusDelivered{Dest: e.Dest, Seq: e.Seq, Rejected: ack.Status == transport.AckRejected, Result: res}
-		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdBusDelivered, Payload: fsm.Encode(&d)}); err != nil {
-			n.log.Warn("recording bus delivery", "event", e.ID, "err", err)
-		}
-		metricInc("bus.delivered")
 	}
+}
+
+// maxShipPerTick bounds the events shipped to one destination per tick.
+const maxShipPerTick = 512
+
+// shipOne sends one outbox event and records the answer; false when it
+// was not delivered.
+func (fd *fed) shipOne(ctx context.Context, e fsm.OutEvent, addrs []string, ppID string) bool {
+	n := fd.n
+	payload := fsm.Encode(&fsm.BusReceive{Origin: fd.kernel, Seq: e.Seq, PassportID: ppID, Entity: e.Entity, Op: e.Op,
+		Resource: e.Resource, Args: e.Args, TokenHash: e.TokenHash})
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ack, _, err := fd.send(cctx, e.Dest, addrs, transport.Frame{Seq: e.Seq, PassportID: ppID, Type: "syscall", Payload: payload})
+	cancel()
+	if err != nil {
+		metricInc("bus.send_failed")
+		n.log.Debug("bus send failed; will retry", "event", e.ID, "err", err)
+		return false
+	}
+	var res fsm.BusResult
+	if len(ack.Result) > 0 {
+		if err := fsm.Decode(ack.Result, &res); err != nil {
+			n.log.Warn("bus ack carries an unreadable result", "event", e.ID, "err", err)
+			return false
+		}
+	}
+	d := fsm.BusDelivered{Dest: e.Dest, Seq: e.Seq, Rejected: ack.Status == transport.AckRejected, Result: res}
+	if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdBusDelivered, Payload: fsm.Encode(&d)}); err != nil {
+		n.log.Warn("recording bus delivery", "event", e.ID, "err", err)
+		return false
+	}
+	metricInc("bus.delivered")
+	return true
 }
 
 // Bus refusal sentinels (counted by the transport under ErrRefused).

@@ -25,14 +25,14 @@ import (
 // its own certificate from one CA, a real QUIC bus and HTTPS API on
 // loopback.
 type fedNet struct {
-	t      *testing.T
+	t      testing.TB
 	caDir  string
 	block  int
 	next   int
 	gossip bool // nodes gossip on their bus port + 1 with the test gossip key
 }
 
-func newFedNet(t *testing.T, block int) *fedNet {
+func newFedNet(t testing.TB, block int) *fedNet {
 	dir := t.TempDir()
 	if _, _, err := tlsutil.CreateCA(dir, time.Hour); err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func (fn *fedNet) node(name string, mut func(*Config)) *Node {
 	return n
 }
 
-func mustPermit(t *testing.T, what string) func(fsm.Result, error) fsm.Result {
+func mustPermit(t testing.TB, what string) func(fsm.Result, error) fsm.Result {
 	return func(res fsm.Result, err error) fsm.Result {
 		t.Helper()
 		if err != nil || res.Decision != fsm.DecisionPermit {
@@ -96,7 +96,7 @@ func mustPermit(t *testing.T, what string) func(fsm.Result, error) fsm.Result {
 	}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -124,7 +124,7 @@ func startFederation(t *testing.T, block int) *fedFixture {
 
 // startFederationWith is startFederation, with gossip on every node when
 // asked and sovMut applied to the sovereign's configuration.
-func startFederationWith(t *testing.T, block int, gossip bool, sovMut ...func(*Config)) *fedFixture {
+func startFederationWith(t testing.TB, block int, gossip bool, sovMut ...func(*Config)) *fedFixture {
 	ctx := context.Background()
 	fn := newFedNet(t, block)
 	fn.gossip = gossip

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -733,6 +734,9 @@ func (n *Node) observe(r fsm.Result) {
 	}
 	if r.Type == fsm.CmdSyscall && r.Decision == fsm.DecisionPermit && n.effects != nil {
 		n.effects.notify()
+	}
+	if r.Type == fsm.CmdSyscall && r.Decision == fsm.DecisionPermit && n.fed != nil && strings.Contains(r.ID, "/") {
+		n.fed.notifyOutbox() // a cross-domain call entered the outbox
 	}
 	lag := time.Since(time.Unix(0, r.Time))
 	if lag < -n.cfg.MaxClockSkew {
