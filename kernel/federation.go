@@ -53,6 +53,7 @@ type fed struct {
 	lastUpd []byte            // domain: the last FedUpdate this leader applied
 	start   map[string]int    // per destination: the bus address to try first
 	kick    chan struct{}     // wakes the shipper when an outbox event commits
+	acked   uint64            // domain: the canon version this leader acknowledged over the bus
 	kernel  string            // this kernel's bus name
 }
 
@@ -365,6 +366,11 @@ func (fd *fed) loop() {
 				if err := fd.renew(n.ctx); err != nil {
 					n.log.Warn("passport renewal failed; the domain keeps its current passport until it expires", "err", err)
 				}
+				actx, cancel := context.WithTimeout(n.ctx, fedRequestTimeout)
+				if err := fd.ackCanon(actx); err != nil {
+					n.log.Warn("canon acknowledgement not delivered over the bus; retrying", "err", err)
+				}
+				cancel()
 			}
 			if now.Sub(lastWitness) > n.cfg.WitnessEvery {
 				lastWitness = now
@@ -884,6 +890,42 @@ func (fd *fed) witness(ctx context.Context) error {
 	return err
 }
 
+// ackCanon acknowledges, over the bus, a canon version this domain has
+// recorded and not yet acknowledged: the amendment takes effect here as
+// this kernel records it, and the sovereign counts the acknowledgement
+// against the suspension deadline. (Renewals carry it too.)
+func (fd *fed) ackCanon(ctx context.Context) error {
+	n := fd.n
+	var version uint64
+	var ppID, domain string
+	var addrs []string
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		version, domain = f.Canon.Version, st.Meta.Domain
+		if p, err := passport.Decode(f.Passport); err == nil {
+			ppID = p.ID
+		}
+		if s := f.Peers[fsm.SovereignKernel]; s != nil {
+			addrs = s.BusAddrs
+		}
+	})
+	fd.mu.Lock()
+	done := version <= fd.acked
+	fd.mu.Unlock()
+	if done || ppID == "" {
+		return nil
+	}
+	_, _, err := fd.send(ctx, fsm.SovereignKernel, addrs, transport.Frame{
+		Seq: uint64(n.now().UnixNano()), PassportID: ppID, Type: "canon.ack", Payload: fsm.Encode(&fsm.FedCanonAck{Domain: domain, Version: version}),
+	})
+	if err != nil {
+		return err
+	}
+	fd.mu.Lock()
+	fd.acked = max(fd.acked, version)
+	fd.mu.Unlock()
+	return nil
+}
+
 // send seals and sends one frame to a kernel, trying each of its bus
 // addresses, and verifies the ack.
 func (fd *fed) send(ctx context.Context, dest string, addrs []string, f transport.Frame) (transport.Ack, []byte, error) {
@@ -1063,6 +1105,13 @@ func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]by
 			return nil, fmt.Errorf("%w: witness payload", transport.ErrMalformed)
 		}
 		env = fsm.Envelope{Type: fsm.CmdFedWitness, Payload: f.Payload}
+	case f.Type == "canon.ack" && n.cfg.Role == fsm.RoleSovereign:
+		var a fsm.FedCanonAck
+		if err := fsm.Decode(f.Payload, &a); err != nil || a.Domain != f.Origin {
+			metricInc("bus.rejected.payload")
+			return nil, fmt.Errorf("%w: canon acknowledgement payload", transport.ErrMalformed)
+		}
+		env = fsm.Envelope{Type: fsm.CmdFedCanonAck, Payload: f.Payload}
 	case f.Type == "syscall" && n.cfg.Role == fsm.RoleDomain:
 		var p fsm.BusReceive
 		if err := fsm.Decode(f.Payload, &p); err != nil || p.Origin != f.Origin || p.Seq != f.Seq || p.PassportID != f.PassportID {
