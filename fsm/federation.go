@@ -424,7 +424,7 @@ func (s *State) PeerStanding(origin, passportID string, now int64) (passport.Pas
 	var b []byte
 	switch s.Meta.Role {
 	case RoleSovereign:
-		if d := f.Domains[origin]; d != nil && d.KernelID != "" && !d.Suspended {
+		if d := f.Domains[origin]; d != nil && d.KernelID != "" && !d.Suspended && !d.Revoked {
 			b = d.Passport
 		}
 	case RoleDomain:
@@ -438,8 +438,11 @@ func (s *State) PeerStanding(origin, passportID string, now int64) (passport.Pas
 	pp, r := s.VerifyPassport(b, now)
 	switch {
 	case r == ReasonOK:
-	case r == ReasonExpired && passport.Fresh(pp, now, StandingSlack):
-		// Within the renewal slack of an expired passport.
+	case r == ReasonExpired && passport.Fresh(pp, now, StandingSlack) && !f.IsRevoked(pp.ID):
+		// Within the renewal slack of an expired passport. Verify reports
+		// an expired passport as expired even when it was revoked too, so
+		// revocation is checked here: a revoked passport never regains
+		// standing.
 	default:
 		return pp, ReasonPassportInvalid
 	}
@@ -1379,6 +1382,14 @@ func (l *Ledger) remoteCall(c *call, cp *Capability, dest, resource, op string, 
 	}
 	own, r := l.st.VerifyPassport(f.Passport, c.now)
 	if r != ReasonOK {
+		return deny(ReasonPassportInvalid)
+	}
+	// A destination without standing (its passport revoked or long
+	// expired) would never take the event: refuse it here rather than
+	// queue it.
+	if pp, err := passport.Decode(peer.Passport); err != nil {
+		return deny(ReasonPassportInvalid)
+	} else if _, r := l.st.PeerStanding(dest, pp.ID, c.now); r != ReasonOK {
 		return deny(ReasonPassportInvalid)
 	}
 	if !passport.Allows(own, "bus.syscall") {

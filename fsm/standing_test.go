@@ -68,3 +68,27 @@ func TestDomainSuspendedPastTheAcknowledgementDeadline(t *testing.T) {
 	w.rejectAt(deadline+3, "renewal of a suspended domain", ReasonSuspended, CmdFedPassport, nil, w.renewal("acme", 2, deadline+3))
 	w.mustAt(deadline+4, "globex renews", CmdFedPassport, nil, w.renewal("globex", 2, deadline+4))
 }
+
+// A revoked passport never regains standing: passport.Verify reports an
+// expired passport as expired even when it is also revoked, and the
+// renewal slack of an expired passport must not bring the revoked one
+// back. (Found by the jepsen federation run: a peer applied a revoked
+// domain's queued events in the slack after the revoked passport
+// expired.) A call into such a domain is refused at the origin.
+func TestRevokedPassportHasNoStandingInItsSlack(t *testing.T) {
+	k := newFedKeys(t)
+	acme := newDomainLedger(t, "acme")
+	acme.must("view with other revoked", CmdFedUpdate, nil, k.view("acme", []string{"other"}, []string{PassportID("other", 1)}))
+	pp, _ := passport.Decode(acme.State().Fed.Peers["other"].Passport)
+	for _, at := range []int64{pp.Expires - 1, pp.Expires, pp.Expires + StandingSlack/2} {
+		if _, r := acme.State().PeerStanding("other", pp.ID, at); r != ReasonPassportInvalid {
+			t.Fatalf("revoked peer's standing at expiry%+d: %s", at-pp.Expires, r)
+		}
+	}
+	acme.must("grant", CmdCapGrant, testRootToken[:], &CapGrant{TokenHash: tokenHash("agent"), Entity: "agent", Ops: []string{"kv.put"}, Resources: []string{"*"}})
+	acme.reject("a call into the revoked domain", ReasonPassportInvalid, CmdSyscall, tokenHash("agent"),
+		&Syscall{Op: "kv.put", Resource: "other:orders/1", Args: []byte("v"), RemoteTokenHash: tokenHash("grant")})
+	if len(acme.State().Fed.Outbox) != 0 {
+		t.Fatal("an event to a domain without standing was queued")
+	}
+}
