@@ -16,16 +16,21 @@ help: ## list targets
 build: ## build bin/dominus
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dominus
 
-test: build lint ## everything CI runs: vet, unit, race, cluster tests, then the fault-test smoke run (root, iptables)
+test: build lint ## everything CI runs: vet, unit, race, cluster tests, then the fault-test smoke runs (root, iptables)
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN) -smoke
+	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN) -federation -time 45s
 
 test-cluster: ## only the in-process multi-node cluster tests (with -race)
 	$(GO) test -race -count=1 -timeout 15m -v ./cluster-tests/...
 
 jepsen: build ## fault tests of real processes (root, iptables): JEPSEN_TIME (3m), JEPSEN_SEED, JEPSEN_NEMESIS (all); report in jepsen/reports/
 	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN)
+
+.PHONY: jepsen-federation
+jepsen-federation: build ## sovereign + domains a, b: bus cuts, kill of b's leader, b's passport revoked (root, iptables); JEPSEN_TIME (45s), JEPSEN_SEED, JEPSEN_NEMESIS
+	JEPSEN_FEDERATION=1 $(GO) run ./jepsen/cmd/jepsen -bin $(BIN)
 
 .PHONY: jepsen-smoke
 jepsen-smoke: build ## 45 s of ops under partitions and a kill -9, then the targeted scenarios (root, iptables; under 2 min)

@@ -20,7 +20,8 @@
 //	scenario   targeted scenarios (kill the leader mid-batch, corrupt a
 //	           snapshot, corrupt raft.db)
 //	report     the timeline picture and summary
-//	runner     one run end to end, and the scenarios
+//	runner     one run end to end, the scenarios, and federation runs
+//	           (a sovereign and domains a, b; -federation)
 //	cmd/jepsen the program behind `make jepsen` and `make jepsen-smoke`
 //
 // Growing it: a new workload (federation, delegation) implements

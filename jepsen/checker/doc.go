@@ -11,7 +11,10 @@
 // acknowledged one exactly once, every ledgered refusal as a refusal),
 // acknowledged-before order, at most one leader per term, no unexpected
 // process exits, and for the syscall gate: use limits (cap-limit) and
-// revocation (cap-revoke), judged against every replica's ledger.
+// revocation (cap-revoke), judged against every replica's ledger; and for
+// a federation: bus events applied exactly once and none forged
+// (fed-exactly-once), delivered after the heal (fed-delivery), and a
+// revoked passport refused within its bound (fed-revocation).
 //
 // Invariants:
 //   - A checker that cannot finish (a timeout, data it could not fetch)

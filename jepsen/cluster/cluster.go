@@ -41,6 +41,14 @@ type Config struct {
 	Now func() int64
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
+	// TLSDir holds the CA and the node certificates; default Dir/tls.
+	// The kernels of one federation share one CA, so one folder.
+	TLSDir string
+	// NamePrefix names the nodes PREFIX1 ... PREFIXN; default "n".
+	NamePrefix string
+	// ExtraArgs are appended to every agent's command line (a
+	// federation role and its flags).
+	ExtraArgs []string
 }
 
 func (c *Config) defaults() error {
@@ -55,6 +63,9 @@ func (c *Config) defaults() error {
 	}
 	if c.IPPrefix == "" {
 		c.IPPrefix = "127.0.90"
+	}
+	if c.NamePrefix == "" {
+		c.NamePrefix = "n"
 	}
 	if c.Now == nil {
 		c.Now = func() int64 { return 0 }
@@ -131,6 +142,11 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	cfg.Dir = dir
 	c := &Cluster{cfg: cfg, tls: filepath.Join(dir, "tls")}
+	if cfg.TLSDir != "" {
+		if c.tls, err = filepath.Abs(cfg.TLSDir); err != nil {
+			return nil, err
+		}
+	}
 	for _, d := range []string{c.tls, filepath.Join(dir, "data"), filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -142,7 +158,7 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		ip := fmt.Sprintf("%s.%d", cfg.IPPrefix, i)
-		name := fmt.Sprintf("n%d", i)
+		name := fmt.Sprintf("%s%d", cfg.NamePrefix, i)
 		n := &Node{
 			Name: name, IP: ip,
 			Bind:     net.JoinHostPort(ip, strconv.Itoa(cfg.BindPort)),
@@ -220,7 +236,7 @@ func (c *Cluster) args(n *Node, offset time.Duration) []string {
 	if offset != 0 {
 		a = append(a, "--test-clock-offset", offset.String())
 	}
-	return a
+	return append(a, c.cfg.ExtraArgs...)
 }
 
 // ErrRunning is returned when starting a node whose process runs.
@@ -586,32 +602,42 @@ func (c *Cluster) WaitLeader(ctx context.Context, limit time.Duration) (*Node, e
 // Init waits for a leader and runs `dominus operator init --json`,
 // keeping the root token.
 func (c *Cluster) Init(ctx context.Context, limit time.Duration) error {
+	_, err := c.InitWith(ctx, limit)
+	return err
+}
+
+// InitWith waits for a leader and runs `dominus operator init --json`
+// with extra arguments (a sovereign's operators, a domain's join token),
+// trying the nodes in turn until one answers, up to limit. It keeps the
+// root token and returns the command's JSON answer.
+func (c *Cluster) InitWith(ctx context.Context, limit time.Duration, extra ...string) (string, error) {
 	deadline := time.Now().Add(limit)
 	if _, err := c.WaitLeader(ctx, limit); err != nil {
-		return err
+		return "", err
 	}
+	args := append([]string{"operator", "init", "--json", "--timeout", "3s"}, extra...)
 	var last string
 	for time.Now().Before(deadline) {
 		for _, n := range c.nodes {
-			out, errOut, code := c.CLI(ctx, n.Name, "operator", "init", "--json", "--timeout", "3s")
+			out, errOut, code := c.CLI(ctx, n.Name, args...)
 			if code == 0 {
 				var r api.InitResponse
 				if err := json.Unmarshal([]byte(out), &r); err != nil || r.RootToken == "" {
-					return fmt.Errorf("cluster: operator init printed %q: %v", out, err)
+					return out, fmt.Errorf("cluster: operator init printed %q: %v", out, err)
 				}
 				c.token = r.RootToken
-				return nil
+				return out, nil
 			}
 			last = strings.TrimSpace(errOut + out)
 			if strings.Contains(last, api.CodeAlreadyInit) {
-				return fmt.Errorf("cluster: kernel already initialized (stale data in %s?)", c.cfg.Dir)
+				return "", fmt.Errorf("cluster: kernel already initialized (stale data in %s?)", c.cfg.Dir)
 			}
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return err
+			return "", err
 		}
 	}
-	return fmt.Errorf("cluster: operator init did not succeed within %s: %s", limit, last)
+	return "", fmt.Errorf("cluster: operator init did not succeed within %s: %s", limit, last)
 }
 
 // WaitConverged polls until every node answers with the same head and

@@ -122,3 +122,54 @@ func TestTokenClientsShareConnections(t *testing.T) {
 		t.Errorf("%d connections for 3 sequential calls of one node, want 1", conns)
 	}
 }
+
+// TestFederationKernelsShareOneCA: two clusters with one TLSDir make the
+// CA once and a certificate per node, name their nodes by their prefix
+// and append their role's flags to every agent's command line.
+func TestFederationKernelsShareOneCA(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "dominus")
+	// A stand-in for `dominus tls ...`: it writes the files and logs the call.
+	script := `#!/bin/sh
+echo "$@" >> "` + filepath.Join(dir, "calls") + `"
+d=""; node=""
+while [ $# -gt 0 ]; do case "$1" in --dir) d="$2"; shift;; --node) node="$2"; shift;; esac; shift; done
+if [ -n "$node" ]; then touch "$d/$node.pem" "$d/$node-key.pem"; else touch "$d/ca.pem" "$d/ca-key.pem"; fi
+`
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tlsDir := filepath.Join(dir, "tls")
+	mk := func(name, prefix, ipPrefix string, extra ...string) *Cluster {
+		c, err := New(context.Background(), Config{Bin: bin, Dir: filepath.Join(dir, name), TLSDir: tlsDir, IPPrefix: ipPrefix, NamePrefix: prefix, ExtraArgs: extra})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a := mk("a", "a", "127.0.92", "--role", "domain", "--domain", "a")
+	s := mk("sovereign", "s", "127.0.91", "--role", "sovereign")
+	if a.CACert() != s.CACert() || a.CACert() != filepath.Join(tlsDir, "ca.pem") {
+		t.Fatalf("CA files %s and %s, want both %s", a.CACert(), s.CACert(), filepath.Join(tlsDir, "ca.pem"))
+	}
+	calls, err := os.ReadFile(filepath.Join(dir, "calls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(calls), "ca create"); n != 1 {
+		t.Errorf("%d CAs created, want 1:\n%s", n, calls)
+	}
+	if n := strings.Count(string(calls), "cert create"); n != 6 {
+		t.Errorf("%d certificates created, want 6:\n%s", n, calls)
+	}
+	if got := a.Nodes()[2].Name; got != "a3" || a.Nodes()[2].IP != "127.0.92.3" {
+		t.Fatalf("third node of a: %s at %s", got, a.Nodes()[2].IP)
+	}
+	args := strings.Join(a.args(a.Nodes()[0], 0), " ")
+	if !strings.HasSuffix(args, "--role domain --domain a") || !strings.Contains(args, "--tls-cert "+filepath.Join(tlsDir, "a1.pem")) {
+		t.Fatalf("agent args %s", args)
+	}
+	if args := strings.Join(s.args(s.Nodes()[0], 0), " "); !strings.Contains(args, "--name s1") || strings.Contains(args, "--domain") {
+		t.Fatalf("sovereign args %s", args)
+	}
+}

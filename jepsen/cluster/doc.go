@@ -8,7 +8,10 @@
 // stop, restart with a clock offset), their log files, the record of
 // every process exit (and whether the harness caused it), the cluster's
 // root token, and read-only views of the nodes (status, leader, the full
-// ledger each node serves, convergence).
+// ledger each node serves, convergence). The kernels of a federation are
+// clusters that share one TLS folder (one CA) and carry their role's
+// flags (Config.ExtraArgs); InitWith passes a sovereign's operators or a
+// domain's join token to `operator init`.
 //
 // Invariants:
 //   - Every node IP differs from 127.0.0.1, the address clients dial

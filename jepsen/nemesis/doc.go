@@ -1,7 +1,10 @@
 // Package nemesis plans and injects faults into a running kernel:
 // network partitions of several shapes and one-way cuts, packet loss,
 // kill -9 with a restart after a pause, SIGSTOP/SIGCONT shorter and
-// longer than an election timeout, and restarts with a shifted clock.
+// longer than an election timeout, and restarts with a shifted clock;
+// and, for a federation (FedKinds, FedPlan, FedNemesis), cuts of the
+// bus (UDP) between two domains, kills of a domain's leader, and the
+// revocation of a domain's passport (always last: it is permanent).
 //
 // What it owns: the fault kinds and their names (the JEPSEN_NEMESIS
 // vocabulary), the seeded schedule (Plan: the same seed, kinds and

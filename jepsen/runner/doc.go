@@ -7,7 +7,9 @@
 // verdicts.json, timeline.svg, summary.txt, logs/).
 //
 // It also runs the targeted scenarios (package scenario) on a kernel of
-// their own.
+// their own, and federation runs (RunFederation): a sovereign and two
+// domain kernels, the fed workload, the federation nemesis and checkers,
+// per-kernel ledger checks and one report folder.
 //
 // Invariants:
 //   - Whatever happens (a checker fails, the harness errs, the context

@@ -19,6 +19,11 @@
 //
 // Mix: several workloads at once, each op drawn by weight.
 //
+// Fed: cross-domain calls of a federation run (not in Registry: a single
+// kernel has no bus). Each domain's agent calls kv.put on the other's
+// fed/<unique> with the grant the other issued it; the run reads every
+// bus event's final state on its origin, and the passports.
+//
 // Invariants:
 //   - Only an answer that proves the request never reached the log (an
 //     API error returned before proposing, or a failed dial) is Fail

@@ -3,6 +3,7 @@
 // seeded nemesis, independent checkers and a report folder per run.
 //
 //	go run ./jepsen/cmd/jepsen [-smoke] [-scenarios-only] [flags]
+//	go run ./jepsen/cmd/jepsen -federation [flags]   (fed.go: a sovereign and domains a, b)
 //
 // JEPSEN_TIME, JEPSEN_SEED, JEPSEN_NEMESIS (a comma list of faults, or
 // all, partition, pause, none) and JEPSEN_WORKLOAD (a comma list of
@@ -61,8 +62,12 @@ func run() int {
 		keep      = flag.Bool("keep-data", false, "keep the agents' data dirs of valid runs")
 		chain     = flag.String("chain", netfault.DefaultChain, "iptables chain of this run (one run per chain at a time)")
 		chkTime   = flag.Duration("check-timeout", 0, "bound on each checker; a checker that times out fails (default 2m, smoke 30s)")
+		fed       = flag.Bool("federation", false, "a federation run (env JEPSEN_FEDERATION=1): sovereign and domains a, b; nemesis "+nemesis.KindNames(nemesis.FedKinds)+"; see jepsen/README.md")
 	)
 	flag.Parse()
+	if *fed || os.Getenv("JEPSEN_FEDERATION") == "1" {
+		return runFederation()
+	}
 
 	var seed int64
 	if s := pick(*seedFlag, "JEPSEN_SEED"); s != "" {
