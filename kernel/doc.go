@@ -36,8 +36,12 @@
 //     handler and outbox shipper, secrets fetched only from this kernel's
 //     own leader over mutual TLS and never proposed to Raft.
 //
+//   - sensing and the cortex (sensehttp.go, cortex.go, cortexkeys.go): the
+//     sensing API over the ledger's state, the node's gossip pool bound to
+//     passports, the domain leader's signal publisher and the sovereign
+//     leader's master cortex, which ledgers its findings.
+//
 // Imports: fsm, archive, canon, api, driver, internal/tlsutil, passport,
-// transport, raft,
-// raft-boltdb, go-metrics, cedar-go (validation). Never internal/cli or
-// client.
+// transport, sense, cortex, raft, raft-boltdb, go-metrics, cedar-go
+// (validation). Never internal/cli or client.
 package kernel
