@@ -34,8 +34,7 @@
 //     "Federation"): node keys, the sovereign's join/renewal services and
 //     passport signing, domain renewal and witness loops, the QUIC bus
 //     handler and outbox shipper, secrets fetched only from this kernel's
-//     own leader over mutual TLS and never proposed to Raft.
-//
+//     own leader over mutual TLS and never proposed to Raft;
 //   - sensing and the cortex (sensehttp.go, cortex.go, cortexkeys.go): the
 //     sensing API over the ledger's state, the node's gossip pool bound to
 //     passports, the domain leader's signal publisher and the sovereign
