@@ -218,15 +218,24 @@ func (c *Cluster) CACert() string { return filepath.Join(c.tls, "ca.pem") }
 // Config returns the cluster's configuration (with defaults filled in).
 func (c *Cluster) Config() Config { return c.cfg }
 
-func (c *Cluster) args(n *Node, offset time.Duration) []string {
+// args is n's agent command line. joinOnly leaves out --bootstrap-expect
+// and lists only the other nodes in --join: the node can only join a
+// cluster that exists.
+func (c *Cluster) args(n *Node, offset time.Duration, joinOnly bool) []string {
 	var join []string
 	for _, o := range c.nodes {
+		if joinOnly && o == n {
+			continue
+		}
 		join = append(join, o.Bind)
 	}
-	a := []string{"agent", "--name", n.Name, "--data-dir", n.DataDir, "--bind", n.Bind, "--http", n.HTTPAddr,
-		"--bootstrap-expect", strconv.Itoa(len(c.nodes)), "--join", strings.Join(join, ","),
+	a := []string{"agent", "--name", n.Name, "--data-dir", n.DataDir, "--bind", n.Bind, "--http", n.HTTPAddr}
+	if !joinOnly {
+		a = append(a, "--bootstrap-expect", strconv.Itoa(len(c.nodes)))
+	}
+	a = append(a, "--join", strings.Join(join, ","),
 		"--tls-ca", c.CACert(), "--tls-cert", filepath.Join(c.tls, n.Name+".pem"),
-		"--tls-key", filepath.Join(c.tls, n.Name+"-key.pem"), "--min-free-disk", "0"}
+		"--tls-key", filepath.Join(c.tls, n.Name+"-key.pem"), "--min-free-disk", "0")
 	if !c.cfg.HTTPS {
 		a = append(a, "--http-insecure")
 	}
@@ -244,13 +253,13 @@ var ErrRunning = errors.New("cluster: node is already running")
 
 // Start starts n's agent with the given clock offset (0: none), its
 // output appended to n.LogPath.
-func (c *Cluster) Start(n *Node, offset time.Duration) error { return c.start(n, offset, false) }
+func (c *Cluster) Start(n *Node, offset time.Duration) error { return c.start(n, offset, false, false) }
 
 // StartExpectingExit starts n's agent on purpose to see it refuse to run:
 // its exit is recorded as expected.
-func (c *Cluster) StartExpectingExit(n *Node) error { return c.start(n, 0, true) }
+func (c *Cluster) StartExpectingExit(n *Node) error { return c.start(n, 0, true, false) }
 
-func (c *Cluster) start(n *Node, offset time.Duration, expectExit bool) error {
+func (c *Cluster) start(n *Node, offset time.Duration, expectExit, joinOnly bool) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.proc != nil {
@@ -264,8 +273,12 @@ func (c *Cluster) start(n *Node, offset time.Duration, expectExit bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(logf, "# jepsen: starting %s at run time %.3fs (clock offset %s)\n", n.Name, float64(c.cfg.Now())/1e9, offset)
-	cmd := exec.Command(c.cfg.Bin, c.args(n, offset)...)
+	how := ""
+	if joinOnly {
+		how = ", joining without bootstrap"
+	}
+	fmt.Fprintf(logf, "# jepsen: starting %s at run time %.3fs (clock offset %s%s)\n", n.Name, float64(c.cfg.Now())/1e9, offset, how)
+	cmd := exec.Command(c.cfg.Bin, c.args(n, offset, joinOnly)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: a Ctrl-C at the terminal reaches the harness,
 	// which stops the agents itself. Pdeathsig: a harness that dies

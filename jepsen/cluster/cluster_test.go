@@ -165,11 +165,11 @@ if [ -n "$node" ]; then touch "$d/$node.pem" "$d/$node-key.pem"; else touch "$d/
 	if got := a.Nodes()[2].Name; got != "a3" || a.Nodes()[2].IP != "127.0.92.3" {
 		t.Fatalf("third node of a: %s at %s", got, a.Nodes()[2].IP)
 	}
-	args := strings.Join(a.args(a.Nodes()[0], 0), " ")
+	args := strings.Join(a.args(a.Nodes()[0], 0, false), " ")
 	if !strings.HasSuffix(args, "--role domain --domain a") || !strings.Contains(args, "--tls-cert "+filepath.Join(tlsDir, "a1.pem")) {
 		t.Fatalf("agent args %s", args)
 	}
-	if args := strings.Join(s.args(s.Nodes()[0], 0), " "); !strings.Contains(args, "--name s1") || strings.Contains(args, "--domain") {
+	if args := strings.Join(s.args(s.Nodes()[0], 0, false), " "); !strings.Contains(args, "--name s1") || strings.Contains(args, "--domain") {
 		t.Fatalf("sovereign args %s", args)
 	}
 }

@@ -5,7 +5,10 @@
 // verify, snapshots) and the public client package.
 //
 // What it owns: the processes (start, kill -9, SIGSTOP/SIGCONT, graceful
-// stop, restart with a clock offset), their log files, the record of
+// stop, restart with a clock offset, a start without state that may only
+// join), membership changes (operator raft remove-peer, a wipe that moves
+// a stopped node's data dir aside, the wait until a node is a caught-up
+// voter), their log files, the record of
 // every process exit (and whether the harness caused it), the cluster's
 // root token, and read-only views of the nodes (status, leader, the full
 // ledger each node serves, convergence). The kernels of a federation are

@@ -1,7 +1,9 @@
 // Package nemesis plans and injects faults into a running kernel:
 // network partitions of several shapes and one-way cuts, packet loss,
 // kill -9 with a restart after a pause, SIGSTOP/SIGCONT shorter and
-// longer than an election timeout, and restarts with a shifted clock;
+// longer than an election timeout, restarts with a shifted clock, and
+// membership changes (a follower removed from the Raft configuration,
+// wiped and joined again without state), one at a time;
 // and, for a federation (FedKinds, FedPlan, FedNemesis), cuts of the
 // bus (UDP) between two domains, kills of a domain's leader, and the
 // revocation of a domain's passport (always last: it is permanent).
@@ -17,8 +19,11 @@
 //   - A partition is recorded as in effect only after a Probe confirmed
 //     it, and as healed only after the Probe found every path open.
 //   - Heal undoes everything (rules, paused and stopped processes,
-//     clock offsets) and proves the network open; it runs at the end of
-//     every run, also after an error.
+//     clock offsets, removed members) and proves the network open; it
+//     runs at the end of every run, also after an error. A node a
+//     membership step removed is only ever started again without state
+//     and without bootstrap; the node it removes did not lead when the
+//     step began.
 //   - Every wait is bounded by the schedule or by the context.
 //
 // Imports: jepsen/netfault (Pair) and the standard library.

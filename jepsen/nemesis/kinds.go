@@ -40,7 +40,7 @@ const (
 
 // AllKinds lists every kind in a stable order.
 var AllKinds = []Kind{PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionOneWay,
-	Loss, Kill, PauseShort, PauseLong, Clock}
+	Loss, Kill, PauseShort, PauseLong, Clock, Membership}
 
 // aliases expand to several kinds in JEPSEN_NEMESIS.
 var aliases = map[string][]Kind{
@@ -60,8 +60,8 @@ func (k Kind) Network() bool {
 }
 
 // ParseKinds parses a comma-separated list of kinds and aliases (all,
-// partition, pause, none). The result is deduplicated, in AllKinds
-// order.
+// partition, pause, none); the kinds of OptInKinds are only taken when
+// named. The result is deduplicated, in KnownKinds order.
 func ParseKinds(s string) ([]Kind, error) {
 	set := map[Kind]bool{}
 	for _, w := range strings.Split(s, ",") {
@@ -76,17 +76,17 @@ func ParseKinds(s string) ([]Kind, error) {
 			continue
 		}
 		found := false
-		for _, k := range AllKinds {
+		for _, k := range KnownKinds {
 			if string(k) == w {
 				set[k], found = true, true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("nemesis: unknown fault %q (known: %s, or all, partition, pause, none)", w, KindNames(AllKinds))
+			return nil, fmt.Errorf("nemesis: unknown fault %q (known: %s, or all, partition, pause, none)", w, KindNames(KnownKinds))
 		}
 	}
 	var out []Kind
-	for _, k := range AllKinds {
+	for _, k := range KnownKinds {
 		if set[k] {
 			out = append(out, k)
 		}

@@ -59,6 +59,10 @@ type Nemesis struct {
 
 	mu     sync.Mutex
 	faults []Fault
+	// removed holds nodes a membership step took out of the
+	// configuration that have not rejoined; members counts those steps.
+	removed map[string]bool
+	members int
 }
 
 // New returns a nemesis. net and probe may be nil when the schedule has
@@ -151,6 +155,15 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 			return err
 		}
 		undo = func() error { return n.procs.Resume(target) }
+	case Membership:
+		target, note = n.follower(ctx, st.Node)
+		f.Desc, f.Nodes = fmt.Sprintf("remove %s%s from the configuration, stop it, wipe its data; after %s it joins again without state",
+			target, note, st.Hold.Round(time.Millisecond)), []string{target}
+		u, err := n.removeMember(ctx, target)
+		if err != nil {
+			return err
+		}
+		undo = func() error { return u(uctx) }
 	case Clock:
 		f.Desc, f.Nodes = fmt.Sprintf("restart %s%s with clock offset %s", target, note, st.ClockOffset), []string{target}
 		if err := n.restart(target, st.ClockOffset); err != nil {
@@ -283,7 +296,9 @@ func (n *Nemesis) healNetwork(ctx context.Context) error {
 
 // Heal undoes everything a schedule may have left: resumes paused
 // processes, removes every rule (and proves every path open), starts
-// stopped nodes and restarts nodes running with a clock offset.
+// stopped nodes, restarts nodes running with a clock offset, and
+// rejoins nodes a membership step removed (then waits until every node
+// is a caught-up voter).
 func (n *Nemesis) Heal(ctx context.Context) error {
 	var errs []error
 	names := n.procs.Names()
@@ -295,12 +310,15 @@ func (n *Nemesis) Heal(ctx context.Context) error {
 	errs = append(errs, n.healNetwork(ctx))
 	for _, nm := range names {
 		switch {
+		case n.removedNode(nm):
+			// rejoined without state by healMembers
 		case !n.procs.Running(nm):
 			errs = append(errs, n.procs.Start(nm, 0))
 		case n.procs.ClockOffset(nm) != 0:
 			errs = append(errs, n.restart(nm, 0))
 		}
 	}
+	errs = append(errs, n.healMembers(ctx))
 	return errors.Join(errs...)
 }
 
@@ -311,7 +329,7 @@ func Summary(fs []Fault) string {
 		count[f.Kind]++
 	}
 	var parts []string
-	for _, k := range AllKinds {
+	for _, k := range KnownKinds {
 		if count[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", k, count[k]))
 		}

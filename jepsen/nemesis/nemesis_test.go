@@ -266,7 +266,7 @@ func TestCuts(t *testing.T) {
 }
 
 func TestRunAppliesAndUndoesEveryKind(t *testing.T) {
-	procs, net := newFakeProcs(3), newFakeNet()
+	procs, net := newFakeMembers(3), newFakeNet()
 	var clock int64
 	var mu sync.Mutex
 	now := func() int64 { mu.Lock(); defer mu.Unlock(); clock++; return clock }

@@ -129,6 +129,8 @@ func settle(k Kind) time.Duration {
 	switch k {
 	case Kill, Clock:
 		return time.Second
+	case Membership:
+		return 3 * time.Second // join and catch up
 	}
 	return 0
 }
@@ -201,6 +203,9 @@ func draw(rng *rand.Rand, k Kind, cfg PlanConfig) Step {
 			st.ClockOffset = -st.ClockOffset
 		}
 		st.Hold = between(rng, 4*time.Second, 8*time.Second)
+	case Membership:
+		// Node is the planned follower; the leader is never removed.
+		st.Hold = between(rng, 2*time.Second, 5*time.Second)
 	}
 	return st
 }

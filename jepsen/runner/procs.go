@@ -71,3 +71,19 @@ func (p procs) ClockOffset(name string) time.Duration {
 	}
 	return 0
 }
+
+// The membership kind (nemesis.Members).
+
+func (p procs) RemovePeer(ctx context.Context, name string) error {
+	return p.c.RemovePeer(ctx, name, 20*time.Second)
+}
+func (p procs) Wipe(name string) error {
+	return p.do(name, func(n *cluster.Node) error {
+		_, err := p.c.Wipe(n)
+		return err
+	})
+}
+func (p procs) StartJoining(name string) error { return p.do(name, p.c.StartJoining) }
+func (p procs) WaitMember(ctx context.Context, name string, limit time.Duration) error {
+	return p.c.WaitMember(ctx, name, limit)
+}

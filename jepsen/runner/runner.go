@@ -709,6 +709,8 @@ func group(k nemesis.Kind) string {
 		return "pause"
 	case k == nemesis.Clock:
 		return "clock"
+	case k == nemesis.Membership:
+		return "membership"
 	}
 	return "phase"
 }
