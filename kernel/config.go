@@ -31,7 +31,8 @@ type Config struct {
 	ApplyTimeout      time.Duration // bound on one write, including forwarding
 	RaftTimeoutScale  float64       // multiplies Raft's heartbeat/election/lease timeouts (e.g. under -race)
 	SnapshotThreshold uint64        // Raft entries between snapshots
-	TrailingLogs      uint64
+	TrailingLogs      uint64        // Raft entries kept behind a snapshot for slow followers
+	SnapshotInterval  time.Duration // how often Raft checks whether to snapshot
 	MaxRequestBytes   int64
 	RateLimitPerSec   float64 // syscalls per second per entity, before Raft; 0 disables
 	RateLimitBurst    int
@@ -87,6 +88,7 @@ func DefaultConfig() Config {
 		RaftTimeoutScale:  1,
 		SnapshotThreshold: 8192,
 		TrailingLogs:      10240,
+		SnapshotInterval:  30 * time.Second,
 		MaxRequestBytes:   4 << 20,
 		RateLimitPerSec:   1000,
 		RateLimitBurst:    2000,
@@ -130,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RaftTimeoutScale < 0.1 || c.RaftTimeoutScale > 100 {
 		errs = append(errs, fmt.Sprintf("raft timeout scale %v is outside 0.1..100", c.RaftTimeoutScale))
+	}
+	if c.SnapshotInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Sprintf("snapshot interval %s is below 100ms", c.SnapshotInterval))
 	}
 	if c.SnapshotThreshold < 16 {
 		errs = append(errs, fmt.Sprintf("snapshot threshold %d is below 16", c.SnapshotThreshold))

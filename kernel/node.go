@@ -259,7 +259,7 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 256
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
-	rc.SnapshotInterval = 30 * time.Second
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
 	rc.TrailingLogs = n.cfg.TrailingLogs
 	rc.NoLegacyTelemetry = true
 	return rc

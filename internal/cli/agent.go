@@ -58,6 +58,9 @@ func agentCmd() *cobra.Command {
 		renewEvery time.Duration
 		witnessEv  time.Duration
 		senseWin   time.Duration
+		snapThresh uint64
+		trailing   uint64
+		snapEvery  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -123,6 +126,15 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				cfg.WitnessEvery = witnessEv
 			}
 			cfg.SenseWindow = senseWin
+			if snapThresh != 0 {
+				cfg.SnapshotThreshold = snapThresh
+			}
+			if trailing != 0 {
+				cfg.TrailingLogs = trailing
+			}
+			if snapEvery != 0 {
+				cfg.SnapshotInterval = snapEvery
+			}
 			if skew != 0 {
 				cfg.MaxClockSkew = skew
 			}
@@ -210,6 +222,9 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.Gossip, "gossip", "", "IP:PORT of the cortex gossip pool (default: none)")
 	fl.DurationVar(&lifetime, "passport-lifetime", 0, "sovereign: lifetime of issued passports (default 10m)")
 	fl.DurationVar(&renewEvery, "renew-every", 0, "domain: how often the leader renews its passport and federation view (default 5s)")
+	fl.Uint64Var(&snapThresh, "snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
+	fl.Uint64Var(&trailing, "trailing-logs", 0, "Raft entries kept behind a snapshot for slow followers (default 10240)")
+	fl.DurationVar(&snapEvery, "snapshot-interval", 0, "how often Raft checks whether to snapshot (default 30s)")
 	fl.DurationVar(&senseWin, "sense-window", 0, "ledger-time window of behavioural baselines, sealed at genesis (default 10s)")
 	fl.DurationVar(&witnessEv, "witness-every", 0, "domain: how often the leader reports its signed head to the sovereign (default 10s)")
 	return cmd
