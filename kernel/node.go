@@ -674,7 +674,7 @@ func (n *Node) applyLocal(ctx context.Context, env fsm.Envelope) (fsm.Result, ui
 	}
 	start := time.Now()
 	f := n.raft.Apply(stamped, timeout)
-	if err := f.Error(); err != nil {
+	if err := waitApplied(f, timeout+n.cfg.ApplyTimeout); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
 			return fsm.Result{}, 0, ErrNotLeader
 		}
@@ -948,6 +948,24 @@ func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOp
 		return "", res, fmt.Errorf("genesis denied: %s", res.Reason)
 	}
 	return token, res, nil
+}
+
+// waitApplied waits for an Apply future, but not forever: raft's timeout
+// bounds only the enqueueing, and a future whose entry is neither
+// committed nor failed (seen once in a kill-and-restart test) would hold
+// the caller for good. Past limit the outcome is unknown: the entry may
+// still commit, and the caller is told so (a timeout, never a refusal).
+func waitApplied(f raft.ApplyFuture, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }() // ends when the future resolves or raft shuts down
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("%w: the write's outcome is unknown after %s (it may still commit)", context.DeadlineExceeded, limit)
+	}
 }
 
 // TokenHash returns the SHA-256 of a bearer token.
