@@ -183,6 +183,24 @@ type TransferLeadershipRequest struct {
 	ID string `json:"id,omitempty"`
 }
 
+// RaftSnapshotResponse is POST /v1/operator/raft/snapshot: the node took
+// a Raft snapshot of its ledger and compacted its Raft log behind it
+// (keeping its trailing entries for slow followers).
+type RaftSnapshotResponse struct {
+	Node string `json:"node"`
+	// Index and Term are the last Raft entry the snapshot covers.
+	Index uint64 `json:"index"`
+	Term  uint64 `json:"term"`
+	// FirstLogIndex and LastLogIndex bound the Raft log the node still
+	// holds; a follower whose log ends before FirstLogIndex-1 catches up
+	// only by installing a snapshot.
+	FirstLogIndex uint64 `json:"first_log_index"`
+	LastLogIndex  uint64 `json:"last_log_index"`
+	// Taken is false only when the node has applied nothing yet (its
+	// last snapshot, if any, is described).
+	Taken bool `json:"taken"`
+}
+
 // Health is GET /v1/health and /v1/ready.
 type Health struct {
 	Status string `json:"status"`

@@ -86,6 +86,7 @@ var schemaTypes = map[string]reflect.Type{
 	"SnapshotRestoreResponse":   reflect.TypeFor[SnapshotRestoreResponse](),
 	"RemovePeerRequest":         reflect.TypeFor[RemovePeerRequest](),
 	"TransferLeadershipRequest": reflect.TypeFor[TransferLeadershipRequest](),
+	"RaftSnapshotResponse":      reflect.TypeFor[RaftSnapshotResponse](),
 	"Health":                    reflect.TypeFor[Health](),
 	"SyscallRequest":            reflect.TypeFor[SyscallRequest](),
 	"SyscallResponse":           reflect.TypeFor[SyscallResponse](),

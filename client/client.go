@@ -305,6 +305,14 @@ func (c *Client) RaftPeers(ctx context.Context) ([]api.Peer, error) {
 	return ps, c.do(ctx, http.MethodGet, "/v1/operator/raft/peers", nil, nil, &ps)
 }
 
+// RaftSnapshot makes the node it is sent to take a Raft snapshot now and
+// compact its log.
+func (c *Client) RaftSnapshot(ctx context.Context) (api.RaftSnapshotResponse, error) {
+	var out api.RaftSnapshotResponse
+	err := c.do(ctx, http.MethodPost, "/v1/operator/raft/snapshot", nil, struct{}{}, &out)
+	return out, err
+}
+
 // RemovePeer removes a server from the Raft configuration.
 func (c *Client) RemovePeer(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/v1/operator/raft/remove-peer", nil, api.RemovePeerRequest{ID: id}, nil)

@@ -86,6 +86,7 @@ func (n *Node) Handler() http.Handler {
 	authed("POST /v1/operator/raft/remove-peer", n.handleRemovePeer)
 	authed("POST /v1/operator/raft/transfer-leadership", n.handleTransfer)
 	authed("POST /v1/operator/raft/leave", n.handleLeave)
+	authed("POST /v1/operator/raft/snapshot", n.handleRaftSnapshot)
 	authed("PUT /v1/kv/{key...}", n.handleKVPut)
 	authed("DELETE /v1/kv/{key...}", n.handleKVDelete)
 	authed("POST /v1/kv-get/{key...}", n.handleKVGet)
@@ -723,6 +724,21 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request, token string)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"left": n.cfg.Name})
+}
+
+// handleRaftSnapshot takes a Raft snapshot on this node now (an operator's
+// compaction; the ledger is unchanged, nothing is proposed).
+func (n *Node) handleRaftSnapshot(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+		writeErr(w, err)
+		return
+	}
+	res, err := n.RaftSnapshot()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // digestAt computes (or reuses) the state digest captured at seq/epoch,

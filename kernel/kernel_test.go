@@ -45,7 +45,7 @@ type testCluster struct {
 	cfgs  []Config
 }
 
-func startCluster(t *testing.T, block int, size int) *testCluster {
+func startCluster(t *testing.T, block int, size int, mut ...func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
 	var binds []string
@@ -62,8 +62,10 @@ func startCluster(t *testing.T, block int, size int) *testCluster {
 		cfg.Join = binds
 		cfg.Logger = testLogger(t)
 		cfg.RaftLogOutput = testOutput()
-		cfg.RaftLogOutput = testOutput()
 		cfg.MinFreeDiskBytes = 0
+		for _, m := range mut {
+			m(&cfg)
+		}
 		tc.cfgs = append(tc.cfgs, cfg)
 	}
 	for _, cfg := range tc.cfgs {

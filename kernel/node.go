@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -903,6 +904,38 @@ func (n *Node) RemovePeer(ctx context.Context, id string) error {
 // TransferLeadership hands leadership to id, or to any follower.
 func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	return n.onLeader(ctx, rpcTransfer, id, n.transferLocal)
+}
+
+// RaftSnapshot takes a Raft snapshot of this node's ledger now and lets
+// Raft compact its log behind it, keeping TrailingLogs entries. A node
+// that has applied nothing takes none and describes its last one (Taken
+// false).
+func (n *Node) RaftSnapshot() (api.RaftSnapshotResponse, error) {
+	res := api.RaftSnapshotResponse{Node: n.cfg.Name}
+	f := n.raft.Snapshot()
+	switch err := f.Error(); {
+	case err == nil:
+		meta, rc, err := f.Open()
+		if err != nil {
+			return res, fmt.Errorf("open the snapshot just taken: %w", err)
+		}
+		_ = rc.Close()
+		res.Index, res.Term, res.Taken = meta.Index, meta.Term, true
+	case errors.Is(err, raft.ErrNothingNewToSnapshot):
+		st := n.raft.Stats()
+		res.Index, _ = strconv.ParseUint(st["last_snapshot_index"], 10, 64)
+		res.Term, _ = strconv.ParseUint(st["last_snapshot_term"], 10, 64)
+	default:
+		return res, fmt.Errorf("raft snapshot: %w", err)
+	}
+	var err error
+	if res.FirstLogIndex, err = n.store.FirstIndex(); err != nil {
+		return res, err
+	}
+	if res.LastLogIndex, err = n.store.LastIndex(); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 // Init seals genesis and returns the root token, which exists only in
