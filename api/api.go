@@ -63,25 +63,30 @@ type Peer struct {
 
 // Status is GET /v1/status.
 type Status struct {
-	Node         string    `json:"node"`
-	KernelID     string    `json:"kernel_id"`
-	Leader       string    `json:"leader"`
-	LeaderAddr   string    `json:"leader_addr"`
-	RaftState    string    `json:"raft_state"`
-	Term         uint64    `json:"term"`
-	AppliedIndex uint64    `json:"applied_index"`
-	CommitIndex  uint64    `json:"commit_index"`
-	Head         Head      `json:"head"`
-	StateDigest  string    `json:"state_digest"`
-	Epoch        uint64    `json:"epoch"`
-	LedgerTime   time.Time `json:"ledger_time"`
-	Peers        []Peer    `json:"peers"`
-	CanonHash    string    `json:"canon_hash"`
-	Initialized  bool      `json:"initialized"`
-	Protocol     uint16    `json:"protocol"`
-	Version      string    `json:"version"`
-	Domain       string    `json:"domain"`
-	Halted       bool      `json:"halted"` // a kernel-wide or federation halt is in force
+	Node         string `json:"node"`
+	KernelID     string `json:"kernel_id"`
+	Leader       string `json:"leader"`
+	LeaderAddr   string `json:"leader_addr"`
+	RaftState    string `json:"raft_state"`
+	Term         uint64 `json:"term"`
+	AppliedIndex uint64 `json:"applied_index"`
+	CommitIndex  uint64 `json:"commit_index"`
+	// LastLogIndex is the last entry in this node's Raft log (committed
+	// or not); LastSnapshotIndex the last entry its latest Raft snapshot
+	// covers (taken or installed).
+	LastLogIndex      uint64    `json:"last_log_index"`
+	LastSnapshotIndex uint64    `json:"last_snapshot_index"`
+	Head              Head      `json:"head"`
+	StateDigest       string    `json:"state_digest"`
+	Epoch             uint64    `json:"epoch"`
+	LedgerTime        time.Time `json:"ledger_time"`
+	Peers             []Peer    `json:"peers"`
+	CanonHash         string    `json:"canon_hash"`
+	Initialized       bool      `json:"initialized"`
+	Protocol          uint16    `json:"protocol"`
+	Version           string    `json:"version"`
+	Domain            string    `json:"domain"`
+	Halted            bool      `json:"halted"` // a kernel-wide or federation halt is in force
 
 	// Federation (empty role = standalone kernel).
 	Role         string       `json:"role"`
