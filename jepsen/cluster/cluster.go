@@ -49,6 +49,9 @@ type Config struct {
 	// ExtraArgs are appended to every agent's command line (a
 	// federation role and its flags).
 	ExtraArgs []string
+	// TrailingLogs is passed as --trailing-logs when non-zero: how many
+	// Raft entries a snapshot leaves behind for slow followers.
+	TrailingLogs uint64
 }
 
 func (c *Config) defaults() error {
@@ -241,6 +244,9 @@ func (c *Cluster) args(n *Node, offset time.Duration, joinOnly bool) []string {
 	}
 	if c.cfg.RaftTimeoutScale != 0 {
 		a = append(a, "--raft-timeout-scale", strconv.FormatFloat(c.cfg.RaftTimeoutScale, 'f', -1, 64))
+	}
+	if c.cfg.TrailingLogs != 0 {
+		a = append(a, "--trailing-logs", strconv.FormatUint(c.cfg.TrailingLogs, 10))
 	}
 	if offset != 0 {
 		a = append(a, "--test-clock-offset", offset.String())
@@ -551,6 +557,20 @@ func (c *Cluster) TokenClients(timeout time.Duration) func(node, token string) (
 		}
 		return client.New(client.Config{Addr: n.URL, Token: token, Timeout: timeout, RetryFor: time.Nanosecond, HTTP: hc})
 	}
+}
+
+// RaftSnapshot makes n take a Raft snapshot now, the way an operator
+// does (`dominus operator raft snapshot --json` with the root token).
+func (c *Cluster) RaftSnapshot(ctx context.Context, n *Node) (api.RaftSnapshotResponse, error) {
+	var r api.RaftSnapshotResponse
+	out, errOut, code := c.CLI(ctx, n.Name, "operator", "raft", "snapshot", "--json", "--timeout", "10s")
+	if code != 0 {
+		return r, fmt.Errorf("cluster: operator raft snapshot on %s: exit %d: %s", n.Name, code, strings.TrimSpace(errOut+out))
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return r, fmt.Errorf("cluster: operator raft snapshot on %s printed %q: %w", n.Name, out, err)
+	}
+	return r, nil
 }
 
 // Status asks n for its status (one attempt, within 2s).

@@ -1,9 +1,13 @@
 // Package nemesis plans and injects faults into a running kernel:
-// network partitions of several shapes and one-way cuts, packet loss,
-// kill -9 with a restart after a pause, SIGSTOP/SIGCONT shorter and
-// longer than an election timeout, restarts with a shifted clock, and
-// membership changes (a follower removed from the Raft configuration,
-// wiped and joined again without state), one at a time;
+// network partitions of several shapes (leader, one node, halves, bridge,
+// a ring of overlapping majorities) and one-way cuts, packet loss, added
+// latency (every packet held in an NFQUEUE delayer), kill -9 with a
+// restart after a pause, SIGSTOP/SIGCONT shorter and longer than an
+// election timeout, restarts with a shifted clock, membership changes (a
+// follower removed from the Raft configuration, wiped and joined again
+// without state), and forced snapshots with a lagging follower (a
+// follower killed while the leader snapshots and compacts its log past
+// it, restarted to catch up by installing the snapshot), one at a time;
 // and, for a federation (FedKinds, FedPlan, FedNemesis), cuts of the
 // bus (UDP) between two domains, kills of a domain's leader, and the
 // revocation of a domain's passport (always last: it is permanent).
@@ -17,7 +21,11 @@
 // Invariants:
 //   - One fault at a time: each is undone before the next begins.
 //   - A partition is recorded as in effect only after a Probe confirmed
-//     it, and as healed only after the Probe found every path open.
+//     it, and as healed only after the Probe found every path open; a
+//     latency fault only after the Probe measured the delay both ways;
+//     a snapshot-lag step only after the leader's answer shows its log
+//     compacted past the follower's end, and undone only once the
+//     follower reports that snapshot installed.
 //   - Heal undoes everything (rules, paused and stopped processes,
 //     clock offsets, removed members) and proves the network open; it
 //     runs at the end of every run, also after an error. A node a

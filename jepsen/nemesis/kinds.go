@@ -20,11 +20,18 @@ const (
 	// PartitionBridge splits the nodes into two sides that both still
 	// reach one bridge node.
 	PartitionBridge Kind = "partition-bridge"
+	// PartitionRing gives every node a majority of its own that no other
+	// node shares: on a ring of the nodes each keeps only its neighbours
+	// (with 3 nodes, a one-way cycle: each hears exactly one other).
+	PartitionRing Kind = "partition-ring"
 	// PartitionOneWay drops every packet one node sends to the others
 	// (it still hears them): a one-way cut, -s A -d B -j DROP only.
 	PartitionOneWay Kind = "partition-oneway"
 	// Loss drops packets between every pair of nodes at random.
 	Loss Kind = "loss"
+	// Latency delays every packet between the nodes (or between one node
+	// and the others) by a fixed time, in an NFQUEUE delayer.
+	Latency Kind = "latency"
 	// Kill sends SIGKILL to a node (the leader half the time) and
 	// restarts it after a pause.
 	Kill Kind = "kill"
@@ -39,13 +46,13 @@ const (
 )
 
 // AllKinds lists every kind in a stable order.
-var AllKinds = []Kind{PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionOneWay,
-	Loss, Kill, PauseShort, PauseLong, Clock, Membership}
+var AllKinds = []Kind{PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionRing, PartitionOneWay,
+	Loss, Latency, Kill, PauseShort, PauseLong, Clock, Membership, SnapshotLag}
 
 // aliases expand to several kinds in JEPSEN_NEMESIS.
 var aliases = map[string][]Kind{
 	"all":       AllKinds,
-	"partition": {PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionOneWay},
+	"partition": {PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionRing, PartitionOneWay},
 	"pause":     {PauseShort, PauseLong},
 	"none":      {},
 }
@@ -53,7 +60,7 @@ var aliases = map[string][]Kind{
 // Network reports whether the kind needs iptables.
 func (k Kind) Network() bool {
 	switch k {
-	case PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionOneWay, Loss:
+	case PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionRing, PartitionOneWay, Loss, Latency:
 		return true
 	}
 	return false

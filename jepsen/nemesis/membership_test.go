@@ -19,12 +19,22 @@ type fakeMembers struct {
 	joinStart map[string]bool // the running process was started to join
 	failWait  bool
 	failJoins int // StartJoining fails this many times
+
+	// The Raft log (Snapshots): the leader's grows by 100 entries per
+	// look; a paused node's does not.
+	lastLog   map[string]uint64
+	snapIdx   map[string]uint64
+	firstLog  uint64
+	noCompact bool // snapshots keep the whole log
+	noInstall bool // a resumed follower never installs the snapshot
 }
 
 func newFakeMembers(n int) *fakeMembers {
-	f := &fakeMembers{fakeProcs: newFakeProcs(n), voters: map[string]bool{}, state: map[string]bool{}, joinStart: map[string]bool{}}
+	f := &fakeMembers{fakeProcs: newFakeProcs(n), voters: map[string]bool{}, state: map[string]bool{}, joinStart: map[string]bool{},
+		lastLog: map[string]uint64{}, snapIdx: map[string]uint64{}, firstLog: 1}
 	for _, nm := range f.names {
 		f.voters[nm], f.state[nm] = true, true
+		f.lastLog[nm] = 1000
 	}
 	return f
 }

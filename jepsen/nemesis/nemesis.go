@@ -30,6 +30,7 @@ type Processes interface {
 type Network interface {
 	Drop(src, dst string) error
 	Loss(src, dst string, p float64) error
+	Delay(src, dst string, d time.Duration) error
 	Heal() error // remove every rule
 }
 
@@ -37,6 +38,7 @@ type Network interface {
 type Probe interface {
 	ExpectBlocked(ctx context.Context, pairs []netfault.Pair) error
 	ExpectOpen(ctx context.Context, pairs []netfault.Pair, attempts int) error
+	ExpectDelayed(ctx context.Context, pairs []netfault.Pair, min time.Duration, bothWays bool) error
 }
 
 // Fault is a fault as it was applied.
@@ -63,6 +65,8 @@ type Nemesis struct {
 	// configuration that have not rejoined; members counts those steps.
 	removed map[string]bool
 	members int
+	// snapshotWait bounds each wait of a snapshot-lag step.
+	snapshotWait time.Duration
 }
 
 // New returns a nemesis. net and probe may be nil when the schedule has
@@ -71,7 +75,7 @@ func New(procs Processes, net Network, probe Probe, now func() int64, logf func(
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &Nemesis{procs: procs, net: net, probe: probe, now: now, logf: logf}
+	return &Nemesis{procs: procs, net: net, probe: probe, now: now, logf: logf, snapshotWait: snapshotWait}
 }
 
 // Faults returns the faults applied so far.
@@ -116,7 +120,7 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 	// Undo runs even when the run is being cancelled.
 	uctx := context.WithoutCancel(ctx)
 	switch st.Kind {
-	case PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionOneWay, Loss:
+	case PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionRing, PartitionOneWay, Loss, Latency:
 		if n.net == nil || n.probe == nil {
 			return errors.New("no network control: iptables is required for this fault")
 		}
@@ -128,16 +132,26 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 		for _, c := range cuts {
 			f.Cuts = append(f.Cuts, c.String())
 			var err error
-			if st.Kind == Loss {
+			switch st.Kind {
+			case Loss:
 				err = n.net.Loss(c.Src, c.Dst, st.Probability)
-			} else {
+			case Latency:
+				err = n.net.Delay(c.Src, c.Dst, st.Delay)
+			default:
 				err = n.net.Drop(c.Src, c.Dst)
 			}
 			if err != nil {
 				return errors.Join(err, n.healNetwork(ctx))
 			}
 		}
-		if st.Kind != Loss {
+		switch st.Kind {
+		case Loss:
+		case Latency:
+			// Every delayed pair is delayed both ways.
+			if err := n.probe.ExpectDelayed(ctx, cuts, st.Delay, true); err != nil {
+				return errors.Join(fmt.Errorf("latency not in effect after adding its rules: %w", err), n.healNetwork(ctx))
+			}
+		default:
 			if err := n.probe.ExpectBlocked(ctx, cuts); err != nil {
 				return errors.Join(fmt.Errorf("partition not in effect after adding its rules: %w", err), n.healNetwork(ctx))
 			}
@@ -163,6 +177,14 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 		if err != nil {
 			return err
 		}
+		undo = func() error { return u(uctx) }
+	case SnapshotLag:
+		target, note = n.follower(ctx, st.Node)
+		desc, u, err := n.snapshotLag(ctx, target)
+		if err != nil {
+			return err
+		}
+		f.Desc, f.Nodes = desc+note, []string{target}
 		undo = func() error { return u(uctx) }
 	case Clock:
 		f.Desc, f.Nodes = fmt.Sprintf("restart %s%s with clock offset %s", target, note, st.ClockOffset), []string{target}
@@ -255,6 +277,39 @@ func (n *Nemesis) cuts(st Step, target string) ([]netfault.Pair, string, []strin
 		other := others(append([]string{target}, side...)...)
 		cutBoth(side, other)
 		return pairs, fmt.Sprintf("bridge %s between %v and %v", target, side, other), names
+	case PartitionRing:
+		ring := make([]string, len(st.Ring))
+		for i, k := range st.Ring {
+			ring[i] = names[k]
+		}
+		if len(ring) == 3 {
+			// Each node hears only the one after it on the ring.
+			for i := range ring {
+				pairs = append(pairs, netfault.Pair{Src: ip(ring[i]), Dst: ip(ring[(i+1)%3])})
+			}
+			return pairs, fmt.Sprintf("ring %v: %s hears only %s, %s only %s, %s only %s (each a majority of its own)",
+				ring, ring[0], ring[1], ring[1], ring[2], ring[2], ring[0]), names
+		}
+		// Each node keeps only its two neighbours.
+		for i := range ring {
+			for j := i + 1; j < len(ring); j++ {
+				if d := j - i; d != 1 && d != len(ring)-1 {
+					cutBoth(ring[i:i+1], ring[j:j+1])
+				}
+			}
+		}
+		return pairs, fmt.Sprintf("ring %v: each node reaches only its neighbours", ring), names
+	case Latency:
+		if st.AllPairs {
+			cutBoth(names[:1], names[1:])
+			for i := 1; i < len(names); i++ {
+				cutBoth(names[i:i+1], names[i+1:])
+			}
+			return pairs, fmt.Sprintf("+%s on every packet between all nodes", st.Delay), names
+		}
+		rest := others(target)
+		cutBoth([]string{target}, rest)
+		return pairs, fmt.Sprintf("+%s on every packet between %s and %v", st.Delay, target, rest), []string{target}
 	case PartitionOneWay:
 		rest := others(target)
 		for _, o := range rest {

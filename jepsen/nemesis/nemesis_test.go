@@ -184,12 +184,33 @@ type fakeNet struct {
 	mu       sync.Mutex
 	drops    map[netfault.Pair]bool
 	loss     map[netfault.Pair]float64
+	delay    map[netfault.Pair]time.Duration
 	maxRules int
 	ignore   bool // rules have no effect (a broken firewall)
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{drops: map[netfault.Pair]bool{}, loss: map[netfault.Pair]float64{}}
+	return &fakeNet{drops: map[netfault.Pair]bool{}, loss: map[netfault.Pair]float64{}, delay: map[netfault.Pair]time.Duration{}}
+}
+func (n *fakeNet) rules() int { return len(n.drops) + len(n.loss) + len(n.delay) }
+func (n *fakeNet) Delay(src, dst string, d time.Duration) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.ignore {
+		n.delay[netfault.Pair{Src: src, Dst: dst}] = d
+	}
+	n.maxRules = max(n.maxRules, n.rules())
+	return nil
+}
+func (n *fakeNet) ExpectDelayed(_ context.Context, pairs []netfault.Pair, min time.Duration, bothWays bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range pairs {
+		if n.delay[p] < min || (bothWays && n.delay[netfault.Pair{Src: p.Dst, Dst: p.Src}] < min) {
+			return fmt.Errorf("%w: %s not delayed by %s", netfault.ErrNotInEffect, p, min)
+		}
+	}
+	return nil
 }
 func (n *fakeNet) Drop(src, dst string) error {
 	n.mu.Lock()
@@ -197,20 +218,20 @@ func (n *fakeNet) Drop(src, dst string) error {
 	if !n.ignore {
 		n.drops[netfault.Pair{Src: src, Dst: dst}] = true
 	}
-	n.maxRules = max(n.maxRules, len(n.drops)+len(n.loss))
+	n.maxRules = max(n.maxRules, n.rules())
 	return nil
 }
 func (n *fakeNet) Loss(src, dst string, p float64) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.loss[netfault.Pair{Src: src, Dst: dst}] = p
-	n.maxRules = max(n.maxRules, len(n.drops)+len(n.loss))
+	n.maxRules = max(n.maxRules, n.rules())
 	return nil
 }
 func (n *fakeNet) Heal() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.drops, n.loss = map[netfault.Pair]bool{}, map[netfault.Pair]float64{}
+	n.drops, n.loss, n.delay = map[netfault.Pair]bool{}, map[netfault.Pair]float64{}, map[netfault.Pair]time.Duration{}
 	return nil
 }
 func (n *fakeNet) ExpectBlocked(_ context.Context, pairs []netfault.Pair) error {
@@ -256,6 +277,10 @@ func TestCuts(t *testing.T) {
 		// bridge n2: n1 and n3 cannot talk, both still reach n2
 		{Step{Kind: PartitionBridge, Node: 1, Minority: []int{0}}, "n2", []string{"127.0.99.1->127.0.99.3", "127.0.99.3->127.0.99.1"}},
 		{Step{Kind: PartitionOneWay}, "n2", []string{"127.0.99.2->127.0.99.1", "127.0.99.2->127.0.99.3"}},
+		// ring n3 -> n1 -> n2: n3 hears only n1, n1 only n2, n2 only n3
+		{Step{Kind: PartitionRing, Ring: []int{2, 0, 1}}, "n3", []string{"127.0.99.1->127.0.99.2", "127.0.99.2->127.0.99.3", "127.0.99.3->127.0.99.1"}},
+		{Step{Kind: Latency, Delay: time.Millisecond}, "n3", []string{"127.0.99.1->127.0.99.3", "127.0.99.2->127.0.99.3", "127.0.99.3->127.0.99.1", "127.0.99.3->127.0.99.2"}},
+		{Step{Kind: Latency, Delay: time.Millisecond, AllPairs: true}, "n1", []string{"127.0.99.1->127.0.99.2", "127.0.99.1->127.0.99.3", "127.0.99.2->127.0.99.1", "127.0.99.2->127.0.99.3", "127.0.99.3->127.0.99.1", "127.0.99.3->127.0.99.2"}},
 		{Step{Kind: Loss, Probability: 0.2}, "n1", []string{"127.0.99.1->127.0.99.2", "127.0.99.1->127.0.99.3", "127.0.99.2->127.0.99.1", "127.0.99.2->127.0.99.3", "127.0.99.3->127.0.99.1", "127.0.99.3->127.0.99.2"}},
 	}
 	for _, c := range cases {
@@ -274,7 +299,8 @@ func TestRunAppliesAndUndoesEveryKind(t *testing.T) {
 	var s Schedule
 	for i, k := range AllKinds {
 		s.Steps = append(s.Steps, Step{At: time.Duration(i) * time.Millisecond, Kind: k, Hold: time.Millisecond,
-			Node: i % 3, Leader: i%2 == 0, Minority: []int{(i + 1) % 3}, Probability: 0.3, ClockOffset: 5 * time.Second})
+			Node: i % 3, Leader: i%2 == 0, Minority: []int{(i + 1) % 3}, Probability: 0.3, ClockOffset: 5 * time.Second,
+			Ring: []int{2, 0, 1}, Delay: 20 * time.Millisecond, AllPairs: i%4 == 0})
 	}
 	if err := n.Run(context.Background(), s, time.Now()); err != nil {
 		t.Fatal(err)
@@ -288,8 +314,8 @@ func TestRunAppliesAndUndoesEveryKind(t *testing.T) {
 			t.Errorf("fault %d: %+v", i, f)
 		}
 	}
-	if net.maxRules == 0 || len(net.drops)+len(net.loss) != 0 {
-		t.Fatalf("rules: at most %d at once, %d left", net.maxRules, len(net.drops)+len(net.loss))
+	if net.maxRules == 0 || net.rules() != 0 {
+		t.Fatalf("rules: at most %d at once, %d left", net.maxRules, net.rules())
 	}
 	for _, name := range procs.names {
 		if !procs.running[name] || procs.paused[name] || procs.offset[name] != 0 {
@@ -297,7 +323,13 @@ func TestRunAppliesAndUndoesEveryKind(t *testing.T) {
 		}
 	}
 	log := strings.Join(procs.log, "; ")
-	for _, want := range []string{"kill n2", "start n2 0s", "pause ", "resume ", "start n1 5s", "start n1 0s"} {
+	clockNode := "n2" // the leader, for even indexes
+	for i, k := range AllKinds {
+		if k == Clock && i%2 == 1 {
+			clockNode = procs.names[i%3]
+		}
+	}
+	for _, want := range []string{"kill n2", "start n2 0s", "pause ", "resume ", "start " + clockNode + " 5s", "start " + clockNode + " 0s"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("process log lacks %q: %s", want, log)
 		}

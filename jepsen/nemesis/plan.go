@@ -24,6 +24,12 @@ type Step struct {
 	Probability float64 `json:"probability,omitempty"`
 	// ClockOffset shifts the target's clock (Clock).
 	ClockOffset time.Duration `json:"clock_offset,omitempty"`
+	// Ring orders the node indexes around the ring (PartitionRing).
+	Ring []int `json:"ring,omitempty"`
+	// Delay is added to every packet (Latency), between all nodes with
+	// AllPairs, else between the target and the others.
+	Delay    time.Duration `json:"delay,omitempty"`
+	AllPairs bool          `json:"all_pairs,omitempty"`
 }
 
 func (s Step) String() string {
@@ -41,6 +47,13 @@ func (s Step) String() string {
 		return fmt.Sprintf("%7.1fs %-17s p=%.2f for %s", s.At.Seconds(), s.Kind, s.Probability, hold)
 	case Clock:
 		return fmt.Sprintf("%7.1fs %-17s %s offset %s for %s", s.At.Seconds(), s.Kind, target, s.ClockOffset, hold)
+	case PartitionRing:
+		return fmt.Sprintf("%7.1fs %-17s ring %v for %s", s.At.Seconds(), s.Kind, s.Ring, hold)
+	case Latency:
+		if s.AllPairs {
+			target = "all pairs"
+		}
+		return fmt.Sprintf("%7.1fs %-17s +%s on %s for %s", s.At.Seconds(), s.Kind, s.Delay, target, hold)
 	}
 	return fmt.Sprintf("%7.1fs %-17s %s for %s", s.At.Seconds(), s.Kind, target, hold)
 }
@@ -129,8 +142,8 @@ func settle(k Kind) time.Duration {
 	switch k {
 	case Kill, Clock:
 		return time.Second
-	case Membership:
-		return 3 * time.Second // join and catch up
+	case Membership, SnapshotLag:
+		return 3 * time.Second // join or install a snapshot, and catch up
 	}
 	return 0
 }
@@ -206,6 +219,23 @@ func draw(rng *rand.Rand, k Kind, cfg PlanConfig) Step {
 	case Membership:
 		// Node is the planned follower; the leader is never removed.
 		st.Hold = between(rng, 2*time.Second, 5*time.Second)
+	case PartitionRing:
+		st.Ring = rng.Perm(n)
+		st.Node = st.Ring[0]
+		st.Hold = between(rng, 3*time.Second, 7*time.Second)
+	case Latency:
+		st.Delay = []time.Duration{10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}[rng.IntN(4)]
+		switch rng.IntN(3) {
+		case 0:
+			st.AllPairs = true
+		case 1:
+			st.Leader = true
+		}
+		st.Hold = between(rng, 4*time.Second, 8*time.Second)
+	case SnapshotLag:
+		// Node is the planned follower, paused while the leader compacts
+		// past it; the hold counts from the compaction.
+		st.Hold = between(rng, time.Second, 3*time.Second)
 	}
 	return st
 }

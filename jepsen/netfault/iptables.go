@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DefaultChain is the chain the harness owns.
@@ -24,6 +25,8 @@ type Firewall struct {
 	bin   string
 	mu    sync.Mutex
 	rules int // rules added since the last flush
+	// delayer holds the packets of Delay rules; opened by the first one.
+	delayer *Delayer
 }
 
 // ErrUnavailable is wrapped by Open's error when iptables cannot be used.
@@ -114,6 +117,39 @@ func (f *Firewall) Loss(src, dst string, p float64) error {
 	return f.add(LossRule(f.chain, src, dst, p))
 }
 
+// Delay holds every packet from src to dst for delay (once per packet:
+// on its way out, not again on its way in). All delayed pairs share one
+// delay, the latest given; the delayer (an NFQUEUE listener in this
+// process) is opened by the first call.
+func (f *Firewall) Delay(src, dst string, delay time.Duration) error {
+	if delay <= 0 {
+		return fmt.Errorf("netfault: delay %s is not positive", delay)
+	}
+	f.mu.Lock()
+	if f.delayer == nil {
+		d, err := OpenDelayer(DefaultDelayQueue)
+		if err != nil {
+			f.mu.Unlock()
+			return err
+		}
+		f.delayer = d
+	}
+	f.delayer.SetDelay(delay)
+	q := f.delayer.Queue()
+	f.mu.Unlock()
+	return f.add(DelayRule(f.chain, src, dst, q))
+}
+
+// DelayStats returns the delayer's counters (zero before the first Delay).
+func (f *Firewall) DelayStats() DelayStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.delayer == nil {
+		return DelayStats{}
+	}
+	return f.delayer.Stats()
+}
+
 func (f *Firewall) add(rule []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -155,7 +191,12 @@ func (f *Firewall) Rules() ([]string, error) {
 func (f *Firewall) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Remove(f.bin, f.chain)
+	err := Remove(f.bin, f.chain)
+	if f.delayer != nil {
+		err = errors.Join(err, f.delayer.Close())
+		f.delayer = nil
+	}
+	return err
 }
 
 // Remove deletes chain and the jumps to it from INPUT and OUTPUT, using

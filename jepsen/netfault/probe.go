@@ -130,6 +130,10 @@ func (p *Prober) dialTCP(ctx context.Context, src, dst string) bool {
 }
 
 func (p *Prober) sendUDP(ctx context.Context, src, dst string) bool {
+	return p.sendUDPWithin(ctx, src, dst, p.timeout)
+}
+
+func (p *Prober) sendUDPWithin(ctx context.Context, src, dst string, limit time.Duration) bool {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return false
@@ -152,7 +156,7 @@ func (p *Prober) sendUDP(ctx context.Context, src, dst string) bool {
 	if _, err := c.Write([]byte(nonce)); err != nil {
 		return false
 	}
-	t := time.NewTimer(p.timeout)
+	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {
 	case <-ch:
@@ -204,6 +208,63 @@ func (p *Prober) expect(ctx context.Context, pairs []Pair, open bool, attempts i
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ExpectDelayed probes every pair (in parallel) and returns an error
+// naming each pair whose datagram took less than min to arrive, or whose
+// TCP dial (one round trip) took less than 2*min when both directions
+// are delayed (bothWays), or which did not pass at all. Every probe
+// waits up to the probe timeout plus four times min.
+func (p *Prober) ExpectDelayed(ctx context.Context, pairs []Pair, min time.Duration, bothWays bool) error {
+	errs := make([]error, len(pairs))
+	limit := p.timeout + 4*min
+	var wg sync.WaitGroup
+	for i, pr := range pairs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var tcpTook, udpTook time.Duration
+			var tcpOK, udpOK bool
+			var inner sync.WaitGroup
+			inner.Add(2)
+			go func() { defer inner.Done(); tcpTook, tcpOK = p.timeTCP(ctx, pr.Src, pr.Dst, limit) }()
+			go func() { defer inner.Done(); udpTook, udpOK = p.timeUDP(ctx, pr.Src, pr.Dst, limit) }()
+			inner.Wait()
+			wantTCP := min
+			if bothWays {
+				wantTCP = 2 * min
+			}
+			switch {
+			case !tcpOK || !udpOK:
+				errs[i] = fmt.Errorf("%w: %s should be delayed but open; tcp reached=%v udp reached=%v within %s", ErrNotInEffect, pr, tcpOK, udpOK, limit)
+			case udpTook < min || tcpTook < wantTCP:
+				errs[i] = fmt.Errorf("%w: %s should be delayed by %s: a datagram took %s, a TCP dial %s (want >= %s)", ErrNotInEffect, pr, min, udpTook, tcpTook, wantTCP)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// timeTCP times a TCP dial from src to dst (SYN out, SYN-ACK back).
+func (p *Prober) timeTCP(ctx context.Context, src, dst string, limit time.Duration) (time.Duration, bool) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: limit}
+	start := time.Now()
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(dst, strconv.Itoa(p.port)))
+	took := time.Since(start)
+	if err != nil {
+		return took, false
+	}
+	c.Close()
+	return took, true
+}
+
+// timeUDP times one datagram from src's IP until the listener on dst
+// read it (one way).
+func (p *Prober) timeUDP(ctx context.Context, src, dst string, limit time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	ok := p.sendUDPWithin(ctx, src, dst, limit)
+	return time.Since(start), ok
 }
 
 // AllPairs returns every ordered pair of distinct addresses.

@@ -15,7 +15,7 @@ import (
 // Span is a labelled interval of the run clock (a fault, a phase).
 type Span struct {
 	Label string
-	Group string // colors spans: partition, kill, pause, loss, clock, phase
+	Group string // colors spans: partition, kill, pause, loss, latency, clock, membership, snapshot, phase
 	Start int64  // ns
 	End   int64  // ns
 }
@@ -34,6 +34,7 @@ var outcomeColor = map[history.Type]string{history.OK: "#2e9d4a", history.Fail: 
 
 var groupColor = map[string]string{
 	"partition": "#4a7bd0", "kill": "#c03030", "pause": "#8a4ad0", "loss": "#c89a10", "clock": "#20a0a0", "membership": "#d06aa0", "phase": "#7a7a7a",
+	"latency": "#e07020", "snapshot": "#408040",
 }
 
 func colorOf(group string) string {
@@ -133,7 +134,7 @@ func (t Timeline) WriteSVG(w io.Writer) error {
 		p(`<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n", lx, ly, outcomeColor[k], lx+14, ly+9, k)
 		lx += 60
 	}
-	for _, g := range []string{"partition", "kill", "pause", "loss", "clock", "membership"} {
+	for _, g := range []string{"partition", "kill", "pause", "loss", "latency", "clock", "membership", "snapshot"} {
 		p(`<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s" opacity="0.5"/><text x="%.0f" y="%.0f">%s</text>`+"\n", lx, ly, colorOf(g), lx+14, ly+9, g)
 		lx += 14 + 7*float64(len(g)) + 12
 	}

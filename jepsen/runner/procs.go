@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dominus-kernel/dominus/jepsen/cluster"
+	"github.com/dominus-kernel/dominus/jepsen/nemesis"
 )
 
 // procs adapts a cluster to nemesis.Processes.
@@ -86,4 +87,30 @@ func (p procs) Wipe(name string) error {
 func (p procs) StartJoining(name string) error { return p.do(name, p.c.StartJoining) }
 func (p procs) WaitMember(ctx context.Context, name string, limit time.Duration) error {
 	return p.c.WaitMember(ctx, name, limit)
+}
+
+// The snapshot-lag kind (nemesis.Snapshots).
+
+func (p procs) RaftLog(ctx context.Context, name string) (nemesis.RaftLog, error) {
+	n, err := p.node(name)
+	if err != nil {
+		return nemesis.RaftLog{}, err
+	}
+	st, err := p.c.Status(ctx, n)
+	if err != nil {
+		return nemesis.RaftLog{}, err
+	}
+	return nemesis.RaftLog{Applied: st.AppliedIndex, LastLog: st.LastLogIndex, LastSnapshot: st.LastSnapshotIndex}, nil
+}
+
+func (p procs) Snapshot(ctx context.Context, name string) (nemesis.RaftLog, error) {
+	n, err := p.node(name)
+	if err != nil {
+		return nemesis.RaftLog{}, err
+	}
+	r, err := p.c.RaftSnapshot(ctx, n)
+	if err != nil {
+		return nemesis.RaftLog{}, err
+	}
+	return nemesis.RaftLog{Applied: r.Index, LastLog: r.LastLogIndex, LastSnapshot: r.Index, FirstLog: r.FirstLogIndex}, nil
 }

@@ -51,6 +51,10 @@ type Config struct {
 	ProbePort int  // default 7990
 	HTTPS     bool // the API over TLS with the cluster CA
 	Chain     string
+	// TrailingLogs is the agents' --trailing-logs (default 1024, about
+	// two seconds of ops): small, so that a follower down for a few
+	// seconds catches up by a snapshot, not by the log.
+	TrailingLogs uint64
 
 	CheckTimeout  time.Duration // per checker; default 2m
 	MaxClockAhead time.Duration // ledger-clock bound; default 2s plus 250ms of measurement slack
@@ -85,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.ProbePort == 0 {
 		c.ProbePort = 7990
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 1024
 	}
 	if c.Chain == "" {
 		c.Chain = netfault.DefaultChain
@@ -258,7 +265,8 @@ func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Inp
 		return in, nil, nil
 	}
 	r.cl, err = cluster.New(ctx, cluster.Config{Bin: cfg.Bin, Dir: r.dir, IPPrefix: prefix, Nodes: cfg.Nodes,
-		BindPort: cfg.BindPort, HTTPPort: cfg.HTTPPort, HTTPS: cfg.HTTPS, Now: r.clock.Now, Logf: r.logf})
+		BindPort: cfg.BindPort, HTTPPort: cfg.HTTPPort, HTTPS: cfg.HTTPS, Now: r.clock.Now, Logf: r.logf,
+		TrailingLogs: cfg.TrailingLogs})
 	if err != nil {
 		r.fail("%v", err)
 		return in, nil, nil
@@ -699,10 +707,14 @@ func validity(ok bool) string {
 
 func group(k nemesis.Kind) string {
 	switch {
-	case k.Network() && k != nemesis.Loss:
-		return "partition"
 	case k == nemesis.Loss:
 		return "loss"
+	case k == nemesis.Latency:
+		return "latency"
+	case k.Network():
+		return "partition"
+	case k == nemesis.SnapshotLag:
+		return "snapshot"
 	case k == nemesis.Kill:
 		return "kill"
 	case k == nemesis.PauseShort || k == nemesis.PauseLong:
