@@ -33,7 +33,7 @@ jepsen-federation: build ## sovereign + domains a, b: bus cuts, kill of b's lead
 	JEPSEN_FEDERATION=1 $(GO) run ./jepsen/cmd/jepsen -bin $(BIN)
 
 .PHONY: jepsen-smoke
-jepsen-smoke: build ## 45 s of ops under partitions and a kill -9, then the targeted scenarios (root, iptables; under 2 min)
+jepsen-smoke: build ## 60 s of ops under partitions, a kill -9, latency and a snapshot-installing follower, then the targeted scenarios (root, iptables; under 2.5 min)
 	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN) -smoke
 
 bench: build ## gate vs reference on local 3-node clusters at 1, 16, 256 clients (5 s each), then micro-benchmarks (BENCH_ARGS adds flags)

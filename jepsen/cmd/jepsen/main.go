@@ -32,8 +32,9 @@ import (
 	"github.com/dominus-kernel/dominus/jepsen/workload"
 )
 
-// smokeKinds: a couple of partitions and a kill -9.
-const smokeKinds = "partition-leader,partition-halves,kill"
+// smokeKinds: a couple of partitions, a kill -9, added latency and a
+// follower that must install a snapshot.
+const smokeKinds = "partition-leader,partition-halves,kill,latency,snapshot-lag"
 
 // defaultWorkload runs the kv registers and the capability workload
 // together, three kv ops to one capability op.
@@ -45,12 +46,12 @@ func run() int {
 	var (
 		bin       = flag.String("bin", "bin/dominus", "dominus binary")
 		reports   = flag.String("reports", "jepsen/reports", "folder for report folders")
-		smoke     = flag.Bool("smoke", false, "short run ("+smokeKinds+", 45s) followed by the targeted scenarios")
+		smoke     = flag.Bool("smoke", false, "short run ("+smokeKinds+", 60s) followed by the targeted scenarios")
 		scenOnly  = flag.Bool("scenarios-only", false, "run only the targeted scenarios")
 		noScen    = flag.Bool("no-scenarios", false, "with -smoke: skip the targeted scenarios")
 		planOnly  = flag.Bool("plan", false, "print the schedule the seed gives and exit")
 		seedFlag  = flag.String("seed", "", "seed (env JEPSEN_SEED; default: random)")
-		timeFlag  = flag.String("time", "", "time of ops under faults (env JEPSEN_TIME; default 3m, smoke 45s)")
+		timeFlag  = flag.String("time", "", "time of ops under faults (env JEPSEN_TIME; default 3m, smoke 60s)")
 		nemFlag   = flag.String("nemesis", "", "faults, comma-separated (env JEPSEN_NEMESIS; default all, smoke "+smokeKinds+")")
 		wlFlag    = flag.String("workload", "", "workloads, comma-separated with optional weights (env JEPSEN_WORKLOAD; default "+defaultWorkload+"; known: "+strings.Join(workload.Names(), ", ")+")")
 		clients   = flag.Int("clients", 5, "concurrent client processes")
@@ -83,7 +84,7 @@ func run() int {
 	dur := 3 * time.Minute
 	kindsText := "all"
 	if *smoke {
-		dur, kindsText = 45*time.Second, smokeKinds
+		dur, kindsText = 60*time.Second, smokeKinds
 	}
 	checkTimeout := 2 * time.Minute
 	if *smoke {
