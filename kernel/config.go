@@ -37,6 +37,10 @@ type Config struct {
 	RateLimitPerSec   float64 // syscalls per second per entity, before Raft; 0 disables
 	RateLimitBurst    int
 
+	// EnableDebug serves Go runtime profiles (net/http/pprof) at
+	// GET /v1/debug/pprof/{profile} to operators (operator.manage).
+	EnableDebug bool
+
 	// ClockOffset shifts this node's clock; for fault tests only.
 	ClockOffset time.Duration
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,7 @@ func (n *Node) Handler() http.Handler {
 	authed("POST /v1/operator/raft/transfer-leadership", n.handleTransfer)
 	authed("POST /v1/operator/raft/leave", n.handleLeave)
 	authed("POST /v1/operator/raft/snapshot", n.handleRaftSnapshot)
+	authed("GET /v1/debug/pprof/{profile}", n.handlePprof)
 	authed("PUT /v1/kv/{key...}", n.handleKVPut)
 	authed("DELETE /v1/kv/{key...}", n.handleKVDelete)
 	authed("POST /v1/kv-get/{key...}", n.handleKVGet)
@@ -741,6 +743,31 @@ func (n *Node) handleRaftSnapshot(w http.ResponseWriter, r *http.Request, token 
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// handlePprof serves a Go runtime profile of this process (net/http/pprof:
+// profile and trace take ?seconds=N; heap, allocs, goroutine, block,
+// mutex, threadcreate take ?debug=N) when the agent runs with
+// --enable-debug.
+func (n *Node) handlePprof(w http.ResponseWriter, r *http.Request, token string) {
+	if !n.cfg.EnableDebug {
+		writeErr(w, &codedError{code: api.CodeNotFound, msg: "debug endpoints are off on this node (start the agent with --enable-debug)"})
+		return
+	}
+	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+		writeErr(w, err)
+		return
+	}
+	switch name := r.PathValue("profile"); name {
+	case "profile":
+		pprof.Profile(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	case "heap", "allocs", "goroutine", "block", "mutex", "threadcreate":
+		pprof.Handler(name).ServeHTTP(w, r)
+	default:
+		writeErr(w, &codedError{code: api.CodeNotFound, msg: fmt.Sprintf("no profile %q (profile, trace, heap, allocs, goroutine, block, mutex, threadcreate)", name)})
+	}
 }
 
 // digestAt computes (or reuses) the state digest captured at seq/epoch,

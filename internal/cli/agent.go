@@ -61,6 +61,7 @@ func agentCmd() *cobra.Command {
 		snapThresh uint64
 		trailing   uint64
 		snapEvery  time.Duration
+		debug      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -132,6 +133,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 			if trailing != 0 {
 				cfg.TrailingLogs = trailing
 			}
+			cfg.EnableDebug = debug
 			if snapEvery != 0 {
 				cfg.SnapshotInterval = snapEvery
 			}
@@ -225,6 +227,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.Uint64Var(&snapThresh, "snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
 	fl.Uint64Var(&trailing, "trailing-logs", 0, "Raft entries kept behind a snapshot for slow followers (default 10240)")
 	fl.DurationVar(&snapEvery, "snapshot-interval", 0, "how often Raft checks whether to snapshot (default 30s)")
+	fl.BoolVar(&debug, "enable-debug", false, "serve Go runtime profiles at /v1/debug/pprof/{profile} to operators (operator.manage)")
 	fl.DurationVar(&senseWin, "sense-window", 0, "ledger-time window of behavioural baselines, sealed at genesis (default 10s)")
 	fl.DurationVar(&witnessEv, "witness-every", 0, "domain: how often the leader reports its signed head to the sovereign (default 10s)")
 	return cmd
