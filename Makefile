@@ -41,8 +41,9 @@ bench: build ## gate vs reference on local 3-node clusters at 1, 16, 256 clients
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/ ./fsm/... ./archive/...
 
 .PHONY: bench-long
-bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event ledger, elections in 5 min under load
+bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event ledger, elections in 5 min under load, cross-domain bus latency and throughput
 	$(BIN) bench --mode failover,replay,elections --replay-events 1000000 --elections-duration 5m $(BENCH_ARGS)
+	$(GO) test -run '^$$' -bench CrossDomainCall -benchtime 500x ./kernel/
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in ./fsm ./archive ./kernel ./passport ./transport; do \
