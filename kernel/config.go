@@ -58,6 +58,10 @@ type Config struct {
 	// supervised process per op prefix.
 	Drivers []DriverConfig
 
+	// noApplyBatch leaves out the batched forwarding RPC, as a leader
+	// built before it did (tests of the follower's fallback).
+	noApplyBatch bool
+
 	// BenchReferenceFSM swaps the ledger, after genesis, for a trivial
 	// state machine (apply = count + hash) behind the same front end, Raft
 	// and storage: the reference that benchmarks compare the gate with.

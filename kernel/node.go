@@ -45,6 +45,7 @@ type Node struct {
 	tls       *tlsutil.Reloader
 	mux       *mux
 	pool      *rpcPool
+	fwd       *forwarder
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
 	snaps     *raft.FileSnapshotStore
@@ -203,6 +204,7 @@ func (n *Node) open() error {
 	}
 	n.fsm.backfill = n.backfillFromLeader
 	n.pool = &rpcPool{n: n, idle: map[string][]net.Conn{}}
+	n.fwd = &forwarder{n: n}
 	if n.mux, err = newMux(cfg, n.tls, n.log); err != nil {
 		return err
 	}
@@ -625,9 +627,7 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 			if data == nil {
 				data = fsm.Encode(&env)
 			}
-			var ar applyResponse
-			err = n.pool.call(ctx, leader, rpcApply, &applyRequest{Envelope: data}, &ar)
-			res = fromWire(ar.Result)
+			res, err = n.fwd.forward(ctx, leader, data)
 		} else {
 			err = ErrNoLeader
 		}
@@ -855,6 +855,11 @@ func (n *Node) registerRPC() {
 			}
 			return nil, n.transferLocal(req.ID)
 		},
+	}
+	if !n.cfg.noApplyBatch {
+		n.rpcHandlers[rpcApplyBatch] = func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			return n.serveApplyBatch(ctx, body)
+		}
 	}
 }
 
