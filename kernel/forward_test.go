@@ -37,23 +37,30 @@ func forwardMany(t *testing.T, follower *Node, token string, n int) []fsm.Result
 	return results
 }
 
-// Concurrent writes through a follower travel to the leader in batches,
-// and every one still gets its own decision and its own chain record:
-// distinct seqs, each in the ledger exactly once with its own key.
-func TestForwardedWritesAreBatchedAndEachRecordedOnce(t *testing.T) {
-	tc := startCluster(t, 69, 3)
+// startForwarding starts an initialized 3-node cluster and returns its
+// leader, a follower and the root token.
+func startForwarding(t *testing.T, block int, mut ...func(*Config)) (*testCluster, *Node, *Node, string) {
+	t.Helper()
+	tc := startCluster(t, block, 3, mut...)
 	leader := tc.leader(10 * time.Second)
 	token, _, err := leader.Init(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var follower *Node
 	for _, n := range tc.nodes {
 		if n != leader {
-			follower = n
-			break
+			return tc, leader, n, token
 		}
 	}
+	t.Fatal("no follower")
+	return nil, nil, nil, ""
+}
+
+// Concurrent writes through a follower travel to the leader in batches,
+// and every one still gets its own decision and its own chain record:
+// distinct seqs, each in the ledger exactly once with its own key.
+func TestForwardedWritesAreBatchedAndEachRecordedOnce(t *testing.T) {
+	tc, leader, follower, token := startForwarding(t, 69)
 	const writes = 300
 	results := forwardMany(t, follower, token, writes)
 	seqs := map[uint64]int{}
@@ -65,7 +72,7 @@ func TestForwardedWritesAreBatchedAndEachRecordedOnce(t *testing.T) {
 	}
 	tc.requireSameHead(10 * time.Second)
 	found := 0
-	err = leader.Events(1, func(ev api.Event) error {
+	err := leader.Events(1, func(ev api.Event) error {
 		i, ok := seqs[ev.Seq]
 		if !ok {
 			return nil
@@ -92,19 +99,7 @@ func TestForwardedWritesAreBatchedAndEachRecordedOnce(t *testing.T) {
 // A follower whose leader does not know the batched call forwards each
 // write alone, and nothing is lost or applied twice.
 func TestForwardingFallsBackToSingleCallsOnAnOlderLeader(t *testing.T) {
-	tc := startCluster(t, 70, 3, func(c *Config) { c.noApplyBatch = true })
-	leader := tc.leader(10 * time.Second)
-	token, _, err := leader.Init(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var follower *Node
-	for _, n := range tc.nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	tc, leader, follower, token := startForwarding(t, 70, func(c *Config) { c.noApplyBatch = true })
 	const writes = 40
 	results := forwardMany(t, follower, token, writes)
 	seqs := map[uint64]bool{}

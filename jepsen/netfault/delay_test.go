@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,25 +23,7 @@ func TestDelayRule(t *testing.T) {
 // heal the same probe finds the pair fast again (so the probe can fail).
 // It needs root and iptables.
 func TestFirewallDelays(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to change iptables (the jepsen runs fail loudly instead)")
-	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables is not installed (the jepsen runs fail loudly instead)")
-	}
-	chain := fmt.Sprintf("DJ-DELAY-%d", os.Getpid())
-	fw, err := Open(chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := fw.Close(); err != nil {
-			t.Error(err)
-		}
-		if left, err := Leftovers(chain); err != nil || len(left) > 0 {
-			t.Errorf("after Close, iptables -S still shows %v (%v)", left, err)
-		}
-	})
+	fw := openTestFirewall(t, "DJ-DELAY")
 	ips, port := probeIPs(3)
 	p, err := NewProber(ips, port, 300*time.Millisecond)
 	if err != nil {

@@ -84,16 +84,18 @@ func TestOpenFailsLoudlyWithoutIptables(t *testing.T) {
 	t.Logf("refused as expected: %v", err)
 }
 
-// TestFirewallCutsAndHeals adds real iptables rules in a chain of its
-// own and probes them. It needs root and iptables.
-func TestFirewallCutsAndHeals(t *testing.T) {
+// openTestFirewall opens a chain of the test's own (skipping without
+// root or iptables: the jepsen runs fail loudly instead) and checks at
+// cleanup that Close left nothing behind.
+func openTestFirewall(t *testing.T, prefix string) *Firewall {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to change iptables (the jepsen smoke run fails loudly instead)")
+		t.Skip("needs root to change iptables (the jepsen runs fail loudly instead)")
 	}
 	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables is not installed (the jepsen smoke run fails loudly instead)")
+		t.Skip("iptables is not installed (the jepsen runs fail loudly instead)")
 	}
-	chain := fmt.Sprintf("DJ-TEST-%d", os.Getpid())
+	chain := fmt.Sprintf("%s-%d", prefix, os.Getpid())
 	fw, err := Open(chain)
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +104,17 @@ func TestFirewallCutsAndHeals(t *testing.T) {
 		if err := fw.Close(); err != nil {
 			t.Error(err)
 		}
-		left, err := Leftovers(chain)
-		if err != nil || len(left) > 0 {
+		if left, err := Leftovers(chain); err != nil || len(left) > 0 {
 			t.Errorf("after Close, iptables -S still shows %v (%v)", left, err)
 		}
 	})
+	return fw
+}
+
+// TestFirewallCutsAndHeals adds real iptables rules in a chain of its
+// own and probes them. It needs root and iptables.
+func TestFirewallCutsAndHeals(t *testing.T) {
+	fw := openTestFirewall(t, "DJ-TEST")
 	ips, port := probeIPs(3)
 	p, err := NewProber(ips, port, 300*time.Millisecond)
 	if err != nil {

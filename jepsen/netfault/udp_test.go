@@ -3,9 +3,6 @@ package netfault
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -48,25 +45,7 @@ func TestExpectUDPBlockedFailsOnOpenPaths(t *testing.T) {
 // datagram is dropped, the TCP dial still passes. Needs root and
 // iptables.
 func TestFirewallCutsUDPOnly(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to change iptables (the jepsen federation run fails loudly instead)")
-	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables is not installed (the jepsen federation run fails loudly instead)")
-	}
-	chain := fmt.Sprintf("DJ-UDP-%d", os.Getpid())
-	fw, err := Open(chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := fw.Close(); err != nil {
-			t.Error(err)
-		}
-		if left, err := Leftovers(chain); err != nil || len(left) > 0 {
-			t.Errorf("after Close, iptables -S still shows %v (%v)", left, err)
-		}
-	})
+	fw := openTestFirewall(t, "DJ-UDP")
 	ips, port := probeIPs(2)
 	p, err := NewProber(ips, port+2, 300*time.Millisecond)
 	if err != nil {
