@@ -81,9 +81,11 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Archive is an open archive directory. Append and Close are serialised
-// with each other; reads never wait for them and see the archive as of the
-// last completed Append. All methods are safe for concurrent use.
+// Archive is an open archive directory. Append, AppendNoSync and Close
+// are serialised with each other; Sync is serialised with Close and with
+// other Syncs, and waits for an Append only around its fsync, never during
+// it. Reads never wait for any of them and see the archive as of the last
+// completed append. All methods are safe for concurrent use.
 type Archive struct {
 	dir  string
 	opts Options
@@ -93,11 +95,30 @@ type Archive struct {
 	state  atomic.Pointer[state]
 	closed atomic.Bool
 
-	mu         sync.Mutex // serialises Append and Close; guards the fields below
+	// syncMu serialises Sync and Close. It is taken before mu, never
+	// while holding it.
+	syncMu sync.Mutex
+
+	mu         sync.Mutex // serialises appends and Close; guards the fields below
 	activeFile file       // open read-write on the active segment; nil when empty
 	buf        []byte     // encode buffer reused across Appends
-	broken     error      // set when a failed Append could not be rolled back
+	broken     error      // set when a failed Append could not be rolled back, or a Sync failed
 	unlock     func() error
+
+	// Durability bookkeeping. Every record up to synced is durable. Writes
+	// not yet fsynced can only be in the active segment (dirtyFile, at
+	// dirtyPath): a new segment is created only once everything before it
+	// is durable. dirtyDir is set while the directory entry of the active
+	// segment is not yet durable.
+	synced    position
+	dirtyFile file
+	dirtyPath string
+	dirtyDir  bool
+	// syncing is the file a Sync is fsyncing outside mu (nil when none);
+	// a sealed segment that is syncing is closed by that Sync when it
+	// ends (closeLater) instead of under its feet.
+	syncing    file
+	closeLater []file
 }
 
 // Open opens (creating if needed) the archive in dir, scans every segment,
@@ -215,8 +236,24 @@ func (a *Archive) recover() error {
 			return fmt.Errorf("archive: open active segment %s: %w", st.active.path, err)
 		}
 		a.activeFile = f
+		// The last writer may have stopped (a killed process) with records
+		// written but not fsynced: they are in the page cache, so the scan
+		// saw them, but they are not durable yet. Make them durable before
+		// Synced reports them. (Sealed segments were made durable before
+		// their successor was created.)
+		if err := a.syncFile(f); err != nil {
+			_ = f.Close()
+			a.activeFile = nil
+			return fmt.Errorf("archive: fsync active segment %s: %w", st.active.path, err)
+		}
+		if err := a.syncDir(); err != nil {
+			_ = f.Close()
+			a.activeFile = nil
+			return fmt.Errorf("archive: fsync directory %s: %w", a.dir, err)
+		}
 	}
 	a.state.Store(st)
+	a.synced = st.last()
 	return nil
 }
 
@@ -297,14 +334,15 @@ type chunk struct {
 	slots      []slot
 }
 
-// Append archives recs, in order, after the last archived record. It checks
-// every record against the ordering rules (see Record) and the size limit
-// before writing anything, writes the frames, and fsyncs before returning.
-// A batch that fits the active segment costs one write and one fsync; a
-// batch that rolls over into new segments writes and fsyncs each segment in
-// turn, and fsyncs the directory after creating each new one, so that a
-// crash leaves a prefix of the batch with a partial record only at the end
-// of the last segment.
+// Append archives recs, in order, after the last archived record, and
+// makes them durable (together with every record appended before them)
+// before returning. It checks every record against the ordering rules
+// (see Record) and the size limit before writing anything, writes the
+// frames, and fsyncs. A batch that fits the active segment costs one write
+// and one fsync; a batch that rolls over into new segments writes and
+// fsyncs each segment in turn, and fsyncs the directory after creating
+// each new one, so that a crash leaves a prefix of the batch with a
+// partial record only at the end of the last segment.
 //
 // On any error the archive is exactly as it was before the call: new
 // segment files are removed (newest first), then the active segment is
@@ -316,6 +354,28 @@ type chunk struct {
 //
 // Append does not retain recs.
 func (a *Archive) Append(recs []Record) error {
+	return a.append(recs, true)
+}
+
+// AppendNoSync is Append without the final fsync: it checks, writes and
+// publishes recs exactly as Append does (readers see them at once), and
+// leaves them durable only at the next Sync, Append or Close. Everything
+// else holds as for Append: all-or-nothing with rollback on error, and a
+// batch that rolls over makes every segment before a new one durable
+// (fsync of the file and of the directory entry) before creating it, so
+// that the records not yet durable are only ever a tail of the active
+// segment. A crash therefore loses at most the records appended since the
+// last Sync, as a clean prefix plus a torn tail that Open truncates; it
+// never leaves a gap or a torn segment in the middle.
+//
+// A caller that answers on records appended this way must hold them
+// durably elsewhere until Sync returns (the kernel keeps them in its
+// fsynced Raft log).
+func (a *Archive) AppendNoSync(recs []Record) error {
+	return a.append(recs, false)
+}
+
+func (a *Archive) append(recs []Record, durable bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed.Load() {
@@ -341,7 +401,7 @@ func (a *Archive) Append(recs []Record) error {
 	}
 
 	chunks := a.plan(st, recs)
-	created, err := a.write(chunks)
+	created, err := a.write(st, chunks, durable)
 	if err != nil {
 		return err
 	}
@@ -353,13 +413,124 @@ func (a *Archive) Append(recs []Record) error {
 			sealed = append([]file{a.activeFile}, sealed...)
 		}
 		for _, f := range sealed {
-			if err := f.Close(); err != nil {
-				a.log.Warn("archive: close sealed segment", "error", err)
-			}
+			a.closeSealed(f)
 		}
 		a.activeFile = created[len(created)-1]
 	}
 	a.publish(st, chunks)
+	if durable {
+		a.synced = pos
+	}
+	return nil
+}
+
+// closeSealed closes a sealed segment's file, or leaves it to the Sync
+// that is fsyncing it right now.
+func (a *Archive) closeSealed(f file) {
+	if f == a.syncing {
+		a.closeLater = append(a.closeLater, f)
+		return
+	}
+	if err := f.Close(); err != nil {
+		a.log.Warn("archive: close sealed segment", "error", err)
+	}
+}
+
+// Sync makes every record appended so far durable: it fsyncs the active
+// segment if it holds writes not yet fsynced, and the directory if the
+// active segment was created since the last fsync of it. When nothing is
+// pending it costs a lock and a comparison. The fsync runs outside the
+// lock that appends take, so appends go on while it runs (they are made
+// durable by the next Sync).
+//
+// A failed Sync leaves the archive refusing every later append and Sync
+// until it is reopened: after a failed fsync the file system may have
+// dropped the written data, so what readers see may not be what a restart
+// finds. Open then recovers whatever is on disk.
+func (a *Archive) Sync() error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	a.mu.Lock()
+	if a.closed.Load() {
+		a.mu.Unlock()
+		return ErrClosed
+	}
+	if a.broken != nil {
+		err := a.broken
+		a.mu.Unlock()
+		return fmt.Errorf("archive: sync refused until the archive is reopened: %w", err)
+	}
+	target := a.state.Load().last()
+	if target == a.synced {
+		a.mu.Unlock()
+		return nil
+	}
+	f, path, dir := a.dirtyFile, a.dirtyPath, a.dirtyDir
+	a.syncing = f
+	a.mu.Unlock()
+
+	var err error
+	if f != nil {
+		if serr := a.syncFile(f); serr != nil {
+			err = fmt.Errorf("archive: sync: fsync %s: %w", path, serr)
+		}
+	}
+	if err == nil && dir {
+		if serr := a.syncDir(); serr != nil {
+			err = fmt.Errorf("archive: sync: fsync directory %s: %w", a.dir, serr)
+		}
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.syncing = nil
+	for _, c := range a.closeLater {
+		if cerr := c.Close(); cerr != nil {
+			a.log.Warn("archive: close sealed segment", "error", cerr)
+		}
+	}
+	a.closeLater = nil
+	if err != nil {
+		if a.broken == nil {
+			a.broken = err
+		}
+		a.log.Error("archive: sync failed; appends refused until reopen", "error", err)
+		return err
+	}
+	// An append that rolled over meanwhile may have made more durable.
+	if !a.synced.have || target.index > a.synced.index {
+		a.synced = target
+	}
+	if a.synced == a.state.Load().last() {
+		a.dirtyFile, a.dirtyPath, a.dirtyDir = nil, "", false
+	}
+	return nil
+}
+
+// Synced returns the Index and Seq of the last record known durable: found
+// by Open (which fsyncs what it found), or appended before the last
+// successful Append, Sync or the rollover of a segment. 0, 0 when there is
+// none.
+func (a *Archive) Synced() (index, seq uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.synced.index, a.synced.seq
+}
+
+// flushLocked makes the pending writes of the active segment durable: the
+// file, then its directory entry if it is new. Called with mu held.
+func (a *Archive) flushLocked() error {
+	if a.dirtyFile != nil {
+		if err := a.syncFile(a.dirtyFile); err != nil {
+			return fmt.Errorf("fsync %s: %w", a.dirtyPath, err)
+		}
+	}
+	if a.dirtyDir {
+		if err := a.syncDir(); err != nil {
+			return fmt.Errorf("fsync directory %s: %w", a.dir, err)
+		}
+	}
+	a.dirtyFile, a.dirtyPath, a.dirtyDir = nil, "", false
 	return nil
 }
 
@@ -399,11 +570,18 @@ func (a *Archive) plan(st *state, recs []Record) []chunk {
 	return chunks
 }
 
-// write puts the chunks on disk durably and returns the files of the new
+// write puts the chunks on disk and returns the files of the new
 // segments, in chunk order, open read-write; or it rolls everything back.
-func (a *Archive) write(chunks []chunk) (_ []file, err error) {
+// Before it creates a segment, everything written before (earlier chunks
+// and earlier appends) is made durable, file and directory entry; with
+// durable, so is the whole batch before it returns.
+func (a *Archive) write(st *state, chunks []chunk, durable bool) (_ []file, err error) {
 	var created []file
 	wroteActive := false
+	dirtyFile, dirtyPath, dirtyDir := a.dirtyFile, a.dirtyPath, a.dirtyDir
+	before := st.last()
+	pendingBefore := a.synced != before // records appended earlier, not yet durable
+	flushFailed := false
 	defer func() {
 		if cap(a.buf) > keepBufferMax {
 			a.buf = nil
@@ -411,36 +589,59 @@ func (a *Archive) write(chunks []chunk) (_ []file, err error) {
 		if err == nil {
 			return
 		}
+		// What was pending before the call still is (or was flushed,
+		// which claiming pending again only costs an extra fsync); the
+		// batch's new files are gone.
+		a.dirtyFile, a.dirtyPath, a.dirtyDir = dirtyFile, dirtyPath, dirtyDir
 		if rbErr := a.rollback(chunks, created, wroteActive); rbErr != nil {
 			a.broken = fmt.Errorf("%w (rollback failed: %v)", err, rbErr)
 			a.log.Error("archive: rollback of a failed append failed; appends refused until reopen",
 				"error", err, "rollback_error", rbErr)
+			err = a.broken
+			return
+		}
+		if flushFailed && pendingBefore {
+			// The failed fsync also covered records appended before this
+			// batch without fsync; the file system may have dropped them,
+			// and a later fsync could succeed without them. As for a
+			// failed Sync, refuse until reopened.
+			a.broken = fmt.Errorf("%w (records appended before this batch without fsync may be lost)", err)
+			a.log.Error("archive: fsync failed with records pending; appends refused until reopen", "error", err)
 			err = a.broken
 		}
 	}()
 	for _, c := range chunks {
 		f := a.activeFile
 		if c.newSeg {
+			// What came before is durable before the next segment exists:
+			// a crash must not keep a later segment and lose (part of) an
+			// earlier one.
+			if err = a.flushLocked(); err != nil {
+				flushFailed = true
+				return nil, fmt.Errorf("archive: append: %w", err)
+			}
+			pendingBefore = false
+			if a.synced != before {
+				a.synced = before
+			}
 			f, err = a.fs.OpenFile(c.path, segmentOpenFlags, segmentFilePerm)
 			if err != nil {
 				return nil, fmt.Errorf("archive: append: create segment: %w", err)
 			}
 			created = append(created, f)
+			a.dirtyDir = true
 		} else {
 			wroteActive = true
 		}
+		a.dirtyFile, a.dirtyPath = f, c.path
 		if _, err = f.WriteAt(a.buf[c.start:c.end], c.off); err != nil {
 			return nil, fmt.Errorf("archive: append: write %s at offset %d: %w", c.path, c.off, err)
 		}
-		if err = a.syncFile(f); err != nil {
-			return nil, fmt.Errorf("archive: append: fsync %s: %w", c.path, err)
-		}
-		// The new entry is durable before the next segment is created: a
-		// crash must not keep a later segment and lose this one.
-		if c.newSeg {
-			if err = a.syncDir(); err != nil {
-				return nil, fmt.Errorf("archive: append: fsync directory %s: %w", a.dir, err)
-			}
+	}
+	if durable {
+		if err = a.flushLocked(); err != nil {
+			flushFailed = true
+			return nil, fmt.Errorf("archive: append: %w", err)
 		}
 	}
 	return created, nil

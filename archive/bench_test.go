@@ -10,6 +10,32 @@ import (
 // in batches of 1 and 64, as the kernel appends after applying a batch of
 // Raft entries, and reports records per second.
 func BenchmarkAppend(b *testing.B) {
+	benchmarkAppend(b, func(a *Archive, batch []Record) error { return a.Append(batch) })
+}
+
+// BenchmarkAppendNoSync measures the kernel's answer path: AppendNoSync,
+// no fsync; Sync runs off that path (BenchmarkSync).
+func BenchmarkAppendNoSync(b *testing.B) {
+	benchmarkAppend(b, func(a *Archive, batch []Record) error { return a.AppendNoSync(batch) })
+}
+
+// BenchmarkAppendNoSyncThenSync measures AppendNoSync followed by a Sync
+// every 64 batches (one fsync per 64 answer-path appends), the cost of
+// both together.
+func BenchmarkAppendNoSyncThenSync(b *testing.B) {
+	n := 0
+	benchmarkAppend(b, func(a *Archive, batch []Record) error {
+		if err := a.AppendNoSync(batch); err != nil {
+			return err
+		}
+		if n++; n%64 == 0 {
+			return a.Sync()
+		}
+		return nil
+	})
+}
+
+func benchmarkAppend(b *testing.B, appendFn func(*Archive, []Record) error) {
 	const recordBytes = 256
 	for _, batchSize := range []int{1, 64} {
 		b.Run(fmt.Sprintf("batch=%d", batchSize), func(b *testing.B) {
@@ -32,7 +58,7 @@ func BenchmarkAppend(b *testing.B) {
 					batch[i] = Record{Index: next, Seq: next, Kind: KindEvent, Data: data}
 					next++
 				}
-				if err := a.Append(batch); err != nil {
+				if err := appendFn(a, batch); err != nil {
 					b.Fatal(err)
 				}
 				records += batchSize

@@ -2,8 +2,9 @@
 // Raft entries a Dominus kernel has applied, and the ledger export format.
 //
 // Raft compacts its log; the ledger must not lose history. After applying a
-// batch of entries the kernel appends one Record per entry here and fsyncs
-// before answering clients. The archive is the source for `dominus ledger
+// batch of entries the kernel appends one Record per entry here, and makes
+// the archive durable before Raft may compact the entries away (see
+// Durability). The archive is the source for `dominus ledger
 // show` and `ledger export`, for offline `dominus audit replay`, and for
 // backfilling a node that installed a snapshot. A record's Data is opaque to
 // this package: the kernel stores the Raft entry bytes and the chain record
@@ -35,10 +36,14 @@
 // Append is all-or-nothing: it writes every frame of a batch, fsyncs, and
 // on any error removes and truncates what it wrote, newest first, so the
 // archive is exactly as before (errors from the file system are wrapped, so
-// errors.Is(err, syscall.ENOSPC) reports a full disk). A batch that rolls
-// over writes and fsyncs each segment, and fsyncs the directory, before
-// creating the next, so a crash — during the batch or during its rollback —
-// leaves a prefix of the batch, with a partial frame only at the end of the
+// errors.Is(err, syscall.ENOSPC) reports a full disk). AppendNoSync is the
+// same without the final fsync; Sync (and Append, and Close) later makes
+// everything appended so far durable, and Synced reports how far that
+// goes. Either way, before a segment is created everything before it —
+// data and directory entry — is durable, so records not yet durable are
+// only ever a tail of the last segment, and a crash — during a batch,
+// during its rollback, or with records appended but not synced — leaves a
+// prefix of what was appended, with a partial frame only at the end of the
 // last segment. Open relies on that:
 //
 //   - a torn tail — after the last complete frame of the last segment,
@@ -52,6 +57,11 @@
 //     naming the file, the offset and the last good seq, and changes
 //     nothing on disk. Data is never dropped silently.
 //
+// Open fsyncs the last segment and the directory, so what it found is
+// durable (a killed writer may have left records in the page cache only).
+// A failed Sync, like a failed rollback, leaves the archive refusing
+// appends until it is reopened.
+//
 // # Memory
 //
 // Open builds an in-memory index of every record: 12 bytes per record (the
@@ -63,11 +73,14 @@
 //
 // # Concurrency
 //
-// Append and Close are serialised. Readers (Last, First, ReadSeq,
-// ReadIndex, Iterate, IterateIndex) take no lock: they load an immutable
-// snapshot of the index published by the last completed Append, and read
-// the segment files through their own file handles, checking each frame's
-// checksum and that it is the record the index says.
+// Append, AppendNoSync and Close are serialised. Sync is serialised with
+// Close and with itself; it takes the append lock briefly before and after
+// its fsync, not during it, so appends proceed while a Sync runs. Readers
+// (Last, First, ReadSeq, ReadIndex, Iterate, IterateIndex) take no lock:
+// they load an immutable snapshot of the index published by the last
+// completed append, and read the segment files through their own file
+// handles, checking each frame's checksum and that it is the record the
+// index says. Synced takes the append lock briefly.
 //
 // # Export
 //

@@ -131,17 +131,34 @@ func (a *Archive) iterateSegment(st *state, si, ri int, fn func(Record) error) e
 	return nil
 }
 
-// Close waits for an Append in progress, closes the files and releases the
-// directory lock. Every later call returns ErrClosed.
+// Close waits for an append or Sync in progress, makes every record
+// appended so far durable (as Sync), closes the files and releases the
+// directory lock. It closes and unlocks even when that fsync fails, and
+// returns the failure. Every later call returns ErrClosed.
 func (a *Archive) Close() error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed.Swap(true) {
 		return ErrClosed
 	}
 	var err error
+	switch {
+	case a.synced == a.state.Load().last():
+	case a.broken != nil:
+		// After a failed fsync a retry can succeed without the data
+		// being on disk: do not claim it.
+		err = fmt.Errorf("archive: close: records appended since the last sync may not be durable: %w", a.broken)
+	default:
+		if ferr := a.flushLocked(); ferr != nil {
+			err = fmt.Errorf("archive: close: %w", ferr)
+		} else {
+			a.synced = a.state.Load().last()
+		}
+	}
 	if a.activeFile != nil {
-		if cerr := a.activeFile.Close(); cerr != nil {
+		if cerr := a.activeFile.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("archive: close %s: %w", a.state.Load().active.path, cerr)
 		}
 		a.activeFile = nil

@@ -13,7 +13,7 @@
 //     tokens never reach Raft), forward to the leader, stamp the leader's
 //     time, raft.Apply, wait for the ledger's answer;
 //   - ledgerFSM: applies batches to fsm.Ledger, appends them to the archive
-//     with one fsync before anyone is answered, verifies re-applied entries
+//     before answering (fsynced before Raft may compact), verifies re-applied entries
 //     against the archive, and accepts a snapshot only if its head is in the
 //     archive or reachable by a verified backfill from the leader;
 //   - start-up checks: the embedded canon, the canon sealed in genesis, and

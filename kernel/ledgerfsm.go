@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -17,11 +18,53 @@ import (
 	"github.com/dominus-kernel/dominus/fsm"
 )
 
+// archiveSyncInterval bounds how long a record appended on the answer
+// path stays written but not fsynced in the archive when nothing else
+// (a snapshot, a backfill, shutdown) syncs it first.
+const archiveSyncInterval = 50 * time.Millisecond
+
 // ledgerFSM is the raft.FSM: it applies entries to the pure fsm.Ledger
-// and then appends them to the fsynced archive before answering. Entries
-// the archive already holds (re-applied after a restart) are checked
-// against it instead: a stored log entry that differs from the chain
-// stops the node.
+// and then appends them to the archive before answering. Entries the
+// archive already holds (re-applied after a restart) are checked against
+// it instead: a stored log entry that differs from the chain stops the
+// node.
+//
+// # Archive durability
+//
+// The answer path appends without fsync (archive.AppendNoSync): an
+// applied entry is committed, so it is already fsynced in the Raft log
+// (raft-boltdb) of this node and of a quorum, and the archive is rebuilt
+// from that log after a crash: on restart Raft restores its latest
+// snapshot and re-applies every entry after it, ApplyBatch checks the
+// ones the archive still holds (reapply) and appends the ones a crash cut
+// off. What must never happen is Raft discarding an entry that only the
+// page cache holds in the archive. Raft deletes applied entries from its
+// log only behind a snapshot (hashicorp/raft v1.7.3; the other deletion,
+// of entries that conflict with a new leader's log in appendEntries,
+// touches only uncommitted entries, never applied ones):
+//
+//   - takeSnapshot (snapshot.go): the FSM goroutine calls FSM.Snapshot
+//     (fsm.go, runFSM), so every entry up to the snapshot's index has
+//     been through ApplyBatch and appended; the snapshot goroutine then
+//     calls FSMSnapshot.Persist, closes the sink, and only then
+//     compactLogs(index) deletes entries up to min(index, last -
+//     TrailingLogs). Persist syncs the archive before it writes a byte
+//     of the snapshot, so both the compaction and the snapshot file
+//     itself (which a restart restores, and Restore requires its head in
+//     the archive) come after the archive is durable through the index.
+//     The same holds for RecoverCluster (api.go), which also calls
+//     Snapshot then Persist before compacting.
+//   - installSnapshot (raft.go), and an operator's raft.Restore: the
+//     snapshot is restored through Restore on the FSM goroutine, then the
+//     log is compacted. Restore syncs the archive first (everything this
+//     node applied before), and a backfill up to the snapshot appends
+//     with fsync.
+//
+// Besides, a background sync runs archiveSyncInterval after an
+// answer-path append, so the archive on disk trails what was answered by
+// at most about that much, and archive.Close (at node shutdown) syncs
+// whatever is left. A failed sync stops the node like a failed append:
+// it must not answer on a ledger that cannot record.
 type ledgerFSM struct {
 	mu        sync.RWMutex // guards ledger and lastIndex for readers
 	ledger    *fsm.Ledger
@@ -35,6 +78,13 @@ type ledgerFSM struct {
 	// observe is called with each applied entry's result (metrics, skew).
 	observe func(fsm.Result)
 
+	// syncInterval is how long after an answer-path append the archive
+	// is synced in the background (nanoseconds; archiveSyncInterval, or
+	// 0 for no background sync, which only tests use).
+	syncInterval atomic.Int64
+	// syncPending is set while a background sync is scheduled.
+	syncPending atomic.Bool
+
 	// reference replaces the ledger after genesis with a trivial state
 	// machine (count + hash, no archive) so benchmarks can measure what
 	// everything Dominus adds costs. Never for serving real traffic.
@@ -44,7 +94,35 @@ type ledgerFSM struct {
 }
 
 func newLedgerFSM(arch *archive.Archive, log *slog.Logger) *ledgerFSM {
-	return &ledgerFSM{ledger: fsm.New(), arch: arch, log: log}
+	f := &ledgerFSM{ledger: fsm.New(), arch: arch, log: log}
+	f.syncInterval.Store(int64(archiveSyncInterval))
+	return f
+}
+
+// syncArchive makes every record appended so far durable. It returns
+// archive.ErrClosed once the node has closed the archive (which synced
+// it); any other failure stops the node.
+func (f *ledgerFSM) syncArchive(why string) error {
+	err := f.arch.Sync()
+	if err == nil || errors.Is(err, archive.ErrClosed) {
+		return err
+	}
+	panic(fmt.Sprintf("kernel: ledger archive sync (%s) failed; stopping rather than answer on a ledger that cannot record: %v", why, err))
+}
+
+// scheduleSync arranges a background sync of the archive after
+// syncInterval unless one is already scheduled. A record appended after
+// the sync started is covered by the next one: syncPending is cleared
+// before the sync runs.
+func (f *ledgerFSM) scheduleSync() {
+	d := time.Duration(f.syncInterval.Load())
+	if d <= 0 || !f.syncPending.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(d, func() {
+		f.syncPending.Store(false)
+		_ = f.syncArchive("background")
+	})
 }
 
 // raftSnapshot is the Raft snapshot payload: the ledger snapshot plus the
@@ -60,8 +138,9 @@ func (f *ledgerFSM) Apply(l *raft.Log) interface{} {
 	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
-// ApplyBatch applies committed entries, archives them with one fsync and
-// returns one fsm.Result per entry.
+// ApplyBatch applies committed entries, archives them (written, not yet
+// fsynced: see Archive durability on ledgerFSM) and returns one
+// fsm.Result per entry.
 func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	recs := make([]archive.Record, 0, len(logs))
@@ -97,12 +176,14 @@ func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.mu.Unlock()
 	if len(recs) > 0 {
-		if err := f.arch.Append(recs); err != nil {
-			// The decision is applied in memory but not durable in the
-			// ledger archive. Answering would break "recorded before it
-			// happens"; stop, and let restart re-apply from the Raft log.
+		if err := f.arch.AppendNoSync(recs); err != nil {
+			// The decision is applied in memory but the ledger archive
+			// cannot record it. Answering would break "recorded before
+			// it happens"; stop, and let restart re-apply from the Raft
+			// log.
 			panic(fmt.Sprintf("kernel: ledger archive append failed; stopping to avoid answering unrecorded decisions: %v", err))
 		}
+		f.scheduleSync()
 	}
 	for _, r := range out {
 		if res, ok := r.(fsm.Result); ok && f.observe != nil {
@@ -130,9 +211,25 @@ func (f *ledgerFSM) reapply(l *raft.Log) fsm.Result {
 	return fsm.Result{Seq: st.Seq, Head: st.Head, Time: st.Time, Noop: true}
 }
 
-type fsmSnapshot struct{ data []byte }
+type fsmSnapshot struct {
+	data []byte
+	// syncArchive makes the archive durable through (at least) the
+	// snapshot's index; nil for none.
+	syncArchive func() error
+}
 
+// Persist syncs the archive before writing the snapshot: Raft compacts
+// its log behind a snapshot only after Persist returns (see Archive
+// durability on ledgerFSM). The sync runs here, on Raft's snapshot
+// goroutine, rather than in Snapshot, so the FSM goroutine does not wait
+// for it.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if s.syncArchive != nil {
+		if err := s.syncArchive(); err != nil {
+			sink.Cancel()
+			return fmt.Errorf("sync the ledger archive before the snapshot: %w", err)
+		}
+	}
 	if _, err := sink.Write(s.data); err != nil {
 		sink.Cancel()
 		return err
@@ -142,10 +239,16 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *fsmSnapshot) Release() {}
 
+// Snapshot runs on Raft's FSM goroutine, so every entry up to the
+// snapshot's index has been appended to the archive; the returned
+// snapshot's Persist makes them durable before Raft may compact them.
 func (f *ledgerFSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &fsmSnapshot{data: fsm.Encode(&raftSnapshot{Index: f.lastIndex, Ledger: f.ledger.Snapshot()})}, nil
+	return &fsmSnapshot{
+		data:        fsm.Encode(&raftSnapshot{Index: f.lastIndex, Ledger: f.ledger.Snapshot()}),
+		syncArchive: func() error { return f.syncArchive("snapshot") },
+	}, nil
 }
 
 // Restore installs a snapshot (at start-up or from the leader). It is
@@ -154,6 +257,11 @@ func (f *ledgerFSM) Snapshot() (raft.FSMSnapshot, error) {
 // last head to exactly the snapshot's head.
 func (f *ledgerFSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	// Raft compacts its log after installing a snapshot: what this node
+	// applied before must be durable in the archive first.
+	if err := f.syncArchive("restore"); err != nil {
+		return err
+	}
 	data, err := io.ReadAll(io.LimitReader(rc, fsm.MaxEpochBytes*2))
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
