@@ -603,6 +603,9 @@ func (n *Node) now() time.Time { return time.Now().Add(time.Duration(n.clockOffs
 func (n *Node) SetClockOffset(d time.Duration) { n.clockOffset.Store(int64(d)) }
 
 func (n *Node) leaderAddr() string {
+	if n.raft == nil { // still inside raft.NewRaft (a restore at start-up)
+		return ""
+	}
 	addr, _ := n.raft.LeaderWithID()
 	return string(addr)
 }
@@ -1095,7 +1098,9 @@ func (n *Node) Close() error {
 			_ = n.store.Close()
 		}
 		if n.arch != nil {
-			_ = n.arch.Close()
+			if err := n.arch.Close(); err != nil {
+				n.log.Error("ledger archive close failed: records answered since the last sync may not be durable in the archive (the Raft log still holds them and a restart re-applies them)", "err", err)
+			}
 		}
 	})
 	return nil
