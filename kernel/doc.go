@@ -10,12 +10,14 @@
 //   - cluster formation: bootstrap with BootstrapExpect only when the node
 //     has no Raft state; joining an existing cluster through its leader;
 //   - the write path: authenticate the token against ledger state (unknown
-//     tokens never reach Raft), forward to the leader, stamp the leader's
-//     time, raft.Apply, wait for the ledger's answer;
+//     tokens never reach Raft), forward to the leader (concurrent writes
+//     batched into one apply_batch call, each still its own Raft entry),
+//     stamp the leader's time, raft.Apply, wait for the ledger's answer;
 //   - ledgerFSM: applies batches to fsm.Ledger, appends them to the archive
-//     before answering (fsynced before Raft may compact), verifies re-applied entries
-//     against the archive, and accepts a snapshot only if its head is in the
-//     archive or reachable by a verified backfill from the leader;
+//     before answering (fsynced before Raft may compact), verifies
+//     re-applied entries against the archive, and accepts a snapshot only
+//     if its head is in the archive or reachable by a verified backfill
+//     from the leader;
 //   - start-up checks: the embedded canon, the canon sealed in genesis, and
 //     every stored Raft command entry against the archived bytes;
 //   - linearizable reads (ReadIndex: a barrier once per term, the leader's
