@@ -239,7 +239,7 @@ func (n *Node) Status() api.Status {
 	}
 	n.fsm.mu.RUnlock()
 	s.StateDigest = n.digestAt(dseq, depoch, digest)
-	s.LastSnapshotIndex, _ = strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	s.LastSnapshotIndex, _ = n.lastSnapshot()
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, sv := range f.Configuration().Servers {
 			s.Peers = append(s.Peers, api.Peer{ID: string(sv.ID), Address: string(sv.Address), Suffrage: sv.Suffrage.String(), Leader: sv.ID == id})

@@ -930,9 +930,7 @@ func (n *Node) RaftSnapshot() (api.RaftSnapshotResponse, error) {
 		_ = rc.Close()
 		res.Index, res.Term, res.Taken = meta.Index, meta.Term, true
 	case errors.Is(err, raft.ErrNothingNewToSnapshot):
-		st := n.raft.Stats()
-		res.Index, _ = strconv.ParseUint(st["last_snapshot_index"], 10, 64)
-		res.Term, _ = strconv.ParseUint(st["last_snapshot_term"], 10, 64)
+		res.Index, res.Term = n.lastSnapshot()
 	default:
 		return res, fmt.Errorf("raft snapshot: %w", err)
 	}
@@ -944,6 +942,15 @@ func (n *Node) RaftSnapshot() (api.RaftSnapshotResponse, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// lastSnapshot is the index and term of the last Raft snapshot this node
+// took or installed (0, 0 for none).
+func (n *Node) lastSnapshot() (index, term uint64) {
+	st := n.raft.Stats()
+	index, _ = strconv.ParseUint(st["last_snapshot_index"], 10, 64)
+	term, _ = strconv.ParseUint(st["last_snapshot_term"], 10, 64)
+	return index, term
 }
 
 // Init seals genesis and returns the root token, which exists only in

@@ -245,6 +245,11 @@ func (n *Nemesis) cuts(st Step, target string) ([]netfault.Pair, string, []strin
 			}
 		}
 	}
+	cutAll := func() { // every pair, both ways
+		for i := range names {
+			cutBoth(names[i:i+1], names[i+1:])
+		}
+	}
 	others := func(except ...string) []string {
 		var out []string
 	next:
@@ -301,10 +306,7 @@ func (n *Nemesis) cuts(st Step, target string) ([]netfault.Pair, string, []strin
 		return pairs, fmt.Sprintf("ring %v: each node reaches only its neighbours", ring), names
 	case Latency:
 		if st.AllPairs {
-			cutBoth(names[:1], names[1:])
-			for i := 1; i < len(names); i++ {
-				cutBoth(names[i:i+1], names[i+1:])
-			}
+			cutAll()
 			return pairs, fmt.Sprintf("+%s on every packet between all nodes", st.Delay), names
 		}
 		rest := others(target)
@@ -317,10 +319,7 @@ func (n *Nemesis) cuts(st Step, target string) ([]netfault.Pair, string, []strin
 		}
 		return pairs, fmt.Sprintf("one-way: %s -/-> %v (it still hears them)", target, rest), []string{target}
 	case Loss:
-		cutBoth(names[:1], names[1:])
-		for i := 1; i < len(names); i++ {
-			cutBoth(names[i:i+1], names[i+1:])
-		}
+		cutAll()
 		return pairs, fmt.Sprintf("loss p=%.2f between all nodes", st.Probability), names
 	default: // isolate the target
 		rest := others(target)

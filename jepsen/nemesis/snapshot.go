@@ -43,8 +43,8 @@ type Snapshots interface {
 // and then for the follower to install the snapshot.
 const snapshotWait = 45 * time.Second
 
-// snapshotLag applies the step to the paused-follower target; it
-// returns a description and the undo.
+// snapshotLag applies the step to the follower target; it returns a
+// description and the undo.
 func (n *Nemesis) snapshotLag(ctx context.Context, target string) (string, func(context.Context) error, error) {
 	s, ok := n.procs.(Snapshots)
 	if !ok {
@@ -53,7 +53,6 @@ func (n *Nemesis) snapshotLag(ctx context.Context, target string) (string, func(
 	if err := n.procs.Kill(target); err != nil {
 		return "", nil, err
 	}
-	resume := func(uctx context.Context) error { return n.procs.Start(target, 0) }
 	fail := func(err error) (string, func(context.Context) error, error) {
 		return "", nil, errors.Join(err, n.procs.Start(target, 0))
 	}
@@ -69,18 +68,16 @@ func (n *Nemesis) snapshotLag(ctx context.Context, target string) (string, func(
 	}
 	deadline := time.Now().Add(n.snapshotWait)
 	var snap RaftLog
-	for attempt := 0; ; attempt++ {
+	for {
 		if err := sleepFor(ctx, 500*time.Millisecond); err != nil {
 			return fail(err)
 		}
-		l := n.leader(ctx, 3*time.Second)
-		if l == "" || l == target {
-			continue
-		}
-		snap, err = s.Snapshot(ctx, l)
-		if err == nil && snap.FirstLog > before.LastLog+1 {
-			leader = l
-			break
+		if l := n.leader(ctx, 3*time.Second); l != "" && l != target {
+			snap, err = s.Snapshot(ctx, l)
+			if err == nil && snap.FirstLog > before.LastLog+1 {
+				leader = l
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			return fail(fmt.Errorf("the leader's log was not compacted past %s's end (%d) within %s: last snapshot %+v, %v",
@@ -90,7 +87,7 @@ func (n *Nemesis) snapshotLag(ctx context.Context, target string) (string, func(
 	desc := fmt.Sprintf("kill -9 %s (its log ends at or before %d); %s snapshotted at %d and compacted its log to %d..%d; %s restarts and must install the snapshot",
 		target, before.LastLog, leader, snap.LastSnapshot, snap.FirstLog, snap.LastLog, target)
 	undo := func(uctx context.Context) error {
-		if err := resume(uctx); err != nil {
+		if err := n.procs.Start(target, 0); err != nil {
 			return err
 		}
 		deadline := time.Now().Add(n.snapshotWait)

@@ -120,13 +120,8 @@ func (p *Prober) Reach(ctx context.Context, src, dst string) (tcp, udp bool) {
 }
 
 func (p *Prober) dialTCP(ctx context.Context, src, dst string) bool {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: p.timeout}
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(dst, strconv.Itoa(p.port)))
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
+	_, ok := p.timeTCP(ctx, src, dst, p.timeout)
+	return ok
 }
 
 func (p *Prober) sendUDP(ctx context.Context, src, dst string) bool {
