@@ -279,6 +279,17 @@ type FedState struct {
 	}
 }
 
+// clone returns a deep copy of the encoded fields (the derived cache is
+// left empty), through the canonical encoding every snapshot restore
+// also goes through.
+func (f *FedState) clone() *FedState {
+	var c FedState
+	if err := decodeTrusted(Encode(f), &c); err != nil {
+		panic(fmt.Sprintf("fsm: federation state does not round-trip its own encoding: %v", err))
+	}
+	return &c
+}
+
 // OwnPassport returns this domain's own passport, decoded.
 func (f *FedState) OwnPassport() (passport.Passport, error) {
 	c := &f.own

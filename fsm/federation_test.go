@@ -1092,3 +1092,32 @@ func checkFedReplay(t *testing.T, ref *fedLedger) {
 		}
 	}
 }
+
+// DigestLater's digest is the state's at the call even when federation
+// state changes before it is computed: Apply mutates the federation maps
+// and outbox events in place, and status readers compute the digest
+// outside the lock that blocks Apply.
+func TestDigestLaterIgnoresLaterFederationChanges(t *testing.T) {
+	k := newFedKeys(t)
+	acme := newDomainLedger(t, "acme")
+	acme.must("acme view", CmdFedUpdate, nil, k.view("acme", []string{"other"}, nil))
+	acme.must("grant agent", CmdCapGrant, testRootToken[:], &CapGrant{TokenHash: tokenHash("acme/agent"), Entity: "agent", Ops: []string{"kv.put"}, Resources: []string{"*"}})
+	call := func(i int) {
+		acme.must("remote call", CmdSyscall, tokenHash("acme/agent"), &Syscall{Op: "kv.put", Resource: fmt.Sprintf("other:orders/%d", i), Args: []byte("v"),
+			RemoteTokenHash: tokenHash("other/grant for acme/agent")})
+	}
+	call(1)
+	seq, _, compute := acme.DigestLater()
+	want := acme.Digest()
+	call(2) // NextOut["other"] 1 -> 2, in place
+	acme.must("delivered", CmdBusDelivered, nil, &BusDelivered{Dest: "other", Seq: 1, Result: BusResult{Decision: DecisionPermit, Seq: 7}})
+	if ev := acme.State().Fed.OutEventByID("other/1"); ev == nil || ev.Status != BusStateDelivered {
+		t.Fatalf("event other/1 after delivery: %+v", ev)
+	}
+	if acme.Digest() == want {
+		t.Fatal("the later applies did not change the digest: the test shows nothing")
+	}
+	if got := compute(); got != want {
+		t.Fatalf("digest captured at seq %d changed with later applies: %x, want %x", seq, got, want)
+	}
+}

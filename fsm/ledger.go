@@ -311,17 +311,24 @@ func (l *Ledger) Digest() [32]byte {
 	return l.digest
 }
 
-// DigestLater captures the state (cheap copies of its tables; values are
-// never mutated in place) and returns a function that computes its digest
-// without the ledger: callers holding a lock that blocks Apply can release
-// it before the expensive encoding. The result equals Digest() at the
-// captured seq.
+// DigestLater captures the state and returns a function that computes its
+// digest without the ledger: callers holding a lock that blocks Apply can
+// release it before the expensive encoding. The result equals Digest() at
+// the captured seq, whatever is applied meanwhile.
+//
+// The tables are captured as cheap copies (their values are replaced on
+// change, never mutated in place). The federation state is the exception:
+// Apply mutates its maps and slices in place, so it is deep-copied here
+// (it is bounded, unlike the kv table).
 func (l *Ledger) DigestLater() (seq, epoch uint64, compute func() [32]byte) {
 	if l.digestOK && l.digestSeq == l.st.Seq && l.digestEpoch == l.st.Epoch {
 		d := l.digest
 		return l.st.Seq, l.st.Epoch, func() [32]byte { return d }
 	}
 	body := l.st.body()
+	if body.Fed != nil {
+		body.Fed = body.Fed.clone()
+	}
 	return l.st.Seq, l.st.Epoch, func() [32]byte { return sha256.Sum256(Encode(&body)) }
 }
 
