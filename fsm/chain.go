@@ -27,12 +27,9 @@ type Event struct {
 
 // ChainHash computes the head that follows prev when ev is appended.
 func ChainHash(prev []byte, ev *Event) [32]byte {
-	h := sha256.New()
-	h.Write(prev)
-	h.Write(Encode(ev))
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	var buf [512]byte
+	b := append(buf[:0], prev...)
+	return sha256.Sum256(ev.appendCanonical(b))
 }
 
 // ZeroHead is the head before genesis.

@@ -37,6 +37,26 @@ var decPool = sync.Pool{New: func() any { return codec.NewDecoderBytes(nil, hand
 // be encoded: every replicated type is a plain struct, so a failure is a
 // programming error, not an input error.
 func Encode(v any) []byte {
+	if a, ok := v.(canonicalAppender); ok {
+		sb := scratchPool.Get().(*[]byte)
+		b := a.appendCanonical((*sb)[:0])
+		out := make([]byte, len(b))
+		copy(out, b)
+		if cap(b) <= 1<<20 {
+			*sb = b
+			scratchPool.Put(sb)
+		}
+		return out
+	}
+	return encodeReflect(v)
+}
+
+// scratchPool holds the buffers the hand-written encoders append to.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// encodeReflect is Encode through the reflection codec (canonicalAppender
+// types too: the tests compare the two).
+func encodeReflect(v any) []byte {
 	pe := encPool.Get().(*pooledEncoder)
 	pe.buf.Reset()
 	pe.enc.Reset(&pe.buf)

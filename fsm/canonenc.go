@@ -1,0 +1,194 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Hand-written canonical encoders for the types every entry passes
+// through (the envelope, the kv payloads, the syscall payload, the chain
+// record and the archive wrapper). They produce exactly the bytes the
+// reflection codec produces under handle — struct fields as a map keyed
+// by codec tag in sorted order, integers in their smallest form (signed
+// types in the signed formats), strings as str, byte slices as bin with
+// nil as nil — and Encode uses them instead of reflection. A property
+// test (canonenc_test.go) holds them to the codec byte for byte on
+// random and boundary values, so the bytes in the log, the chain and the
+// archive do not depend on which encoder wrote them.
+
+// canonicalAppender is a type with a hand-written canonical encoder.
+type canonicalAppender interface {
+	appendCanonical(b []byte) []byte
+}
+
+func mpNil(b []byte) []byte { return append(b, 0xc0) }
+
+func mpBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 0xc3)
+	}
+	return append(b, 0xc2)
+}
+
+// mpMap writes a map header of n entries.
+func mpMap(b []byte, n int) []byte {
+	if n <= 15 {
+		return append(b, 0x80|byte(n))
+	}
+	return binary.BigEndian.AppendUint16(append(b, 0xde), uint16(n))
+}
+
+func mpUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 127:
+		return append(b, byte(v))
+	case v <= math.MaxUint8:
+		return append(b, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
+}
+
+func mpInt(b []byte, v int64) []byte {
+	switch {
+	case v > math.MaxInt8:
+		switch {
+		case v <= math.MaxInt16:
+			return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(v))
+		case v <= math.MaxInt32:
+			return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(v))
+		}
+		return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+	case v >= -32:
+		return append(b, byte(v))
+	case v >= math.MinInt8:
+		return append(b, 0xd0, byte(v))
+	case v >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(v))
+	case v >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+}
+
+func mpStr(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n <= 31:
+		b = append(b, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
+}
+
+// mpBin writes a byte slice; nil is nil, an empty slice a zero-length bin.
+func mpBin(b []byte, v []byte) []byte {
+	if v == nil {
+		return mpNil(b)
+	}
+	n := len(v)
+	switch {
+	case n <= math.MaxUint8:
+		b = append(b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+	}
+	return append(b, v...)
+}
+
+// Keys are written as fixstr (every tag below is at most 31 bytes).
+
+func (e *Envelope) appendCanonical(b []byte) []byte {
+	if e == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 5)
+	b = mpBin(mpStr(b, "auth"), e.Auth)
+	b = mpBin(mpStr(b, "p"), e.Payload)
+	b = mpStr(mpStr(b, "rid"), e.RequestID)
+	b = mpInt(mpStr(b, "ts"), e.Time)
+	return mpUint(mpStr(b, "type"), uint64(e.Type))
+}
+
+func (p *KVPut) appendCanonical(b []byte) []byte {
+	if p == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 2)
+	b = mpStr(mpStr(b, "key"), p.Key)
+	return mpBin(mpStr(b, "value"), p.Value)
+}
+
+func (k *KVKey) appendCanonical(b []byte) []byte {
+	if k == nil {
+		return mpNil(b)
+	}
+	return mpStr(mpStr(mpMap(b, 1), "key"), k.Key)
+}
+
+func (s *Syscall) appendCanonical(b []byte) []byte {
+	if s == nil {
+		return mpNil(b)
+	}
+	n := 5
+	if len(s.RemoteTokenHash) == 0 { // omitempty
+		n = 4
+	}
+	b = mpMap(b, n)
+	b = mpStr(mpStr(b, "approval_id"), s.ApprovalID)
+	b = mpBin(mpStr(b, "args"), s.Args)
+	b = mpStr(mpStr(b, "op"), s.Op)
+	if n == 5 {
+		b = mpBin(mpStr(b, "remote_token_hash"), s.RemoteTokenHash)
+	}
+	return mpStr(mpStr(b, "resource"), s.Resource)
+}
+
+func (e *Event) appendCanonical(b []byte) []byte {
+	if e == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 13)
+	b = mpStr(mpStr(b, "actor"), e.Actor)
+	b = mpUint(mpStr(b, "decision"), uint64(e.Decision))
+	b = mpBin(mpStr(b, "detail"), e.Detail)
+	b = mpUint(mpStr(b, "epoch"), e.Epoch)
+	b = mpUint(mpStr(b, "index"), e.Index)
+	b = mpBin(mpStr(b, "payload_hash"), e.PayloadHash)
+	b = mpBin(mpStr(b, "prev"), e.Prev)
+	b = mpUint(mpStr(b, "reason"), uint64(e.Reason))
+	b = mpStr(mpStr(b, "rid"), e.RequestID)
+	b = mpUint(mpStr(b, "seq"), e.Seq)
+	b = mpStr(mpStr(b, "subject"), e.Subject)
+	b = mpInt(mpStr(b, "time"), e.Time)
+	return mpUint(mpStr(b, "type"), uint64(e.Type))
+}
+
+func (a *ArchivedEntry) appendCanonical(b []byte) []byte {
+	if a == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 3)
+	b = mpBin(mpStr(b, "entry"), a.Entry)
+	b = a.Event.appendCanonical(mpStr(b, "event"))
+	return mpBin(mpStr(b, "head"), a.Head)
+}
+
+var (
+	_ canonicalAppender = (*Envelope)(nil)
+	_ canonicalAppender = (*KVPut)(nil)
+	_ canonicalAppender = (*KVKey)(nil)
+	_ canonicalAppender = (*Syscall)(nil)
+	_ canonicalAppender = (*Event)(nil)
+	_ canonicalAppender = (*ArchivedEntry)(nil)
+)
