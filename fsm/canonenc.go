@@ -6,8 +6,8 @@ import (
 )
 
 // Hand-written canonical encoders for the types every entry passes
-// through (the envelope, the kv payloads, the syscall payload, the chain
-// record and the archive wrapper). They produce exactly the bytes the
+// through (the envelope, the kv payloads, the syscall payload and its
+// detail record, the chain record and the archive wrapper). They produce exactly the bytes the
 // reflection codec produces under handle — struct fields as a map keyed
 // by codec tag in sorted order, integers in their smallest form (signed
 // types in the signed formats), strings as str, byte slices as bin with
@@ -184,7 +184,96 @@ func (a *ArchivedEntry) appendCanonical(b []byte) []byte {
 	return mpBin(mpStr(b, "head"), a.Head)
 }
 
+// mpStrs writes a string slice; nil is nil, an empty slice an empty array.
+func mpStrs(b []byte, v []string) []byte {
+	if v == nil {
+		return mpNil(b)
+	}
+	b = mpArray(b, len(v))
+	for _, s := range v {
+		b = mpStr(b, s)
+	}
+	return b
+}
+
+func mpArray(b []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(b, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
+}
+
+func (d *SyscallDetail) appendCanonical(b []byte) []byte {
+	if d == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 11)
+	b = mpStr(mpStr(b, "approval_id"), d.ApprovalID)
+	b = mpStr(mpStr(b, "args_digest"), d.ArgsDigest)
+	b = mpStr(mpStr(b, "cap_id"), d.CapID)
+	b = mpBool(mpStr(b, "judged"), d.Judged)
+	b = mpStr(mpStr(b, "op"), d.Op)
+	b = d.Policy.appendCanonical(mpStr(b, "policy"))
+	b = mpUint(mpStr(b, "policy_version"), d.PolicyVersion)
+	b = d.Request.appendCanonical(mpStr(b, "request"))
+	b = mpStr(mpStr(b, "resource"), d.Resource)
+	b = mpStr(b, "shadow")
+	if d.Shadow == nil {
+		b = mpNil(b)
+	} else {
+		b = mpArray(b, len(d.Shadow))
+		for i := range d.Shadow {
+			b = d.Shadow[i].appendCanonical(b)
+		}
+	}
+	return mpInt(mpStr(b, "uses_left"), d.UsesLeft)
+}
+
+func (r *CedarRequest) appendCanonical(b []byte) []byte {
+	if r == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 9)
+	b = mpStr(mpStr(b, "action"), r.Action)
+	b = mpInt(mpStr(b, "deviation"), r.Deviation)
+	b = mpStr(mpStr(b, "domain"), r.Domain)
+	b = mpInt(mpStr(b, "ledger_time"), r.LedgerTime)
+	b = mpStr(mpStr(b, "posture"), r.Posture)
+	b = mpStr(mpStr(b, "principal"), r.Principal)
+	b = mpStr(mpStr(b, "resource"), r.Resource)
+	b = mpStr(mpStr(b, "tier"), r.Tier)
+	return mpInt(mpStr(b, "trust"), r.Trust)
+}
+
+func (o *PolicyOutcome) appendCanonical(b []byte) []byte {
+	if o == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 5)
+	b = mpUint(mpStr(b, "decision"), uint64(o.Decision))
+	b = mpStrs(mpStr(b, "errors"), o.Errors)
+	b = mpStrs(mpStr(b, "matched"), o.Matched)
+	b = mpUint(mpStr(b, "reason"), uint64(o.Reason))
+	return mpStr(mpStr(b, "why"), o.Why)
+}
+
+func (s *ShadowOutcome) appendCanonical(b []byte) []byte {
+	if s == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 2)
+	b = s.Outcome.appendCanonical(mpStr(b, "outcome"))
+	return mpStr(mpStr(b, "set"), s.Set)
+}
+
 var (
+	_ canonicalAppender = (*SyscallDetail)(nil)
+	_ canonicalAppender = (*CedarRequest)(nil)
+	_ canonicalAppender = (*PolicyOutcome)(nil)
+	_ canonicalAppender = (*ShadowOutcome)(nil)
 	_ canonicalAppender = (*Envelope)(nil)
 	_ canonicalAppender = (*KVPut)(nil)
 	_ canonicalAppender = (*KVKey)(nil)

@@ -43,6 +43,23 @@ func TestCanonicalEncodersMatchTheCodec(t *testing.T) {
 			Actor: g.str(), RequestID: g.str(), Subject: g.str(), PayloadHash: g.bin(), Decision: Decision(g.uint(8)),
 			Reason: Reason(g.uint(16)), Prev: g.bin(), Detail: g.bin()}
 		check("event", ev)
+		outcome := func() PolicyOutcome {
+			return PolicyOutcome{Decision: Decision(g.uint(8)), Reason: Reason(g.uint(16)), Matched: g.strs(), Errors: g.strs(), Why: g.str()}
+		}
+		d := &SyscallDetail{CapID: g.str(), Op: g.str(), Resource: g.str(), ArgsDigest: g.str(), ApprovalID: g.str(),
+			PolicyVersion: g.uint(64), Judged: rng.Intn(2) == 0, Policy: outcome(), UsesLeft: g.int(),
+			Request: CedarRequest{Principal: g.str(), Tier: g.str(), Trust: g.int(), Action: g.str(), Resource: g.str(),
+				Posture: g.str(), Deviation: g.int(), LedgerTime: g.int(), Domain: g.str()}}
+		switch rng.Intn(3) {
+		case 0:
+		case 1:
+			d.Shadow = []ShadowOutcome{}
+		default:
+			for j := rng.Intn(20); j >= 0; j-- {
+				d.Shadow = append(d.Shadow, ShadowOutcome{Set: g.str(), Outcome: outcome()})
+			}
+		}
+		check("syscall detail", d)
 		if rng.Intn(4) == 0 {
 			ev = nil
 		}
@@ -78,6 +95,24 @@ func (g valueGen) bin() []byte {
 	b := make([]byte, g.length())
 	g.rng.Read(b)
 	return b
+}
+
+func (g valueGen) strs() []string {
+	switch g.rng.Intn(4) {
+	case 0:
+		return nil
+	case 1:
+		return []string{}
+	}
+	n := g.rng.Intn(20)
+	if g.rng.Intn(50) == 0 {
+		n = 65536 + g.rng.Intn(3)
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = string(rune('a' + g.rng.Intn(26)))
+	}
+	return out
 }
 
 // uint draws an unsigned value of at most bits bits, often a width edge.
