@@ -13,9 +13,16 @@
 //
 // # Invariants
 //
-//   - Every replayed record goes through fsm.ReplayStep, which re-applies
-//     the archived Raft entry and requires exactly the archived chain record
-//     and head. Nothing is trusted because it is stored.
+//   - Every replayed record goes through fsm.ReplayPrepared (ReplayStep
+//     in two parts), which re-applies the archived Raft entry and requires
+//     exactly the archived chain record and head. Nothing is trusted
+//     because it is stored.
+//   - Replays are pipelined: one goroutine reads records and prepares
+//     each (fsm.PrepareRecord: decode, hash the chain record against its
+//     own head; no ledger needed) while the caller's goroutine re-applies
+//     them in order. The read-ahead is bounded (pipelineDepth batches of
+//     pipelineBatch records), the outcome is the sequential one, and a
+//     failure stops the reader before the replay returns.
 //   - Seqs are contiguous: the first record that does not continue the
 //     ledger (a gap, a repeat) is a failure at the first seq that cannot be
 //     vouched for.

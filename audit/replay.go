@@ -101,14 +101,12 @@ func replayArchive(r *run, dir string, progress Progress) (Report, error) {
 
 	_, lastSeq := a.Last()
 	var n uint64
-	err = a.Iterate(0, func(rec archive.Record) error {
-		if err := r.step(rec); err != nil {
-			return err
-		}
+	err = r.pipeline(func(yield func(archive.Record, uint64) error) error {
+		return a.Iterate(0, func(rec archive.Record) error { return yield(rec, 0) })
+	}, func(uint64) {
 		if n++; progress != nil && n%progressEvery == 0 {
 			progress(r.l.State().Seq, lastSeq)
 		}
-		return nil
 	})
 	if progress != nil && err == nil {
 		progress(r.l.State().Seq, lastSeq)
@@ -178,25 +176,107 @@ func replayExport(r *run, exportPath string, progress Progress) (Report, error) 
 			hdr.FromSeq, next, hdr.FromSeq-1, next)))
 	}
 	var n uint64
-	for {
-		rec, err := er.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	var readErr error // from the reader, not from a step
+	err = r.pipeline(func(yield func(archive.Record, uint64) error) error {
+		for {
+			rec, err := er.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				readErr = err
+				return err
+			}
+			if err := yield(rec, cr.n); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return r.finish(r.readError(exportPath, err))
-		}
-		if err := r.step(rec); err != nil {
-			return r.finish(err)
-		}
+	}, func(at uint64) {
 		if n++; progress != nil && n%progressEvery == 0 {
-			progress(cr.n, total)
+			progress(at, total)
 		}
+	})
+	if err != nil && err == readErr {
+		// Every record read before the error verified.
+		return r.finish(r.readError(exportPath, err))
+	}
+	if err != nil {
+		return r.finish(err)
 	}
 	if progress != nil {
 		progress(cr.n, total)
 	}
 	return r.finish(nil)
+}
+
+// Replay pipeline: one goroutine reads records and prepares each
+// (fsm.PrepareRecord: decode, and hash the chain record against its own
+// head) while the caller's goroutine re-applies them in order. Records
+// travel in batches; at most pipelineDepth batches wait, which bounds
+// the memory read ahead.
+const (
+	pipelineBatch = 256
+	pipelineDepth = 8
+)
+
+type preparedRecord struct {
+	rec archive.Record
+	at  uint64 // the source's position after the record (progress)
+	p   fsm.PreparedRecord
+}
+
+// pipeline replays the records src yields, calling applied after each
+// verified record with its position. It returns the first step failure,
+// or else src's error, which comes after every record src yielded
+// before it was verified. On a step failure src's yield returns errStop
+// and pipeline waits for src to return.
+func (r *run) pipeline(src func(yield func(rec archive.Record, at uint64) error) error, applied func(at uint64)) error {
+	batches := make(chan []preparedRecord, pipelineDepth)
+	stop := make(chan struct{})
+	var srcErr error
+	go func() {
+		defer close(batches)
+		batch := make([]preparedRecord, 0, pipelineBatch)
+		send := func() bool {
+			select {
+			case batches <- batch:
+				batch = make([]preparedRecord, 0, pipelineBatch)
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		srcErr = src(func(rec archive.Record, at uint64) error {
+			pr := preparedRecord{rec: rec, at: at}
+			if !r.covered(rec) {
+				pr.p = fsm.PrepareRecord(rec.Data)
+			}
+			batch = append(batch, pr)
+			if len(batch) == pipelineBatch && !send() {
+				return errStop
+			}
+			return nil
+		})
+		if len(batch) > 0 {
+			send()
+		}
+	}()
+	var err error
+	for batch := range batches {
+		for i := range batch {
+			if err = r.step(batch[i].rec, &batch[i].p); err != nil {
+				break
+			}
+			applied(batch[i].at)
+		}
+		if err != nil {
+			close(stop)
+			for range batches { // until src returns
+			}
+			return err
+		}
+	}
+	return srcErr
 }
 
 // Witness replays an export (from genesis) or, with dataDir set instead,
@@ -293,9 +373,14 @@ func (r *run) finish(err error) (Report, error) {
 	return Report{OK: true, Head: r.l.Head(), StateDigest: r.l.Digest(), Events: r.events}, nil
 }
 
-// step verifies one record: skipped (covered by the snapshot) or replayed.
-func (r *run) step(rec archive.Record) error {
-	if r.skip && rec.Seq <= r.base.Seq {
+// covered reports whether rec is covered by the snapshot the replay
+// started from (checked by its links, not replayed).
+func (r *run) covered(rec archive.Record) bool { return r.skip && rec.Seq <= r.base.Seq }
+
+// step verifies one record, which p holds prepared unless the snapshot
+// covers it: skipped (covered) or replayed.
+func (r *run) step(rec archive.Record, p *fsm.PreparedRecord) error {
+	if r.covered(rec) {
 		return r.checkCovered(rec)
 	}
 	cur := r.l.State().Seq
@@ -305,7 +390,7 @@ func (r *run) step(rec archive.Record) error {
 		return r.fail(cur+1, fmt.Sprintf("history is missing: the ledger is at seq %d and the next record is %s seq %d (index %d)",
 			cur, rec.Kind, rec.Seq, rec.Index))
 	}
-	if err := fsm.ReplayStep(r.l, rec.Index, rec.Seq, rec.Data); err != nil {
+	if err := fsm.ReplayPrepared(r.l, rec.Index, rec.Seq, p); err != nil {
 		var ve *fsm.VerifyError
 		if errors.As(err, &ve) {
 			return r.fail(ve.Seq, fmt.Sprintf("%s (index %d)", ve.Error(), rec.Index))

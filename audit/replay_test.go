@@ -8,8 +8,10 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/fsm"
@@ -456,4 +458,67 @@ func TestReplayExportFlippedNoop(t *testing.T) {
 	if hit == 0 {
 		t.Fatal("fixture: export holds no noop")
 	}
+}
+
+// A failure early in a history much longer than the pipeline's read-ahead
+// stops the reading goroutine, which is blocked handing over batches, and
+// the report names the failing seq; the same for an export. Progress is
+// reported in order.
+func TestReplayPipelineStopsAtAnEarlyFailure(t *testing.T) {
+	n := 4 * pipelineBatch * pipelineDepth
+	t.Logf("history seed %d, %d entries", seedHistory, n)
+	h := buildHistory(t, seedHistory, n)
+	recs := append([]archive.Record(nil), h.recs...)
+	target := pipelineBatch + 7
+	for recs[target].Kind != archive.KindEvent {
+		target++
+	}
+	ae, err := fsm.DecodeArchived(recs[target].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ae.Event.Subject += "-rewritten"
+	recs[target].Data = fsm.Encode(&ae)
+	dir := t.TempDir()
+	h.writeDataDir(t, dir, recs)
+	before := runtime.NumGoroutine()
+
+	// The first progress call (after pipelineBatch records) pauses the
+	// replay until the reader has filled the read-ahead and blocks.
+	var last uint64
+	slow := func(done, total uint64) {
+		if done < last || done > total {
+			t.Errorf("progress %d of %d after %d", done, total, last)
+		}
+		if last == 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		last = done
+	}
+	rep, err := ReplayDataDir(dir, slow)
+	assertFails(t, rep, err, recs[target].Seq)
+	if rep.Events != recs[target].Seq-1 {
+		t.Fatalf("%d events verified, want %d", rep.Events, recs[target].Seq-1)
+	}
+	p := writeFile(t, t.TempDir(), "export", h.export(t, 0, recs))
+	last = 0
+	rep, err = ReplayExport(p, slow)
+	assertFails(t, rep, err, recs[target].Seq)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > before {
+		t.Fatalf("%d goroutines after the replays, %d before: the reader did not stop", g, before)
+	}
+
+	// The intact history replays to the same head through the pipeline.
+	dir = t.TempDir()
+	h.writeDataDir(t, dir, h.recs)
+	rep, err = ReplayDataDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertMatches(t, rep, h.final)
 }

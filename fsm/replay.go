@@ -51,12 +51,43 @@ func (e *VerifyError) Error() string {
 // produces exactly the archived record and head. index is the Raft index
 // the entry was archived under; seq the ledger seq the archive recorded.
 // A noop entry must still be a noop.
-func ReplayStep(l *Ledger, index, seq uint64, payload []byte) (err error) {
-	want := l.st.Seq + 1
-	ae, derr := DecodeArchived(payload)
-	if derr != nil {
-		return &VerifyError{Seq: want, Reason: "archived entry does not decode: " + derr.Error()}
+func ReplayStep(l *Ledger, index, seq uint64, payload []byte) error {
+	p := PrepareRecord(payload)
+	return ReplayPrepared(l, index, seq, &p)
+}
+
+// PreparedRecord is an archived record decoded, with its chain record
+// hashed against its own head: the part of a replay step that needs no
+// ledger, so a replay can do it ahead of the ledger, on another core.
+type PreparedRecord struct {
+	ae        ArchivedEntry
+	decodeErr error
+	hashOK    bool // ChainHash(Event.Prev, Event) is the archived head
+}
+
+// PrepareRecord decodes an archive payload for ReplayPrepared. It never
+// fails: a payload that does not decode fails ReplayPrepared instead.
+func PrepareRecord(payload []byte) PreparedRecord {
+	ae, err := DecodeArchived(payload)
+	if err != nil {
+		return PreparedRecord{decodeErr: err}
 	}
+	p := PreparedRecord{ae: ae}
+	if ae.Event != nil {
+		h := ChainHash(ae.Event.Prev, ae.Event)
+		p.hashOK = bytes.Equal(h[:], ae.Head)
+	}
+	return p
+}
+
+// ReplayPrepared is ReplayStep of a record PrepareRecord prepared: the
+// same checks, in the same order, with the same errors.
+func ReplayPrepared(l *Ledger, index, seq uint64, p *PreparedRecord) (err error) {
+	want := l.st.Seq + 1
+	if p.decodeErr != nil {
+		return &VerifyError{Seq: want, Reason: "archived entry does not decode: " + p.decodeErr.Error()}
+	}
+	ae := &p.ae
 	defer func() {
 		if r := recover(); r != nil {
 			err = &VerifyError{Seq: want, Reason: fmt.Sprintf("entry cannot be applied: %v", r)}
@@ -82,7 +113,7 @@ func ReplayStep(l *Ledger, index, seq uint64, payload []byte) (err error) {
 	}
 	// The replay reproduced the head; the archived record must be the one
 	// that hashes to it (one encoding instead of comparing two).
-	if h := ChainHash(ae.Event.Prev, ae.Event); !bytes.Equal(h[:], ae.Head) || !bytes.Equal(ae.Event.Prev, got.Event.Prev) {
+	if !p.hashOK || !bytes.Equal(ae.Event.Prev, got.Event.Prev) {
 		return &VerifyError{Seq: got.Event.Seq, Reason: "archived record differs from the replayed record"}
 	}
 	return nil
