@@ -33,6 +33,7 @@ type Config struct {
 	SnapshotThreshold uint64        // Raft entries between snapshots
 	TrailingLogs      uint64        // Raft entries kept behind a snapshot for slow followers
 	SnapshotInterval  time.Duration // how often Raft checks whether to snapshot
+	RaftLogCache      int           // most recent Raft entries kept in memory (0 = none): replication reads them without raft.db
 	MaxRequestBytes   int64
 	RateLimitPerSec   float64 // syscalls per second per entity, before Raft; 0 disables
 	RateLimitBurst    int
@@ -87,6 +88,13 @@ type Config struct {
 	Version string
 }
 
+// DefaultRaftLogCache is how many recent Raft entries a node keeps in
+// memory (hashicorp/raft's LogCache, sized as Consul sizes it): the
+// leader replicates fresh entries without reading them back from
+// raft.db. At most this many entries are pinned, up to MaxEnvelopeBytes
+// each.
+const DefaultRaftLogCache = 512
+
 // DefaultConfig returns a configuration with production defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -97,6 +105,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold: 8192,
 		TrailingLogs:      10240,
 		SnapshotInterval:  30 * time.Second,
+		RaftLogCache:      DefaultRaftLogCache,
 		MaxRequestBytes:   4 << 20,
 		RateLimitPerSec:   1000,
 		RateLimitBurst:    2000,
@@ -146,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SnapshotThreshold < 16 {
 		errs = append(errs, fmt.Sprintf("snapshot threshold %d is below 16", c.SnapshotThreshold))
+	}
+	if c.RaftLogCache < 0 || c.RaftLogCache > 1<<16 {
+		errs = append(errs, fmt.Sprintf("raft log cache %d is outside 0..65536 entries", c.RaftLogCache))
 	}
 	if c.MaxRequestBytes < 1<<16 {
 		errs = append(errs, fmt.Sprintf("max request bytes %d is below 64KiB", c.MaxRequestBytes))

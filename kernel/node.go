@@ -218,7 +218,16 @@ func (n *Node) open() error {
 	if err != nil {
 		return err
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, n.snaps, n.transport); err != nil {
+	var logs raft.LogStore = n.store
+	if n.cfg.RaftLogCache > 0 {
+		// Only entries raft-boltdb stored are cached (hashicorp/raft#429
+		// was fixed before v1.7); a conflicting suffix is deleted through
+		// the cache, which then forgets everything.
+		if logs, err = raft.NewLogCache(n.cfg.RaftLogCache, n.store); err != nil {
+			return fmt.Errorf("raft log cache: %w", err)
+		}
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, n.snaps, n.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	// Accept connections only once Raft exists: RPC handlers use it.

@@ -60,6 +60,7 @@ func agentCmd() *cobra.Command {
 		senseWin   time.Duration
 		snapThresh uint64
 		trailing   uint64
+		logCache   int
 		snapEvery  time.Duration
 		debug      bool
 	)
@@ -132,6 +133,9 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 			}
 			if trailing != 0 {
 				cfg.TrailingLogs = trailing
+			}
+			if cmd.Flags().Changed("raft-log-cache") {
+				cfg.RaftLogCache = logCache
 			}
 			cfg.EnableDebug = debug
 			if snapEvery != 0 {
@@ -226,6 +230,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.DurationVar(&renewEvery, "renew-every", 0, "domain: how often the leader renews its passport and federation view (default 5s)")
 	fl.Uint64Var(&snapThresh, "snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
 	fl.Uint64Var(&trailing, "trailing-logs", 0, "Raft entries kept behind a snapshot for slow followers (default 10240)")
+	fl.IntVar(&logCache, "raft-log-cache", kernel.DefaultRaftLogCache, "most recent Raft entries kept in memory for replication (0 disables)")
 	fl.DurationVar(&snapEvery, "snapshot-interval", 0, "how often Raft checks whether to snapshot (default 30s)")
 	fl.BoolVar(&debug, "enable-debug", false, "serve Go runtime profiles at /v1/debug/pprof/{profile} to operators (operator.manage)")
 	fl.DurationVar(&senseWin, "sense-window", 0, "ledger-time window of behavioural baselines, sealed at genesis (default 10s)")
