@@ -88,6 +88,9 @@ var ErrNonCanonical = errors.New("fsm: non-canonical encoding")
 // Decode decodes b into v and requires b to be exactly the canonical
 // encoding of the result, so one value has one byte form in the log.
 func Decode(b []byte, v any) (err error) {
+	if d, ok := v.(canonicalDecoder); ok && d.decodeCanonical(b) {
+		return nil // canonical by construction (canondec.go)
+	}
 	defer func() {
 		// The codec may panic on hostile input; report it as an error.
 		if r := recover(); r != nil {
