@@ -283,7 +283,7 @@ func applyEpoch(l *Ledger, c *call) outcome {
 	st.KV = snap.KV
 	st.Epoch++
 	st.dedup = map[dedupKey]int{}
-	st.dedupQueue = nil
+	st.dedupQueue = dedupRing{}
 	st.dedupBase = 0
 	l.digestOK = false
 	return outcome{decision: DecisionPermit}

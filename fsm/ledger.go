@@ -179,7 +179,7 @@ func (l *Ledger) Apply(index uint64, data []byte) Applied {
 		}
 		if c.cap != nil && env.RequestID != "" {
 			if i, ok := st.dedup[dedupKey{c.caller, env.RequestID}]; ok {
-				return l.duplicate(env.Type, st.dedupQueue[i-st.dedupBase].Result)
+				return l.duplicate(env.Type, st.dedupQueue.at(i-st.dedupBase).Result)
 			}
 		}
 	}
@@ -271,11 +271,11 @@ func (l *Ledger) appendEvent(c *call, out outcome) Applied {
 
 func (l *Ledger) remember(c *call, r Result) {
 	st := l.st
-	st.dedupQueue = append(st.dedupQueue, DedupEntry{
+	st.dedupQueue.push(DedupEntry{
 		Caller: c.caller, RequestID: c.env.RequestID, Time: r.Time,
 		Result: StoredResult{Seq: r.Seq, Decision: r.Decision, Reason: r.Reason, Value: r.Value, Found: r.Found, Version: r.Version, ID: r.ID},
 	})
-	st.dedup[dedupKey{c.caller, c.env.RequestID}] = st.dedupBase + len(st.dedupQueue) - 1
+	st.dedup[dedupKey{c.caller, c.env.RequestID}] = st.dedupBase + st.dedupQueue.len() - 1
 	l.pruneDedup()
 }
 
@@ -283,22 +283,15 @@ func (l *Ledger) remember(c *call, r Result) {
 // the size bound, in queue order.
 func (l *Ledger) pruneDedup() {
 	st := l.st
-	drop := 0
-	for drop < len(st.dedupQueue) {
-		e := st.dedupQueue[drop]
-		if st.Time-e.Time <= st.Meta.DedupWindowNs && len(st.dedupQueue)-drop <= MaxDedupEntries {
+	for st.dedupQueue.len() > 0 {
+		e := st.dedupQueue.at(0)
+		if st.Time-e.Time <= st.Meta.DedupWindowNs && st.dedupQueue.len() <= MaxDedupEntries {
 			break
 		}
 		delete(st.dedup, dedupKey{e.Caller, e.RequestID})
-		drop++
+		st.dedupQueue.drop()
+		st.dedupBase++
 	}
-	if drop == 0 {
-		return
-	}
-	st.dedupQueue = st.dedupQueue[drop:]
-	// Re-slicing keeps the dropped prefix allocated only until the next
-	// append outgrows the capacity and copies the live entries.
-	st.dedupBase += drop
 }
 
 // Digest returns SHA-256 of the canonical state encoding (cached per seq).

@@ -97,7 +97,7 @@ type State struct {
 	Effects       map[uint64]*Effect // external effects by syscall seq (pending and recent)
 	effectQ       []uint64           // effect seqs in creation order (bounded)
 	dedup         map[dedupKey]int   // absolute position: dedupQueue[pos-dedupBase]
-	dedupQueue    []DedupEntry       // ordered by ledger time (append order)
+	dedupQueue    dedupRing          // ordered by ledger time (append order)
 	dedupBase     int
 	Checkpoints   []HeadRef     // oldest first
 	Fed           *FedState     // federation state; nil on a standalone kernel
@@ -163,7 +163,7 @@ func (s *State) body() stateBody {
 		Approvals:     make([]Approval, 0, len(s.approvalQ)),
 		Halts:         make([]Halt, 0, len(s.Halts)),
 		Effects:       make([]Effect, 0, len(s.effectQ)),
-		Dedup:         append([]DedupEntry(nil), s.dedupQueue...),
+		Dedup:         s.dedupQueue.slice(),
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 		Fed:           s.Fed,
 	}
@@ -268,7 +268,7 @@ func stateFromBody(b stateBody) (*State, error) {
 		}
 		s.dedup[k] = i
 	}
-	s.dedupQueue = append([]DedupEntry(nil), b.Dedup...)
+	s.dedupQueue = newDedupRing(b.Dedup)
 	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
 	if len(b.Sense) > 0 {
 		sn, err := sense.Decode(b.Sense)
@@ -284,7 +284,7 @@ func stateFromBody(b stateBody) (*State, error) {
 		s.Fed = b.Fed
 		s.Fed.ensureMaps()
 	}
-	if len(s.Checkpoints) > MaxCheckpoints || len(s.dedupQueue) > MaxDedupEntries || len(s.approvalQ) > MaxApprovals || len(s.effectQ) > MaxEffects || len(s.Policies) > MaxPolicySets {
+	if len(s.Checkpoints) > MaxCheckpoints || s.dedupQueue.len() > MaxDedupEntries || len(s.approvalQ) > MaxApprovals || len(s.effectQ) > MaxEffects || len(s.Policies) > MaxPolicySets {
 		return nil, fmt.Errorf("state tables exceed their bounds")
 	}
 	return s, nil
