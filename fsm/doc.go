@@ -34,6 +34,13 @@
 //     UnknownCommandError: a replica that cannot apply an entry stops.
 //   - Numbers in this package (command types, reason codes, codec tags) are
 //     protocol; golden fixtures in testdata/golden pin the encodings.
+//   - One value has one byte form. The hot types (envelope, kv and syscall
+//     payloads, syscall detail, chain record, archive wrapper) have
+//     hand-written encoders (canonenc.go) and strict decoders
+//     (canondec.go) that must write and accept exactly the reflection
+//     codec's canonical bytes; anything else a strict decoder hands to the
+//     codec and its canonical check, so errors are the codec's. Property
+//     tests and a fuzz target hold them to the codec byte for byte.
 //   - Federation (federation.go): the role is sealed at genesis; sovereign
 //     and domain commands verify every signature they rely on (passports,
 //     witness heads, operator signatures over amendments and resumes) with

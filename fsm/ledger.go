@@ -309,10 +309,11 @@ func (l *Ledger) Digest() [32]byte {
 // release it before the expensive encoding. The result equals Digest() at
 // the captured seq, whatever is applied meanwhile.
 //
-// The tables are captured as cheap copies (their values are replaced on
-// change, never mutated in place). The federation state is the exception:
-// Apply mutates its maps and slices in place, so it is deep-copied here
-// (it is bounded, unlike the kv table).
+// The tables are captured as copies of their records, taken under the
+// caller's lock (the slices inside a record are replaced on change, never
+// written in place). The federation state is held by pointer and Apply
+// mutates its maps, slices and records in place, so it is deep-copied
+// here (it is bounded, unlike the kv table).
 func (l *Ledger) DigestLater() (seq, epoch uint64, compute func() [32]byte) {
 	if l.digestOK && l.digestSeq == l.st.Seq && l.digestEpoch == l.st.Epoch {
 		d := l.digest

@@ -1,5 +1,6 @@
 // Package kernel is the composition root of one kernel node: it wires the
-// pure ledger (package fsm) to hashicorp/raft with raft-boltdb/v2 on disk,
+// pure ledger (package fsm) to hashicorp/raft with raft-boltdb/v2 on disk
+// (behind raft's LogCache of the most recent entries, --raft-log-cache),
 // the fsynced ledger archive (package archive), node-to-node RPC and the
 // HTTP API.
 //
