@@ -6,7 +6,8 @@ import (
 )
 
 // Hand-written decoders for the types every entry passes through (the
-// envelope and the kv and syscall payloads). They accept only the
+// envelope and the kv and syscall payloads) and for the archive wrapper
+// and chain record a replay reads. They accept only the
 // canonical encoding — the exact bytes the encoders of canonenc.go
 // write: every header and integer in its smallest form, the fields as a
 // map in sorted key order, nothing after the value — and report false
@@ -15,7 +16,9 @@ import (
 // theirs. Since only the one byte form of a value is accepted, the
 // result is the value the codec would decode and re-encoding it gives
 // the same bytes (canondec_test.go checks both on random and mutated
-// input), so Decode skips its re-encoding check for them.
+// input), so Decode skips its re-encoding check for them; decodeTrusted
+// (archived records, verified against the chain instead) tries them
+// first too.
 
 // canonicalDecoder is a type with a strict hand-written decoder. It sets
 // the fields the bytes carry only when it returns true.
@@ -256,7 +259,80 @@ func (s *Syscall) decodeCanonical(b []byte) bool {
 	return true
 }
 
+func (e *Event) decodeCanonical(b []byte) bool {
+	r := canonReader{b: b}
+	var ev Event
+	if !ev.read(&r) || !r.end() {
+		return false
+	}
+	*e = ev
+	return true
+}
+
+// read reads an Event into e; e is changed only when it returns true.
+func (e *Event) read(r *canonReader) bool {
+	r.mapOf(13)
+	r.key("actor")
+	actor := r.str()
+	r.key("decision")
+	decision := r.uint(math.MaxUint8)
+	r.key("detail")
+	detail := r.bin()
+	r.key("epoch")
+	epoch := r.uint(math.MaxUint64)
+	r.key("index")
+	index := r.uint(math.MaxUint64)
+	r.key("payload_hash")
+	payloadHash := r.bin()
+	r.key("prev")
+	prev := r.bin()
+	r.key("reason")
+	reason := r.uint(math.MaxUint16)
+	r.key("rid")
+	rid := r.str()
+	r.key("seq")
+	seq := r.uint(math.MaxUint64)
+	r.key("subject")
+	subject := r.str()
+	r.key("time")
+	ts := r.int()
+	r.key("type")
+	typ := r.uint(math.MaxUint16)
+	if r.bad {
+		return false
+	}
+	*e = Event{Seq: seq, Time: ts, Epoch: epoch, Index: index, Type: CommandType(typ), Actor: actor, RequestID: rid, Subject: subject,
+		PayloadHash: payloadHash, Decision: Decision(decision), Reason: Reason(reason), Prev: prev, Detail: detail}
+	return true
+}
+
+func (a *ArchivedEntry) decodeCanonical(b []byte) bool {
+	r := canonReader{b: b}
+	r.mapOf(3)
+	r.key("entry")
+	entry := r.bin()
+	r.key("event")
+	var ev *Event
+	if len(b) > r.off && b[r.off] == 0xc0 {
+		r.off++
+	} else {
+		ev = &Event{}
+		if !ev.read(&r) {
+			return false
+		}
+	}
+	r.key("head")
+	head := r.bin()
+	if !r.end() {
+		return false
+	}
+	a.Entry, a.Event, a.Head = entry, ev, head
+	return true
+}
+
 var (
+	_ canonicalDecoder = (*Event)(nil)
+	_ canonicalDecoder = (*ArchivedEntry)(nil)
 	_ canonicalDecoder = (*Envelope)(nil)
 	_ canonicalDecoder = (*KVPut)(nil)
 	_ canonicalDecoder = (*KVKey)(nil)

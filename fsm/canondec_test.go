@@ -17,6 +17,14 @@ var decodables = map[string]func() canonicalDecoder{
 	"kv put":   func() canonicalDecoder { return &KVPut{} },
 	"kv key":   func() canonicalDecoder { return &KVKey{} },
 	"syscall":  func() canonicalDecoder { return &Syscall{} },
+	"event":    func() canonicalDecoder { return &Event{} },
+	"archived": func() canonicalDecoder { return &ArchivedEntry{} },
+}
+
+func randomEvent(g valueGen) *Event {
+	return &Event{Seq: g.uint(64), Time: g.int(), Epoch: g.uint(64), Index: g.uint(64), Type: CommandType(g.uint(16)),
+		Actor: g.str(), RequestID: g.str(), Subject: g.str(), PayloadHash: g.bin(), Decision: Decision(g.uint(8)),
+		Reason: Reason(g.uint(16)), Prev: g.bin(), Detail: g.bin()}
 }
 
 // checkStrictDecode holds the strict decoder of type name to its promise
@@ -57,9 +65,18 @@ func randomDecodable(g valueGen, name string) any {
 		return &KVPut{Key: g.str(), Value: g.bin()}
 	case "kv key":
 		return &KVKey{Key: g.str()}
-	default:
+	case "event":
+		return randomEvent(g)
+	case "archived":
+		a := &ArchivedEntry{Entry: g.bin(), Head: g.bin()}
+		if g.rng.Intn(4) > 0 {
+			a.Event = randomEvent(g)
+		}
+		return a
+	case "syscall":
 		return &Syscall{Op: g.str(), Resource: g.str(), Args: g.bin(), ApprovalID: g.str(), RemoteTokenHash: g.bin()}
 	}
+	panic("no generator for " + name)
 }
 
 // Every canonical encoding is accepted and decodes to the codec's value;
@@ -72,7 +89,7 @@ func TestStrictDecodersAgreeWithTheCodec(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 	g := valueGen{rng}
 	accepted, refused := 0, 0
-	for _, name := range []string{"envelope", "kv put", "kv key", "syscall"} {
+	for _, name := range []string{"envelope", "kv put", "kv key", "syscall", "event", "archived"} {
 		for i := 0; i < 1500; i++ {
 			b := Encode(randomDecodable(g, name))
 			if !checkStrictDecode(t, name, b) {
@@ -150,7 +167,10 @@ func FuzzStrictDecoders(f *testing.F) {
 	f.Add(uint8(2), Encode(&KVKey{Key: "k"}))
 	f.Add(uint8(3), Encode(&Syscall{Op: "kv.put", Resource: "b:orders/1", Args: []byte("v"), RemoteTokenHash: make([]byte, 32)}))
 	f.Add(uint8(3), Encode(&Syscall{Op: "kv.get", Resource: "orders/1"}))
-	names := []string{"envelope", "kv put", "kv key", "syscall"}
+	f.Add(uint8(4), Encode(&Event{Seq: 7, Time: 1_700_000_000_000_000_000, Type: CmdSyscall, Actor: "agent", PayloadHash: make([]byte, 32), Prev: make([]byte, 32), Detail: []byte{0x80}}))
+	f.Add(uint8(5), Encode(&ArchivedEntry{Entry: []byte{0x80}, Event: &Event{Seq: 1}, Head: make([]byte, 32)}))
+	f.Add(uint8(5), Encode(&ArchivedEntry{Entry: []byte{0x80}}))
+	names := []string{"envelope", "kv put", "kv key", "syscall", "event", "archived"}
 	f.Fuzz(func(t *testing.T, which uint8, b []byte) {
 		name := names[int(which)%len(names)]
 		t.Run(fmt.Sprint(name), func(t *testing.T) { checkStrictDecode(t, name, b) })

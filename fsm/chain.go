@@ -27,7 +27,7 @@ type Event struct {
 
 // ChainHash computes the head that follows prev when ev is appended.
 func ChainHash(prev []byte, ev *Event) [32]byte {
-	var buf [512]byte
+	var buf [1024]byte
 	b := append(buf[:0], prev...)
 	return sha256.Sum256(ev.appendCanonical(b))
 }
