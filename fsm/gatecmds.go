@@ -138,7 +138,11 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	st := l.st
 	cp := c.cap
 	c.subject = resource
-	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: argsDigest(args), ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
+	digest := c.pre.argsDigest
+	if pa := c.pre.sys.Args; !c.pre.sysOK || len(args) != len(pa) || len(args) > 0 && &args[0] != &pa[0] {
+		digest = argsDigest(args) // not the entry's own syscall arguments
+	}
+	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: digest, ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
 	var redeemed *Approval // marked used only if the call is permitted
 	sensing := l.sensing()
 	finish := func(out outcome) outcome {
@@ -260,10 +264,10 @@ func (l *Ledger) escalate(c *call, d SyscallDetail) string {
 }
 
 func applySyscall(l *Ledger, c *call) outcome {
-	var p Syscall
-	if err := Decode(c.env.Payload, &p); err != nil {
+	if !c.pre.sysOK {
 		return deny(ReasonMalformed)
 	}
+	p := c.pre.sys
 	if len(p.ApprovalID) > 64 {
 		return deny(ReasonInvalidArgument)
 	}

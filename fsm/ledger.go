@@ -81,6 +81,36 @@ type call struct {
 	remoteToken []byte
 	// viaBus marks a syscall a peer kernel sent over the bus.
 	viaBus bool
+	// pre is what the entry's bytes alone determine.
+	pre *entryPrep
+}
+
+// entryPrep is what applying an entry computes from its bytes alone,
+// never from the ledger: Apply prepares it inline, a replay ahead of the
+// ledger on another goroutine (PrepareRecord).
+type entryPrep struct {
+	env    Envelope
+	envErr error
+	sum    [32]byte // SHA-256 of the entry: the event's PayloadHash
+	caller string   // hex of env.Auth
+	// For a syscall entry: its payload, decoded (sysOK false when it
+	// does not decode), and the digest of its arguments.
+	sys        Syscall
+	sysOK      bool
+	argsDigest string
+}
+
+func prepareEntry(data []byte) *entryPrep {
+	p := &entryPrep{sum: sha256.Sum256(data)}
+	if p.env, p.envErr = DecodeEnvelope(data); p.envErr != nil {
+		return p
+	}
+	p.caller = hex.EncodeToString(p.env.Auth)
+	if p.env.Type == CmdSyscall && Decode(p.env.Payload, &p.sys) == nil {
+		p.sysOK = true
+		p.argsDigest = argsDigest(p.sys.Args)
+	}
+	return p
 }
 
 // outcome is what a handler decided. Handlers change state only after all
@@ -152,13 +182,18 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 // Apply applies one Raft entry's data at the given log index. It reads
 // nothing but the state and its arguments.
 func (l *Ledger) Apply(index uint64, data []byte) Applied {
+	return l.apply(index, data, prepareEntry(data))
+}
+
+// apply is Apply of an entry whose bytes p was prepared from.
+func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 	st := l.st
-	env, err := DecodeEnvelope(data)
+	env, err := p.env, p.envErr
 	if err != nil {
 		if !st.Initialized {
 			return l.noop(CommandType(0), ReasonNotInitialized)
 		}
-		return l.appendEvent(&call{raw: data, index: index, now: l.nextTime(0)}, outcome{decision: DecisionDeny, reason: ReasonMalformed})
+		return l.appendEvent(&call{raw: data, index: index, now: l.nextTime(0), pre: p}, outcome{decision: DecisionDeny, reason: ReasonMalformed})
 	}
 	spec, known := handlers[env.Type]
 	if !known {
@@ -170,9 +205,9 @@ func (l *Ledger) Apply(index uint64, data []byte) Applied {
 	if !st.Initialized && env.Type != CmdGenesis {
 		return l.noop(env.Type, ReasonNotInitialized)
 	}
-	c := &call{env: env, raw: data, index: index}
+	c := &call{env: env, raw: data, index: index, pre: p}
 	if spec.auth {
-		c.caller = hex.EncodeToString(env.Auth)
+		c.caller = p.caller
 		if id, ok := st.capByToken[c.caller]; ok {
 			c.cap = st.Caps[id]
 			c.actor = c.cap.Entity
@@ -237,7 +272,7 @@ func (l *Ledger) duplicate(t CommandType, r StoredResult) Applied {
 // head and ledger time: the one place every event passes.
 func (l *Ledger) appendEvent(c *call, out outcome) Applied {
 	st := l.st
-	sum := sha256.Sum256(c.raw)
+	sum := c.pre.sum
 	ev := &Event{
 		Seq:         st.Seq + 1,
 		Time:        c.now,

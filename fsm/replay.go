@@ -57,12 +57,14 @@ func ReplayStep(l *Ledger, index, seq uint64, payload []byte) error {
 }
 
 // PreparedRecord is an archived record decoded, with its chain record
-// hashed against its own head: the part of a replay step that needs no
-// ledger, so a replay can do it ahead of the ledger, on another core.
+// hashed against its own head and its Raft entry prepared for applying
+// (decoded, hashed): the part of a replay step that needs no ledger, so
+// a replay can do it ahead of the ledger, on another core.
 type PreparedRecord struct {
 	ae        ArchivedEntry
 	decodeErr error
-	hashOK    bool // ChainHash(Event.Prev, Event) is the archived head
+	hashOK    bool       // ChainHash(Event.Prev, Event) is the archived head
+	entry     *entryPrep // what the Raft entry's bytes alone determine
 }
 
 // PrepareRecord decodes an archive payload for ReplayPrepared. It never
@@ -72,7 +74,7 @@ func PrepareRecord(payload []byte) PreparedRecord {
 	if err != nil {
 		return PreparedRecord{decodeErr: err}
 	}
-	p := PreparedRecord{ae: ae}
+	p := PreparedRecord{ae: ae, entry: prepareEntry(ae.Entry)}
 	if ae.Event != nil {
 		h := ChainHash(ae.Event.Prev, ae.Event)
 		p.hashOK = bytes.Equal(h[:], ae.Head)
@@ -93,7 +95,7 @@ func ReplayPrepared(l *Ledger, index, seq uint64, p *PreparedRecord) (err error)
 			err = &VerifyError{Seq: want, Reason: fmt.Sprintf("entry cannot be applied: %v", r)}
 		}
 	}()
-	got := l.Apply(index, ae.Entry)
+	got := l.apply(index, ae.Entry, p.entry)
 	switch {
 	case ae.Event == nil && got.Event == nil:
 		if seq != l.st.Seq {
