@@ -334,7 +334,8 @@ func (l *Ledger) Digest() [32]byte {
 	if l.digestOK && l.digestSeq == l.st.Seq && l.digestEpoch == l.st.Epoch {
 		return l.digest
 	}
-	l.digest = sha256.Sum256(Encode(l.st.body()))
+	body := l.st.body()
+	l.digest = sha256.Sum256(Encode(&body))
 	l.digestSeq, l.digestEpoch, l.digestOK = l.st.Seq, l.st.Epoch, true
 	return l.digest
 }
@@ -363,7 +364,8 @@ func (l *Ledger) DigestLater() (seq, epoch uint64, compute func() [32]byte) {
 
 // Snapshot returns the canonical snapshot bytes of the current state.
 func (l *Ledger) Snapshot() []byte {
-	body := Encode(l.st.body())
+	sb := l.st.body()
+	body := Encode(&sb)
 	digest := sha256.Sum256(body)
 	return Encode(&SnapshotFile{
 		Format: stateFormat,
