@@ -7,7 +7,8 @@ import (
 
 // Hand-written canonical encoders for the types every entry passes
 // through (the envelope, the kv payloads, the syscall payload and its
-// detail record, the chain record and the archive wrapper). They produce exactly the bytes the
+// detail record, the chain record and the archive wrapper) and for the
+// large tables of the state body (kv entries, the dedup window). They produce exactly the bytes the
 // reflection codec produces under handle — struct fields as a map keyed
 // by codec tag in sorted order, integers in their smallest form (signed
 // types in the signed formats), strings as str, byte slices as bin with

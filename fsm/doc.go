@@ -35,12 +35,17 @@
 //   - Numbers in this package (command types, reason codes, codec tags) are
 //     protocol; golden fixtures in testdata/golden pin the encodings.
 //   - One value has one byte form. The hot types (envelope, kv and syscall
-//     payloads, syscall detail, chain record, archive wrapper) have
-//     hand-written encoders (canonenc.go) and strict decoders
-//     (canondec.go) that must write and accept exactly the reflection
-//     codec's canonical bytes; anything else a strict decoder hands to the
-//     codec and its canonical check, so errors are the codec's. Property
-//     tests and a fuzz target hold them to the codec byte for byte.
+//     payloads, syscall detail, chain record, archive wrapper, the state
+//     body's kv and dedup tables) have hand-written encoders (canonenc.go)
+//     and, where entries are read, strict decoders (canondec.go) that must
+//     write and accept exactly the reflection codec's canonical bytes;
+//     anything else a strict decoder hands to the codec and its canonical
+//     check, so errors are the codec's. Property tests and a fuzz target
+//     hold them to the codec byte for byte.
+//   - What an entry's bytes alone determine (envelope, entry hash, caller,
+//     a syscall's decoded payload and args digest) is prepared apart from
+//     the ledger (entryPrep): inline by Apply, ahead of the ledger on
+//     another goroutine by a replay (PrepareRecord).
 //   - Federation (federation.go): the role is sealed at genesis; sovereign
 //     and domain commands verify every signature they rely on (passports,
 //     witness heads, operator signatures over amendments and resumes) with
