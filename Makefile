@@ -41,8 +41,8 @@ bench: build ## gate vs reference on local 3-node clusters at 1, 16, 256 clients
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/ ./fsm/... ./archive/...
 
 .PHONY: bench-long
-bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event ledger, elections in 5 min under load, cross-domain bus latency and throughput
-	$(BIN) bench --mode failover,replay,elections --replay-events 1000000 --elections-duration 5m $(BENCH_ARGS)
+bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event ledger, elections in 5 min under load, snapshot size/time and memory at 1M events, revocation against subtree size, cross-domain bus latency and throughput
+	$(BIN) bench --mode failover,replay,elections,snapshot,memory,revocation --replay-events 1000000 --ledger-events 1000000 --elections-duration 5m $(BENCH_ARGS)
 	$(GO) test -run '^$$' -bench CrossDomainCall -benchtime 500x ./kernel/
 
 fuzz: ## run every fuzz target for FUZZTIME each

@@ -149,11 +149,15 @@ type Report struct {
 	Replay           *ReplayReport    `json:"replay,omitempty"`
 	ElectionsNoFault *uint64          `json:"elections_no_fault,omitempty"`
 	Elections        *ElectionsReport `json:"elections,omitempty"`
-	Settings         Settings         `json:"settings"`
-	Machine          Machine          `json:"machine"`
-	Version          string           `json:"version,omitempty"`
-	StartedAt        time.Time        `json:"started_at"`
-	Seconds          float64          `json:"seconds"`
+	// Offline ledger figures (in-process fsm.Ledger).
+	Snapshot   *SnapshotReport   `json:"snapshot,omitempty"`
+	Memory     *MemoryReport     `json:"memory,omitempty"`
+	Revocation []RevocationPoint `json:"revocation,omitempty"`
+	Settings   Settings          `json:"settings"`
+	Machine    Machine           `json:"machine"`
+	Version    string            `json:"version,omitempty"`
+	StartedAt  time.Time         `json:"started_at"`
+	Seconds    float64           `json:"seconds"`
 }
 
 // ms converts a duration to float milliseconds rounded to the microsecond.
@@ -311,6 +315,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if p := r.Replay; p != nil {
 		fmt.Fprintf(w, "\nreplay: %d events in %.2f s = %.0f events/s (%.2f CPU s, archive %d MiB, ok=%v)\n  %s\n  ledger built in %.1f s by %d clients writing to the leader\n",
 			p.Events, p.Seconds, p.EventsPerS, p.CPUs, p.ArchiveBytes>>20, p.OK, p.Command, p.BuildSeconds, p.BuildClients)
+	}
+	if s := r.Snapshot; s != nil {
+		fmt.Fprintf(w, "\nledger snapshot after %d gated puts (%d keys, %d dedup entries; built in %.1f s in-process): %d bytes, encode %.1f ms, write+fsync %.1f ms, restore+verify %.1f ms\n",
+			s.Events, s.KVKeys, s.DedupEntries, s.BuildSeconds, s.Bytes, s.EncodeMs, s.WriteMs, s.RestoreMs)
+	}
+	if m := r.Memory; m != nil {
+		fmt.Fprintf(w, "\nledger memory (Go heap after GC, in-process): %d bytes per 1000 capabilities; %d bytes per 1M gated puts (%d puts leave %d keys and %d dedup entries)\n",
+			m.BytesPer1kCaps, m.BytesPer1MEvents, m.Events, m.KVKeys, m.DedupEntries)
+	}
+	if len(r.Revocation) > 0 {
+		fmt.Fprintln(w, "\nrevocation against subtree size (in-process):")
+		for _, p := range r.Revocation {
+			fmt.Fprintf(w, "  subtree %-7d revoke %.1f µs (the first %.1f µs)   a leaf's syscall after it %.1f µs\n", p.Subtree, p.RevokeUs, p.FirstRevokeUs, p.CheckUs)
+		}
 	}
 	if e := r.Elections; e != nil {
 		fmt.Fprintf(w, "\nelections under load, no faults: %d term increments (term %d -> %d; leader %s -> %s) in %.0f s with %d clients\n",

@@ -63,6 +63,8 @@ type Config struct {
 	ReplayClients     int
 	ElectionsDuration time.Duration
 	ElectionsClients  int
+	LedgerEvents      int   // gated puts of the offline snapshot and memory modes
+	RevocationSizes   []int // subtree sizes of the revocation mode
 
 	Path Path // how requests reach the kernel (default DefaultPath)
 
@@ -91,6 +93,8 @@ func DefaultConfig() Config {
 		ReplayClients:     256,
 		ElectionsDuration: 5 * time.Minute,
 		ElectionsClients:  256,
+		LedgerEvents:      1_000_000,
+		RevocationSizes:   []int{10, 1_000, 100_000},
 		Path:              DefaultPath,
 	}
 }
@@ -105,7 +109,7 @@ func (c *Config) Validate() error {
 			c.Modes[i] = ModePut
 			continue
 		}
-		if !isLoadMode(m) && m != ModeFailover && m != ModeReplay && m != ModeElections {
+		if !isLoadMode(m) && !isLedgerMode(m) && m != ModeFailover && m != ModeReplay && m != ModeElections {
 			errs = append(errs, fmt.Sprintf("mode %q is not put, read, mixed, failover, replay or elections", m))
 		}
 	}
@@ -139,12 +143,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, "an existing cluster (--addr) needs --token")
 		}
 		for _, m := range c.Modes {
-			if !isLoadMode(m) {
+			if !isLoadMode(m) && !isLedgerMode(m) {
 				errs = append(errs, fmt.Sprintf("mode %s needs a cluster of its own (it kills or stops nodes); not with --addr", m))
 			}
 		}
 	} else {
-		if c.Exe == "" {
+		if c.Exe == "" && slices.ContainsFunc(c.Modes, func(m string) bool { return !isLedgerMode(m) }) {
 			errs = append(errs, "no dominus binary to start agents with")
 		}
 		if c.Nodes < 1 || c.Nodes > 9 {
@@ -160,6 +164,14 @@ func (c *Config) Validate() error {
 	}
 	if slices.Contains(c.Modes, ModeReplay) && (c.ReplayEvents < 1 || c.ReplayClients < 1) {
 		errs = append(errs, fmt.Sprintf("replay needs events >= 1 (got %d) and clients >= 1 (got %d)", c.ReplayEvents, c.ReplayClients))
+	}
+	if (slices.Contains(c.Modes, ModeSnapshot) || slices.Contains(c.Modes, ModeMemory)) && c.LedgerEvents < 1 {
+		errs = append(errs, fmt.Sprintf("snapshot and memory need ledger events >= 1 (got %d)", c.LedgerEvents))
+	}
+	for _, n := range c.RevocationSizes {
+		if slices.Contains(c.Modes, ModeRevocation) && (n < 1 || n > 1_000_000) {
+			errs = append(errs, fmt.Sprintf("revocation subtree size %d is outside 1..1000000", n))
+		}
 	}
 	if slices.Contains(c.Modes, ModeElections) && (c.ElectionsDuration < time.Second || c.ElectionsClients < 1) {
 		errs = append(errs, fmt.Sprintf("elections needs a duration >= 1s (got %s) and clients >= 1 (got %d)", c.ElectionsDuration, c.ElectionsClients))
@@ -235,6 +247,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if p, err = cfg.replay(ctx); err == nil {
 				rep.Replay, rep.ReplayEventsPerS = p, &p.EventsPerS
 			}
+		case ModeSnapshot:
+			rep.Snapshot, err = cfg.snapshotFigures()
+		case ModeMemory:
+			rep.Memory, err = cfg.memoryFigures()
+		case ModeRevocation:
+			rep.Revocation, err = cfg.revocationFigures()
 		case ModeElections:
 			var e *ElectionsReport
 			var r *Result

@@ -104,6 +104,9 @@ type State struct {
 	Sense         *sense.Sensor // baselines, trust and posture; nil until the first sensed event
 }
 
+// DedupLen is the number of entries in the dedup window.
+func (s *State) DedupLen() int { return s.dedupQueue.len() }
+
 func newState() *State {
 	return &State{
 		KV:         map[string]*KVEntry{},

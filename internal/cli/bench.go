@@ -16,6 +16,7 @@ func benchCmd() *cobra.Command {
 	cfg := bench.DefaultConfig()
 	var (
 		clients, modes, targets string
+		revSizes                string
 		bindBase, op            string
 	)
 	cmd := &cobra.Command{
@@ -47,6 +48,13 @@ Modes (--mode, comma-separated):
                               time 'dominus audit replay --data-dir'
   elections                   term increments during a no-fault run of
                               --elections-duration under load
+  snapshot                    ledger snapshot size, encode, write+fsync and
+                              restore time after --ledger-events gated puts
+                              (in-process ledger, no cluster)
+  memory                      ledger heap per 1000 capabilities and per 1M
+                              gated puts (in-process)
+  revocation                  revoke and descendant-check cost against
+                              subtree size (--revocation-sizes, in-process)
 
 --addr URL[,URL...] measures an existing cluster instead (gate only, with
 --token; load modes only).`,
@@ -55,6 +63,9 @@ Modes (--mode, comma-separated):
 			var err error
 			if cfg.Clients, err = parseInts(clients); err != nil {
 				return usageError(fmt.Errorf("--clients: %w", err))
+			}
+			if cfg.RevocationSizes, err = parseInts(revSizes); err != nil {
+				return usageError(fmt.Errorf("--revocation-sizes: %w", err))
 			}
 			cfg.Modes = splitList(modes)
 			cfg.Targets = splitList(targets)
@@ -108,6 +119,8 @@ Modes (--mode, comma-separated):
 	fl.Float64Var(&cfg.RaftTimeoutScale, "raft-timeout-scale", cfg.RaftTimeoutScale, "passed to every agent (multiplies Raft heartbeat/election/lease timeouts)")
 	fl.IntVar(&cfg.FailoverTrials, "failover-trials", cfg.FailoverTrials, "kills of the leader in failover mode")
 	fl.IntVar(&cfg.ReplayEvents, "replay-events", cfg.ReplayEvents, "puts written before the replay in replay mode")
+	fl.IntVar(&cfg.LedgerEvents, "ledger-events", cfg.LedgerEvents, "gated puts applied before the snapshot and memory figures")
+	fl.StringVar(&revSizes, "revocation-sizes", "10,1000,100000", "comma-separated subtree sizes of the revocation mode")
 	fl.IntVar(&cfg.ReplayClients, "replay-clients", cfg.ReplayClients, "concurrent writers building the replay ledger")
 	fl.DurationVar(&cfg.ElectionsDuration, "elections-duration", cfg.ElectionsDuration, "length of the no-fault run in elections mode")
 	fl.IntVar(&cfg.ElectionsClients, "elections-clients", cfg.ElectionsClients, "clients of the load during the elections run")
