@@ -20,6 +20,11 @@
 //   - the failover (kill -9 of the leader to the first committed write),
 //     replay (`dominus audit replay --data-dir` of a stopped node) and
 //     elections (term increments during a no-fault run under load) modes;
+//   - the offline ledger modes (ledgermodes.go), in this process on an
+//     fsm.Ledger fed as a leader would, no cluster: snapshot (size,
+//     encode, write+fsync, restore), memory (heap per 1000 capabilities
+//     and per 1M gated puts) and revocation (revoke and leaf-check cost
+//     against subtree size);
 //   - CPU accounting of the client and every agent from /proc/PID/stat.
 //
 // How requests reach the kernel is a value (Path): SyscallPath, the
@@ -37,7 +42,7 @@
 // no random choices: keys and values are functions of (worker, request
 // number).
 //
-// Imports: api, client, internal/tlsutil and the standard library; the
-// micro-benchmarks (tests only) also import fsm, and the package tests run
-// internal/cli in a child process as the agent.
+// Imports: api, client, fsm (the offline ledger modes), internal/tlsutil
+// and the standard library; the package tests run internal/cli in a
+// child process as the agent.
 package bench
