@@ -19,7 +19,8 @@
 //     because it is stored.
 //   - Replays are pipelined: one goroutine reads records and prepares
 //     each (fsm.PrepareRecord: decode, hash the chain record against its
-//     own head; no ledger needed) while the caller's goroutine re-applies
+//     own head, prepare the Raft entry; no ledger needed) while the
+//     caller's goroutine re-applies
 //     them in order. The read-ahead is bounded (pipelineDepth batches of
 //     pipelineBatch records), the outcome is the sequential one, and a
 //     failure stops the reader before the replay returns.

@@ -210,8 +210,9 @@ func replayExport(r *run, exportPath string, progress Progress) (Report, error) 
 }
 
 // Replay pipeline: one goroutine reads records and prepares each
-// (fsm.PrepareRecord: decode, and hash the chain record against its own
-// head) while the caller's goroutine re-applies them in order. Records
+// (fsm.PrepareRecord: decode, hash the chain record against its own head,
+// prepare the Raft entry) while the caller's goroutine re-applies them in
+// order. Records
 // travel in batches; at most pipelineDepth batches wait, which bounds
 // the memory read ahead.
 const (

@@ -44,14 +44,13 @@ type MemoryReport struct {
 	// to 1M. The state the puts leave is bounded (KVKeys keys, at most
 	// fsm.MaxDedupEntries dedup entries), so scaled from fewer events it
 	// overstates; the default is 1M events.
-	BytesPer1MEvents     int64 `json:"bytes_per_1m_events"`
-	Events               int   `json:"events"`
-	KVKeys               int   `json:"kv_keys"`       // what the events leave in state: the bench's key space
-	DedupEntries         int   `json:"dedup_entries"` // and the dedup window (at most fsm.MaxDedupEntries)
-	HeapAfterGenesis     int64 `json:"heap_after_genesis"`
-	HeapAfter1kCaps      int64 `json:"heap_after_1k_caps"`
-	HeapAfterEvents      int64 `json:"heap_after_events"`
-	EventsKeepStateBound bool  `json:"events_keep_state_bounded"`
+	BytesPer1MEvents int64 `json:"bytes_per_1m_events"`
+	Events           int   `json:"events"`
+	KVKeys           int   `json:"kv_keys"`       // what the events leave in state: the bench's key space
+	DedupEntries     int   `json:"dedup_entries"` // and the dedup window (at most fsm.MaxDedupEntries)
+	HeapAfterGenesis int64 `json:"heap_after_genesis"`
+	HeapAfter1kCaps  int64 `json:"heap_after_1k_caps"`
+	HeapAfterEvents  int64 `json:"heap_after_events"`
 }
 
 // RevocationPoint is the cost of revoking a capability with Subtree
@@ -208,7 +207,6 @@ func (c *Config) memoryFigures() (*MemoryReport, error) {
 	rep.HeapAfterEvents = heapInUse()
 	rep.BytesPer1MEvents = int64(float64(rep.HeapAfterEvents-rep.HeapAfter1kCaps) * 1e6 / float64(c.LedgerEvents))
 	rep.KVKeys, rep.DedupEntries = len(o.l.State().KV), o.l.State().DedupLen()
-	rep.EventsKeepStateBound = true // events rewrite the same keys; the dedup window is bounded
 	runtime.KeepAlive(o)
 	return rep, nil
 }

@@ -110,7 +110,7 @@ func (c *Config) Validate() error {
 			continue
 		}
 		if !isLoadMode(m) && !isLedgerMode(m) && m != ModeFailover && m != ModeReplay && m != ModeElections {
-			errs = append(errs, fmt.Sprintf("mode %q is not put, read, mixed, failover, replay or elections", m))
+			errs = append(errs, fmt.Sprintf("mode %q is not put, read, mixed, failover, replay, elections, snapshot, memory or revocation", m))
 		}
 	}
 	if len(c.Modes) == 0 {

@@ -138,9 +138,9 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	st := l.st
 	cp := c.cap
 	c.subject = resource
-	digest := c.pre.argsDigest
-	if pa := c.pre.sys.Args; !c.pre.sysOK || len(args) != len(pa) || len(args) > 0 && &args[0] != &pa[0] {
-		digest = argsDigest(args) // not the entry's own syscall arguments
+	digest := c.argsDigest
+	if digest == "" {
+		digest = argsDigest(args)
 	}
 	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: digest, ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
 	var redeemed *Approval // marked used only if the call is permitted
@@ -272,6 +272,7 @@ func applySyscall(l *Ledger, c *call) outcome {
 		return deny(ReasonInvalidArgument)
 	}
 	c.remoteToken = p.RemoteTokenHash
+	c.argsDigest = c.pre.argsDigest // of p.Args
 	return l.syscall(c, p.Op, p.Resource, p.Args, p.ApprovalID)
 }
 

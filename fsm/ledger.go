@@ -81,6 +81,9 @@ type call struct {
 	remoteToken []byte
 	// viaBus marks a syscall a peer kernel sent over the bus.
 	viaBus bool
+	// argsDigest is the digest of the args the gate judges, when the
+	// entry prepared it (a syscall entry); "" computes it.
+	argsDigest string
 	// pre is what the entry's bytes alone determine.
 	pre *entryPrep
 }
