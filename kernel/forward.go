@@ -219,18 +219,13 @@ func (n *Node) serveApplyBatch(ctx context.Context, body []byte) ([]byte, error)
 		go func() {
 			defer wg.Done()
 			a := &out.Items[i]
-			env, err := fsm.DecodeEnvelope(it.Envelope)
-			if err != nil {
-				a.Code, a.Message = api.CodeBadRequest, fmt.Sprintf("malformed envelope: %v", err)
-				return
-			}
 			timeout := time.Duration(it.TimeoutNs)
 			if timeout <= 0 || timeout > rpcTimeout {
 				timeout = rpcTimeout
 			}
 			ictx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			res, idx, err := n.applyLocal(ictx, env)
+			res, idx, err := n.applyForwarded(ictx, it.Envelope)
 			if err != nil {
 				a.Code, a.Message = errorCode(err), err.Error()
 				return
@@ -240,4 +235,15 @@ func (n *Node) serveApplyBatch(ctx context.Context, body []byte) ([]byte, error)
 	}
 	wg.Wait()
 	return fsm.Encode(&out), nil
+}
+
+// applyForwarded proposes an envelope a follower forwarded (its canonical
+// bytes, without Time) on this leader: the one path of rpcApply and of
+// each write of an apply_batch.
+func (n *Node) applyForwarded(ctx context.Context, envelope []byte) (fsm.Result, uint64, error) {
+	env, err := fsm.DecodeEnvelope(envelope)
+	if err != nil {
+		return fsm.Result{}, 0, badRequest("malformed envelope: %v", err)
+	}
+	return n.applyLocal(ctx, env)
 }

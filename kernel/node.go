@@ -92,9 +92,12 @@ var (
 
 func errorCode(err error) string {
 	var re *rpcError
+	var ce *codedError
 	switch {
 	case errors.As(err, &re):
 		return re.Code
+	case errors.As(err, &ce):
+		return ce.code
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, errNotDelivered):
 		return api.CodeNoLeader
 	case errors.Is(err, ErrClockUnverified), errors.Is(err, errCatchingUp):
@@ -806,11 +809,7 @@ func (n *Node) registerRPC() {
 			if err := fsm.Decode(body, &req); err != nil {
 				return nil, err
 			}
-			env, err := fsm.DecodeEnvelope(req.Envelope)
-			if err != nil {
-				return nil, fmt.Errorf("malformed envelope: %w", err)
-			}
-			res, idx, err := n.applyLocal(ctx, env)
+			res, idx, err := n.applyForwarded(ctx, req.Envelope)
 			if err != nil {
 				return nil, err
 			}
