@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,7 +73,11 @@ func TestForwardedWritesAreBatchedAndEachRecordedOnce(t *testing.T) {
 	}
 	tc.requireSameHead(10 * time.Second)
 	found := 0
+	perRID := map[string]int{}
 	err := leader.Events(1, func(ev api.Event) error {
+		if strings.HasPrefix(ev.RequestID, "fw-") {
+			perRID[ev.RequestID]++
+		}
 		i, ok := seqs[ev.Seq]
 		if !ok {
 			return nil
@@ -88,6 +93,14 @@ func TestForwardedWritesAreBatchedAndEachRecordedOnce(t *testing.T) {
 	}
 	if found != writes {
 		t.Fatalf("%d of %d acknowledged writes found in the ledger at the seq they were told", found, writes)
+	}
+	if len(perRID) != writes {
+		t.Fatalf("%d distinct forwarded request ids in the ledger, want %d", len(perRID), writes)
+	}
+	for rid, n := range perRID {
+		if n != 1 {
+			t.Fatalf("request %s is in the ledger %d times", rid, n)
+		}
 	}
 	b, w := follower.fwd.batches.Load(), follower.fwd.writes.Load()
 	if w != writes || b >= w {

@@ -134,9 +134,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 			if trailing != 0 {
 				cfg.TrailingLogs = trailing
 			}
-			if cmd.Flags().Changed("raft-log-cache") {
-				cfg.RaftLogCache = logCache
-			}
+			cfg.RaftLogCache = logCache
 			cfg.EnableDebug = debug
 			if snapEvery != 0 {
 				cfg.SnapshotInterval = snapEvery

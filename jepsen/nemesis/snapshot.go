@@ -39,7 +39,7 @@ type Snapshots interface {
 }
 
 // snapshotWait bounds how long the step waits for the workload to write
-// enough entries past the paused follower for a compaction to pass it,
+// enough entries past the killed follower for a compaction to pass it,
 // and then for the follower to install the snapshot.
 const snapshotWait = 45 * time.Second
 
