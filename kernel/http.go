@@ -747,7 +747,8 @@ func (n *Node) handleRaftSnapshot(w http.ResponseWriter, r *http.Request, token 
 
 // handlePprof serves a Go runtime profile of this process (net/http/pprof:
 // profile and trace take ?seconds=N; heap, allocs, goroutine, block,
-// mutex, threadcreate take ?debug=N) when the agent runs with
+// mutex, threadcreate take ?debug=N; block and mutex stay empty, their
+// sampling is never turned on) when the agent runs with
 // --enable-debug.
 func (n *Node) handlePprof(w http.ResponseWriter, r *http.Request, token string) {
 	if !n.cfg.EnableDebug {
