@@ -490,6 +490,13 @@ func (a *Archive) Sync() error {
 		}
 	}
 	a.closeLater = nil
+	if err == nil && a.broken != nil {
+		// An append's fsync of the same file failed while this one ran
+		// (a rollover flushes the active segment): Linux reports a
+		// writeback error to one fsync only, so this success may not
+		// cover the writes that one lost.
+		err = fmt.Errorf("archive: sync: a concurrent fsync failed: %w", a.broken)
+	}
 	if err != nil {
 		if a.broken == nil {
 			a.broken = err
@@ -500,6 +507,9 @@ func (a *Archive) Sync() error {
 	// An append that rolled over meanwhile may have made more durable.
 	if !a.synced.have || target.index > a.synced.index {
 		a.synced = target
+	}
+	if dir && a.dirtyFile == f {
+		a.dirtyDir = false // the active segment's entry is durable now
 	}
 	if a.synced == a.state.Load().last() {
 		a.dirtyFile, a.dirtyPath, a.dirtyDir = nil, "", false

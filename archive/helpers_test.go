@@ -297,6 +297,7 @@ type faultRule struct {
 	sticky  bool
 	partial int
 	err     error
+	during  func() // for sync: runs inside the matched call, before it returns
 }
 
 // faultFS is the real file system with injected failures.
@@ -385,7 +386,12 @@ func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 
 func (f *faultFile) Sync() error {
 	if r, ok := f.fs.fault("sync"); ok {
-		return &fs.PathError{Op: "sync", Path: f.Name(), Err: r.err}
+		if r.during != nil {
+			r.during()
+		}
+		if r.err != nil {
+			return &fs.PathError{Op: "sync", Path: f.Name(), Err: r.err}
+		}
 	}
 	return f.File.Sync()
 }

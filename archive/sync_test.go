@@ -363,6 +363,77 @@ func TestFailedSyncRefusesAppends(t *testing.T) {
 	}
 }
 
+// A Sync whose fsync succeeds while an append's rollover fsync of the
+// same file fails (Linux reports a writeback error to one fsync only)
+// must not claim the pending records durable: it fails, and Synced stays.
+func TestSyncFailsWhenAConcurrentRolloverFsyncFailed(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	a := openT(t, dir, Options{SegmentBytes: faultSegmentBytes, MaxRecordBytes: 400, fs: ffs})
+	model := fixedRecords(position{}, 2, 40)
+	if err := a.Append(model); err != nil {
+		t.Fatal(err)
+	}
+	pending := fixedRecords(lastPos(model), fitsRecords, fitsData)
+	if err := a.AppendNoSync(pending); err != nil {
+		t.Fatal(err)
+	}
+	rollover := fixedRecords(lastPos(append(slices.Clone(model), pending...)), 2, 300)
+	var appendErr error
+	ffs.arm(
+		// Sync's own fsync: meanwhile an append rolls over, and its fsync
+		// of the same segment fails.
+		faultRule{op: "sync", nth: 1, during: func() { appendErr = a.AppendNoSync(rollover) }},
+		faultRule{op: "sync", nth: 2, err: syscall.EIO},
+	)
+	err := a.Sync()
+	if !errors.Is(appendErr, syscall.EIO) {
+		t.Fatalf("the rolling-over append = %v, want EIO (the test did not reach the case)", appendErr)
+	}
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Sync = %v after a concurrent fsync of its file failed, want an error wrapping EIO", err)
+	}
+	if i, _ := a.Synced(); i != model[len(model)-1].Index {
+		t.Fatalf("Synced() = %d, want %d: the pending records may be lost", i, model[len(model)-1].Index)
+	}
+	_ = a.Close()
+}
+
+// A Sync that made a new segment's directory entry durable does not
+// fsync the directory again, even when appends landed during it (so
+// records are still pending afterwards).
+func TestSyncFsyncsANewSegmentsDirectoryOnce(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	a := openT(t, dir, Options{SegmentBytes: faultSegmentBytes, MaxRecordBytes: 400, fs: ffs})
+	defer closeT(t, a)
+	model := fixedRecords(position{}, 2, 40)
+	if err := a.Append(model); err != nil {
+		t.Fatal(err)
+	}
+	batch := fixedRecords(lastPos(model), 2, 300) // opens a new segment
+	if err := a.AppendNoSync(batch); err != nil {
+		t.Fatal(err)
+	}
+	recs := append(slices.Clone(model), batch...)
+	more := fixedRecords(lastPos(recs), 1, 10)
+	var appendErr error
+	ffs.arm(faultRule{op: "sync", nth: 1, during: func() { appendErr = a.AppendNoSync(more) }})
+	if err := a.Sync(); err != nil || appendErr != nil {
+		t.Fatalf("Sync = %v, append during it = %v", err, appendErr)
+	}
+	if got := ffs.log(); !slices.Equal(got, []string{"sync", "write", "syncdir"}) {
+		t.Fatalf("first Sync (and the append during it) did %v, want [sync write syncdir]", got)
+	}
+	ffs.arm()
+	if err := a.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ffs.log(); !slices.Equal(got, []string{"sync"}) {
+		t.Fatalf("second Sync did %v, want [sync]: the directory entry was already durable", got)
+	}
+}
+
 // TestSyncRunsAlongsideAppends runs Sync in a loop while another goroutine
 // appends with AppendNoSync across many small segments (so sealed
 // segments are closed while a Sync may be fsyncing them) and readers
