@@ -102,7 +102,7 @@ type Archive struct {
 	mu         sync.Mutex // serialises appends and Close; guards the fields below
 	activeFile file       // open read-write on the active segment; nil when empty
 	buf        []byte     // encode buffer reused across Appends
-	broken     error      // set when a failed Append could not be rolled back, or a Sync failed
+	broken     error      // set when a failed Append could not be rolled back, an fsync with records pending failed, or a Sync failed
 	unlock     func() error
 
 	// Durability bookkeeping. Every record up to synced is durable. Writes

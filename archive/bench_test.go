@@ -14,7 +14,7 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkAppendNoSync measures the kernel's answer path: AppendNoSync,
-// no fsync; Sync runs off that path (BenchmarkSync).
+// no fsync; Sync runs off that path (BenchmarkAppendNoSyncThenSync).
 func BenchmarkAppendNoSync(b *testing.B) {
 	benchmarkAppend(b, func(a *Archive, batch []Record) error { return a.AppendNoSync(batch) })
 }

@@ -59,8 +59,9 @@
 //
 // Open fsyncs the last segment and the directory, so what it found is
 // durable (a killed writer may have left records in the page cache only).
-// A failed Sync, like a failed rollback, leaves the archive refusing
-// appends until it is reopened.
+// A failed Sync, a failed rollback, or a failed fsync of an Append while
+// unsynced records are pending leaves the archive refusing appends until
+// it is reopened; so does a Sync during which such an fsync failed.
 //
 // # Memory
 //

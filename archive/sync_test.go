@@ -90,7 +90,7 @@ func (c *crashFS) crashImage(t testing.TB, dir, dst string, rng *rand.Rand) []st
 		t.Fatal(err)
 	}
 	var chose []string
-	for _, name := range segmentNamesIn(t, dir) {
+	for _, name := range segmentNames(t, dir) {
 		path := filepath.Join(dir, name)
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -117,22 +117,6 @@ func (c *crashFS) crashImage(t testing.TB, dir, dst string, rng *rand.Rand) []st
 		}
 	}
 	return chose
-}
-
-func segmentNamesIn(t testing.TB, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), segmentSuffix) {
-			names = append(names, e.Name())
-		}
-	}
-	slices.Sort(names)
-	return names
 }
 
 // TestCrashLosesOnlyTheUnsyncedTail appends with AppendNoSync, Sync and
@@ -512,7 +496,7 @@ func TestSyncRunsAlongsideAppends(t *testing.T) {
 		}
 	}
 	closeT(t, a)
-	t.Logf("%d records in %d segments", len(model), len(segmentNamesIn(t, dir)))
+	t.Logf("%d records in %d segments", len(model), len(segmentNames(t, dir)))
 	a = openT(t, dir, Options{SegmentBytes: MinSegmentBytes, Logger: slog.New(slog.DiscardHandler)})
 	defer closeT(t, a)
 	checkArchive(t, a, model, rng)

@@ -213,9 +213,7 @@ func (f *ledgerFSM) reapply(l *raft.Log) fsm.Result {
 
 type fsmSnapshot struct {
 	data []byte
-	// syncArchive makes the archive durable through (at least) the
-	// snapshot's index; nil for none.
-	syncArchive func() error
+	f    *ledgerFSM // whose archive Persist makes durable first
 }
 
 // Persist syncs the archive before writing the snapshot: Raft compacts
@@ -224,11 +222,9 @@ type fsmSnapshot struct {
 // goroutine, rather than in Snapshot, so the FSM goroutine does not wait
 // for it.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if s.syncArchive != nil {
-		if err := s.syncArchive(); err != nil {
-			sink.Cancel()
-			return fmt.Errorf("sync the ledger archive before the snapshot: %w", err)
-		}
+	if err := s.f.syncArchive("snapshot"); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("sync the ledger archive before the snapshot: %w", err)
 	}
 	if _, err := sink.Write(s.data); err != nil {
 		sink.Cancel()
@@ -246,8 +242,8 @@ func (f *ledgerFSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return &fsmSnapshot{
-		data:        fsm.Encode(&raftSnapshot{Index: f.lastIndex, Ledger: f.ledger.Snapshot()}),
-		syncArchive: func() error { return f.syncArchive("snapshot") },
+		data: fsm.Encode(&raftSnapshot{Index: f.lastIndex, Ledger: f.ledger.Snapshot()}),
+		f:    f,
 	}, nil
 }
 
