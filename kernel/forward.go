@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,8 +106,9 @@ func (f *forwarder) forward(ctx context.Context, leader string, env []byte) (fsm
 	}
 }
 
-// send takes batches off the queue until it is empty. Each batch holds
-// writes for one leader address, in arrival order.
+// send takes batches off the queue until it is empty. Each batch is the
+// queue's longest prefix of writes for one leader address (at most
+// fwdMaxBatch), so writes leave in arrival order.
 func (f *forwarder) send() {
 	for {
 		f.mu.Lock()
@@ -116,15 +118,12 @@ func (f *forwarder) send() {
 			return
 		}
 		leader := f.queue[0].leader
-		var batch, rest []*fwdCall
-		for _, c := range f.queue {
-			if c.leader == leader && len(batch) < fwdMaxBatch {
-				batch = append(batch, c)
-			} else {
-				rest = append(rest, c)
-			}
+		k := 1
+		for k < len(f.queue) && k < fwdMaxBatch && f.queue[k].leader == leader {
+			k++
 		}
-		f.queue = rest
+		batch := slices.Clone(f.queue[:k])
+		f.queue = f.queue[k:]
 		f.mu.Unlock()
 		f.call(leader, batch)
 	}
