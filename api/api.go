@@ -59,6 +59,9 @@ type Peer struct {
 	Address  string `json:"address"`
 	Suffrage string `json:"suffrage"`
 	Leader   bool   `json:"leader"`
+	// Supports is the newest protocol the member's binary implements, as
+	// last asked (0: not known yet).
+	Supports uint16 `json:"supports"`
 }
 
 // Status is GET /v1/status.
@@ -83,7 +86,8 @@ type Status struct {
 	Peers             []Peer    `json:"peers"`
 	CanonHash         string    `json:"canon_hash"`
 	Initialized       bool      `json:"initialized"`
-	Protocol          uint16    `json:"protocol"`
+	Protocol          uint16    `json:"protocol"`           // in force
+	ProtocolSupported uint16    `json:"protocol_supported"` // this node's binary implements up to
 	Version           string    `json:"version"`
 	Domain            string    `json:"domain"`
 	Halted            bool      `json:"halted"` // a kernel-wide or federation halt is in force

@@ -12,6 +12,9 @@ type OperatorInitRequest struct {
 	Operators []OperatorInit `json:"operators,omitempty"`
 	Threshold int            `json:"threshold,omitempty"`
 	JoinToken string         `json:"join_token,omitempty"`
+	// Protocol seals genesis under this protocol version (standalone and
+	// sovereign; 0: the newest every voter implements).
+	Protocol uint16 `json:"protocol,omitempty"`
 }
 
 // OperatorInit names one operator and the hex Ed25519 public key its

@@ -126,6 +126,8 @@ type PolicyResponse struct {
 	Outcome
 	Name          string `json:"name"`
 	PolicyVersion uint64 `json:"policy_version"`
+	// Warnings name accepted policies written in a deprecated form.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // BacktestRequest is POST /v1/policies/backtest.

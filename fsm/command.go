@@ -56,6 +56,10 @@ const (
 	CmdKnowledge    CommandType = 35 // sovereign: a master-cortex finding with its evidence
 
 	CmdFedOperatorRekey CommandType = 36 // sovereign: M of N operators replace an operator's key
+
+	// Protocol upgrades (protocol.go).
+	CmdProtocolUpgrade CommandType = 37 // an operator moves the kernel to a newer protocol (sovereign: with M of N signatures)
+	CmdFedProtocolAck  CommandType = 38 // sovereign: a domain runs a protocol version
 )
 
 var commandNames = map[CommandType]string{
@@ -98,6 +102,9 @@ var commandNames = map[CommandType]string{
 	CmdKnowledge:    "knowledge",
 
 	CmdFedOperatorRekey: "fed.operator.rekey",
+
+	CmdProtocolUpgrade: "protocol.upgrade",
+	CmdFedProtocolAck:  "fed.protocol.ack",
 }
 
 func (t CommandType) String() string {

@@ -127,7 +127,8 @@ type DomainRecord struct {
 	CanonAck      uint64   `codec:"canon_ack"` // latest canon version the domain acknowledged
 	Suspended     bool     `codec:"suspended"`
 	SuspendReason string   `codec:"suspend_reason"`
-	Revoked       bool     `codec:"revoked"` // a passport of the domain was revoked: no renewal
+	Revoked       bool     `codec:"revoked"`                // a passport of the domain was revoked: no renewal
+	ProtocolAck   uint16   `codec:"protocol_ack,omitempty"` // the protocol the domain last reported running
 }
 
 // PassportRecord lists one issued passport.
@@ -269,6 +270,10 @@ type FedState struct {
 
 	// Sovereign: the master cortex's findings, oldest first, bounded.
 	Knowledge []KnowledgeRecord `codec:"knowledge"`
+
+	// Sovereign: the latest protocol upgrade, with the operators'
+	// signatures every domain verifies before it takes the version.
+	Protocol *ProtocolRatification `codec:"protocol,omitempty"`
 
 	// own caches the decoded Passport (the gate consults it on every
 	// syscall); it is derived from Passport alone and never encoded.
@@ -500,6 +505,7 @@ type FedJoin struct {
 	KernelID      string   `codec:"kernel_id"`
 	Passport      []byte   `codec:"passport"`
 	BusAddrs      []string `codec:"bus_addrs"`
+	Protocol      uint16   `codec:"protocol,omitempty"` // the protocol the domain runs
 }
 
 // FedPassport records a renewed passport (and the domain's current bus
@@ -571,6 +577,10 @@ type FedUpdate struct {
 	Halt          *FedHalt      `codec:"halt"`
 	Operators     []OperatorKey `codec:"operators"`
 	Threshold     int           `codec:"threshold"`
+	// Protocol is the sovereign's latest protocol upgrade; the domain
+	// takes a newer version than its own once the signatures verify
+	// against the operators it already trusts.
+	Protocol *ProtocolRatification `codec:"protocol,omitempty"`
 }
 
 // FedHaltCmd halts the federation.
@@ -832,6 +842,7 @@ func applyFedJoin(l *Ledger, c *call) outcome {
 	}
 	d.KernelID = p.KernelID
 	d.CanonAck = f.Canon.Version
+	d.ProtocolAck = p.Protocol
 	l.recordPassport(f, d, pp, p.Passport, p.BusAddrs)
 	fedDetail(c, p.Domain, "joined; passport "+pp.ID, p.KernelID)
 	return outcome{decision: DecisionPermit, id: pp.ID, value: append([]byte(nil), p.Passport...)}
@@ -1159,17 +1170,21 @@ func applyFedSuspend(l *Ledger, c *call) outcome {
 		return deny(ReasonSuspended)
 	}
 	// Suspension is decided by ledger facts only: the domain has not
-	// acknowledged a canon version ratified at least AckDeadline ago.
-	due := false
+	// acknowledged a canon version or a protocol version ratified at
+	// least AckDeadline ago.
+	why := ""
 	for _, a := range f.Amendments {
 		if a.State == AmendRatified && a.Version > d.CanonAck && c.now >= a.Ratified+AckDeadline {
-			due = true
+			why = "canon acknowledgement overdue"
 		}
 	}
-	if !due {
+	if why == "" && f.ProtocolAckOverdue(d, c.now) {
+		why = "protocol acknowledgement overdue"
+	}
+	if why == "" {
 		return deny(ReasonInvalidArgument)
 	}
-	d.Suspended, d.SuspendReason = true, "canon acknowledgement overdue"
+	d.Suspended, d.SuspendReason = true, why
 	fedDetail(c, p.Domain, "domain suspended", d.SuspendReason)
 	return outcome{decision: DecisionPermit}
 }
@@ -1256,6 +1271,10 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 	if p.Canon.Version < f.Canon.Version {
 		return deny(ReasonInvalidArgument)
 	}
+	adopt, by, r := l.federationProtocol(c, f, &p, ops)
+	if r != ReasonOK {
+		return deny(r)
+	}
 	if p.Canon.Version > f.Canon.Version {
 		// A new canon takes effect here as this kernel records it; the
 		// text must hash to the announced hash.
@@ -1284,8 +1303,37 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 		f.Halt = nil
 		note = "federation resumed"
 	}
+	if adopt != 0 {
+		l.setProtocol(c, adopt, by)
+		note += "; protocol " + strconv.FormatUint(uint64(adopt), 10)
+	}
 	fedDetail(c, own.ID, note, strconv.FormatUint(f.Canon.Version, 10))
 	return outcome{decision: DecisionPermit, version: f.Canon.Version}
+}
+
+// federationProtocol checks the protocol upgrade a federation view
+// carries: a version newer than the domain's own is taken only if M of
+// the federation operators the domain already trusts signed it (on the
+// first view, which brings the operators, those). It returns the version
+// to put in force (0 for none) and who signed it; it stops this replica
+// if its binary cannot judge by that version.
+func (l *Ledger) federationProtocol(c *call, f *FedState, p *FedUpdate, brought map[string]*OperatorKey) (uint16, string, Reason) {
+	if p.Protocol == nil || p.Protocol.Version <= l.st.Meta.Protocol {
+		return 0, "", ReasonOK
+	}
+	trusted := &FedState{Operators: f.Operators, Threshold: f.Threshold}
+	if len(f.Operators) == 0 {
+		trusted = &FedState{Operators: brought, Threshold: p.Threshold}
+	}
+	if len(p.Protocol.Signatures) > MaxOperators {
+		return 0, "", ReasonInvalidArgument
+	}
+	signers, r := operatorQuorum(trusted, ProtocolMessage(p.SovereignID, p.Protocol.Version), p.Protocol.Signatures, "")
+	if r != ReasonOK {
+		return 0, "", ReasonBadSignature
+	}
+	requireProtocol(c, p.Protocol.Version) // before anything changes
+	return p.Protocol.Version, "federation:" + strings.Join(signers, ","), ReasonOK
 }
 
 func applyFedHalt(l *Ledger, c *call) outcome {

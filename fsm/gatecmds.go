@@ -189,6 +189,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	d.Request = CedarRequest{
 		Principal: cp.Entity, Tier: DefaultTier, Trust: DefaultTrust, Action: op, Resource: resource,
 		Posture: DefaultPosture, Deviation: DefaultDeviation, LedgerTime: c.now / 1e9, Domain: st.Meta.Domain,
+		ArgsDigest: d.ArgsDigest,
 	}
 	escalateDeviation := false
 	if sensing {
@@ -198,12 +199,12 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		// At critical posture any deviation goes to a human.
 		escalateDeviation = dev.Escalate
 	}
-	d.Policy = EvaluatePolicies(l.setsFor(PolicyActive), d.Request)
+	d.Policy = EvaluatePolicies(l.setsFor(PolicyActive), d.Request, st.Meta.Protocol)
 	if escalateDeviation && d.Policy.Decision == DecisionPermit {
 		d.Policy = PolicyOutcome{Decision: DecisionEscalate, Reason: ReasonApprovalRequired, Why: "deviation at critical posture (sensing)"}
 	}
 	for _, cs := range l.setsFor(PolicyShadow) {
-		d.Shadow = append(d.Shadow, ShadowOutcome{Set: cs.name, Outcome: EvaluatePolicies([]*CompiledSet{cs}, d.Request)})
+		d.Shadow = append(d.Shadow, ShadowOutcome{Set: cs.name, Outcome: EvaluatePolicies([]*CompiledSet{cs}, d.Request, st.Meta.Protocol)})
 	}
 	switch d.Policy.Decision {
 	case DecisionDeny:

@@ -53,6 +53,8 @@ var goldenPayloads = map[CommandType]any{
 	CmdSignalIngest:     &SignalIngest{Kind: "incident_level", Value: 100},
 	CmdTrustAdjust:      &TrustAdjust{Entity: "agent-1", Delta: -200, Reason: "review"},
 	CmdFedOperatorRekey: &FedOperatorRekey{Operator: "carol", NewPubKey: testCanon[:], Signatures: []OperatorSignature{{Operator: "alice", Signature: []byte("sig")}}},
+	CmdProtocolUpgrade:  &ProtocolUpgrade{Version: 3, Signatures: []OperatorSignature{{Operator: "alice", Signature: []byte("sig")}}},
+	CmdFedProtocolAck:   &FedProtocolAck{Domain: "payments", Version: 3},
 	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 

@@ -86,7 +86,7 @@ func applyGenesis(l *Ledger, c *call) outcome {
 	if g.Protocol == 0 || g.Protocol > ProtocolVersion {
 		// A ledger sealed under rules this binary lacks must not be
 		// applied with other rules.
-		panic(UnknownProtocolError{Protocol: g.Protocol})
+		panic(UnknownProtocolError{Protocol: g.Protocol, Index: c.index})
 	}
 	if len(g.CanonHash) != sha256.Size || len(g.RootTokenHash) != sha256.Size || g.KernelID == "" || len(g.KernelID) > 128 || len(g.Domain) > MaxEntityBytes {
 		return deny(ReasonInvalidArgument)
@@ -142,14 +142,6 @@ func applyGenesis(l *Ledger, c *call) outcome {
 	// Genesis is attributed to the root operator it creates.
 	c.actor = RootOperatorName
 	return outcome{decision: DecisionPermit, id: root.ID}
-}
-
-// UnknownProtocolError is the panic value for a ledger sealed under a
-// protocol version newer than this binary implements.
-type UnknownProtocolError struct{ Protocol uint16 }
-
-func (e UnknownProtocolError) Error() string {
-	return "fsm: ledger protocol version is not implemented by this binary; upgrade before applying it"
 }
 
 func validKey(k string) bool {

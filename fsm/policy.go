@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 )
 
 // Cedar governance policy, evaluated inside the FSM.
@@ -18,6 +20,25 @@ import (
 // capability. Sets and the policies inside them are evaluated in sorted
 // order (cedar-go keeps policies in a Go map), and matches are recorded in
 // that order.
+
+// The Cedar model. From protocol 3 (ProtocolContract) the gate judges a
+// call with principal Dominus::Entity::"<entity>" (attributes tier, trust,
+// domain, name), action Dominus::Action::"<op>", resource
+// Dominus::Resource::"<path>" (attribute path) and context posture, time
+// (unix seconds, ledger time), args_digest, deviation, ledger_time, domain
+// and op. Policies written with the un-namespaced types of protocols 1 and
+// 2 (Entity::, Action::, Resource::) are still accepted and judged as they
+// were written: each policy is classified once, when it is compiled, and
+// evaluated against a request whose entity types are its own. Ledgers
+// under protocols 1 and 2 are judged with the un-namespaced types and the
+// context they had (posture, deviation, ledger_time, domain, op; principal
+// tier, trust, name).
+const (
+	CedarNamespace = "Dominus"
+	cedarEntity    = "Entity"
+	cedarAction    = "Action"
+	cedarResource  = "Resource"
+)
 
 // Defaults for every attribute a policy may read, until the sensing work
 // fills them.
@@ -40,6 +61,10 @@ type CedarRequest struct {
 	Deviation  int64  `codec:"deviation"`
 	LedgerTime int64  `codec:"ledger_time"` // unix seconds
 	Domain     string `codec:"domain"`
+	// ArgsDigest is the digest of the call's arguments (context.args_digest
+	// from protocol 3). It is not encoded with the request: the syscall
+	// detail that records the request carries it beside it.
+	ArgsDigest string `codec:"-"`
 }
 
 type policyEntry struct {
@@ -47,6 +72,9 @@ type policyEntry struct {
 	policy   *cedar.Policy
 	escalate string // the @escalate reason, "" if none
 	hasEsc   bool
+	// legacy: the policy names un-namespaced entity types (PolicyForm),
+	// so it is judged against a request with those types.
+	legacy bool
 }
 
 type CompiledSet struct {
@@ -66,6 +94,7 @@ func CompilePolicySet(name, mode string, version uint64, text string) (*Compiled
 	cs := &CompiledSet{name: name, mode: mode, version: version}
 	for id, p := range ps.All() {
 		e := policyEntry{id: name + "/" + string(id), policy: p}
+		e.legacy, _ = PolicyForm(p)
 		if why, ok := p.Annotations()["escalate"]; ok {
 			e.escalate, e.hasEsc = string(why), true
 		}
@@ -144,35 +173,25 @@ func (o onePolicy) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) { yield(o.id, o.p) }
 }
 
-// EvaluatePolicies judges req against sets (in the given order). It is
-// pure and used both by the gate and by backtests.
-func EvaluatePolicies(sets []*CompiledSet, req CedarRequest) PolicyOutcome {
+// EvaluatePolicies judges req against sets (in the given order) with the
+// Cedar model of the given protocol version. It is pure and used both by
+// the gate and by backtests.
+func EvaluatePolicies(sets []*CompiledSet, req CedarRequest, protocol uint16) PolicyOutcome {
 	if len(sets) == 0 {
 		return PolicyOutcome{Decision: DecisionPermit, Reason: ReasonOK}
 	}
-	principal := cedar.NewEntityUID("Entity", cedar.String(req.Principal))
-	resource := cedar.NewEntityUID("Resource", cedar.String(req.Resource))
-	entities := cedar.EntityMap{
-		principal: cedar.Entity{UID: principal, Attributes: cedar.NewRecord(cedar.RecordMap{
-			"tier":  cedar.String(req.Tier),
-			"trust": cedar.Long(req.Trust),
-			"name":  cedar.String(req.Principal),
-		})},
-		resource: cedar.Entity{UID: resource, Attributes: cedar.NewRecord(cedar.RecordMap{
-			"path": cedar.String(req.Resource),
-		})},
-	}
-	creq := cedar.Request{
-		Principal: principal,
-		Action:    cedar.NewEntityUID("Action", cedar.String(req.Action)),
-		Resource:  resource,
-		Context: cedar.NewRecord(cedar.RecordMap{
-			"posture":     cedar.String(req.Posture),
-			"deviation":   cedar.Long(req.Deviation),
-			"ledger_time": cedar.Long(req.LedgerTime),
-			"domain":      cedar.String(req.Domain),
-			"op":          cedar.String(req.Action),
-		}),
+	contract := protocol >= ProtocolContract
+	// The request under each form of entity types, built on first use.
+	var forms [2]*cedarInput
+	input := func(legacy bool) *cedarInput {
+		i := 0
+		if legacy || !contract {
+			i = 1
+		}
+		if forms[i] == nil {
+			forms[i] = buildCedarInput(req, contract, i == 1)
+		}
+		return forms[i]
 	}
 	var out PolicyOutcome
 	allEscalate := true
@@ -182,7 +201,8 @@ func EvaluatePolicies(sets []*CompiledSet, req CedarRequest) PolicyOutcome {
 				out.Errors = append(out.Errors, e.id)
 				continue
 			}
-			dec, diag := cedar.Authorize(onePolicy{id: cedar.PolicyID(e.id), p: e.policy}, entities, creq)
+			in := input(e.legacy)
+			dec, diag := cedar.Authorize(onePolicy{id: cedar.PolicyID(e.id), p: e.policy}, in.entities, in.req)
 			if len(diag.Errors) > 0 {
 				out.Errors = append(out.Errors, e.id)
 				continue
@@ -210,4 +230,121 @@ func EvaluatePolicies(sets []*CompiledSet, req CedarRequest) PolicyOutcome {
 		out.Decision, out.Reason = DecisionPermit, ReasonOK
 	}
 	return out
+}
+
+// cedarInput is one Cedar request with its entities.
+type cedarInput struct {
+	entities cedar.EntityMap
+	req      cedar.Request
+}
+
+// buildCedarInput builds the Cedar form of req: with the contract's
+// attributes (protocol 3 on) or the earlier ones, and with namespaced or
+// un-namespaced entity types.
+func buildCedarInput(req CedarRequest, contract, legacy bool) *cedarInput {
+	typ := func(name string) types.EntityType {
+		if legacy {
+			return types.EntityType(name)
+		}
+		return types.EntityType(CedarNamespace + "::" + name)
+	}
+	principal := cedar.NewEntityUID(typ(cedarEntity), cedar.String(req.Principal))
+	resource := cedar.NewEntityUID(typ(cedarResource), cedar.String(req.Resource))
+	pattrs := cedar.RecordMap{
+		"tier":  cedar.String(req.Tier),
+		"trust": cedar.Long(req.Trust),
+		"name":  cedar.String(req.Principal),
+	}
+	ctx := cedar.RecordMap{
+		"posture":     cedar.String(req.Posture),
+		"deviation":   cedar.Long(req.Deviation),
+		"ledger_time": cedar.Long(req.LedgerTime),
+		"domain":      cedar.String(req.Domain),
+		"op":          cedar.String(req.Action),
+	}
+	if contract {
+		pattrs["domain"] = cedar.String(req.Domain)
+		ctx["time"] = cedar.Long(req.LedgerTime)
+		ctx["args_digest"] = cedar.String(req.ArgsDigest)
+	}
+	return &cedarInput{
+		entities: cedar.EntityMap{
+			principal: cedar.Entity{UID: principal, Attributes: cedar.NewRecord(pattrs)},
+			resource: cedar.Entity{UID: resource, Attributes: cedar.NewRecord(cedar.RecordMap{
+				"path": cedar.String(req.Resource),
+			})},
+		},
+		req: cedar.Request{
+			Principal: principal,
+			Action:    cedar.NewEntityUID(typ(cedarAction), cedar.String(req.Action)),
+			Resource:  resource,
+			Context:   cedar.NewRecord(ctx),
+		},
+	}
+}
+
+// PolicyForm reports which forms of the gate's entity types a policy
+// names: legacy for Entity, Action or Resource without a namespace,
+// namespaced for Dominus::Entity, Dominus::Action or Dominus::Resource.
+// A policy that names neither reads only attributes and is judged the
+// same under both. Other types are neither.
+func PolicyForm(p *cedar.Policy) (legacy, namespaced bool) {
+	see := func(t types.EntityType) {
+		switch string(t) {
+		case cedarEntity, cedarAction, cedarResource:
+			legacy = true
+		case CedarNamespace + "::" + cedarEntity, CedarNamespace + "::" + cedarAction, CedarNamespace + "::" + cedarResource:
+			namespaced = true
+		}
+	}
+	var value func(v types.Value)
+	value = func(v types.Value) {
+		switch v := v.(type) {
+		case types.EntityUID:
+			see(v.Type)
+		case types.Set:
+			for e := range v.All() {
+				value(e)
+			}
+		case types.Record:
+			for _, e := range v.All() {
+				value(e)
+			}
+		}
+	}
+	scope := func(s any) {
+		switch s := s.(type) {
+		case xast.ScopeTypeEq:
+			see(s.Entity.Type)
+		case xast.ScopeTypeIn:
+			see(s.Entity.Type)
+		case xast.ScopeTypeInSet:
+			for _, e := range s.Entities {
+				see(e.Type)
+			}
+		case xast.ScopeTypeIs:
+			see(s.Type)
+		case xast.ScopeTypeIsIn:
+			see(s.Type)
+			see(s.Entity.Type)
+		}
+	}
+	a := p.AST()
+	scope(a.Principal)
+	scope(a.Action)
+	scope(a.Resource)
+	for _, c := range a.Conditions {
+		xast.Inspect(xast.NewNode(c.Body), func(n xast.IsNode) bool {
+			switch n := n.(type) {
+			case xast.NodeValue:
+				value(n.Value)
+			case xast.NodeTypeIs:
+				see(n.EntityType)
+			case xast.NodeTypeIsIn:
+				see(n.EntityType)
+			}
+			return true
+		})
+	}
+	return legacy, namespaced
 }

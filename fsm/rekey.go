@@ -48,26 +48,10 @@ func applyFedOperatorRekey(l *Ledger, c *call) outcome {
 	if len(p.NewPubKey) != ed25519.PublicKeySize || bytes.Equal(p.NewPubKey, target.PubKey) || len(p.Signatures) > MaxOperators {
 		return deny(ReasonInvalidArgument)
 	}
-	msg := RekeyMessage(p.Operator, target.PubKey, p.NewPubKey)
-	var signers []string
-	sovereignSigned := false
-	for _, s := range p.Signatures {
-		op := f.Operators[s.Operator]
-		// The operator whose key is replaced cannot vouch for it.
-		if op == nil || op.Revoked || s.Operator == p.Operator || len(s.Signature) != ed25519.SignatureSize ||
-			!ed25519.Verify(ed25519.PublicKey(op.PubKey), msg, s.Signature) {
-			return deny(ReasonBadSignature)
-		}
-		for _, seen := range signers {
-			if seen == s.Operator {
-				return deny(ReasonDuplicateSignature)
-			}
-		}
-		signers = append(signers, s.Operator)
-		sovereignSigned = sovereignSigned || op.Level == LevelSovereign
-	}
-	if len(signers) < f.Threshold || !sovereignSigned {
-		return deny(ReasonForbidden)
+	// The operator whose key is replaced cannot vouch for it.
+	signers, r := operatorQuorum(f, RekeyMessage(p.Operator, target.PubKey, p.NewPubKey), p.Signatures, p.Operator)
+	if r != ReasonOK {
+		return deny(r)
 	}
 	c.actor = signers[0]
 	target.PubKey = append([]byte(nil), p.NewPubKey...)

@@ -10,11 +10,6 @@ import (
 	"github.com/dominus-kernel/dominus/sense"
 )
 
-// ProtocolVersion is the newest rule set this binary implements. The
-// version a ledger was sealed with is recorded in its genesis, and handlers
-// consult State.Meta.Protocol, so an old ledger replays under its own rules.
-const ProtocolVersion uint16 = 2
-
 // Bounds on replicated tables. Eviction is deterministic (oldest first).
 const (
 	MaxDedupEntries    = 100_000
@@ -32,7 +27,9 @@ type HeadRef struct {
 
 func (h HeadRef) String() string { return fmt.Sprintf("%d:%s", h.Seq, hex.EncodeToString(h.Hash)) }
 
-// Meta is sealed at genesis.
+// Meta is sealed at genesis, but for the protocol in force: Protocol is
+// the version genesis sealed until a protocol upgrade moves it forward,
+// and ProtocolHistory lists every such move.
 type Meta struct {
 	KernelID      string `codec:"kernel_id"`
 	CanonHash     []byte `codec:"canon_hash"`
@@ -42,6 +39,8 @@ type Meta struct {
 	Domain        string `codec:"domain"`
 	Role          string `codec:"role,omitempty"` // federation role; "" = standalone
 	SenseWindowNs int64  `codec:"sense_window_ns,omitempty"`
+	// ProtocolHistory records each protocol upgrade, oldest first.
+	ProtocolHistory []ProtocolChange `codec:"protocol_history,omitempty"`
 }
 
 // KVEntry is one key's value. Version is the seq of the event that last

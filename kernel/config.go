@@ -21,6 +21,9 @@ type Config struct {
 	HTTPAddr        string   // IP:PORT for the HTTP API; empty disables it
 	BootstrapExpect int      // bootstrap a new cluster once this many fresh servers are known
 	Join            []string // other nodes' BindAddr
+	// NonVoter joins the cluster as a non-voting member: it replicates and
+	// applies the ledger but neither votes nor counts for quorum.
+	NonVoter bool
 
 	TLS          *tlsutil.Files // mutual TLS for Raft/RPC and HTTPS for the API; nil = plaintext (tests, never production)
 	HTTPInsecure bool           // serve the HTTP API without TLS even when TLS files are set (loopback dev only)
@@ -135,6 +138,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BootstrapExpect < 0 || c.BootstrapExpect > 9 {
 		errs = append(errs, fmt.Sprintf("bootstrap-expect %d is outside 0..9", c.BootstrapExpect))
+	}
+	if c.NonVoter && c.BootstrapExpect > 0 {
+		errs = append(errs, fmt.Sprintf("non-voter with bootstrap-expect %d: a non-voting member joins an existing cluster, it does not bootstrap one", c.BootstrapExpect))
 	}
 	for _, j := range c.Join {
 		if _, _, err := splitIPPort(j); err != nil {

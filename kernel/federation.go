@@ -54,6 +54,7 @@ type fed struct {
 	start   map[string]int    // per destination: the bus address to try first
 	kick    chan struct{}     // wakes the shipper when an outbox event commits
 	acked   uint64            // domain: the canon version this leader acknowledged over the bus
+	support map[string]uint16 // sovereign: per domain, the protocol its voters implement, as its last renewal said
 	kernel  string            // this kernel's bus name
 }
 
@@ -433,16 +434,19 @@ func (fd *fed) sovereignDuties() {
 			if d.KernelID == "" || d.Suspended {
 				continue
 			}
+			due := f.ProtocolAckOverdue(d, st.Time)
 			for _, a := range f.Amendments {
 				if a.State == fsm.AmendRatified && a.Version > d.CanonAck && st.Time >= a.Ratified+fsm.AckDeadline {
-					overdue = append(overdue, d.Name)
-					break
+					due = true
 				}
+			}
+			if due {
+				overdue = append(overdue, d.Name)
 			}
 		}
 	})
 	for _, d := range overdue {
-		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedSuspend, Payload: fsm.Encode(&fsm.FedSuspend{Domain: d, Reason: "canon acknowledgement overdue"})}); err != nil {
+		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedSuspend, Payload: fsm.Encode(&fsm.FedSuspend{Domain: d, Reason: "acknowledgement overdue"})}); err != nil {
 			n.log.Warn("suspending domain", "domain", d, "err", err)
 		}
 	}
@@ -524,19 +528,26 @@ type FedJoinRequest struct {
 	KernelID  string   `json:"kernel_id"`
 	NodeKeys  []string `json:"node_keys"` // hex
 	BusAddrs  []string `json:"bus_addrs"`
+	// ProtocolSupport is the newest protocol every voter of the domain
+	// implements (0: unknown).
+	ProtocolSupport uint16 `json:"protocol_support,omitempty"`
 }
 
 // FedRenewRequest is a domain leader's periodic renewal, signed by one of
 // the node keys of its current passport.
 type FedRenewRequest struct {
-	Domain    string   `json:"domain"`
-	KernelID  string   `json:"kernel_id"`
-	NodeKeys  []string `json:"node_keys"`
-	BusAddrs  []string `json:"bus_addrs"`
-	CanonAck  uint64   `json:"canon_ack"`
-	SentAt    int64    `json:"sent_at"`
-	NodeKey   string   `json:"node_key"`
-	Signature string   `json:"signature"`
+	Domain   string   `json:"domain"`
+	KernelID string   `json:"kernel_id"`
+	NodeKeys []string `json:"node_keys"`
+	BusAddrs []string `json:"bus_addrs"`
+	CanonAck uint64   `json:"canon_ack"`
+	// ProtocolAck is the protocol the domain runs; ProtocolSupport the
+	// newest every voter of it implements (0: unknown).
+	ProtocolAck     uint16 `json:"protocol_ack,omitempty"`
+	ProtocolSupport uint16 `json:"protocol_support,omitempty"`
+	SentAt          int64  `json:"sent_at"`
+	NodeKey         string `json:"node_key"`
+	Signature       string `json:"signature"`
 }
 
 const renewContext = "dominus-renew-v1\x00"
@@ -554,6 +565,9 @@ func (r *FedRenewRequest) signingBytes() []byte {
 type FedView struct {
 	Update fsm.FedUpdate     `json:"update"`
 	Links  map[string][]byte `json:"links"`
+	// Protocol is the protocol in force on the sovereign: a joining
+	// domain seals its genesis under it.
+	Protocol uint16 `json:"protocol,omitempty"`
 }
 
 // view builds the federation view for domain d (sovereign, under read);
@@ -593,11 +607,15 @@ func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string, sovAddrs []st
 	for _, name := range sortedKeys(f.Operators) {
 		u.Operators = append(u.Operators, *f.Operators[name])
 	}
+	if f.Protocol != nil {
+		pr := *f.Protocol
+		u.Protocol = &pr
+	}
 	links, err := fd.linksFor(domain, names)
 	if err != nil {
 		return FedView{}, err
 	}
-	return FedView{Update: u, Links: links}, nil
+	return FedView{Update: u, Links: links, Protocol: st.Meta.Protocol}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -718,7 +736,7 @@ func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Re
 		return "", fsm.Result{}, err
 	}
 	keys, addrs := n.memberKeys(ctx)
-	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs}
+	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs, ProtocolSupport: n.domainVoterSupport(ctx)}
 	for _, k := range keys {
 		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
 	}
@@ -729,7 +747,13 @@ func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Re
 	if err := n.fed.setSecrets(fedSecrets{Links: view.Links}); err != nil {
 		return "", fsm.Result{}, err
 	}
-	token, res, err := n.genesis(ctx, kid, nil, 0)
+	// The domain starts under the federation's protocol (a sovereign
+	// from before protocol upgrades names none).
+	protocol, err := n.genesisProtocol(ctx, view.Protocol)
+	if err != nil {
+		return "", fsm.Result{}, err
+	}
+	token, res, err := n.genesis(ctx, kid, nil, 0, protocol)
 	if err != nil {
 		return "", res, err
 	}
@@ -763,10 +787,13 @@ func (fd *fed) renew(ctx context.Context) error {
 	defer cancel()
 	var kid string
 	var ack uint64
-	n.fedState(func(st *fsm.State, f *fsm.FedState) { kid, ack = st.Meta.KernelID, f.Canon.Version })
+	var protocol uint16
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		kid, ack, protocol = st.Meta.KernelID, f.Canon.Version, st.Meta.Protocol
+	})
 	keys, addrs := n.memberKeys(ctx)
 	req := FedRenewRequest{Domain: n.cfg.Domain, KernelID: kid, BusAddrs: addrs, CanonAck: ack, SentAt: n.now().UnixNano(),
-		NodeKey: hex.EncodeToString(n.NodePublicKey())}
+		ProtocolAck: protocol, ProtocolSupport: n.domainVoterSupport(ctx), NodeKey: hex.EncodeToString(n.NodePublicKey())}
 	for _, k := range keys {
 		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
 	}
@@ -780,6 +807,7 @@ func (fd *fed) renew(ctx context.Context) error {
 	if err := fd.setSecrets(fedSecrets{Links: view.Links}); err != nil {
 		return err
 	}
+	fd.protocolForVoters(ctx, &view.Update)
 	return fd.applyUpdate(ctx, view.Update)
 }
 

@@ -65,12 +65,16 @@ func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
 	case fsm.RoleSovereign:
 		opTokens, tok, res, err = n.initSovereign(r.Context(), req)
 	case fsm.RoleDomain:
-		tok, res, err = n.InitDomain(r.Context(), req.JoinToken)
+		if req.Protocol != 0 {
+			err = badRequest("a domain's protocol is the federation's: it is set on the sovereign")
+		} else {
+			tok, res, err = n.InitDomain(r.Context(), req.JoinToken)
+		}
 	default:
 		if len(req.Operators) > 0 || req.JoinToken != "" {
 			err = badRequest("operators and join tokens belong to federated kernels (--role sovereign|domain)")
 		} else {
-			tok, res, err = n.Init(r.Context())
+			tok, res, err = n.InitAt(r.Context(), req.Protocol)
 		}
 	}
 	if err != nil {
@@ -103,11 +107,15 @@ func (n *Node) initSovereign(ctx context.Context, req api.OperatorInitRequest) (
 		ops = append(ops, fsm.GenesisOperator{Name: o.Name, TokenHash: th, PubKey: pub, Level: o.Level})
 		toks = append(toks, api.OperatorToken{Name: o.Name, Token: tok})
 	}
+	protocol, err := n.genesisProtocol(ctx, req.Protocol)
+	if err != nil {
+		return nil, "", fsm.Result{}, err
+	}
 	var kid [8]byte
 	if _, err := rand.Read(kid[:]); err != nil {
 		return nil, "", fsm.Result{}, err
 	}
-	tok, res, err := n.genesis(ctx, "sovereign-"+hex.EncodeToString(kid[:]), ops, req.Threshold)
+	tok, res, err := n.genesis(ctx, "sovereign-"+hex.EncodeToString(kid[:]), ops, req.Threshold, protocol)
 	if err != nil {
 		return nil, "", res, err
 	}
@@ -168,16 +176,23 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 	var d fsm.DomainRecord
 	var found bool
 	var issuer string
+	var protocol uint16
 	n.fedState(func(st *fsm.State, f *fsm.FedState) {
 		if rec := f.Domains[req.Domain]; rec != nil {
 			d, found = *rec, true
 		}
 		issuer = st.Meta.KernelID
+		protocol = st.Meta.Protocol
 	})
 	if !found || d.JoinTokenHash != th {
 		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "unknown domain or join token"})
 		return
 	}
+	if req.ProtocolSupport != 0 && req.ProtocolSupport < protocol {
+		writeErr(w, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("this federation runs protocol %d and the domain's voters implement protocols only up to %d: upgrade their binaries first", protocol, req.ProtocolSupport)})
+		return
+	}
+	n.fed.setDomainSupport(req.Domain, req.ProtocolSupport)
 	if d.KernelID != "" && d.KernelID != req.KernelID {
 		writeErr(w, &codedError{code: api.CodeForbidden, msg: "join token already redeemed by another kernel"})
 		return
@@ -206,7 +221,7 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 		}
 		b, _ := n.fed.issuePassport(&d, keys, issuer, d.CreatedBy)
 		if err := n.applyInternal(ctx, "join", fsm.CmdFedJoin, fsm.Encode(&fsm.FedJoin{
-			Domain: req.Domain, JoinTokenHash: TokenHash(req.JoinToken), KernelID: req.KernelID, Passport: b, BusAddrs: req.BusAddrs})); err != nil {
+			Domain: req.Domain, JoinTokenHash: TokenHash(req.JoinToken), KernelID: req.KernelID, Passport: b, BusAddrs: req.BusAddrs, Protocol: protocol})); err != nil {
 			writeErr(w, err)
 			return
 		}
@@ -274,6 +289,15 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.CanonAck > d.CanonAck {
 		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedCanonAck, Payload: fsm.Encode(&fsm.FedCanonAck{Domain: d.Name, Version: req.CanonAck})}); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	if req.ProtocolSupport != 0 {
+		n.fed.setDomainSupport(d.Name, req.ProtocolSupport)
+	}
+	if req.ProtocolAck > d.ProtocolAck {
+		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedProtocolAck, Payload: fsm.Encode(&fsm.FedProtocolAck{Domain: d.Name, Version: req.ProtocolAck})}); err != nil {
 			writeErr(w, err)
 			return
 		}

@@ -242,7 +242,8 @@ func TestBacktestMatchesDirectEvaluation(t *testing.T) {
 			continue
 		}
 		evaluated++
-		now := fsm.EvaluatePolicies([]*fsm.CompiledSet{csB}, d.Request)
+		d.Request.ArgsDigest = d.ArgsDigest
+		now := fsm.EvaluatePolicies([]*fsm.CompiledSet{csB}, d.Request, n.protocolInForce())
 		if now.Decision != d.Policy.Decision {
 			want[d.Policy.Decision.String()+"→"+now.Decision.String()]++
 		}

@@ -377,8 +377,10 @@ func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, token str
 		req.Mode = fsm.PolicyActive
 	}
 	req.Mode = strings.ToUpper(req.Mode)
+	var warnings []string
 	if req.Text != "" {
-		if err := ValidatePolicy(req.Name, req.Text); err != nil {
+		var err error
+		if warnings, err = ValidatePolicy(req.Name, req.Text, n.protocolInForce()); err != nil {
 			writeErr(w, &codedError{code: api.CodePolicyInvalid, msg: err.Error()})
 			return
 		}
@@ -388,7 +390,7 @@ func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, token str
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.PolicyResponse{Outcome: outcome(res), Name: req.Name, PolicyVersion: res.Version})
+	writeJSON(w, http.StatusOK, api.PolicyResponse{Outcome: outcome(res), Name: req.Name, PolicyVersion: res.Version, Warnings: warnings})
 }
 
 func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, token string) {
@@ -467,11 +469,12 @@ func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, token stri
 
 // Backtest re-judges recorded syscalls in [from, to] that reached the
 // policy stage, each from its recorded Cedar request, against the current
-// ACTIVE sets with set name replaced by text (or text added as a new set).
-// It is read-only and nothing cascades: uses, trust and approvals are as
-// recorded.
+// ACTIVE sets with set name replaced by text (or text added as a new set),
+// under the Cedar model of the protocol in force now. It is read-only and
+// nothing cascades: uses, trust and approvals are as recorded.
 func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
-	if err := ValidatePolicy("backtest", req.Text); err != nil {
+	protocol := n.protocolInForce()
+	if _, err := ValidatePolicy("backtest", req.Text, protocol); err != nil {
 		return api.BacktestResponse{}, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
 	}
 	var recs []fsm.PolicyRecord
@@ -540,7 +543,8 @@ func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
 			return nil
 		}
 		out.Evaluated++
-		now := fsm.EvaluatePolicies(sets, d.Request)
+		d.Request.ArgsDigest = d.ArgsDigest // recorded beside the request
+		now := fsm.EvaluatePolicies(sets, d.Request, protocol)
 		if now.Decision == d.Policy.Decision && now.Reason == d.Policy.Reason {
 			return nil
 		}

@@ -100,6 +100,7 @@ func (n *Node) Handler() http.Handler {
 	authed("POST /v1/snapshot/save", n.handleSnapshotSave)
 	authed("POST /v1/snapshot/restore", n.handleSnapshotRestore)
 	n.registerGate(authed)
+	n.registerProtocol(open, authed)
 	n.registerFederation(open, authed)
 	n.registerSensing(authed)
 	n.registerCortex(open, authed)
@@ -155,7 +156,7 @@ func httpStatus(code string) int {
 		return http.StatusInsufficientStorage
 	case api.CodePolicyInvalid:
 		return http.StatusBadRequest
-	case api.CodeVerifyFailed:
+	case api.CodeVerifyFailed, api.CodeProtocolUnsupported:
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
@@ -230,6 +231,7 @@ func (n *Node) Status() api.Status {
 	s.Epoch = st.Epoch
 	s.Initialized = st.Initialized
 	s.Protocol = st.Meta.Protocol
+	s.ProtocolSupported = fsm.ProtocolVersion
 	s.KernelID = st.Meta.KernelID
 	s.Domain = st.Meta.Domain
 	_, s.Halted = st.Halts[""]
@@ -240,9 +242,15 @@ func (n *Node) Status() api.Status {
 	n.fsm.mu.RUnlock()
 	s.StateDigest = n.digestAt(dseq, depoch, digest)
 	s.LastSnapshotIndex, _ = n.lastSnapshot()
+	supports := map[string]uint16{}
+	for _, m := range n.cachedMembers() {
+		supports[m.node] = m.supports
+	}
+	supports[n.cfg.Name] = fsm.ProtocolVersion
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, sv := range f.Configuration().Servers {
-			s.Peers = append(s.Peers, api.Peer{ID: string(sv.ID), Address: string(sv.Address), Suffrage: sv.Suffrage.String(), Leader: sv.ID == id})
+			s.Peers = append(s.Peers, api.Peer{ID: string(sv.ID), Address: string(sv.Address), Suffrage: sv.Suffrage.String(), Leader: sv.ID == id,
+				Supports: supports[string(sv.ID)]})
 		}
 	}
 	return s

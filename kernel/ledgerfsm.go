@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,10 @@ type ledgerFSM struct {
 	backfill func(ctx context.Context, from, to uint64) ([]archive.Record, error)
 	// observe is called with each applied entry's result (metrics, skew).
 	observe func(fsm.Result)
+	// onStop is called once when an entry needs rules this binary does
+	// not implement (fsm.UnknownProtocolError, fsm.UnknownCommandError);
+	// the FSM applies nothing more (see stopApplying).
+	onStop func(error)
 
 	// syncInterval is how long after an answer-path append the archive
 	// is synced in the background (nanoseconds; archiveSyncInterval, or
@@ -145,36 +150,10 @@ func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	recs := make([]archive.Record, 0, len(logs))
 	archLastIndex, _ := f.arch.Last()
-	f.mu.Lock()
-	for i, l := range logs {
-		if l.Type != raft.LogCommand {
-			continue
-		}
-		if f.reference && f.ledger.State().Initialized {
-			f.referenceCount++
-			h := sha256.New()
-			h.Write(f.referenceHash[:])
-			h.Write(l.Data)
-			h.Sum(f.referenceHash[:0])
-			out[i] = fsm.Result{Seq: f.referenceCount, Head: f.referenceHash, Decision: fsm.DecisionPermit}
-			continue
-		}
-		if l.Index <= archLastIndex {
-			out[i] = f.reapply(l)
-			continue
-		}
-		a := f.ledger.Apply(l.Index, l.Data)
-		kind := archive.KindNoop
-		if a.Event != nil {
-			kind = archive.KindEvent
-		}
-		recs = append(recs, archive.Record{Index: l.Index, Seq: f.ledger.State().Seq, Kind: kind, Data: fsm.EncodeArchived(l.Data, a)})
-		out[i] = a.Result
+	recs, stop := f.applyLocked(logs, out, recs, archLastIndex)
+	if stop != nil {
+		f.stopApplying(recs, stop)
 	}
-	if n := len(logs); n > 0 {
-		f.lastIndex = logs[n-1].Index
-	}
-	f.mu.Unlock()
 	if len(recs) > 0 {
 		if err := f.arch.AppendNoSync(recs); err != nil {
 			// The decision is applied in memory but the ledger archive
@@ -191,6 +170,82 @@ func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 	}
 	return out
+}
+
+// applyLocked applies the batch under the FSM lock. It returns the
+// archive records of the entries it applied and, when an entry needs
+// rules this binary does not implement, the error that stops this node
+// (the entries before it are applied, that one and the rest are not).
+func (f *ledgerFSM) applyLocked(logs []*raft.Log, out []interface{}, recs []archive.Record, archLastIndex uint64) (_ []archive.Record, stop error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		err, _ := r.(error)
+		var up fsm.UnknownProtocolError
+		var uc fsm.UnknownCommandError
+		if !errors.As(err, &up) && !errors.As(err, &uc) {
+			panic(r)
+		}
+		stop = err
+	}()
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		if f.reference && f.ledger.State().Initialized {
+			f.referenceCount++
+			h := sha256.New()
+			h.Write(f.referenceHash[:])
+			h.Write(l.Data)
+			h.Sum(f.referenceHash[:0])
+			out[i] = fsm.Result{Seq: f.referenceCount, Head: f.referenceHash, Decision: fsm.DecisionPermit}
+			continue
+		}
+		if l.Index <= archLastIndex {
+			out[i] = f.reapply(l)
+			f.lastIndex = l.Index
+			continue
+		}
+		a := f.ledger.Apply(l.Index, l.Data)
+		kind := archive.KindNoop
+		if a.Event != nil {
+			kind = archive.KindEvent
+		}
+		recs = append(recs, archive.Record{Index: l.Index, Seq: f.ledger.State().Seq, Kind: kind, Data: fsm.EncodeArchived(l.Data, a)})
+		out[i] = a.Result
+		f.lastIndex = l.Index
+	}
+	if n := len(logs); n > 0 {
+		f.lastIndex = logs[n-1].Index
+	}
+	return recs, nil
+}
+
+// stopApplying ends this replica's applying for good: an entry needs
+// rules this binary does not implement, and judging it (or anything after
+// it) by older rules would diverge from the replicas that know them. The
+// entries applied before it are archived and synced, the node is told
+// (onStop: it logs the cause and shuts down), and Raft's FSM goroutine
+// exits without answering, so nothing later is applied or acknowledged
+// here. A restart with the same binary stops at the same entry; one that
+// implements the rules applies on from it.
+func (f *ledgerFSM) stopApplying(recs []archive.Record, err error) {
+	if len(recs) > 0 {
+		if aerr := f.arch.AppendNoSync(recs); aerr != nil {
+			f.log.Error("archiving the entries applied before the stop", "err", aerr)
+		} else {
+			_ = f.syncArchive("stop")
+		}
+	}
+	f.log.Error("stopped applying the ledger", "err", err)
+	if f.onStop != nil {
+		f.onStop(err)
+	}
+	runtime.Goexit()
 }
 
 // reapply applies an entry the archive already holds and checks it

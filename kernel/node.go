@@ -76,6 +76,14 @@ type Node struct {
 	digestEpoch uint64
 	digestHex   string
 
+	support supportCache // members' protocol support, for Status
+
+	// halted is closed when the ledger stopped applying (stopErr says
+	// why): the node must be closed and its binary replaced.
+	halted   chan struct{}
+	haltOnce sync.Once
+	stopErr  error
+
 	closeOnce sync.Once
 }
 
@@ -148,7 +156,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	log = log.With("node", cfg.Name)
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel, halted: make(chan struct{})}
 	n.clockOffset.Store(int64(cfg.ClockOffset))
 	n.limiter = newRateLimiter(cfg.RateLimitPerSec, cfg.RateLimitBurst)
 	if err := n.open(); err != nil {
@@ -200,6 +208,7 @@ func (n *Node) open() error {
 	}
 	n.fsm = newLedgerFSM(n.arch, n.log)
 	n.fsm.observe = n.observe
+	n.fsm.onStop = n.stopped
 	n.effects = newEffectRunner(n)
 	n.fsm.reference = cfg.BenchReferenceFSM
 	if cfg.BenchReferenceFSM {
@@ -467,7 +476,7 @@ func (n *Node) tryFormCluster() (bool, error) {
 func (n *Node) requestJoin(addr string) error {
 	for hop := 0; hop < 3; hop++ {
 		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
-		err := n.pool.call(ctx, addr, rpcJoin, &joinRequest{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr}, nil)
+		err := n.pool.call(ctx, addr, rpcJoin, &joinRequest{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr, NonVoter: n.cfg.NonVoter}, nil)
 		cancel()
 		var re *rpcError
 		if errors.As(err, &re) && re.Code == api.CodeNoLeader && re.Leader != "" && re.Leader != addr {
@@ -798,10 +807,17 @@ func (n *Node) registerRPC() {
 			if n.raft.State() != raft.Leader {
 				return nil, ErrNotLeader
 			}
-			if err := n.raft.AddVoter(raft.ServerID(req.Name), raft.ServerAddress(req.BindAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+			if err := n.checkJoinerProtocol(ctx, req.Name, req.BindAddr); err != nil {
 				return nil, err
 			}
-			n.log.Info("added voter", "id", req.Name, "address", req.BindAddr)
+			add, kind := n.raft.AddVoter, "voter"
+			if req.NonVoter {
+				add, kind = n.raft.AddNonvoter, "non-voter"
+			}
+			if err := add(raft.ServerID(req.Name), raft.ServerAddress(req.BindAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+				return nil, err
+			}
+			n.log.Info("added "+kind, "id", req.Name, "address", req.BindAddr)
 			return nil, nil
 		},
 		rpcApply: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
@@ -859,6 +875,7 @@ func (n *Node) registerRPC() {
 			}
 			return nil, n.removePeerLocal(req.ID)
 		},
+		rpcProtocol: n.serveProtocol,
 		rpcTransfer: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
 			var req peerRequest
 			if err := fsm.Decode(body, &req); err != nil {
@@ -964,21 +981,59 @@ func (n *Node) lastSnapshot() (index, term uint64) {
 // Init seals genesis and returns the root token, which exists only in
 // this answer: the ledger keeps its SHA-256.
 func (n *Node) Init(ctx context.Context) (string, fsm.Result, error) {
+	return n.InitAt(ctx, 0)
+}
+
+// InitAt is Init under protocol (0: the newest every voter implements).
+func (n *Node) InitAt(ctx context.Context, protocol uint16) (string, fsm.Result, error) {
 	if n.cfg.Role == fsm.RoleDomain {
 		return n.InitDomain(ctx, "")
 	}
 	if n.cfg.Role == fsm.RoleSovereign {
 		return "", fsm.Result{}, badRequest("a sovereign kernel is initialized with its named operators (operator init --operators)")
 	}
+	protocol, err := n.genesisProtocol(ctx, protocol)
+	if err != nil {
+		return "", fsm.Result{}, err
+	}
 	var kid [8]byte
 	if _, err := rand.Read(kid[:]); err != nil {
 		return "", fsm.Result{}, err
 	}
-	return n.genesis(ctx, "kernel-"+hex.EncodeToString(kid[:]), nil, 0)
+	return n.genesis(ctx, "kernel-"+hex.EncodeToString(kid[:]), nil, 0, protocol)
+}
+
+// genesisProtocol is the protocol a new ledger is sealed under: the one
+// requested, which every voter must implement, or by default the newest
+// every voter implements (this binary's newest if a voter cannot be
+// asked).
+func (n *Node) genesisProtocol(ctx context.Context, requested uint16) (uint16, error) {
+	if requested > fsm.ProtocolVersion {
+		return 0, badRequest("protocol %d: this node implements protocols 1 to %d", requested, fsm.ProtocolVersion)
+	}
+	actx, cancel := context.WithTimeout(ctx, memberSupportTimeout)
+	defer cancel()
+	newest := fsm.ProtocolVersion
+	members, err := n.askMembers(actx)
+	if err == nil {
+		newest, err = minVoterSupport(members)
+	}
+	switch {
+	case err != nil && requested == 0:
+		n.log.Warn("sealing genesis under this binary's newest protocol: a voter did not say which it implements", "protocol", fsm.ProtocolVersion, "err", err)
+		return fsm.ProtocolVersion, nil
+	case err != nil:
+		return 0, &codedError{code: api.CodeProtocolUnsupported, msg: err.Error()}
+	case requested == 0:
+		return newest, nil
+	case requested > newest:
+		return 0, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("protocol %d: a voter implements protocols only up to %d", requested, newest)}
+	}
+	return requested, nil
 }
 
 // genesis seals the ledger with a new root token and this node's role.
-func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOperator, threshold int) (string, fsm.Result, error) {
+func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOperator, threshold int, protocol uint16) (string, fsm.Result, error) {
 	var initialized bool
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { initialized = l.State().Initialized })
 	if initialized {
@@ -991,7 +1046,7 @@ func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOp
 	token := "dmr_" + hex.EncodeToString(tok[:])
 	sum := sha256.Sum256([]byte(token))
 	ch := canon.Hash()
-	g := fsm.Genesis{KernelID: kernelID, CanonHash: ch[:], Protocol: fsm.ProtocolVersion, RootTokenHash: sum[:],
+	g := fsm.Genesis{KernelID: kernelID, CanonHash: ch[:], Protocol: protocol, RootTokenHash: sum[:],
 		Domain: n.cfg.Domain, Role: n.cfg.Role, Operators: ops, Threshold: threshold, SenseWindowNs: int64(n.cfg.SenseWindow)}
 	res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdGenesis, Payload: fsm.Encode(&g)})
 	if err != nil {
@@ -1058,6 +1113,33 @@ func (n *Node) Authenticate(token string) (*fsm.Capability, error) {
 		return nil, ErrUnauthorized
 	}
 	return p, nil
+}
+
+// stopped records that the ledger stopped applying (on Raft's FSM
+// goroutine: it only records and signals; whoever waits on Stopped closes
+// the node).
+func (n *Node) stopped(err error) {
+	n.haltOnce.Do(func() {
+		n.stopErr = err
+		metricInc("fsm.stopped")
+		close(n.halted)
+	})
+}
+
+// Stopped is closed when this node's ledger stopped applying because an
+// entry needs rules its binary does not implement; StopErr says which.
+// The node serves nothing useful after that: close it and start a binary
+// that implements them.
+func (n *Node) Stopped() <-chan struct{} { return n.halted }
+
+// StopErr is why Stopped was closed.
+func (n *Node) StopErr() error {
+	select {
+	case <-n.halted:
+		return n.stopErr
+	default:
+		return nil
+	}
 }
 
 // Raft exposes the Raft instance (tests and status).

@@ -72,6 +72,7 @@ type identifyResponse struct {
 type joinRequest struct {
 	Name     string `codec:"name"`
 	BindAddr string `codec:"bind_addr"`
+	NonVoter bool   `codec:"non_voter,omitempty"`
 }
 
 type applyRequest struct {

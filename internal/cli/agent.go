@@ -26,6 +26,7 @@ type agentFile struct {
 	HTTP             string   `json:"http"`
 	BootstrapExpect  int      `json:"bootstrap_expect"`
 	Join             []string `json:"join"`
+	NonVoter         bool     `json:"non_voter"`
 	TLSCA            string   `json:"tls_ca"`
 	TLSCert          string   `json:"tls_cert"`
 	TLSKey           string   `json:"tls_key"`
@@ -88,6 +89,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 			cfg := kernel.DefaultConfig()
 			cfg.Name, cfg.DataDir, cfg.BindAddr, cfg.HTTPAddr = f.Name, f.DataDir, f.Bind, f.HTTP
 			cfg.BootstrapExpect = f.BootstrapExpect
+			cfg.NonVoter = f.NonVoter
 			for _, j := range strings.Split(joinFlag, ",") {
 				if j = strings.TrimSpace(j); j != "" {
 					cfg.Join = append(cfg.Join, j)
@@ -184,6 +186,8 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				case <-cmd.Context().Done():
 					cfg.Logger.Info("agent stopping")
 					return nil
+				case <-node.Stopped():
+					return fmt.Errorf("this node stopped applying its ledger: %w", node.StopErr())
 				case <-sigs:
 					if err := node.ReloadTLS(); err != nil {
 						cfg.Logger.Error("TLS reload failed; keeping the old material", "err", err)
@@ -202,6 +206,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.HTTP, "http", "", "IP:PORT for the HTTP API")
 	fl.IntVar(&f.BootstrapExpect, "bootstrap-expect", 0, "bootstrap a new cluster once this many fresh nodes are known")
 	fl.StringVar(&joinFlag, "join", "", "comma-separated --bind addresses of other nodes")
+	fl.BoolVar(&f.NonVoter, "non-voter", false, "join as a non-voting member: replicates and applies the ledger, never votes or counts for quorum")
 	fl.StringVar(&f.TLSCA, "tls-ca", "", "CA certificate (PEM)")
 	fl.StringVar(&f.TLSCert, "tls-cert", "", "node certificate (PEM)")
 	fl.StringVar(&f.TLSKey, "tls-key", "", "node key (PEM)")
@@ -256,6 +261,9 @@ func mergeAgentFile(cmd *cobra.Command, f *agentFile, file agentFile, join *stri
 	}
 	if !set("join") && len(file.Join) > 0 {
 		*join = strings.Join(file.Join, ",")
+	}
+	if !set("non-voter") {
+		f.NonVoter = file.NonVoter
 	}
 	if !set("tls-ca") {
 		f.TLSCA = file.TLSCA

@@ -89,7 +89,7 @@ func runDevFederation(cmd *cobra.Command, dir, exe string, nodes, httpPort, bind
 	if saved.Sovereign.RootToken != "" {
 		fed.Sovereign.RootToken, fed.Operators = saved.Sovereign.RootToken, saved.Operators
 	} else {
-		r, err := initFederated(cmd, sc, "alice,bob,carol", 2, filepath.Join(dir, "keys"), "")
+		r, err := initFederated(cmd, sc, "alice,bob,carol", 2, filepath.Join(dir, "keys"), "", 0)
 		if err != nil {
 			return nil, clusters, fmt.Errorf("sovereign operator init: %w", err)
 		}

@@ -62,8 +62,8 @@ func readOperatorKey(path string) (string, ed25519.PrivateKey, error) {
 
 // initFederated handles `operator init` for a sovereign (--operators) or a
 // domain (--join-token).
-func initFederated(cmd *cobra.Command, c *client.Client, operators string, threshold int, keyDir, joinToken string) (*api.OperatorInitResponse, error) {
-	req := api.OperatorInitRequest{JoinToken: joinToken, Threshold: threshold}
+func initFederated(cmd *cobra.Command, c *client.Client, operators string, threshold int, keyDir, joinToken string, protocol uint16) (*api.OperatorInitResponse, error) {
+	req := api.OperatorInitRequest{JoinToken: joinToken, Threshold: threshold, Protocol: protocol}
 	keys := map[string]ed25519.PrivateKey{}
 	if operators != "" {
 		if keyDir == "" {

@@ -20,7 +20,7 @@ func operatorCmd() *cobra.Command {
 	keygen, rekey := operatorKeyCmds()
 	return group("operator", "Initialize a kernel, manage operators and the Raft group",
 		operatorInitCmd(),
-		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(), keygen, rekey,
+		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(), keygen, rekey, operatorProtocolCmd(),
 		group("raft", "Inspect and change the Raft configuration",
 			raftListPeersCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd(), raftLeaveCmd(), raftSnapshotCmd()),
 	)
@@ -29,6 +29,7 @@ func operatorCmd() *cobra.Command {
 func operatorInitCmd() *cobra.Command {
 	var operators, keyDir, joinToken string
 	var threshold int
+	var protocol uint16
 	c := &cobra.Command{
 		Use:   "init [--operators a,b,c --threshold M --key-dir DIR | --join-token T]",
 		Short: "Seal genesis and print the root operator token (once per kernel)",
@@ -43,7 +44,11 @@ level: alice:co-operator (default sovereign).
 
 On a domain kernel (--role domain), --join-token redeems the token from
 'dominus domain create' with the sovereign (once; the same kernel may
-retry) and prints the domain's root token: domain-sovereign authority.`,
+retry) and prints the domain's root token: domain-sovereign authority.
+
+--protocol seals genesis under an older protocol version (a standalone or
+sovereign kernel; default: the newest every voter implements); move it
+forward later with 'dominus operator protocol upgrade'.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient(cmd)
@@ -51,9 +56,12 @@ retry) and prints the domain's root token: domain-sovereign authority.`,
 				return err
 			}
 			var r *api.OperatorInitResponse
-			if operators != "" || joinToken != "" {
-				r, err = initFederated(cmd, c, operators, threshold, keyDir, joinToken)
-			} else {
+			switch {
+			case operators != "" || joinToken != "":
+				r, err = initFederated(cmd, c, operators, threshold, keyDir, joinToken, protocol)
+			case protocol != 0:
+				r, err = c.InitWith(cmd.Context(), api.OperatorInitRequest{Protocol: protocol})
+			default:
 				var ir *api.InitResponse
 				if ir, err = c.Init(cmd.Context()); err == nil {
 					r = &api.OperatorInitResponse{InitResponse: *ir}
@@ -81,6 +89,7 @@ retry) and prints the domain's root token: domain-sovereign authority.`,
 	f.IntVar(&threshold, "threshold", 0, "sovereign: M, the signatures an amendment or federation resume needs")
 	f.StringVar(&keyDir, "key-dir", "", "sovereign: directory for the operators' private key files")
 	f.StringVar(&joinToken, "join-token", "", "domain: the join token from `dominus domain create`")
+	f.Uint16Var(&protocol, "protocol", 0, "seal genesis under this protocol version (default: the newest every voter implements)")
 	return c
 }
 
@@ -136,7 +145,7 @@ func printStatus(cmd *cobra.Command, s *api.Status) error {
 		}
 		row("Halted", s.Halted)
 	}
-	row("Protocol", s.Protocol)
+	row("Protocol", fmt.Sprintf("%d (this binary implements up to %d)", s.Protocol, s.ProtocolSupported))
 	row("Version", s.Version)
 	return tw.Flush()
 }

@@ -1,0 +1,22 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/dominus-kernel/dominus/api"
+)
+
+// ProtocolStatus returns the protocol in force, what each member
+// implements and the history.
+func (c *Client) ProtocolStatus(ctx context.Context) (*api.ProtocolStatus, error) {
+	var r api.ProtocolStatus
+	return &r, c.do(ctx, http.MethodGet, "/v1/operator/protocol", nil, nil, &r)
+}
+
+// ProtocolUpgrade moves the kernel to a newer protocol (operator.manage;
+// on the sovereign with the federation operators' signatures).
+func (c *Client) ProtocolUpgrade(ctx context.Context, req api.ProtocolUpgradeRequest, opts ...Option) (*api.ProtocolUpgradeResponse, error) {
+	var r api.ProtocolUpgradeResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/operator/protocol/upgrade", nil, req, &r, opts...)
+}
