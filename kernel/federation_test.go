@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,18 +126,29 @@ func startFederation(t *testing.T, block int) *fedFixture {
 // startFederationWith is startFederation, with gossip on every node when
 // asked and sovMut applied to the sovereign's configuration.
 func startFederationWith(t testing.TB, block int, gossip bool, sovMut ...func(*Config)) *fedFixture {
+	return startFederationOpts(t, fedOpts{block: block, gossip: gossip, sovMut: sovMut})
+}
+
+type fedOpts struct {
+	block    int
+	gossip   bool
+	protocol uint16 // the sovereign's genesis protocol (0: the newest)
+	sovMut   []func(*Config)
+}
+
+func startFederationOpts(t testing.TB, o fedOpts) *fedFixture {
 	ctx := context.Background()
-	fn := newFedNet(t, block)
-	fn.gossip = gossip
+	fn := newFedNet(t, o.block)
+	fn.gossip = o.gossip
 	fx := &fedFixture{opKeys: map[string]ed25519.PrivateKey{}}
 	fx.sov = fn.node("s1", func(c *Config) {
 		c.Role = fsm.RoleSovereign
-		for _, m := range sovMut {
+		for _, m := range o.sovMut {
 			m(c)
 		}
 	})
 	var req api.OperatorInitRequest
-	req.Threshold = 2
+	req.Threshold, req.Protocol = 2, o.protocol
 	for i, name := range []string{"alice", "bob", "carol"} {
 		seed := make([]byte, ed25519.SeedSize)
 		seed[0] = byte(i + 1)
@@ -505,5 +517,76 @@ func TestOperatorKeyReplacedOverHTTP(t *testing.T) {
 		if o.Name == "carol" && o.PubKey != hex.EncodeToString(newKey) {
 			t.Fatalf("carol's key is still %s", o.PubKey)
 		}
+	}
+}
+
+// A federation moves from protocol 2 to 3 on the sovereign with M of N
+// operator signatures; every domain takes the version from its next
+// renewal, after checking the signatures against the operators it
+// trusts, and acknowledges it; a domain cannot upgrade alone.
+func TestFederationProtocolUpgrade(t *testing.T) {
+	ctx := context.Background()
+	fx := startFederationOpts(t, fedOpts{block: 59, protocol: 2})
+	protocolOf := func(n *Node) (p uint16, hist []fsm.ProtocolChange) {
+		n.fsm.read(func(l *fsm.Ledger, _ uint64) { p, hist = l.State().Meta.Protocol, l.State().Meta.ProtocolHistory })
+		return p, hist
+	}
+	for _, n := range []*Node{fx.sov, fx.a, fx.b} {
+		if p, _ := protocolOf(n); p != 2 {
+			t.Fatalf("%s sealed at protocol %d, want the sovereign's 2", n.cfg.Name, p)
+		}
+	}
+	cl := func(n *Node, token string) *client.Client {
+		c, err := client.New(client.Config{Addr: "https://" + n.HTTPAddr(), Token: token, CACert: n.cfg.TLS.CA, RetryFor: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	sov := cl(fx.sov, fx.opToken)
+	var kid string
+	fx.sov.fsm.read(func(l *fsm.Ledger, _ uint64) { kid = l.State().Meta.KernelID })
+	sig := func(op string) string {
+		return op + ":" + hex.EncodeToString(ed25519.Sign(fx.opKeys[op], fsm.ProtocolMessage(kid, 3)))
+	}
+	if _, err := sov.ProtocolUpgrade(ctx, api.ProtocolUpgradeRequest{Version: 3}); !client.IsCode(err, api.CodeBadRequest) {
+		t.Fatalf("an upgrade without signatures: %v, want bad_request", err)
+	}
+	// Both domains must have reported what their voters implement.
+	waitFor(t, "domains report their protocol support", 10*time.Second, func() bool {
+		return fx.sov.fed.domainSupport("a") >= 3 && fx.sov.fed.domainSupport("b") >= 3
+	})
+	one, err := sov.ProtocolUpgrade(ctx, api.ProtocolUpgradeRequest{Version: 3, Signatures: []string{sig("alice")}})
+	if err != nil || !strings.EqualFold(one.Decision, "deny") || one.Reason != "forbidden" || one.InForce != 2 {
+		t.Fatalf("an upgrade with one signature of two: %+v %v, want DENY forbidden", one, err)
+	}
+	if p, _ := protocolOf(fx.sov); p != 2 {
+		t.Fatal("a denied upgrade moved the sovereign")
+	}
+	up, err := sov.ProtocolUpgrade(ctx, api.ProtocolUpgradeRequest{Version: 3, Signatures: []string{sig("alice"), sig("bob")}})
+	if err != nil || up.InForce != 3 {
+		t.Fatalf("the signed upgrade: %+v %v", up, err)
+	}
+	for _, n := range []*Node{fx.a, fx.b} {
+		waitFor(t, n.cfg.Domain+" takes protocol 3", 10*time.Second, func() bool { p, _ := protocolOf(n); return p == 3 })
+		if _, h := protocolOf(n); len(h) != 1 || h[0].By != "federation:alice,bob" {
+			t.Fatalf("%s history %+v", n.cfg.Domain, h)
+		}
+	}
+	waitFor(t, "the sovereign records both acknowledgements", 10*time.Second, func() bool {
+		ok := true
+		fx.sov.fedState(func(_ *fsm.State, f *fsm.FedState) {
+			for _, d := range []string{"a", "b"} {
+				ok = ok && f.Domains[d].ProtocolAck == 3
+			}
+		})
+		return ok
+	})
+	ps := fx.sov.ProtocolStatus(ctx)
+	if ps.InForce != 3 || len(ps.Domains) != 2 || ps.Domains[0].Acknowledged != 3 || len(ps.History) != 2 || ps.History[1].By != "alice,bob" {
+		t.Fatalf("sovereign protocol status %+v", ps)
+	}
+	if _, err := cl(fx.a, fx.rootA).ProtocolUpgrade(ctx, api.ProtocolUpgradeRequest{Version: 4}); !client.IsCode(err, api.CodeBadRequest) {
+		t.Fatalf("a direct upgrade on a domain: %v, want bad_request", err)
 	}
 }
