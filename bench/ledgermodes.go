@@ -107,7 +107,7 @@ func benchToken(kind string, i int) []byte {
 // offlinePolicy is a small Cedar set like the gate micro-benchmark's:
 // three forbids, none of which matches a bench put.
 const offlinePolicy = `forbid(principal, action, resource) when { resource.path like "orders/vip/*" };
-forbid(principal, action == Action::"kv.delete", resource);
+forbid(principal, action == Dominus::Action::"kv.delete", resource);
 @escalate("trust") forbid(principal, action, resource) when { principal.trust < 0 };`
 
 // gatedPuts grants 256 workers (entity bench-W, kv.put on bench/W/*),

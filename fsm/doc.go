@@ -52,6 +52,16 @@
 //     keys recorded in the ledger; bus events from one origin apply in
 //     sequence order exactly once; a rejected command changes nothing but
 //     seq/head.
+//   - Protocols (protocol.go): a version names a set of decision rules.
+//     Genesis seals one; protocol.upgrade moves the ledger to a newer one
+//     at the entry that records it (State.Meta.Protocol is the version in
+//     force, Meta.ProtocolHistory every move), so each entry replays under
+//     the rules in force when it was written. An entry that puts in force
+//     a version this binary lacks panics with UnknownProtocolError before
+//     it changes anything: the replica stops. Protocol 3 judges Cedar with
+//     the contract's model (policy.go: Dominus:: types, context time and
+//     args_digest, principal domain); un-namespaced policies are judged
+//     against the un-namespaced types they name.
 //   - Sensing (sensing.go, protocol 2): every gate decision is folded into
 //     the sense.Sensor of the state; tier, trust, deviation and posture are
 //     Cedar context. A ledger sealed under protocol 1 replays without it.

@@ -39,7 +39,8 @@ func randomStream(seed int64, n int) [][]byte {
 		case 10:
 			e = env(CmdPolicySet, rid, auth, ts, &PolicySet{Name: "p", Mode: []string{PolicyActive, PolicyShadow}[rng.Intn(2)],
 				Text: []string{`forbid(principal, action, resource) when { resource.path like "k1*" };`, `@escalate("x") forbid(principal, action == Action::"pay.send", resource);`,
-					`forbid(principal, action, resource) when { principal.tier == "probation" || context.deviation > 0 || context.posture == "critical" };`}[rng.Intn(3)]})
+					`forbid(principal, action, resource) when { principal.tier == "probation" || context.deviation > 0 || context.posture == "critical" };`,
+					`@escalate("y") forbid(principal, action == Dominus::Action::"kv.put", resource == Dominus::Resource::"k3") when { context.time > 0 && context.args_digest != "" };`}[rng.Intn(4)]})
 		case 11:
 			e = env(CmdCapRevoke, rid, auth, ts, &CapRevoke{ID: fmt.Sprint("cap-", rng.Intn(i+2))})
 		case 12:

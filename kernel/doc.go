@@ -9,7 +9,8 @@
 //     mutual-TLS handshake; every outgoing connection is dialed from the
 //     node's own bind IP;
 //   - cluster formation: bootstrap with BootstrapExpect only when the node
-//     has no Raft state; joining an existing cluster through its leader;
+//     has no Raft state; joining an existing cluster through its leader,
+//     as a voter or (NonVoter) a non-voting member;
 //   - the write path: authenticate the token against ledger state (unknown
 //     tokens never reach Raft), forward to the leader (concurrent writes
 //     batched into one apply_batch call, each still its own Raft entry),
@@ -38,6 +39,14 @@
 //     passport signing, domain renewal and witness loops, the QUIC bus
 //     handler and outbox shipper, secrets fetched only from this kernel's
 //     own leader over mutual TLS and never proposed to Raft;
+//   - protocol upgrades (protocol.go): asking every member which protocol
+//     versions its binary implements (the protocol RPC), refusing an
+//     upgrade while a voter (on the sovereign: a joined domain) lacks the
+//     version and a joiner that lacks the one in force, sealing genesis
+//     under the newest every voter implements; a ledger entry that needs
+//     rules this binary lacks stops the FSM for good (ledgerFSM
+//     stopApplying) and Stopped tells the agent, which exits naming the
+//     version;
 //   - sensing and the cortex (sensehttp.go, cortex.go, cortexkeys.go): the
 //     sensing API over the ledger's state, the node's gossip pool bound to
 //     passports, the domain leader's signal publisher and the sovereign

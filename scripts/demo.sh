@@ -109,7 +109,7 @@ DOMINUS_TOKEN=$ALICE $D policy set --name vip --file "$WORK/vip.cedar"
 expect_exit 2 payer kv.put orders/vip/7 --args nope
 cat >"$WORK/money.cedar" <<'CEDAR'
 @escalate("payments need a human")
-forbid(principal, action == Action::"payments.send", resource);
+forbid(principal, action == Dominus::Action::"payments.send", resource);
 CEDAR
 DOMINUS_TOKEN=$ALICE $D policy set --name money --file "$WORK/money.cedar"
 OUT=$(payer payments.send acct/1 --args '{"amount":900}' --json || true)
@@ -128,7 +128,7 @@ SEQ=$(echo "$OUT" | tr -d '\n ' | sed -n 's/.*"seq":\([0-9]*\).*/\1/p')
 sleep 1
 DOMINUS_TOKEN=$AGENT2 $D effects "$SEQ"
 cat >"$WORK/strict.cedar" <<'CEDAR'
-forbid(principal, action == Action::"kv.put", resource) when { resource.path like "orders/*" };
+forbid(principal, action == Dominus::Action::"kv.put", resource) when { resource.path like "orders/*" };
 CEDAR
 say "Backtest: which earlier permits would a stricter policy have denied?"
 DOMINUS_TOKEN=$ALICE $D policy backtest --file "$WORK/strict.cedar" --from 1
