@@ -122,9 +122,9 @@ func (n *Node) cachedMembers() []memberProtocol {
 	defer c.mu.Unlock()
 	if time.Since(c.at) > supportCacheAge && !c.refreshing && n.ctx.Err() == nil {
 		c.refreshing = true
-		n.wg.Add(1)
+		// Not in n.wg: Status may run while Close waits on it. The refresh
+		// ends within its timeout, or at once when Close cancels n.ctx.
 		go func() {
-			defer n.wg.Done()
 			ctx, cancel := context.WithTimeout(n.ctx, memberSupportTimeout+time.Second)
 			_, _ = n.askMembers(ctx)
 			cancel()
