@@ -102,6 +102,18 @@ type InitResponse struct {
 	Head      Head   `json:"head"`
 }
 
+// Decisions as the API spells them (Outcome.Decision, Event.Decision,
+// RemoteRes.Decision, backtest transitions). A record that decides
+// nothing (e.g. effect.complete) carries DecisionNone. Earlier kernels
+// spelt them in upper case; readers of recorded answers compare without
+// regard to case.
+const (
+	DecisionPermit   = "permit"
+	DecisionDeny     = "deny"
+	DecisionEscalate = "escalate"
+	DecisionNone     = "none"
+)
+
 // Outcome is the common part of every ledgered answer.
 type Outcome struct {
 	Seq       uint64    `json:"seq"`
