@@ -214,6 +214,9 @@ func TestLedgerTailShowsGateDetail(t *testing.T) {
 	}
 	for i, want := range []string{"granted_by=alice", "op=kv.delete", "-"} {
 		fields := strings.Fields(lines[i+1])
+		if d := strings.ToUpper(evs[i].Decision); fields[4] != d {
+			t.Fatalf("event %d decision column %q, want %q for people:\n%s", evs[i].Seq, fields[4], d, r.stdout)
+		}
 		if got := strings.Join(fields[7:], " "); got != want {
 			t.Fatalf("event %d detail %q, want %q:\n%s", evs[i].Seq, got, want, r.stdout)
 		}

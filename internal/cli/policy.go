@@ -180,7 +180,7 @@ func printBacktest(cmd *cobra.Command, r *api.BacktestResponse) error {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "seq %d..%d: evaluated %d, changed %d\n", r.From, r.To, r.Evaluated, r.Changed)
 	for _, t := range r.Transitions {
-		line := fmt.Sprintf("%s→%s %d", t.From, t.To, t.Count)
+		line := fmt.Sprintf("%s→%s %d", humanDecision(t.From), humanDecision(t.To), t.Count)
 		if len(t.Examples) > 0 {
 			seqs := make([]string, len(t.Examples))
 			for i, s := range t.Examples {

@@ -134,7 +134,7 @@ func remoteSyscall(cmd *cobra.Command, c *client.Client, r *api.SyscallResponse,
 			if out.Remote == nil {
 				fmt.Fprintf(w, "event %s %s; no remote decision yet (dominus bus status %s)\n", r.EventID, out.Status, r.EventID)
 			} else {
-				fmt.Fprintf(w, "event %s: remote %s %s (seq %d)\n", r.EventID, out.Remote.Decision, out.Remote.Reason, out.Remote.Seq)
+				fmt.Fprintf(w, "event %s: remote %s %s (seq %d)\n", r.EventID, humanDecision(out.Remote.Decision), out.Remote.Reason, out.Remote.Seq)
 				if out.Remote.Result != "" {
 					fmt.Fprintln(w, out.Remote.Result)
 				}
@@ -144,8 +144,8 @@ func remoteSyscall(cmd *cobra.Command, c *client.Client, r *api.SyscallResponse,
 	if err := syscallError(cmd, r); err != nil {
 		return err
 	}
-	if out.Remote != nil && !strings.EqualFold(out.Remote.Decision, "PERMIT") {
-		return failReported(cmd, api.ExitDenied, api.CodeDenied, fmt.Errorf("remote %s: %s", out.Remote.Decision, out.Remote.Reason))
+	if out.Remote != nil && !isDecision(out.Remote.Decision, api.DecisionPermit) {
+		return failReported(cmd, api.ExitDenied, api.CodeDenied, fmt.Errorf("remote %s: %s", humanDecision(out.Remote.Decision), out.Remote.Reason))
 	}
 	return nil
 }
@@ -171,17 +171,17 @@ func checkCASArgs(args string) error {
 
 // syscallLine is the human form of a decision.
 func syscallLine(r *api.SyscallResponse) string {
-	switch strings.ToUpper(r.Decision) {
-	case decisionPermit:
+	switch {
+	case isDecision(r.Decision, api.DecisionPermit):
 		effect := ""
 		if r.Effect != "" {
 			effect = ", effect " + r.Effect
 		}
 		return fmt.Sprintf("PERMIT %s (seq %d, uses left %s%s)%s", r.Reason, r.Seq, unlimited(r.UsesLeft), effect, retryNote(r.Outcome))
-	case decisionEscalate:
+	case isDecision(r.Decision, api.DecisionEscalate):
 		return fmt.Sprintf("ESCALATE %s: approval %s (seq %d)%s", r.Reason, r.ApprovalID, r.Seq, retryNote(r.Outcome))
 	}
-	return fmt.Sprintf("%s %s (seq %d)%s", r.Decision, r.Reason, r.Seq, retryNote(r.Outcome))
+	return fmt.Sprintf("%s %s (seq %d)%s", humanDecision(r.Decision), r.Reason, r.Seq, retryNote(r.Outcome))
 }
 
 func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
@@ -189,7 +189,7 @@ func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
 	if _, err := fmt.Fprintln(w, syscallLine(r)); err != nil {
 		return err
 	}
-	if r.Op == "kv.get" && r.Found && strings.EqualFold(r.Decision, decisionPermit) {
+	if r.Op == "kv.get" && r.Found && isDecision(r.Decision, api.DecisionPermit) {
 		_, err := fmt.Fprintln(w, r.Value)
 		return err
 	}
@@ -199,7 +199,7 @@ func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
 // syscallError returns the exit error of a DENY or ESCALATE decision.
 func syscallError(cmd *cobra.Command, r *api.SyscallResponse) error {
 	what := fmt.Sprintf("syscall %s %s", r.Op, r.Resource)
-	if strings.EqualFold(r.Decision, decisionEscalate) {
+	if isDecision(r.Decision, api.DecisionEscalate) {
 		return failReported(cmd, api.ExitEscalated, codeEscalated, fmt.Errorf(
 			"%s escalated for human approval: %s; once approval %s is approved, repeat the call with --approval %s (seq %d)",
 			what, r.Reason, r.ApprovalID, r.ApprovalID, r.Seq))
