@@ -118,7 +118,7 @@ const (
 type Outcome struct {
 	Seq       uint64    `json:"seq"`
 	Time      time.Time `json:"time"`
-	Decision  string    `json:"decision"`
+	Decision  string    `json:"decision"` // permit, deny or escalate
 	Reason    string    `json:"reason"`
 	Duplicate bool      `json:"duplicate,omitempty"`
 }
@@ -158,7 +158,7 @@ type Event struct {
 	Actor       string    `json:"actor"`
 	RequestID   string    `json:"request_id,omitempty"`
 	Subject     string    `json:"subject,omitempty"`
-	Decision    string    `json:"decision"`
+	Decision    string    `json:"decision"` // permit, deny, escalate, or none (a record that decides nothing)
 	Reason      string    `json:"reason"`
 	PayloadHash string    `json:"payload_hash"`
 	Prev        string    `json:"prev"`
@@ -168,7 +168,7 @@ type Event struct {
 	Op         string   `json:"op,omitempty"`
 	CapID      string   `json:"cap_id,omitempty"`
 	ApprovalID string   `json:"approval_id,omitempty"`
-	Shadow     []string `json:"shadow,omitempty"` // SHADOW sets' would-be decisions, "set:DECISION:reason"
+	Shadow     []string `json:"shadow,omitempty"` // SHADOW sets' would-be decisions, "set:decision:reason"
 	Matched    []string `json:"matched,omitempty"`
 }
 

@@ -23,7 +23,7 @@ type SyscallRequest struct {
 }
 
 // SyscallResponse answers every syscall: the decision is in Outcome
-// (PERMIT, DENY, ESCALATE) with its reason; ESCALATE carries the approval
+// (permit, deny, escalate) with its reason; escalate carries the approval
 // id to wait for.
 type SyscallResponse struct {
 	Outcome
@@ -136,7 +136,8 @@ type BacktestRequest struct {
 	To   uint64 `json:"to,omitempty"` // 0 = the current head
 }
 
-// BacktestTransition counts decisions that changed one way.
+// BacktestTransition counts decisions that changed one way (From and To
+// are decisions: permit, deny, escalate).
 type BacktestTransition struct {
 	From     string   `json:"from"`
 	To       string   `json:"to"`

@@ -165,7 +165,7 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 		writeErr(w, err)
 		return
 	}
-	metricInc("gate.decision." + strings.ToLower(res.Decision.String()))
+	metricInc("gate.decision." + res.Decision.JSON())
 	out := api.SyscallResponse{Outcome: outcome(res), Op: req.Op, Resource: req.Resource, CapID: c.ID, Value: string(res.Value), Found: res.Found, Version: res.Version, UsesLeft: -1}
 	if res.Decision == fsm.DecisionEscalate {
 		out.ApprovalID = res.ID
@@ -545,10 +545,10 @@ func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
 			return nil
 		}
 		out.Changed++
-		k := d.Policy.Decision.String() + "→" + now.Decision.String()
+		k := d.Policy.Decision.JSON() + "->" + now.Decision.JSON()
 		t := trans[k]
 		if t == nil {
-			t = &api.BacktestTransition{From: d.Policy.Decision.String(), To: now.Decision.String()}
+			t = &api.BacktestTransition{From: d.Policy.Decision.JSON(), To: now.Decision.JSON()}
 			trans[k] = t
 			keys = append(keys, k)
 		}

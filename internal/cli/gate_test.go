@@ -195,7 +195,7 @@ func TestSyscallRequestBody(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 12), Op: tc.want.Op, Resource: tc.want.Resource, UsesLeft: -1})
+			fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 12), Op: tc.want.Op, Resource: tc.want.Resource, UsesLeft: -1})
 			run(t, tc.stdin, fg.args(append([]string{"syscall"}, tc.args...)...)...).wantCode(t, api.ExitOK)
 			call := fg.only(t)
 			var got api.SyscallRequest
@@ -215,12 +215,12 @@ func TestSyscallRequestBody(t *testing.T) {
 
 func TestSyscallDecisionsAndExitCodes(t *testing.T) {
 	fg := newFakeGate(t)
-	permit := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 12), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", UsesLeft: 4}
-	unlimitedGet := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 15), Op: "kv.get", Resource: "orders/1", CapID: "cap-2", UsesLeft: -1, Value: "hello", Found: true, Version: 3}
-	external := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 17), Op: "http.post", Resource: "hooks/pay", UsesLeft: 2, Effect: "pending"}
-	missingGet := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "not_found", 16), Op: "kv.get", Resource: "orders/9", UsesLeft: -1}
-	deny := api.SyscallResponse{Outcome: outcomeOf("DENY", "uses_exhausted", 13), Op: "kv.put", Resource: "orders/1", CapID: "cap-2"}
-	escalate := api.SyscallResponse{Outcome: outcomeOf("ESCALATE", "approval_required", 14), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", ApprovalID: "apr-14", UsesLeft: 3}
+	permit := api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 12), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", UsesLeft: 4}
+	unlimitedGet := api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 15), Op: "kv.get", Resource: "orders/1", CapID: "cap-2", UsesLeft: -1, Value: "hello", Found: true, Version: 3}
+	external := api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 17), Op: "http.post", Resource: "hooks/pay", UsesLeft: 2, Effect: "pending"}
+	missingGet := api.SyscallResponse{Outcome: outcomeOf("permit", "not_found", 16), Op: "kv.get", Resource: "orders/9", UsesLeft: -1}
+	deny := api.SyscallResponse{Outcome: outcomeOf("deny", "uses_exhausted", 13), Op: "kv.put", Resource: "orders/1", CapID: "cap-2"}
+	escalate := api.SyscallResponse{Outcome: outcomeOf("escalate", "approval_required", 14), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", ApprovalID: "apr-14", UsesLeft: 3}
 	cases := []struct {
 		name   string
 		status int
@@ -261,7 +261,7 @@ func TestSyscallDecisionsAndExitCodes(t *testing.T) {
 
 func TestSyscallUsageErrorsSendNothing(t *testing.T) {
 	fg := newFakeGate(t)
-	fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 1)})
+	fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 1)})
 	cases := []struct {
 		name   string
 		args   []string
@@ -294,7 +294,7 @@ func lastLine(s string) string {
 func TestCapGrantPrintsTokenOnceLast(t *testing.T) {
 	fg := newFakeGate(t)
 	const token = "dmc_0123456789abcdef"
-	answer := api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 21), ID: "cap-7", Token: token, GrantedBy: "root"}
+	answer := api.GrantResponse{Outcome: outcomeOf("permit", "ok", 21), ID: "cap-7", Token: token, GrantedBy: "root"}
 	sent := fg.reply("POST /v1/caps", http.StatusOK, answer)
 
 	r := run(t, "", fg.args("cap", "grant", "--entity", "agent-1", "--ops", "kv.put,kv.get", "--resources", "orders/*",
@@ -327,7 +327,7 @@ func TestCapGrantPrintsTokenOnceLast(t *testing.T) {
 
 func TestCapGrantAndDelegateRefusals(t *testing.T) {
 	fg := newFakeGate(t)
-	deny := api.GrantResponse{Outcome: outcomeOf("DENY", "wider_than_parent", 30), ID: ""}
+	deny := api.GrantResponse{Outcome: outcomeOf("deny", "wider_than_parent", 30), ID: ""}
 	sent := fg.reply("POST /v1/caps/delegate", http.StatusOK, deny)
 	args := []string{"--token", "dmc_parent", "cap", "delegate", "--entity", "agent-2", "--ops", "kv.put", "--resources", "orders/*", "--uses", "3", "--ttl", "30m"}
 	r := run(t, "", fg.args(args...)...).wantCode(t, api.ExitDenied).wantStdout(t, "").wantStderr(t, "wider_than_parent")
@@ -345,7 +345,7 @@ func TestCapGrantAndDelegateRefusals(t *testing.T) {
 
 	// A permitted answer without a token (a retry of a request whose first
 	// answer was lost) is an error: the token is gone.
-	fg.reply("POST /v1/caps", http.StatusOK, api.GrantResponse{Outcome: api.Outcome{Seq: 31, Time: gateTime, Decision: "PERMIT", Reason: "ok", Duplicate: true}, ID: "cap-8"})
+	fg.reply("POST /v1/caps", http.StatusOK, api.GrantResponse{Outcome: api.Outcome{Seq: 31, Time: gateTime, Decision: "permit", Reason: "ok", Duplicate: true}, ID: "cap-8"})
 	run(t, "", fg.args("cap", "grant", "--entity", "a", "--ops", "kv.put", "--resources", "*")...).wantCode(t, api.ExitError).wantStderr(t, "revoke it")
 	run(t, "", fg.args("--json", "cap", "grant", "--entity", "a", "--ops", "kv.put", "--resources", "*")...).wantCode(t, api.ExitError)
 
@@ -372,10 +372,10 @@ func TestCapGrantAndDelegateRefusals(t *testing.T) {
 
 func TestCapRevokeListInspect(t *testing.T) {
 	fg := newFakeGate(t)
-	sent := fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 40), ID: "cap-7"})
+	sent := fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 40), ID: "cap-7"})
 	run(t, "", fg.args("cap", "revoke", "cap-7")...).wantCode(t, api.ExitOK).wantStdout(t, "revoked cap-7 and its delegations (seq 40)\n")
 	run(t, "", fg.args("--json", "cap", "revoke", "cap-7")...).wantCode(t, api.ExitOK).wantSameJSON(t, sent)
-	fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("DENY", "forbidden", 41), ID: "cap-7"})
+	fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("deny", "forbidden", 41), ID: "cap-7"})
 	run(t, "", fg.args("cap", "revoke", "cap-7")...).wantCode(t, api.ExitDenied).wantStderr(t, "revoke cap-7 denied: forbidden (seq 41)")
 
 	caps := []api.Capability{
@@ -416,7 +416,7 @@ func TestCapRevokeListInspect(t *testing.T) {
 func TestOperatorGateCommands(t *testing.T) {
 	fg := newFakeGate(t)
 	const token = "dmo_fedcba9876543210"
-	sent := fg.reply("POST /v1/operators", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 5), ID: "cap-3", Token: token, GrantedBy: "root"})
+	sent := fg.reply("POST /v1/operators", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 5), ID: "cap-3", Token: token, GrantedBy: "root"})
 	r := run(t, "", fg.args("operator", "add", "alice", "--scopes", "cap.grant,cap.revoke,halt", "--ttl", "720h")...).wantCode(t, api.ExitOK)
 	var req api.OperatorRequest
 	decodeStrict(t, fg.only(t).body, &req)
@@ -445,7 +445,7 @@ func TestOperatorGateCommands(t *testing.T) {
 		t.Fatalf("operator list output:\n%s", r.stdout)
 	}
 
-	fg.reply("POST /v1/operators/alice/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 9), ID: "cap-3"})
+	fg.reply("POST /v1/operators/alice/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 9), ID: "cap-3"})
 	run(t, "", fg.args("operator", "revoke", "alice")...).wantCode(t, api.ExitOK).wantStdout(t, "revoked operator alice (seq 9)\n")
 	fg.reply("POST /v1/operators/bob/revoke", http.StatusNotFound, apiError(api.CodeNotFound, "no active operator bob"))
 	run(t, "", fg.args("operator", "revoke", "bob")...).wantCode(t, api.ExitError).wantStderr(t, "no active operator bob")

@@ -17,7 +17,7 @@ func TestPolicySet(t *testing.T) {
 	dir := t.TempDir()
 	file := writeTestFile(t, dir, "guard.cedar", []byte(testPolicy))
 	empty := writeTestFile(t, dir, "empty.cedar", []byte(" \n"))
-	answer := api.PolicyResponse{Outcome: outcomeOf("PERMIT", "ok", 50), Name: "guard", PolicyVersion: 3}
+	answer := api.PolicyResponse{Outcome: outcomeOf("permit", "ok", 50), Name: "guard", PolicyVersion: 3}
 	cases := []struct {
 		name   string
 		stdin  string
@@ -54,7 +54,7 @@ func TestPolicySet(t *testing.T) {
 	}
 
 	// A token without policy.set is refused by the ledger: exit 2.
-	fg.reply("POST /v1/policies", http.StatusOK, api.PolicyResponse{Outcome: outcomeOf("DENY", "forbidden", 51), Name: "guard"})
+	fg.reply("POST /v1/policies", http.StatusOK, api.PolicyResponse{Outcome: outcomeOf("deny", "forbidden", 51), Name: "guard"})
 	run(t, "", fg.args("policy", "set", "--name", "guard", "--file", file)...).wantCode(t, api.ExitDenied).wantStderr(t, "forbidden")
 
 	fg.forget()
@@ -84,8 +84,8 @@ func TestPolicyListAndBacktest(t *testing.T) {
 	}
 
 	bt := api.BacktestResponse{From: 5, To: 40, Evaluated: 30, Changed: 4, Transitions: []api.BacktestTransition{
-		{From: "ESCALATE", To: "PERMIT", Count: 1, Examples: []uint64{33}},
-		{From: "PERMIT", To: "DENY", Count: 3, Examples: []uint64{12, 15, 19}},
+		{From: "escalate", To: "permit", Count: 1, Examples: []uint64{33}},
+		{From: "permit", To: "deny", Count: 3, Examples: []uint64{12, 15, 19}},
 	}}
 	sent = fg.reply("POST /v1/policies/backtest", http.StatusOK, bt)
 	run(t, "", fg.args("policy", "backtest", "--name", "base", "--file", file, "--from", "5", "--to", "40")...).wantCode(t, api.ExitOK).
@@ -139,17 +139,17 @@ func TestApprovalsCommands(t *testing.T) {
 	run(t, "", fg.args("approvals", "list", "--state", "open")...).wantCode(t, api.ExitError)
 	fg.none(t)
 
-	sent = fg.reply("POST /v1/approvals/apr-14/approve", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "approved", 20), ID: "apr-14"})
+	sent = fg.reply("POST /v1/approvals/apr-14/approve", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "approved", 20), ID: "apr-14"})
 	run(t, "", fg.args("approvals", "approve", "apr-14")...).wantCode(t, api.ExitOK).wantStdout(t, "approved apr-14 (seq 20)\n")
 	if c := fg.only(t); c.token != fakeToken || len(c.body) == 0 {
 		t.Fatalf("approve request %+v", c)
 	}
 	run(t, "", fg.args("--json", "approvals", "approve", "apr-14")...).wantCode(t, api.ExitOK).wantSameJSON(t, sent)
 
-	fg.reply("POST /v1/approvals/apr-14/deny", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "denied", 21), ID: "apr-14"})
+	fg.reply("POST /v1/approvals/apr-14/deny", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "denied", 21), ID: "apr-14"})
 	run(t, "", fg.args("approvals", "deny", "apr-14")...).wantCode(t, api.ExitOK).wantStdout(t, "denied apr-14 (seq 21)\n")
 	// Deciding an approval that is no longer pending is refused: exit 2.
-	sent = fg.reply("POST /v1/approvals/apr-14/deny", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("DENY", "approval_invalid", 22), ID: "apr-14"})
+	sent = fg.reply("POST /v1/approvals/apr-14/deny", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("deny", "approval_invalid", 22), ID: "apr-14"})
 	run(t, "", fg.args("approvals", "deny", "apr-14")...).wantCode(t, api.ExitDenied).wantStderr(t, "approval_invalid")
 	run(t, "", fg.args("--json", "approvals", "deny", "apr-14")...).wantCode(t, api.ExitDenied).wantSameJSON(t, sent)
 	run(t, "", fg.args("approvals", "approve")...).wantCode(t, api.ExitError)
@@ -157,7 +157,7 @@ func TestApprovalsCommands(t *testing.T) {
 
 func TestHaltResumeHalts(t *testing.T) {
 	fg := newFakeGate(t)
-	sent := fg.reply("POST /v1/halt", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 60)})
+	sent := fg.reply("POST /v1/halt", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 60)})
 	run(t, "", fg.args("halt", "--reason", "incident 7")...).wantCode(t, api.ExitOK).wantStdout(t, "halted the whole kernel: incident 7 (seq 60)\n")
 	var req api.HaltRequest
 	call := fg.only(t)
@@ -177,13 +177,13 @@ func TestHaltResumeHalts(t *testing.T) {
 	fg.reply("POST /v1/halt", http.StatusForbidden, apiError(api.CodeForbidden, "halt requires a usable capability"))
 	run(t, "", fg.args("halt", "--reason", "x")...).wantCode(t, api.ExitDenied)
 
-	fg.reply("POST /v1/resume", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 61), ID: "agent-1"})
+	fg.reply("POST /v1/resume", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 61), ID: "agent-1"})
 	run(t, "", fg.args("resume", "--entity", "agent-1")...).wantCode(t, api.ExitOK).wantStdout(t, "resumed entity agent-1 (seq 61)\n")
 	decodeStrict(t, fg.only(t).body, &req)
 	if req != (api.HaltRequest{Entity: "agent-1"}) {
 		t.Fatalf("resume sent %+v", req)
 	}
-	fg.reply("POST /v1/resume", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("DENY", "not_halted", 62)})
+	fg.reply("POST /v1/resume", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("deny", "not_halted", 62)})
 	run(t, "", fg.args("resume")...).wantCode(t, api.ExitDenied).wantStderr(t, "resume of the whole kernel denied: not_halted")
 
 	hs := []api.Halt{{Entity: "", Reason: "incident 7", By: "alice", Seq: 60}, {Entity: "agent-1", Reason: "runaway", By: "alice", Seq: 63}}
@@ -202,9 +202,9 @@ func TestHaltResumeHalts(t *testing.T) {
 func TestLedgerTailShowsGateDetail(t *testing.T) {
 	fg := newFakeGate(t)
 	evs := []api.Event{
-		{Seq: 7, Time: gateTime, Type: "cap.grant", Actor: "alice", Decision: "PERMIT", Reason: "ok", Subject: "agent-1", GrantedBy: "alice", CapID: "cap-7"},
-		{Seq: 8, Time: gateTime, Type: "syscall", Actor: "agent-1", Decision: "DENY", Reason: "policy_forbid", Subject: "orders/1", Op: "kv.delete", CapID: "cap-7"},
-		{Seq: 9, Time: gateTime, Type: "kv.put", Actor: "root", Decision: "PERMIT", Reason: "ok", Subject: "a"},
+		{Seq: 7, Time: gateTime, Type: "cap.grant", Actor: "alice", Decision: "permit", Reason: "ok", Subject: "agent-1", GrantedBy: "alice", CapID: "cap-7"},
+		{Seq: 8, Time: gateTime, Type: "syscall", Actor: "agent-1", Decision: "deny", Reason: "policy_forbid", Subject: "orders/1", Op: "kv.delete", CapID: "cap-7"},
+		{Seq: 9, Time: gateTime, Type: "kv.put", Actor: "root", Decision: "permit", Reason: "ok", Subject: "a"},
 	}
 	fg.reply("GET /v1/ledger/tail", http.StatusOK, evs)
 	r := run(t, "", fg.args("ledger", "tail")...).wantCode(t, api.ExitOK)
