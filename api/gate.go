@@ -24,17 +24,21 @@ type SyscallRequest struct {
 
 // SyscallResponse answers every syscall: the decision is in Outcome
 // (permit, deny, escalate) with its reason; escalate carries the approval
-// id to wait for.
+// id to wait for, as escalation_id and as approval_id (the same id).
 type SyscallResponse struct {
 	Outcome
-	Op         string `json:"op"`
-	Resource   string `json:"resource"`
-	CapID      string `json:"cap_id,omitempty"`
-	ApprovalID string `json:"approval_id,omitempty"`
-	UsesLeft   int64  `json:"uses_left"` // -1 unlimited
-	Value      string `json:"value,omitempty"`
-	Found      bool   `json:"found,omitempty"`
-	Version    uint64 `json:"version,omitempty"`
+	Op           string `json:"op"`
+	Resource     string `json:"resource"`
+	CapID        string `json:"cap_id,omitempty"`
+	EscalationID string `json:"escalation_id,omitempty"`
+	ApprovalID   string `json:"approval_id,omitempty"` // = EscalationID
+	UsesLeft     int64  `json:"uses_left"`             // -1 unlimited
+	// Result is the operation's result where it has one: a permitted
+	// kv.get's value when the key exists (also in Value).
+	Result  *string `json:"result,omitempty"`
+	Value   string  `json:"value,omitempty"`
+	Found   bool    `json:"found,omitempty"`
+	Version uint64  `json:"version,omitempty"`
 	// Effect is "pending" for a permitted external op: a driver runs it
 	// after the decision is committed; GET /v1/effects/{seq} tells how it
 	// ended (ok, failed, indeterminate).

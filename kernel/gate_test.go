@@ -126,6 +126,9 @@ func TestGateStory(t *testing.T) {
 	r, err = ac(2).Syscall(ctx, api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":900}`})
 	mustDecision(t, r.Outcome, err, "escalate", "approval_required")
 	apr := r.ApprovalID
+	if apr == "" || r.EscalationID != apr {
+		t.Fatalf("escalation_id %q, approval_id %q: want the same id", r.EscalationID, apr)
+	}
 	d, err := alice(1).Decide(ctx, apr, true)
 	mustDecision(t, d.Outcome, err, "permit", "approved")
 	r, err = ac(0).Syscall(ctx, api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":901}`, ApprovalID: apr})

@@ -168,7 +168,7 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 	metricInc("gate.decision." + res.Decision.JSON())
 	out := api.SyscallResponse{Outcome: outcome(res), Op: req.Op, Resource: req.Resource, CapID: c.ID, Value: string(res.Value), Found: res.Found, Version: res.Version, UsesLeft: -1}
 	if res.Decision == fsm.DecisionEscalate {
-		out.ApprovalID = res.ID
+		out.EscalationID, out.ApprovalID = res.ID, res.ID
 	}
 	switch {
 	case req.RemoteToken != "":
@@ -176,6 +176,9 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 			out.EventID = res.ID
 		}
 		out.Value, out.Found = "", false
+	case res.Decision == fsm.DecisionPermit && req.Op == "kv.get" && res.Found:
+		v := out.Value
+		out.Result = &v
 	case res.Decision == fsm.DecisionPermit && !strings.HasPrefix(req.Op, "kv."):
 		out.Effect = fsm.EffectPending
 	}

@@ -220,7 +220,15 @@ func TestSyscallDecisionsAndExitCodes(t *testing.T) {
 	external := api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 17), Op: "http.post", Resource: "hooks/pay", UsesLeft: 2, Effect: "pending"}
 	missingGet := api.SyscallResponse{Outcome: outcomeOf("permit", "not_found", 16), Op: "kv.get", Resource: "orders/9", UsesLeft: -1}
 	deny := api.SyscallResponse{Outcome: outcomeOf("deny", "uses_exhausted", 13), Op: "kv.put", Resource: "orders/1", CapID: "cap-2"}
-	escalate := api.SyscallResponse{Outcome: outcomeOf("escalate", "approval_required", 14), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", ApprovalID: "apr-14", UsesLeft: 3}
+	escalate := api.SyscallResponse{Outcome: outcomeOf("escalate", "approval_required", 14), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", EscalationID: "apr-14", ApprovalID: "apr-14", UsesLeft: 3}
+	// Kernels before the lower-case API: upper-case decisions, no
+	// escalation_id.
+	oldDeny := deny
+	oldDeny.Decision = "DENY"
+	oldEscalate := escalate
+	oldEscalate.Decision, oldEscalate.EscalationID = "ESCALATE", ""
+	oldGet := unlimitedGet
+	oldGet.Decision = "PERMIT"
 	cases := []struct {
 		name   string
 		status int
@@ -236,6 +244,9 @@ func TestSyscallDecisionsAndExitCodes(t *testing.T) {
 		{"deny", http.StatusOK, deny, api.ExitDenied, "DENY uses_exhausted (seq 13)\n", "denied: uses_exhausted"},
 		{"deny sent as 403", http.StatusForbidden, deny, api.ExitDenied, "DENY uses_exhausted (seq 13)\n", "denied: uses_exhausted"},
 		{"escalate", http.StatusOK, escalate, api.ExitEscalated, "ESCALATE approval_required: approval apr-14 (seq 14)\n", "--approval apr-14"},
+		{"deny from an earlier kernel", http.StatusOK, oldDeny, api.ExitDenied, "DENY uses_exhausted (seq 13)\n", "denied: uses_exhausted"},
+		{"escalate from an earlier kernel", http.StatusOK, oldEscalate, api.ExitEscalated, "ESCALATE approval_required: approval apr-14 (seq 14)\n", "--approval apr-14"},
+		{"kv.get from an earlier kernel", http.StatusOK, oldGet, api.ExitOK, "PERMIT ok (seq 15, uses left unlimited)\nhello\n", ""},
 		{"server error", http.StatusInternalServerError, apiError(api.CodeInternal, "disk on fire"), api.ExitError, "", "disk on fire"},
 		{"rate limited", http.StatusTooManyRequests, apiError(api.CodeRateLimited, "rate limit for entity a"), api.ExitError, "", "rate_limited"},
 		{"bad request", http.StatusBadRequest, apiError(api.CodeBadRequest, "op must be 1..128 bytes"), api.ExitError, "", "op must be"},

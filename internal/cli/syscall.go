@@ -179,9 +179,17 @@ func syscallLine(r *api.SyscallResponse) string {
 		}
 		return fmt.Sprintf("PERMIT %s (seq %d, uses left %s%s)%s", r.Reason, r.Seq, unlimited(r.UsesLeft), effect, retryNote(r.Outcome))
 	case isDecision(r.Decision, api.DecisionEscalate):
-		return fmt.Sprintf("ESCALATE %s: approval %s (seq %d)%s", r.Reason, r.ApprovalID, r.Seq, retryNote(r.Outcome))
+		return fmt.Sprintf("ESCALATE %s: approval %s (seq %d)%s", r.Reason, escalationID(r), r.Seq, retryNote(r.Outcome))
 	}
 	return fmt.Sprintf("%s %s (seq %d)%s", humanDecision(r.Decision), r.Reason, r.Seq, retryNote(r.Outcome))
+}
+
+// escalationID is the approval an escalated call waits for.
+func escalationID(r *api.SyscallResponse) string {
+	if r.EscalationID != "" {
+		return r.EscalationID
+	}
+	return r.ApprovalID
 }
 
 func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
@@ -200,9 +208,10 @@ func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
 func syscallError(cmd *cobra.Command, r *api.SyscallResponse) error {
 	what := fmt.Sprintf("syscall %s %s", r.Op, r.Resource)
 	if isDecision(r.Decision, api.DecisionEscalate) {
+		id := escalationID(r)
 		return failReported(cmd, api.ExitEscalated, codeEscalated, fmt.Errorf(
 			"%s escalated for human approval: %s; once approval %s is approved, repeat the call with --approval %s (seq %d)",
-			what, r.Reason, r.ApprovalID, r.ApprovalID, r.Seq))
+			what, r.Reason, id, id, r.Seq))
 	}
 	return outcomeError(cmd, what, r.Outcome)
 }
