@@ -146,16 +146,26 @@ type BacktestTransition struct {
 	From     string   `json:"from"`
 	To       string   `json:"to"`
 	Count    int      `json:"count"`
-	Examples []uint64 `json:"examples"` // seqs, at most 10
+	Examples []uint64 `json:"examples"` // seqs, at most MaxBacktestExamples
 }
 
+// MaxBacktestExamples bounds the example seqs of a backtest answer and of
+// each of its transitions.
+const MaxBacktestExamples = 10
+
 // BacktestResponse reports a read-only re-judgment of history.
+// ByTransition counts the changed decisions by "from->to" (e.g.
+// "permit->deny"; a changed reason with the same decision counts under
+// "deny->deny"); Examples holds the first changed seqs (at most
+// MaxBacktestExamples).
 type BacktestResponse struct {
-	From        uint64               `json:"from"`
-	To          uint64               `json:"to"`
-	Evaluated   int                  `json:"evaluated"`
-	Changed     int                  `json:"changed"`
-	Transitions []BacktestTransition `json:"transitions"`
+	From         uint64               `json:"from"`
+	To           uint64               `json:"to"`
+	Evaluated    int                  `json:"evaluated"`
+	Changed      int                  `json:"changed"`
+	ByTransition map[string]int       `json:"by_transition"`
+	Examples     []uint64             `json:"examples"`
+	Transitions  []BacktestTransition `json:"transitions"`
 }
 
 // Approval is an escalation as listed.

@@ -183,7 +183,7 @@ func TestGateStory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bt.Changed == 0 || len(bt.Transitions) == 0 || bt.Transitions[0].From != "permit" || bt.Transitions[0].To != "deny" {
+	if bt.Changed == 0 || len(bt.Transitions) == 0 || bt.Transitions[0].From != "permit" || bt.Transitions[0].To != "deny" || bt.ByTransition["permit->deny"] != bt.Transitions[0].Count {
 		t.Fatalf("backtest: %+v", bt)
 	}
 	t.Logf("backtest: evaluated %d, changed %d, %+v", bt.Evaluated, bt.Changed, bt.Transitions)
@@ -229,6 +229,7 @@ func TestBacktestMatchesDirectEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{}
+	var wantExamples []uint64
 	evaluated := 0
 	evs, _ := root.LedgerTail(ctx, 1000, false)
 	for _, ev := range evs {
@@ -248,6 +249,9 @@ func TestBacktestMatchesDirectEvaluation(t *testing.T) {
 		now := fsm.EvaluatePolicies([]*fsm.CompiledSet{csB}, d.Request)
 		if now.Decision != d.Policy.Decision {
 			want[d.Policy.Decision.JSON()+"->"+now.Decision.JSON()]++
+			if len(wantExamples) < 10 {
+				wantExamples = append(wantExamples, ev.Seq)
+			}
 		}
 	}
 	got := map[string]int{}
@@ -256,6 +260,10 @@ func TestBacktestMatchesDirectEvaluation(t *testing.T) {
 	}
 	if bt.Evaluated != evaluated || fmt.Sprint(got) != fmt.Sprint(want) || want["permit->deny"] != 10 || want["deny->permit"] != 10 {
 		t.Fatalf("backtest %+v (evaluated %d), direct evaluation %v (evaluated %d)", got, bt.Evaluated, want, evaluated)
+	}
+	// by_transition and examples say the same in the contract's shape.
+	if fmt.Sprint(bt.ByTransition) != fmt.Sprint(want) || fmt.Sprint(bt.Examples) != fmt.Sprint(wantExamples) {
+		t.Fatalf("backtest by_transition %v examples %v, direct evaluation %v examples %v", bt.ByTransition, bt.Examples, want, wantExamples)
 	}
 }
 

@@ -83,10 +83,12 @@ func TestPolicyListAndBacktest(t *testing.T) {
 		t.Fatalf("policy list output:\n%s", r.stdout)
 	}
 
-	bt := api.BacktestResponse{From: 5, To: 40, Evaluated: 30, Changed: 4, Transitions: []api.BacktestTransition{
-		{From: "escalate", To: "permit", Count: 1, Examples: []uint64{33}},
-		{From: "permit", To: "deny", Count: 3, Examples: []uint64{12, 15, 19}},
-	}}
+	bt := api.BacktestResponse{From: 5, To: 40, Evaluated: 30, Changed: 4,
+		ByTransition: map[string]int{"escalate->permit": 1, "permit->deny": 3}, Examples: []uint64{12, 15, 19, 33},
+		Transitions: []api.BacktestTransition{
+			{From: "escalate", To: "permit", Count: 1, Examples: []uint64{33}},
+			{From: "permit", To: "deny", Count: 3, Examples: []uint64{12, 15, 19}},
+		}}
 	sent = fg.reply("POST /v1/policies/backtest", http.StatusOK, bt)
 	run(t, "", fg.args("policy", "backtest", "--name", "base", "--file", file, "--from", "5", "--to", "40")...).wantCode(t, api.ExitOK).
 		wantStdout(t, "seq 5..40: evaluated 30, changed 4\nESCALATE→PERMIT 1 (e.g. seq 33)\nPERMIT→DENY 3 (e.g. seq 12, 15, 19)\n")
@@ -101,8 +103,32 @@ func TestPolicyListAndBacktest(t *testing.T) {
 		t.Fatalf("backtest request %+v, want %+v", req, want)
 	}
 
+	// A kernel from before by_transition and examples, spelling decisions
+	// in upper case: the CLI derives both from the transitions.
+	old := bt
+	old.ByTransition, old.Examples = nil, nil
+	old.Transitions = []api.BacktestTransition{
+		{From: "ESCALATE", To: "PERMIT", Count: 1, Examples: []uint64{33}},
+		{From: "PERMIT", To: "DENY", Count: 3, Examples: []uint64{12, 15, 19}},
+	}
+	fg.reply("POST /v1/policies/backtest", http.StatusOK, old)
+	var got api.BacktestResponse
+	run(t, "", fg.args("--json", "policy", "backtest", "--file", file, "--from", "5")...).wantCode(t, api.ExitOK).decode(t, &got)
+	if !reflect.DeepEqual(got.ByTransition, bt.ByTransition) || !reflect.DeepEqual(got.Examples, bt.Examples) {
+		t.Fatalf("derived by_transition %v examples %v, want %v %v", got.ByTransition, got.Examples, bt.ByTransition, bt.Examples)
+	}
+	run(t, "", fg.args("policy", "backtest", "--file", file, "--from", "5")...).wantCode(t, api.ExitOK).
+		wantStdout(t, "seq 5..40: evaluated 30, changed 4\nESCALATE→PERMIT 1 (e.g. seq 33)\nPERMIT→DENY 3 (e.g. seq 12, 15, 19)\n")
+
 	fg.reply("POST /v1/policies/backtest", http.StatusOK, api.BacktestResponse{From: 1, To: 9, Evaluated: 4, Transitions: []api.BacktestTransition{}})
 	run(t, "", fg.args("policy", "backtest", "--file", file, "--from", "1")...).wantCode(t, api.ExitOK).wantStdout(t, "seq 1..9: evaluated 4, changed 0\n")
+	// With nothing changed, --json still holds every field of the contract.
+	m := run(t, "", fg.args("--json", "policy", "backtest", "--file", file, "--from", "1")...).wantCode(t, api.ExitOK).jsonObject(t)
+	for _, k := range []string{"evaluated", "changed", "by_transition", "examples", "transitions"} {
+		if m[k] == nil {
+			t.Fatalf("backtest --json lacks %q: %v", k, m)
+		}
+	}
 
 	fg.reply("POST /v1/policies/backtest", http.StatusBadRequest, apiError(api.CodePolicyInvalid, "backtest: unknown action"))
 	run(t, "", fg.args("--json", "policy", "backtest", "--file", file, "--from", "1")...).wantCode(t, api.ExitError).wantErrorJSON(t, api.CodePolicyInvalid)

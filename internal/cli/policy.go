@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -135,6 +136,8 @@ reports how many decisions would change, grouped by transition:
   evaluated 120, changed 3
   PERMIT→DENY 3 (e.g. seq 12, 15, 19)
 
+--json prints {"evaluated": 120, "changed": 3, "by_transition":
+{"permit->deny": 3}, "examples": [12, 15, 19], "transitions": [...]}.
 Nothing is written to the ledger.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -160,10 +163,7 @@ Nothing is written to the ledger.`,
 				return policyError("policy backtest", err)
 			}
 			if jsonMode(cmd) {
-				if r.Transitions == nil {
-					r.Transitions = []api.BacktestTransition{}
-				}
-				return writeJSON(cmd, r)
+				return writeJSON(cmd, backtestJSON(r))
 			}
 			return printBacktest(cmd, r)
 		},
@@ -174,6 +174,31 @@ Nothing is written to the ledger.`,
 	f.Uint64Var(&from, "from", 0, "first ledger seq to re-judge")
 	f.Uint64Var(&to, "to", 0, "last ledger seq to re-judge (default: the head)")
 	return c
+}
+
+// backtestJSON returns r with its lists never null, and by_transition and
+// examples derived from the transitions when the kernel did not send them
+// (kernels before they were added): each transition holds its first
+// examples, so the first of all is among them.
+func backtestJSON(r *api.BacktestResponse) *api.BacktestResponse {
+	if r.Transitions == nil {
+		r.Transitions = []api.BacktestTransition{}
+	}
+	if r.ByTransition == nil {
+		r.ByTransition = map[string]int{}
+		for _, t := range r.Transitions {
+			r.ByTransition[strings.ToLower(t.From)+"->"+strings.ToLower(t.To)] += t.Count
+		}
+	}
+	if r.Examples == nil {
+		r.Examples = []uint64{}
+		for _, t := range r.Transitions {
+			r.Examples = append(r.Examples, t.Examples...)
+		}
+		slices.Sort(r.Examples)
+		r.Examples = r.Examples[:min(len(r.Examples), api.MaxBacktestExamples)]
+	}
+	return r
 }
 
 func printBacktest(cmd *cobra.Command, r *api.BacktestResponse) error {
