@@ -113,7 +113,7 @@ type OperatorRequest struct {
 type PolicyRequest struct {
 	Name string `json:"name"`
 	Text string `json:"text"`
-	Mode string `json:"mode"` // ACTIVE (default) or SHADOW
+	Mode string `json:"mode"` // ACTIVE (default) or SHADOW, in either case
 }
 
 // Policy is a policy set as listed.
@@ -125,11 +125,14 @@ type Policy struct {
 	Text    string `json:"text"`
 }
 
-// PolicyResponse answers policy set.
+// PolicyResponse answers policy set. Warnings are things about the
+// accepted text that an operator should read (the set is installed
+// regardless).
 type PolicyResponse struct {
 	Outcome
-	Name          string `json:"name"`
-	PolicyVersion uint64 `json:"policy_version"`
+	Name          string   `json:"name"`
+	PolicyVersion uint64   `json:"policy_version"`
+	Warnings      []string `json:"warnings,omitempty"`
 }
 
 // BacktestRequest is POST /v1/policies/backtest.

@@ -29,6 +29,8 @@ func TestPolicySet(t *testing.T) {
 		{"active by default", "", []string{"--name", "guard", "--file", file}, api.PolicyRequest{Name: "guard", Text: testPolicy, Mode: "ACTIVE"}, "policy guard set: ACTIVE, version 3 (seq 50)\n"},
 		{"from stdin", testPolicy, []string{"--name", "guard", "--file", "-", "--mode", "ACTIVE"}, api.PolicyRequest{Name: "guard", Text: testPolicy, Mode: "ACTIVE"}, "policy guard set: ACTIVE, version 3 (seq 50)\n"},
 		{"delete", "", []string{"--name", "guard", "--delete"}, api.PolicyRequest{Name: "guard"}, "policy guard removed (seq 50)\n"},
+		{"--shadow", "", []string{"--name", "guard", "--file", file, "--shadow"}, api.PolicyRequest{Name: "guard", Text: testPolicy, Mode: "SHADOW"}, "policy guard set: SHADOW, version 3 (seq 50)\n"},
+		{"--shadow with --mode shadow", "", []string{"--name", "guard", "--file", file, "--shadow", "--mode", "shadow"}, api.PolicyRequest{Name: "guard", Text: testPolicy, Mode: "SHADOW"}, "policy guard set: SHADOW, version 3 (seq 50)\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,9 +68,44 @@ func TestPolicySet(t *testing.T) {
 		{"--name", "guard", "--file", file, "--mode", "dry-run"},
 		{"--name", "guard", "--file", empty}, // empty text would delete
 		{"--name", "guard", "--file", dir + "/none.cedar"},
+		{"--name", "guard", "--file", file, "--shadow", "--mode", "active"},
+		{"--name", "guard", "--delete", "--shadow"},
+		{"--name", "guard", "--file", file, "--shadow=false"},
 	} {
 		run(t, "", fg.args(append([]string{"policy", "set"}, bad...)...)...).wantCode(t, api.ExitError)
 		fg.none(t)
+	}
+}
+
+// TestPolicySetWarnings: the kernel's warnings go to stderr, one
+// "warning: " line each, in text and --json mode alike; with --json
+// stdout is exactly the answer, warnings included.
+func TestPolicySetWarnings(t *testing.T) {
+	fg := newFakeGate(t)
+	file := writeTestFile(t, t.TempDir(), "guard.cedar", []byte(testPolicy))
+	answer := api.PolicyResponse{Outcome: outcomeOf("permit", "ok", 52), Name: "guard", PolicyVersion: 4,
+		Warnings: []string{"policy0: action kv.delet is not an op", "policy1: always false"}}
+	sent := fg.reply("POST /v1/policies", http.StatusOK, answer)
+	const warnings = "warning: policy0: action kv.delet is not an op\nwarning: policy1: always false\n"
+	r := run(t, "", fg.args("policy", "set", "--name", "guard", "--file", file)...).wantCode(t, api.ExitOK)
+	r.wantStdout(t, "policy guard set: ACTIVE, version 4 (seq 52)\n")
+	if r.stderr != warnings {
+		t.Fatalf("stderr %q, want %q", r.stderr, warnings)
+	}
+	r = run(t, "", fg.args("--json", "policy", "set", "--name", "guard", "--file", file, "--shadow")...).wantCode(t, api.ExitOK)
+	r.wantSameJSON(t, sent)
+	if r.stderr != warnings {
+		t.Fatalf("--json stderr %q, want %q", r.stderr, warnings)
+	}
+	// No warnings: nothing on stderr, and no "warnings" in the answer.
+	sent = fg.reply("POST /v1/policies", http.StatusOK, api.PolicyResponse{Outcome: outcomeOf("permit", "ok", 53), Name: "guard", PolicyVersion: 5})
+	if strings.Contains(string(sent), "warnings") {
+		t.Fatalf("an answer without warnings carries the field: %s", sent)
+	}
+	r = run(t, "", fg.args("--json", "policy", "set", "--name", "guard", "--file", file)...).wantCode(t, api.ExitOK)
+	r.wantSameJSON(t, sent)
+	if r.stderr != "" {
+		t.Fatalf("stderr %q without warnings", r.stderr)
 	}
 }
 
