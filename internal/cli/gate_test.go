@@ -192,6 +192,15 @@ func TestSyscallRequestBody(t *testing.T) {
 		{"cas object passed as is", "", []string{"kv.cas", "orders/4", "--args", casArgs}, api.SyscallRequest{Op: "kv.cas", Resource: "orders/4", Args: casArgs}, ""},
 		{"approval", "", []string{"kv.delete", "orders/5", "--approval", "apr-9"}, api.SyscallRequest{Op: "kv.delete", Resource: "orders/5", ApprovalID: "apr-9"}, ""},
 		{"request id", "", []string{"kv.get", "orders/6", "--request-id", "rid-6"}, api.SyscallRequest{Op: "kv.get", Resource: "orders/6"}, "rid-6"},
+		{"arg value is the put's value", "", []string{"kv.put", "orders/7", "--arg", "value=v1"}, api.SyscallRequest{Op: "kv.put", Resource: "orders/7", Args: "v1"}, ""},
+		{"arg value may hold =", "", []string{"kv.put", "orders/7", "--arg", "value=a=b"}, api.SyscallRequest{Op: "kv.put", Resource: "orders/7", Args: "a=b"}, ""},
+		{"arg empty value", "", []string{"kv.put", "orders/7", "--arg", "value="}, api.SyscallRequest{Op: "kv.put", Resource: "orders/7"}, ""},
+		{"cas args typed by field", "", []string{"kv.cas", "orders/8", "--arg", "value=new", "--arg", "expect_version=4", "--arg", "expect=old"},
+			api.SyscallRequest{Op: "kv.cas", Resource: "orders/8", Args: `{"expect":"old","expect_version":4,"value":"new"}`}, ""},
+		{"cas expect_absent is a bool", "", []string{"kv.cas", "orders/8", "--arg", "expect_absent=true", "--arg", "value=new"},
+			api.SyscallRequest{Op: "kv.cas", Resource: "orders/8", Args: `{"expect_absent":true,"value":"new"}`}, ""},
+		{"other op: an object of strings, keys sorted", "", []string{"payments.send", "acct/1", "--arg", "to=bob", "--arg", "amount=900", "--arg", "memo=<a&b>"},
+			api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":"900","memo":"<a&b>","to":"bob"}`}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -285,6 +294,15 @@ func TestSyscallUsageErrorsSendNothing(t *testing.T) {
 		{"cas misspelt field", []string{"kv.cas", "k", "--args", `{"expected": "a", "value": "b"}`}, "expected"},
 		{"cas two values", []string{"kv.cas", "k", "--args", `{"value": "b"} {}`}, "more than one"},
 		{"one positional", []string{"kv.put"}, "takes 2 argument"},
+		{"arg and args", []string{"kv.put", "k", "--arg", "value=a", "--args", "a"}, "at most one of --arg, --args and --args-file"},
+		{"arg and args file", []string{"kv.put", "k", "--arg", "value=a", "--args-file", "-"}, "at most one of --arg, --args and --args-file"},
+		{"arg without =", []string{"x.op", "k", "--arg", "amount"}, `--arg "amount": want KEY=VALUE`},
+		{"arg with an empty key", []string{"x.op", "k", "--arg", "=1"}, "the key is empty"},
+		{"arg given twice", []string{"x.op", "k", "--arg", "a=1", "--arg", "a=2"}, "--arg a is given twice"},
+		{"put takes only value", []string{"kv.put", "k", "--arg", "val=x"}, "kv.put takes only --arg value=V"},
+		{"cas unknown key", []string{"kv.cas", "k", "--arg", "expected=a", "--arg", "value=b"}, "kv.cas takes only expect, expect_absent, expect_version, value"},
+		{"cas expect_absent not a bool", []string{"kv.cas", "k", "--arg", "expect_absent=maybe", "--arg", "value=b"}, "want true or false"},
+		{"cas expect_version not a number", []string{"kv.cas", "k", "--arg", "expect=a", "--arg", "expect_version=-1", "--arg", "value=b"}, "want a non-negative integer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
