@@ -106,11 +106,23 @@ type InitResponse struct {
 	Head      Head   `json:"head"`
 }
 
+// Decisions as the API spells them (Outcome.Decision, Event.Decision,
+// RemoteRes.Decision, backtest transitions). A record that decides
+// nothing (e.g. effect.complete) carries DecisionNone. Earlier kernels
+// spelt them in upper case; readers of recorded answers compare without
+// regard to case.
+const (
+	DecisionPermit   = "permit"
+	DecisionDeny     = "deny"
+	DecisionEscalate = "escalate"
+	DecisionNone     = "none"
+)
+
 // Outcome is the common part of every ledgered answer.
 type Outcome struct {
 	Seq       uint64    `json:"seq"`
 	Time      time.Time `json:"time"`
-	Decision  string    `json:"decision"`
+	Decision  string    `json:"decision"` // permit, deny or escalate
 	Reason    string    `json:"reason"`
 	Duplicate bool      `json:"duplicate,omitempty"`
 }
@@ -150,7 +162,7 @@ type Event struct {
 	Actor       string    `json:"actor"`
 	RequestID   string    `json:"request_id,omitempty"`
 	Subject     string    `json:"subject,omitempty"`
-	Decision    string    `json:"decision"`
+	Decision    string    `json:"decision"` // permit, deny, escalate, or none (a record that decides nothing)
 	Reason      string    `json:"reason"`
 	PayloadHash string    `json:"payload_hash"`
 	Prev        string    `json:"prev"`
@@ -160,7 +172,7 @@ type Event struct {
 	Op         string   `json:"op,omitempty"`
 	CapID      string   `json:"cap_id,omitempty"`
 	ApprovalID string   `json:"approval_id,omitempty"`
-	Shadow     []string `json:"shadow,omitempty"` // SHADOW sets' would-be decisions, "set:DECISION:reason"
+	Shadow     []string `json:"shadow,omitempty"` // SHADOW sets' would-be decisions, "set:decision:reason"
 	Matched    []string `json:"matched,omitempty"`
 }
 

@@ -23,18 +23,22 @@ type SyscallRequest struct {
 }
 
 // SyscallResponse answers every syscall: the decision is in Outcome
-// (PERMIT, DENY, ESCALATE) with its reason; ESCALATE carries the approval
-// id to wait for.
+// (permit, deny, escalate) with its reason; escalate carries the approval
+// id to wait for, as escalation_id and as approval_id (the same id).
 type SyscallResponse struct {
 	Outcome
-	Op         string `json:"op"`
-	Resource   string `json:"resource"`
-	CapID      string `json:"cap_id,omitempty"`
-	ApprovalID string `json:"approval_id,omitempty"`
-	UsesLeft   int64  `json:"uses_left"` // -1 unlimited
-	Value      string `json:"value,omitempty"`
-	Found      bool   `json:"found,omitempty"`
-	Version    uint64 `json:"version,omitempty"`
+	Op           string `json:"op"`
+	Resource     string `json:"resource"`
+	CapID        string `json:"cap_id,omitempty"`
+	EscalationID string `json:"escalation_id,omitempty"`
+	ApprovalID   string `json:"approval_id,omitempty"` // = EscalationID
+	UsesLeft     int64  `json:"uses_left"`             // -1 unlimited
+	// Result is the operation's result where it has one: a permitted
+	// kv.get's value when the key exists (also in Value).
+	Result  *string `json:"result,omitempty"`
+	Value   string  `json:"value,omitempty"`
+	Found   bool    `json:"found,omitempty"`
+	Version uint64  `json:"version,omitempty"`
 	// Effect is "pending" for a permitted external op: a driver runs it
 	// after the decision is committed; GET /v1/effects/{seq} tells how it
 	// ended (ok, failed, indeterminate).
@@ -109,7 +113,7 @@ type OperatorRequest struct {
 type PolicyRequest struct {
 	Name string `json:"name"`
 	Text string `json:"text"`
-	Mode string `json:"mode"` // ACTIVE (default) or SHADOW
+	Mode string `json:"mode"` // ACTIVE (default) or SHADOW, in either case
 }
 
 // Policy is a policy set as listed.
@@ -121,13 +125,14 @@ type Policy struct {
 	Text    string `json:"text"`
 }
 
-// PolicyResponse answers policy set.
+// PolicyResponse answers policy set. Warnings are things about the
+// accepted text that an operator should read (the set is installed
+// regardless).
 type PolicyResponse struct {
 	Outcome
-	Name          string `json:"name"`
-	PolicyVersion uint64 `json:"policy_version"`
-	// Warnings name accepted policies written in a deprecated form.
-	Warnings []string `json:"warnings,omitempty"`
+	Name          string   `json:"name"`
+	PolicyVersion uint64   `json:"policy_version"`
+	Warnings      []string `json:"warnings,omitempty"` // e.g. a deprecated form of a policy
 }
 
 // BacktestRequest is POST /v1/policies/backtest.
@@ -138,21 +143,32 @@ type BacktestRequest struct {
 	To   uint64 `json:"to,omitempty"` // 0 = the current head
 }
 
-// BacktestTransition counts decisions that changed one way.
+// BacktestTransition counts decisions that changed one way (From and To
+// are decisions: permit, deny, escalate).
 type BacktestTransition struct {
 	From     string   `json:"from"`
 	To       string   `json:"to"`
 	Count    int      `json:"count"`
-	Examples []uint64 `json:"examples"` // seqs, at most 10
+	Examples []uint64 `json:"examples"` // seqs, at most MaxBacktestExamples
 }
 
+// MaxBacktestExamples bounds the example seqs of a backtest answer and of
+// each of its transitions.
+const MaxBacktestExamples = 10
+
 // BacktestResponse reports a read-only re-judgment of history.
+// ByTransition counts the changed decisions by "from->to" (e.g.
+// "permit->deny"; a changed reason with the same decision counts under
+// "deny->deny"); Examples holds the first changed seqs (at most
+// MaxBacktestExamples).
 type BacktestResponse struct {
-	From        uint64               `json:"from"`
-	To          uint64               `json:"to"`
-	Evaluated   int                  `json:"evaluated"`
-	Changed     int                  `json:"changed"`
-	Transitions []BacktestTransition `json:"transitions"`
+	From         uint64               `json:"from"`
+	To           uint64               `json:"to"`
+	Evaluated    int                  `json:"evaluated"`
+	Changed      int                  `json:"changed"`
+	ByTransition map[string]int       `json:"by_transition"`
+	Examples     []uint64             `json:"examples"`
+	Transitions  []BacktestTransition `json:"transitions"`
 }
 
 // Approval is an escalation as listed.

@@ -133,8 +133,10 @@ func PathByName(name string) (Path, bool) {
 	return Path{}, false
 }
 
+// permitted returns nil for a permit (in either case: kernels before the
+// lower-case API answered PERMIT), or an error naming the decision.
 func permitted(o *api.Outcome) error {
-	if o.Decision != "PERMIT" {
+	if !strings.EqualFold(o.Decision, api.DecisionPermit) {
 		return fmt.Errorf("decision %s (%s)", o.Decision, o.Reason)
 	}
 	return nil
@@ -157,7 +159,7 @@ func grantPerWorker(ctx context.Context, admin *client.Client, _ string, workers
 			switch {
 			case err != nil:
 				errs[w] = err
-			case r.Decision != "PERMIT" || r.Token == "":
+			case permitted(&r.Outcome) != nil || r.Token == "":
 				errs[w] = fmt.Errorf("decision %s (%s)", r.Decision, r.Reason)
 			default:
 				tokens[w] = r.Token

@@ -10,8 +10,8 @@ import (
 )
 
 // Syscall asks the gate to perform op on resource with the client's
-// capability token. The decision (PERMIT, DENY, ESCALATE) is in the answer;
-// an error means no decision was made.
+// capability token. The decision (api.DecisionPermit, DecisionDeny,
+// DecisionEscalate) is in the answer; an error means no decision was made.
 func (c *Client) Syscall(ctx context.Context, req api.SyscallRequest, opts ...Option) (*api.SyscallResponse, error) {
 	var r api.SyscallResponse
 	return &r, c.do(ctx, http.MethodPost, "/v1/syscall", nil, req, &r, opts...)

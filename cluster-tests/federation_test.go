@@ -173,7 +173,7 @@ func TestFederationExactlyOnceAcrossLeaderKillAndLinkCut(t *testing.T) {
 	subjects := map[string]int{}
 	for i, id := range ids {
 		e, ok := a.busEvent("a1", id)
-		if !ok || e.Status != fsm.BusStateDelivered || e.Remote == nil || e.Remote.Decision != fsm.DecisionPermit.String() {
+		if !ok || e.Status != fsm.BusStateDelivered || e.Remote == nil || e.Remote.Decision != fsm.DecisionPermit.JSON() {
 			t.Fatalf("a's event %s (orders/%d): %+v remote=%+v", id, i, e, e.Remote)
 		}
 		if dest, _, _ := strings.Cut(id, "/"); dest != "b" || e.Resource != "orders/"+strconv.Itoa(i) {
@@ -310,7 +310,7 @@ func TestNodeAddedToRunningDomainGetsSecretsAndServes(t *testing.T) {
 		e, _ = a.busEvent("a1", res.ID)
 		return e.Status != "" && e.Status != fsm.BusStatePending
 	})
-	if e.Status != fsm.BusStateDelivered || e.Remote == nil || e.Remote.Decision != fsm.DecisionPermit.String() {
+	if e.Status != fsm.BusStateDelivered || e.Remote == nil || e.Remote.Decision != fsm.DecisionPermit.JSON() {
 		t.Fatalf("a's call through b4: %+v remote=%+v", e, e.Remote)
 	}
 	s1 := b.busStats("b4")
@@ -339,7 +339,7 @@ func TestNodeAddedToRunningDomainGetsSecretsAndServes(t *testing.T) {
 		e, _ = b.busEvent("b4", res.ID)
 		return e.Status != "" && e.Status != fsm.BusStatePending
 	})
-	if e.Status != fsm.BusStateDelivered || e.Remote == nil || e.Remote.Decision != fsm.DecisionPermit.String() {
+	if e.Status != fsm.BusStateDelivered || e.Remote == nil || e.Remote.Decision != fsm.DecisionPermit.JSON() {
 		t.Fatalf("b's call to a: %+v remote=%+v", e, e.Remote)
 	}
 	if b4.Raft().State() != raft.Leader || b4.Raft().CurrentTerm() != term {

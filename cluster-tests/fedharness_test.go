@@ -467,7 +467,7 @@ func busReceives(t *testing.T, n *kernel.Node, actor string) (permitted map[stri
 			return nil
 		}
 		all++
-		if ev.Actor == actor && ev.Decision == fsm.DecisionPermit.String() {
+		if ev.Actor == actor && ev.Decision == fsm.DecisionPermit.JSON() {
 			permitted[ev.Subject]++
 		}
 		return nil

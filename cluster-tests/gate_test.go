@@ -100,7 +100,7 @@ func TestLimitedCapabilityIsExactUnderFaults(t *testing.T) {
 	// The ledger: at most N permits; every acknowledged permit present.
 	permits := map[uint64]bool{}
 	if err := c.anyNode().Events(1, func(ev api.Event) error {
-		if ev.CapID == capID && ev.Decision == "PERMIT" && ev.Type == "syscall" {
+		if ev.CapID == capID && ev.Decision == "permit" && ev.Type == "syscall" {
 			permits[ev.Seq] = true
 			if ev.Seq > rv.Seq {
 				t.Errorf("permit at seq %d after the revoke at %d", ev.Seq, rv.Seq)

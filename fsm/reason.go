@@ -26,6 +26,23 @@ func (d Decision) String() string {
 	return fmt.Sprintf("DECISION(%d)", uint8(d))
 }
 
+// JSON is the decision's name in the HTTP API's and the CLI's JSON:
+// "permit", "deny", "escalate" ("none" for records that decide nothing).
+// String, upper-case, is for text read by people.
+func (d Decision) JSON() string {
+	switch d {
+	case DecisionNone:
+		return "none"
+	case DecisionPermit:
+		return "permit"
+	case DecisionDeny:
+		return "deny"
+	case DecisionEscalate:
+		return "escalate"
+	}
+	return fmt.Sprintf("decision(%d)", uint8(d))
+}
+
 // Reason is a stable numeric reason code recorded in the ledger. Numbers
 // are protocol: append-only, never renumbered. Error strings never enter
 // replicated state; names are for people.

@@ -86,7 +86,7 @@ func (d *durabilityNode) write(round, count int) []uint64 {
 	var seqs []uint64
 	for i := range count {
 		r, err := d.c.KVPut(context.Background(), fmt.Sprintf("r%d/k%d", round, i%7), fmt.Sprintf("v%d", i))
-		if err != nil || r.Decision != "PERMIT" {
+		if err != nil || r.Decision != "permit" {
 			d.t.Fatalf("round %d put %d: %v %+v", round, i, err, r)
 		}
 		seqs = append(seqs, r.Seq)

@@ -307,7 +307,7 @@ func TestCortexMasterRecordsCrossDomainFinding(t *testing.T) {
 	// Ledgered like every command: an event of type knowledge.
 	found := false
 	_ = fx.sov.Events(r.Seq, func(ev api.Event) error {
-		found = found || ev.Seq == r.Seq && ev.Type == "knowledge" && ev.Decision == "PERMIT"
+		found = found || ev.Seq == r.Seq && ev.Type == "knowledge" && ev.Decision == "permit"
 		return nil
 	})
 	if !found {

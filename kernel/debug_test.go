@@ -52,7 +52,7 @@ func TestDebugProfilesNeedTheFlagAndAnOperator(t *testing.T) {
 			t.Fatal(err)
 		}
 		op, err := c.OperatorAdd(ctx, api.OperatorRequest{Name: "auditor", Scopes: []string{"audit.read"}})
-		if err != nil || op.Decision != "PERMIT" {
+		if err != nil || op.Decision != "permit" {
 			t.Fatalf("operator add: %v %+v", err, op)
 		}
 		url := srv.URL + "/v1/debug/pprof/goroutine?debug=1"

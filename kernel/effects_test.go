@@ -56,7 +56,7 @@ func TestEffectsThroughSupervisedDrivers(t *testing.T) {
 	agent, _ := client.New(client.Config{Addr: srv.URL, Token: gr.Token})
 	call := func(resource string) uint64 {
 		r, err := agent.Syscall(ctx, api.SyscallRequest{Op: "webhook.call", Resource: resource, Args: "{}"})
-		if err != nil || r.Decision != "PERMIT" {
+		if err != nil || r.Decision != "permit" {
 			t.Fatalf("%s: %v %+v", resource, err, r)
 		}
 		return r.Seq

@@ -268,7 +268,7 @@ func TestCrossDomainCallNeedsTheDestinationsGrant(t *testing.T) {
 	// Ledgered in both: a's syscall and delivery, b's bus.receive.
 	var sawReceive bool
 	_ = fx.b.Events(1, func(ev api.Event) error {
-		if ev.Type == "bus.receive" && ev.Actor == "a/agent" && ev.Decision == "PERMIT" {
+		if ev.Type == "bus.receive" && ev.Actor == "a/agent" && ev.Decision == "permit" {
 			sawReceive = true
 		}
 		return nil
@@ -505,11 +505,11 @@ func TestOperatorKeyReplacedOverHTTP(t *testing.T) {
 		req.Signatures = append(req.Signatures, api.RekeySignature{Operator: op, Signature: hex.EncodeToString(ed25519.Sign(fx.opKeys[op], fsm.RekeyMessage("carol", old, newKey)))})
 	}
 	sign("alice")
-	if r, err := c.OperatorRekey(ctx, "carol", req); err == nil && r.Decision == "PERMIT" {
+	if r, err := c.OperatorRekey(ctx, "carol", req); err == nil && r.Decision == "permit" {
 		t.Fatalf("one signature replaced a key: %+v", r)
 	}
 	sign("bob")
-	if r, err := c.OperatorRekey(ctx, "carol", req); err != nil || r.Decision != "PERMIT" {
+	if r, err := c.OperatorRekey(ctx, "carol", req); err != nil || r.Decision != "permit" {
 		t.Fatalf("two signatures: %v %+v", err, r)
 	}
 	cn, _ = c.Canon(ctx, false)

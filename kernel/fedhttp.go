@@ -626,7 +626,7 @@ func (n *Node) handleWitnessList(w http.ResponseWriter, r *http.Request, token s
 func busEventToAPI(e *fsm.OutEvent) api.BusEvent {
 	out := api.BusEvent{ID: e.ID, Dest: e.Dest, Seq: e.Seq, Entity: e.Entity, Op: e.Op, Resource: e.Resource, Status: e.Status}
 	if e.Status != fsm.BusStatePending {
-		out.Remote = &api.RemoteRes{Decision: e.Remote.Decision.String(), Reason: e.Remote.Reason.String(), Seq: e.Remote.Seq,
+		out.Remote = &api.RemoteRes{Decision: e.Remote.Decision.JSON(), Reason: e.Remote.Reason.String(), Seq: e.Remote.Seq,
 			Result: string(e.Remote.Value), Found: e.Remote.Found}
 	}
 	return out

@@ -62,59 +62,59 @@ func TestGateStory(t *testing.T) {
 
 	// A named operator does the governance; every action names her.
 	op, err := root(0).OperatorAdd(ctx, api.OperatorRequest{Name: "alice", Scopes: []string{"cap.grant", "cap.revoke", "cap.read", "policy.set", "approval.decide", "halt", "audit.read"}})
-	mustDecision(t, op.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, op.Outcome, err, "permit", "ok")
 	alice := func(i int) *client.Client { return g.as(op.Token, i) }
 
 	// 3 uses on orders/*: three permits, the fourth uses_exhausted.
 	gr, err := alice(1).Grant(ctx, api.GrantRequest{Entity: "agent-a", Ops: []string{"kv.put"}, Resources: []string{"orders/*"}, Uses: 3, TTL: "1h"})
-	mustDecision(t, gr.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, gr.Outcome, err, "permit", "ok")
 	if gr.GrantedBy != "alice" || gr.Token == "" {
 		t.Fatalf("grant: %+v", gr)
 	}
 	for i := 0; i < 3; i++ {
 		r, err := g.as(gr.Token, i).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: fmt.Sprint("orders/", i), Args: "v"})
-		mustDecision(t, r.Outcome, err, "PERMIT", "ok")
+		mustDecision(t, r.Outcome, err, "permit", "ok")
 	}
 	r, err := g.as(gr.Token, 2).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/9", Args: "v"})
-	mustDecision(t, r.Outcome, err, "DENY", "uses_exhausted")
+	mustDecision(t, r.Outcome, err, "deny", "uses_exhausted")
 
 	// Delegation: a 1-use child from a 5-use parent works once and leaves 4.
 	p5, err := alice(0).Grant(ctx, api.GrantRequest{Entity: "agent-b", Ops: []string{"kv.put"}, Resources: []string{"orders/*"}, Uses: 5})
-	mustDecision(t, p5.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, p5.Outcome, err, "permit", "ok")
 	child, err := g.as(p5.Token, 1).Delegate(ctx, api.GrantRequest{Entity: "agent-b/helper", Ops: []string{"kv.put"}, Resources: []string{"orders/vip/*"}, Uses: 1})
-	mustDecision(t, child.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, child.Outcome, err, "permit", "ok")
 	r, err = g.as(child.Token, 2).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/vip/1", Args: "x"})
-	mustDecision(t, r.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, r.Outcome, err, "permit", "ok")
 	r, err = g.as(child.Token, 0).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/vip/2", Args: "x"})
-	mustDecision(t, r.Outcome, err, "DENY", "uses_exhausted")
+	mustDecision(t, r.Outcome, err, "deny", "uses_exhausted")
 	pc, err := g.as(p5.Token, 0).Cap(ctx, p5.ID)
 	if err != nil || pc.Remaining != 4 {
 		t.Fatalf("parent remaining: %+v %v", pc, err)
 	}
 	wide, err := g.as(p5.Token, 0).Delegate(ctx, api.GrantRequest{Entity: "agent-b/wide", Ops: []string{"kv.put"}, Resources: []string{"*"}, Uses: 1})
-	mustDecision(t, wide.Outcome, err, "DENY", "wider_than_parent")
+	mustDecision(t, wide.Outcome, err, "deny", "wider_than_parent")
 	// Revoking the parent revokes the child too.
 	rv, err := alice(1).Revoke(ctx, p5.ID)
-	mustDecision(t, rv.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, rv.Outcome, err, "permit", "ok")
 	for _, tok := range []string{p5.Token, child.Token} {
 		r, err = g.as(tok, 2).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/vip/3", Args: "x"})
-		mustDecision(t, r.Outcome, err, "DENY", "revoked")
+		mustDecision(t, r.Outcome, err, "deny", "revoked")
 	}
 
 	// Cedar: SHADOW only records; ACTIVE denies with policy_forbid.
 	agent, err := alice(0).Grant(ctx, api.GrantRequest{Entity: "agent-c", Ops: []string{"kv.put", "payments.send"}, Resources: []string{"*"}})
-	mustDecision(t, agent.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, agent.Outcome, err, "permit", "ok")
 	ac := func(i int) *client.Client { return g.as(agent.Token, i) }
 	vip := `forbid(principal, action, resource) when { resource.path like "orders/vip/*" };`
 	ps, err := alice(1).PolicySet(ctx, api.PolicyRequest{Name: "vip", Text: vip, Mode: "SHADOW"})
-	mustDecision(t, ps.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, ps.Outcome, err, "permit", "ok")
 	r, err = ac(0).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/vip/7", Args: "x"})
-	mustDecision(t, r.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, r.Outcome, err, "permit", "ok")
 	shadowSeq := r.Seq
 	ps, err = alice(1).PolicySet(ctx, api.PolicyRequest{Name: "vip", Text: vip, Mode: "ACTIVE"})
-	mustDecision(t, ps.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, ps.Outcome, err, "permit", "ok")
 	r, err = ac(1).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/vip/8", Args: "x"})
-	mustDecision(t, r.Outcome, err, "DENY", "policy_forbid")
+	mustDecision(t, r.Outcome, err, "deny", "policy_forbid")
 	// A policy that does not validate is refused with the validator's message.
 	if _, err := alice(0).PolicySet(ctx, api.PolicyRequest{Name: "bad", Text: `forbid(principal, action, resource) when { principal.clearance > 3 };`}); !client.IsCode(err, api.CodePolicyInvalid) {
 		t.Fatalf("invalid policy: %v", err)
@@ -122,30 +122,33 @@ func TestGateStory(t *testing.T) {
 
 	// Escalation: runs once after approval, never for other args.
 	ps, err = alice(0).PolicySet(ctx, api.PolicyRequest{Name: "money", Text: `@escalate("payments need a human") forbid(principal, action == Action::"payments.send", resource);`})
-	mustDecision(t, ps.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, ps.Outcome, err, "permit", "ok")
 	r, err = ac(2).Syscall(ctx, api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":900}`})
-	mustDecision(t, r.Outcome, err, "ESCALATE", "approval_required")
+	mustDecision(t, r.Outcome, err, "escalate", "approval_required")
 	apr := r.ApprovalID
+	if apr == "" || r.EscalationID != apr {
+		t.Fatalf("escalation_id %q, approval_id %q: want the same id", r.EscalationID, apr)
+	}
 	d, err := alice(1).Decide(ctx, apr, true)
-	mustDecision(t, d.Outcome, err, "PERMIT", "approved")
+	mustDecision(t, d.Outcome, err, "permit", "approved")
 	r, err = ac(0).Syscall(ctx, api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":901}`, ApprovalID: apr})
-	mustDecision(t, r.Outcome, err, "DENY", "approval_invalid")
+	mustDecision(t, r.Outcome, err, "deny", "approval_invalid")
 	r, err = ac(1).Syscall(ctx, api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":900}`, ApprovalID: apr})
-	mustDecision(t, r.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, r.Outcome, err, "permit", "ok")
 	r, err = ac(2).Syscall(ctx, api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":900}`, ApprovalID: apr})
-	mustDecision(t, r.Outcome, err, "DENY", "approval_invalid")
+	mustDecision(t, r.Outcome, err, "deny", "approval_invalid")
 
 	// Halt: everything but governance denied; resume restores.
 	h, err := alice(0).Halt(ctx, "", "incident 7")
-	mustDecision(t, h.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, h.Outcome, err, "permit", "ok")
 	r, err = ac(1).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/1", Args: "x"})
-	mustDecision(t, r.Outcome, err, "DENY", "halted")
+	mustDecision(t, r.Outcome, err, "deny", "halted")
 	gov, err := alice(2).Grant(ctx, api.GrantRequest{Entity: "agent-d", Ops: []string{"kv.put"}, Resources: []string{"*"}})
-	mustDecision(t, gov.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, gov.Outcome, err, "permit", "ok")
 	h, err = alice(1).Resume(ctx, "", "resolved")
-	mustDecision(t, h.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, h.Outcome, err, "permit", "ok")
 	r, err = ac(2).Syscall(ctx, api.SyscallRequest{Op: "kv.put", Resource: "orders/1", Args: "x"})
-	mustDecision(t, r.Outcome, err, "PERMIT", "ok")
+	mustDecision(t, r.Outcome, err, "permit", "ok")
 
 	// The ledger shows each decision with its human.
 	evs, err := alice(0).LedgerTail(ctx, 200, true)
@@ -160,7 +163,7 @@ func TestGateStory(t *testing.T) {
 		if ev.Type == "cap.grant" {
 			grants++
 		}
-		if ev.Decision == "DENY" {
+		if ev.Decision == "deny" {
 			denies++
 		}
 		if ev.Seq == shadowSeq && len(ev.Shadow) != 1 {
@@ -180,7 +183,7 @@ func TestGateStory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bt.Changed == 0 || len(bt.Transitions) == 0 || bt.Transitions[0].From != "PERMIT" || bt.Transitions[0].To != "DENY" {
+	if bt.Changed == 0 || len(bt.Transitions) == 0 || bt.Transitions[0].From != "permit" || bt.Transitions[0].To != "deny" || bt.ByTransition["permit->deny"] != bt.Transitions[0].Count {
 		t.Fatalf("backtest: %+v", bt)
 	}
 	t.Logf("backtest: evaluated %d, changed %d, %+v", bt.Evaluated, bt.Changed, bt.Transitions)
@@ -226,6 +229,7 @@ func TestBacktestMatchesDirectEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{}
+	var wantExamples []uint64
 	evaluated := 0
 	evs, _ := root.LedgerTail(ctx, 1000, false)
 	for _, ev := range evs {
@@ -245,15 +249,22 @@ func TestBacktestMatchesDirectEvaluation(t *testing.T) {
 		d.Request.ArgsDigest = d.ArgsDigest
 		now := fsm.EvaluatePolicies([]*fsm.CompiledSet{csB}, d.Request, n.protocolInForce())
 		if now.Decision != d.Policy.Decision {
-			want[d.Policy.Decision.String()+"→"+now.Decision.String()]++
+			want[d.Policy.Decision.JSON()+"->"+now.Decision.JSON()]++
+			if len(wantExamples) < 10 {
+				wantExamples = append(wantExamples, ev.Seq)
+			}
 		}
 	}
 	got := map[string]int{}
 	for _, tr := range bt.Transitions {
-		got[tr.From+"→"+tr.To] = tr.Count
+		got[tr.From+"->"+tr.To] = tr.Count
 	}
-	if bt.Evaluated != evaluated || fmt.Sprint(got) != fmt.Sprint(want) || want["PERMIT→DENY"] != 10 || want["DENY→PERMIT"] != 10 {
+	if bt.Evaluated != evaluated || fmt.Sprint(got) != fmt.Sprint(want) || want["permit->deny"] != 10 || want["deny->permit"] != 10 {
 		t.Fatalf("backtest %+v (evaluated %d), direct evaluation %v (evaluated %d)", got, bt.Evaluated, want, evaluated)
+	}
+	// by_transition and examples say the same in the contract's shape.
+	if fmt.Sprint(bt.ByTransition) != fmt.Sprint(want) || fmt.Sprint(bt.Examples) != fmt.Sprint(wantExamples) {
+		t.Fatalf("backtest by_transition %v examples %v, direct evaluation %v examples %v", bt.ByTransition, bt.Examples, want, wantExamples)
 	}
 }
 

@@ -165,10 +165,10 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 		writeErr(w, err)
 		return
 	}
-	metricInc("gate.decision." + strings.ToLower(res.Decision.String()))
+	metricInc("gate.decision." + res.Decision.JSON())
 	out := api.SyscallResponse{Outcome: outcome(res), Op: req.Op, Resource: req.Resource, CapID: c.ID, Value: string(res.Value), Found: res.Found, Version: res.Version, UsesLeft: -1}
 	if res.Decision == fsm.DecisionEscalate {
-		out.ApprovalID = res.ID
+		out.EscalationID, out.ApprovalID = res.ID, res.ID
 	}
 	switch {
 	case req.RemoteToken != "":
@@ -176,6 +176,9 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 			out.EventID = res.ID
 		}
 		out.Value, out.Found = "", false
+	case res.Decision == fsm.DecisionPermit && req.Op == "kv.get" && res.Found:
+		v := out.Value
+		out.Result = &v
 	case res.Decision == fsm.DecisionPermit && !strings.HasPrefix(req.Op, "kv."):
 		out.Effect = fsm.EffectPending
 	}
@@ -474,8 +477,60 @@ func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, token stri
 // nothing cascades: uses, trust and approvals are as recorded.
 func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
 	protocol := n.protocolInForce()
+	sets, head, err := n.backtestSets(req, protocol)
+	if err != nil {
+		return api.BacktestResponse{}, err
+	}
+	to := req.To
+	if to == 0 || to > head {
+		to = head
+	}
+	from := req.From
+	if from == 0 {
+		from = 1
+	}
+	tally := newBacktestTally(from, to)
+	stop := errors.New("done")
+	err = n.arch.Iterate(from, func(rec archive.Record) error {
+		if rec.Seq > to {
+			return stop
+		}
+		if rec.Kind != archive.KindEvent {
+			return nil
+		}
+		ae, err := fsm.DecodeArchived(rec.Data)
+		if err != nil || ae.Event == nil || len(ae.Event.Detail) == 0 {
+			return err
+		}
+		switch ae.Event.Type {
+		case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
+		default:
+			return nil
+		}
+		var d fsm.SyscallDetail
+		if err := fsm.Decode(ae.Event.Detail, &d); err != nil || !d.Judged {
+			return nil
+		}
+		tally.out.Evaluated++
+		d.Request.ArgsDigest = d.ArgsDigest // recorded beside the request
+		now := fsm.EvaluatePolicies(sets, d.Request, protocol)
+		if now.Decision != d.Policy.Decision || now.Reason != d.Policy.Reason {
+			tally.changed(ae.Event.Seq, d.Policy.Decision, now.Decision)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return tally.out, err
+	}
+	return tally.done(), nil
+}
+
+// backtestSets compiles the ACTIVE policy sets a backtest judges with:
+// the current ones, with set req.Name replaced by req.Text (or req.Text
+// added as a new set). It also returns the ledger's head seq.
+func (n *Node) backtestSets(req api.BacktestRequest, protocol uint16) ([]*fsm.CompiledSet, uint64, error) {
 	if _, err := ValidatePolicy("backtest", req.Text, protocol); err != nil {
-		return api.BacktestResponse{}, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
+		return nil, 0, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
 	}
 	var recs []fsm.PolicyRecord
 	var head uint64
@@ -506,70 +561,57 @@ func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
 		}
 		cs, err := fsm.CompilePolicySet(p.Name, p.Mode, p.Version, p.Text)
 		if err != nil {
-			return api.BacktestResponse{}, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
+			return nil, 0, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
 		}
 		sets = append(sets, cs)
 	}
-	to := req.To
-	if to == 0 || to > head {
-		to = head
+	return sets, head, nil
+}
+
+// backtestTally gathers a backtest's changed decisions by transition
+// ("permit->deny"), in the order of the ledger.
+type backtestTally struct {
+	out   api.BacktestResponse
+	trans map[string]*api.BacktestTransition
+}
+
+func newBacktestTally(from, to uint64) *backtestTally {
+	return &backtestTally{
+		out:   api.BacktestResponse{From: from, To: to, ByTransition: map[string]int{}, Examples: []uint64{}, Transitions: []api.BacktestTransition{}},
+		trans: map[string]*api.BacktestTransition{},
 	}
-	from := req.From
-	if from == 0 {
-		from = 1
+}
+
+// changed counts the decision of seq, recorded as was, that is now now.
+func (b *backtestTally) changed(seq uint64, was, now fsm.Decision) {
+	b.out.Changed++
+	if len(b.out.Examples) < api.MaxBacktestExamples {
+		b.out.Examples = append(b.out.Examples, seq)
 	}
-	out := api.BacktestResponse{From: from, To: to, Transitions: []api.BacktestTransition{}}
-	trans := map[string]*api.BacktestTransition{}
-	var keys []string
-	stop := errors.New("done")
-	err := n.arch.Iterate(from, func(rec archive.Record) error {
-		if rec.Seq > to {
-			return stop
-		}
-		if rec.Kind != archive.KindEvent {
-			return nil
-		}
-		ae, err := fsm.DecodeArchived(rec.Data)
-		if err != nil || ae.Event == nil || len(ae.Event.Detail) == 0 {
-			return err
-		}
-		switch ae.Event.Type {
-		case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
-		default:
-			return nil
-		}
-		var d fsm.SyscallDetail
-		if err := fsm.Decode(ae.Event.Detail, &d); err != nil || !d.Judged {
-			return nil
-		}
-		out.Evaluated++
-		d.Request.ArgsDigest = d.ArgsDigest // recorded beside the request
-		now := fsm.EvaluatePolicies(sets, d.Request, protocol)
-		if now.Decision == d.Policy.Decision && now.Reason == d.Policy.Reason {
-			return nil
-		}
-		out.Changed++
-		k := d.Policy.Decision.String() + "→" + now.Decision.String()
-		t := trans[k]
-		if t == nil {
-			t = &api.BacktestTransition{From: d.Policy.Decision.String(), To: now.Decision.String()}
-			trans[k] = t
-			keys = append(keys, k)
-		}
-		t.Count++
-		if len(t.Examples) < 10 {
-			t.Examples = append(t.Examples, ae.Event.Seq)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, stop) {
-		return out, err
+	k := was.JSON() + "->" + now.JSON()
+	t := b.trans[k]
+	if t == nil {
+		t = &api.BacktestTransition{From: was.JSON(), To: now.JSON()}
+		b.trans[k] = t
+	}
+	t.Count++
+	b.out.ByTransition[k] = t.Count
+	if len(t.Examples) < api.MaxBacktestExamples {
+		t.Examples = append(t.Examples, seq)
+	}
+}
+
+// done returns the answer, its transitions sorted by name.
+func (b *backtestTally) done() api.BacktestResponse {
+	keys := make([]string, 0, len(b.trans))
+	for k := range b.trans {
+		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		out.Transitions = append(out.Transitions, *trans[k])
+		b.out.Transitions = append(b.out.Transitions, *b.trans[k])
 	}
-	return out, nil
+	return b.out
 }
 
 func (n *Node) handleBacktest(w http.ResponseWriter, r *http.Request, token string) {

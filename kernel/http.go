@@ -323,7 +323,7 @@ func (n *Node) propose(r *http.Request, token string, t fsm.CommandType, payload
 }
 
 func outcome(res fsm.Result) api.Outcome {
-	o := api.Outcome{Seq: res.Seq, Decision: res.Decision.String(), Reason: res.Reason.String(), Duplicate: res.Duplicate}
+	o := api.Outcome{Seq: res.Seq, Decision: res.Decision.JSON(), Reason: res.Reason.String(), Duplicate: res.Duplicate}
 	if res.Time > 0 {
 		o.Time = time.Unix(0, res.Time).UTC()
 	}
@@ -427,7 +427,7 @@ func EventFromArchive(rec archive.Record) (api.Event, bool, error) {
 	ev := ae.Event
 	out := api.Event{
 		Seq: ev.Seq, Time: time.Unix(0, ev.Time).UTC(), Epoch: ev.Epoch, Index: ev.Index, Type: ev.Type.String(),
-		Actor: ev.Actor, RequestID: ev.RequestID, Subject: ev.Subject, Decision: ev.Decision.String(), Reason: ev.Reason.String(),
+		Actor: ev.Actor, RequestID: ev.RequestID, Subject: ev.Subject, Decision: ev.Decision.JSON(), Reason: ev.Reason.String(),
 		PayloadHash: hex.EncodeToString(ev.PayloadHash), Prev: hex.EncodeToString(ev.Prev), Hash: hex.EncodeToString(ae.Head),
 	}
 	addDetail(&out, ev)
@@ -450,7 +450,7 @@ func addDetail(out *api.Event, ev *fsm.Event) {
 		if fsm.Decode(ev.Detail, &d) == nil {
 			out.Op, out.CapID, out.ApprovalID, out.Matched = d.Op, d.CapID, d.ApprovalID, d.Policy.Matched
 			for _, s := range d.Shadow {
-				out.Shadow = append(out.Shadow, s.Set+":"+s.Outcome.Decision.String()+":"+s.Outcome.Reason.String())
+				out.Shadow = append(out.Shadow, s.Set+":"+s.Outcome.Decision.JSON()+":"+s.Outcome.Reason.String())
 			}
 		}
 	}

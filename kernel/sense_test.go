@@ -27,7 +27,7 @@ func TestSensingOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	pager, _ := client.New(client.Config{Addr: srv.URL, Token: gr.Token})
-	if r, err := pager.Signal(ctx, "incident_level", 100); err != nil || r.Decision != "PERMIT" || r.Level != "critical" {
+	if r, err := pager.Signal(ctx, "incident_level", 100); err != nil || r.Decision != "permit" || r.Level != "critical" {
 		t.Fatalf("incident_level 100: %v %+v", err, r)
 	}
 	for _, bad := range []struct {
@@ -35,7 +35,7 @@ func TestSensingOverHTTP(t *testing.T) {
 		value int64
 	}{{"incident_level", 101}, {"moon_phase", 1}} {
 		r, err := pager.Signal(ctx, bad.kind, bad.value)
-		if err == nil && r.Decision != "DENY" {
+		if err == nil && r.Decision != "deny" {
 			t.Fatalf("%s=%d: %+v", bad.kind, bad.value, r)
 		}
 	}

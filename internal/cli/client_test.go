@@ -69,13 +69,13 @@ func newFakeKernel(t *testing.T) *fakeKernel {
 		resp.Key, resp.Seq, resp.Time = key, 41, now
 		switch key {
 		case "denied":
-			resp.Decision, resp.Reason, resp.Succeeded = "DENY", "forbidden", false
+			resp.Decision, resp.Reason, resp.Succeeded = "deny", "forbidden", false
 			reply(w, http.StatusForbidden, resp)
 			return
 		case "escalate":
-			resp.Decision, resp.Reason, resp.Succeeded = "ESCALATE", "approval_required", false
+			resp.Decision, resp.Reason, resp.Succeeded = "escalate", "approval_required", false
 		default:
-			resp.Decision = "PERMIT"
+			resp.Decision = "permit"
 			if resp.Reason == "" {
 				resp.Reason = "ok"
 			}
@@ -121,7 +121,7 @@ func newFakeKernel(t *testing.T) *fakeKernel {
 			reply(w, http.StatusOK, []api.Event{})
 			return
 		}
-		reply(w, http.StatusOK, []api.Event{{Seq: 40, Time: now, Type: "kv.put", Actor: "root", Decision: "PERMIT", Reason: "ok", Subject: "a"}})
+		reply(w, http.StatusOK, []api.Event{{Seq: 40, Time: now, Type: "kv.put", Actor: "root", Decision: "permit", Reason: "ok", Subject: "a"}})
 	})
 	authed("GET /v1/ledger/verify", func(w http.ResponseWriter, r *http.Request) {
 		if fk.verifyOK {
@@ -219,7 +219,7 @@ func TestKVJSON(t *testing.T) {
 	r = run(t, "", fk.args("--json", "kv", "put", "denied", "v")...).wantCode(t, api.ExitDenied)
 	var resp api.KVResponse
 	r.decode(t, &resp)
-	if resp.Decision != "DENY" || resp.Reason != "forbidden" || resp.Key != "denied" {
+	if resp.Decision != "deny" || resp.Reason != "forbidden" || resp.Key != "denied" {
 		t.Fatalf("denied put JSON: %+v", resp)
 	}
 	r.jsonObject(t)

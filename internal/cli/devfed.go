@@ -109,7 +109,7 @@ func runDevFederation(cmd *cobra.Command, dir, exe string, nodes, httpPort, bind
 				return nil, clusters, fmt.Errorf("domain create %s: %w", l.domain, err)
 			}
 			if r.JoinToken == "" {
-				return nil, clusters, fmt.Errorf("domain create %s: %s %s", l.domain, r.Decision, r.Reason)
+				return nil, clusters, fmt.Errorf("domain create %s: %s %s", l.domain, humanDecision(r.Decision), r.Reason)
 			}
 			join = r.JoinToken
 		}

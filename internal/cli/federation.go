@@ -388,7 +388,7 @@ func printBusEvent(cmd *cobra.Command, e *api.BusEvent) error {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "Event:  %s (%s %s by %s)\nStatus: %s\n", e.ID, e.Op, e.Resource, e.Entity, e.Status)
 	if e.Remote != nil {
-		fmt.Fprintf(w, "Remote: %s %s (seq %d)\n", e.Remote.Decision, e.Remote.Reason, e.Remote.Seq)
+		fmt.Fprintf(w, "Remote: %s %s (seq %d)\n", humanDecision(e.Remote.Decision), e.Remote.Reason, e.Remote.Seq)
 		if e.Remote.Result != "" {
 			fmt.Fprintln(w, e.Remote.Result)
 		}

@@ -18,9 +18,6 @@ import (
 	"github.com/dominus-kernel/dominus/client"
 )
 
-// Ledger decisions as the API spells them (DENY and ESCALATE are in kv.go).
-const decisionPermit = "PERMIT"
-
 // codeTokenLost is the --json error code of a grant whose token was
 // returned to an earlier attempt of the same request and is gone.
 const codeTokenLost = "token_lost"

@@ -192,10 +192,19 @@ func TestSyscallRequestBody(t *testing.T) {
 		{"cas object passed as is", "", []string{"kv.cas", "orders/4", "--args", casArgs}, api.SyscallRequest{Op: "kv.cas", Resource: "orders/4", Args: casArgs}, ""},
 		{"approval", "", []string{"kv.delete", "orders/5", "--approval", "apr-9"}, api.SyscallRequest{Op: "kv.delete", Resource: "orders/5", ApprovalID: "apr-9"}, ""},
 		{"request id", "", []string{"kv.get", "orders/6", "--request-id", "rid-6"}, api.SyscallRequest{Op: "kv.get", Resource: "orders/6"}, "rid-6"},
+		{"arg value is the put's value", "", []string{"kv.put", "orders/7", "--arg", "value=v1"}, api.SyscallRequest{Op: "kv.put", Resource: "orders/7", Args: "v1"}, ""},
+		{"arg value may hold =", "", []string{"kv.put", "orders/7", "--arg", "value=a=b"}, api.SyscallRequest{Op: "kv.put", Resource: "orders/7", Args: "a=b"}, ""},
+		{"arg empty value", "", []string{"kv.put", "orders/7", "--arg", "value="}, api.SyscallRequest{Op: "kv.put", Resource: "orders/7"}, ""},
+		{"cas args typed by field", "", []string{"kv.cas", "orders/8", "--arg", "value=new", "--arg", "expect_version=4", "--arg", "expect=old"},
+			api.SyscallRequest{Op: "kv.cas", Resource: "orders/8", Args: `{"expect":"old","expect_version":4,"value":"new"}`}, ""},
+		{"cas expect_absent is a bool", "", []string{"kv.cas", "orders/8", "--arg", "expect_absent=true", "--arg", "value=new"},
+			api.SyscallRequest{Op: "kv.cas", Resource: "orders/8", Args: `{"expect_absent":true,"value":"new"}`}, ""},
+		{"other op: an object of strings, keys sorted", "", []string{"payments.send", "acct/1", "--arg", "to=bob", "--arg", "amount=900", "--arg", "memo=<a&b>"},
+			api.SyscallRequest{Op: "payments.send", Resource: "acct/1", Args: `{"amount":"900","memo":"<a&b>","to":"bob"}`}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 12), Op: tc.want.Op, Resource: tc.want.Resource, UsesLeft: -1})
+			fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 12), Op: tc.want.Op, Resource: tc.want.Resource, UsesLeft: -1})
 			run(t, tc.stdin, fg.args(append([]string{"syscall"}, tc.args...)...)...).wantCode(t, api.ExitOK)
 			call := fg.only(t)
 			var got api.SyscallRequest
@@ -215,12 +224,20 @@ func TestSyscallRequestBody(t *testing.T) {
 
 func TestSyscallDecisionsAndExitCodes(t *testing.T) {
 	fg := newFakeGate(t)
-	permit := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 12), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", UsesLeft: 4}
-	unlimitedGet := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 15), Op: "kv.get", Resource: "orders/1", CapID: "cap-2", UsesLeft: -1, Value: "hello", Found: true, Version: 3}
-	external := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 17), Op: "http.post", Resource: "hooks/pay", UsesLeft: 2, Effect: "pending"}
-	missingGet := api.SyscallResponse{Outcome: outcomeOf("PERMIT", "not_found", 16), Op: "kv.get", Resource: "orders/9", UsesLeft: -1}
-	deny := api.SyscallResponse{Outcome: outcomeOf("DENY", "uses_exhausted", 13), Op: "kv.put", Resource: "orders/1", CapID: "cap-2"}
-	escalate := api.SyscallResponse{Outcome: outcomeOf("ESCALATE", "approval_required", 14), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", ApprovalID: "apr-14", UsesLeft: 3}
+	permit := api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 12), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", UsesLeft: 4}
+	unlimitedGet := api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 15), Op: "kv.get", Resource: "orders/1", CapID: "cap-2", UsesLeft: -1, Value: "hello", Found: true, Version: 3}
+	external := api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 17), Op: "http.post", Resource: "hooks/pay", UsesLeft: 2, Effect: "pending"}
+	missingGet := api.SyscallResponse{Outcome: outcomeOf("permit", "not_found", 16), Op: "kv.get", Resource: "orders/9", UsesLeft: -1}
+	deny := api.SyscallResponse{Outcome: outcomeOf("deny", "uses_exhausted", 13), Op: "kv.put", Resource: "orders/1", CapID: "cap-2"}
+	escalate := api.SyscallResponse{Outcome: outcomeOf("escalate", "approval_required", 14), Op: "kv.put", Resource: "orders/1", CapID: "cap-2", EscalationID: "apr-14", ApprovalID: "apr-14", UsesLeft: 3}
+	// Kernels before the lower-case API: upper-case decisions, no
+	// escalation_id.
+	oldDeny := deny
+	oldDeny.Decision = "DENY"
+	oldEscalate := escalate
+	oldEscalate.Decision, oldEscalate.EscalationID = "ESCALATE", ""
+	oldGet := unlimitedGet
+	oldGet.Decision = "PERMIT"
 	cases := []struct {
 		name   string
 		status int
@@ -236,6 +253,9 @@ func TestSyscallDecisionsAndExitCodes(t *testing.T) {
 		{"deny", http.StatusOK, deny, api.ExitDenied, "DENY uses_exhausted (seq 13)\n", "denied: uses_exhausted"},
 		{"deny sent as 403", http.StatusForbidden, deny, api.ExitDenied, "DENY uses_exhausted (seq 13)\n", "denied: uses_exhausted"},
 		{"escalate", http.StatusOK, escalate, api.ExitEscalated, "ESCALATE approval_required: approval apr-14 (seq 14)\n", "--approval apr-14"},
+		{"deny from an earlier kernel", http.StatusOK, oldDeny, api.ExitDenied, "DENY uses_exhausted (seq 13)\n", "denied: uses_exhausted"},
+		{"escalate from an earlier kernel", http.StatusOK, oldEscalate, api.ExitEscalated, "ESCALATE approval_required: approval apr-14 (seq 14)\n", "--approval apr-14"},
+		{"kv.get from an earlier kernel", http.StatusOK, oldGet, api.ExitOK, "PERMIT ok (seq 15, uses left unlimited)\nhello\n", ""},
 		{"server error", http.StatusInternalServerError, apiError(api.CodeInternal, "disk on fire"), api.ExitError, "", "disk on fire"},
 		{"rate limited", http.StatusTooManyRequests, apiError(api.CodeRateLimited, "rate limit for entity a"), api.ExitError, "", "rate_limited"},
 		{"bad request", http.StatusBadRequest, apiError(api.CodeBadRequest, "op must be 1..128 bytes"), api.ExitError, "", "op must be"},
@@ -261,7 +281,7 @@ func TestSyscallDecisionsAndExitCodes(t *testing.T) {
 
 func TestSyscallUsageErrorsSendNothing(t *testing.T) {
 	fg := newFakeGate(t)
-	fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("PERMIT", "ok", 1)})
+	fg.reply("POST /v1/syscall", http.StatusOK, api.SyscallResponse{Outcome: outcomeOf("permit", "ok", 1)})
 	cases := []struct {
 		name   string
 		args   []string
@@ -274,6 +294,15 @@ func TestSyscallUsageErrorsSendNothing(t *testing.T) {
 		{"cas misspelt field", []string{"kv.cas", "k", "--args", `{"expected": "a", "value": "b"}`}, "expected"},
 		{"cas two values", []string{"kv.cas", "k", "--args", `{"value": "b"} {}`}, "more than one"},
 		{"one positional", []string{"kv.put"}, "takes 2 argument"},
+		{"arg and args", []string{"kv.put", "k", "--arg", "value=a", "--args", "a"}, "at most one of --arg, --args and --args-file"},
+		{"arg and args file", []string{"kv.put", "k", "--arg", "value=a", "--args-file", "-"}, "at most one of --arg, --args and --args-file"},
+		{"arg without =", []string{"x.op", "k", "--arg", "amount"}, `--arg "amount": want KEY=VALUE`},
+		{"arg with an empty key", []string{"x.op", "k", "--arg", "=1"}, "the key is empty"},
+		{"arg given twice", []string{"x.op", "k", "--arg", "a=1", "--arg", "a=2"}, "--arg a is given twice"},
+		{"put takes only value", []string{"kv.put", "k", "--arg", "val=x"}, "kv.put takes only --arg value=V"},
+		{"cas unknown key", []string{"kv.cas", "k", "--arg", "expected=a", "--arg", "value=b"}, "kv.cas takes only expect, expect_absent, expect_version, value"},
+		{"cas expect_absent not a bool", []string{"kv.cas", "k", "--arg", "expect_absent=maybe", "--arg", "value=b"}, "want true or false"},
+		{"cas expect_version not a number", []string{"kv.cas", "k", "--arg", "expect=a", "--arg", "expect_version=-1", "--arg", "value=b"}, "want a non-negative integer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,7 +323,7 @@ func lastLine(s string) string {
 func TestCapGrantPrintsTokenOnceLast(t *testing.T) {
 	fg := newFakeGate(t)
 	const token = "dmc_0123456789abcdef"
-	answer := api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 21), ID: "cap-7", Token: token, GrantedBy: "root"}
+	answer := api.GrantResponse{Outcome: outcomeOf("permit", "ok", 21), ID: "cap-7", Token: token, GrantedBy: "root"}
 	sent := fg.reply("POST /v1/caps", http.StatusOK, answer)
 
 	r := run(t, "", fg.args("cap", "grant", "--entity", "agent-1", "--ops", "kv.put,kv.get", "--resources", "orders/*",
@@ -327,7 +356,7 @@ func TestCapGrantPrintsTokenOnceLast(t *testing.T) {
 
 func TestCapGrantAndDelegateRefusals(t *testing.T) {
 	fg := newFakeGate(t)
-	deny := api.GrantResponse{Outcome: outcomeOf("DENY", "wider_than_parent", 30), ID: ""}
+	deny := api.GrantResponse{Outcome: outcomeOf("deny", "wider_than_parent", 30), ID: ""}
 	sent := fg.reply("POST /v1/caps/delegate", http.StatusOK, deny)
 	args := []string{"--token", "dmc_parent", "cap", "delegate", "--entity", "agent-2", "--ops", "kv.put", "--resources", "orders/*", "--uses", "3", "--ttl", "30m"}
 	r := run(t, "", fg.args(args...)...).wantCode(t, api.ExitDenied).wantStdout(t, "").wantStderr(t, "wider_than_parent")
@@ -345,7 +374,7 @@ func TestCapGrantAndDelegateRefusals(t *testing.T) {
 
 	// A permitted answer without a token (a retry of a request whose first
 	// answer was lost) is an error: the token is gone.
-	fg.reply("POST /v1/caps", http.StatusOK, api.GrantResponse{Outcome: api.Outcome{Seq: 31, Time: gateTime, Decision: "PERMIT", Reason: "ok", Duplicate: true}, ID: "cap-8"})
+	fg.reply("POST /v1/caps", http.StatusOK, api.GrantResponse{Outcome: api.Outcome{Seq: 31, Time: gateTime, Decision: "permit", Reason: "ok", Duplicate: true}, ID: "cap-8"})
 	run(t, "", fg.args("cap", "grant", "--entity", "a", "--ops", "kv.put", "--resources", "*")...).wantCode(t, api.ExitError).wantStderr(t, "revoke it")
 	run(t, "", fg.args("--json", "cap", "grant", "--entity", "a", "--ops", "kv.put", "--resources", "*")...).wantCode(t, api.ExitError)
 
@@ -372,10 +401,10 @@ func TestCapGrantAndDelegateRefusals(t *testing.T) {
 
 func TestCapRevokeListInspect(t *testing.T) {
 	fg := newFakeGate(t)
-	sent := fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 40), ID: "cap-7"})
+	sent := fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 40), ID: "cap-7"})
 	run(t, "", fg.args("cap", "revoke", "cap-7")...).wantCode(t, api.ExitOK).wantStdout(t, "revoked cap-7 and its delegations (seq 40)\n")
 	run(t, "", fg.args("--json", "cap", "revoke", "cap-7")...).wantCode(t, api.ExitOK).wantSameJSON(t, sent)
-	fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("DENY", "forbidden", 41), ID: "cap-7"})
+	fg.reply("POST /v1/caps/cap-7/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("deny", "forbidden", 41), ID: "cap-7"})
 	run(t, "", fg.args("cap", "revoke", "cap-7")...).wantCode(t, api.ExitDenied).wantStderr(t, "revoke cap-7 denied: forbidden (seq 41)")
 
 	caps := []api.Capability{
@@ -416,7 +445,7 @@ func TestCapRevokeListInspect(t *testing.T) {
 func TestOperatorGateCommands(t *testing.T) {
 	fg := newFakeGate(t)
 	const token = "dmo_fedcba9876543210"
-	sent := fg.reply("POST /v1/operators", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 5), ID: "cap-3", Token: token, GrantedBy: "root"})
+	sent := fg.reply("POST /v1/operators", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 5), ID: "cap-3", Token: token, GrantedBy: "root"})
 	r := run(t, "", fg.args("operator", "add", "alice", "--scopes", "cap.grant,cap.revoke,halt", "--ttl", "720h")...).wantCode(t, api.ExitOK)
 	var req api.OperatorRequest
 	decodeStrict(t, fg.only(t).body, &req)
@@ -445,7 +474,7 @@ func TestOperatorGateCommands(t *testing.T) {
 		t.Fatalf("operator list output:\n%s", r.stdout)
 	}
 
-	fg.reply("POST /v1/operators/alice/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("PERMIT", "ok", 9), ID: "cap-3"})
+	fg.reply("POST /v1/operators/alice/revoke", http.StatusOK, api.GrantResponse{Outcome: outcomeOf("permit", "ok", 9), ID: "cap-3"})
 	run(t, "", fg.args("operator", "revoke", "alice")...).wantCode(t, api.ExitOK).wantStdout(t, "revoked operator alice (seq 9)\n")
 	fg.reply("POST /v1/operators/bob/revoke", http.StatusNotFound, apiError(api.CodeNotFound, "no active operator bob"))
 	run(t, "", fg.args("operator", "revoke", "bob")...).wantCode(t, api.ExitError).wantStderr(t, "no active operator bob")

@@ -21,11 +21,14 @@ func kvCmd() *cobra.Command {
 		kvPutCmd(), kvGetCmd(), kvDeleteCmd(), kvCASCmd())
 }
 
-// Ledger decisions as the API spells them.
-const (
-	decisionDeny     = "DENY"
-	decisionEscalate = "ESCALATE"
-)
+// isDecision reports whether decision, as an answer carries it, is want
+// (one of api.DecisionPermit, ...). Kernels before the lower-case API
+// answered PERMIT, DENY and ESCALATE, so case is ignored.
+func isDecision(decision, want string) bool { return strings.EqualFold(decision, want) }
+
+// humanDecision is a decision as text for people shows it: PERMIT, DENY,
+// ESCALATE.
+func humanDecision(decision string) string { return strings.ToUpper(decision) }
 
 // reasonNotFound is the reason name of an answer about a missing key.
 var reasonNotFound = fsm.ReasonNotFound.String()
@@ -33,10 +36,10 @@ var reasonNotFound = fsm.ReasonNotFound.String()
 // outcomeError returns the error for a DENY (exit 2) or ESCALATE (exit 3)
 // decision, or nil. The caller has already printed the JSON answer, if any.
 func outcomeError(cmd *cobra.Command, what string, o api.Outcome) error {
-	switch strings.ToUpper(o.Decision) {
-	case decisionDeny:
+	switch {
+	case isDecision(o.Decision, api.DecisionDeny):
 		return failReported(cmd, api.ExitDenied, api.CodeDenied, fmt.Errorf("%s denied: %s (seq %d)", what, o.Reason, o.Seq))
-	case decisionEscalate:
+	case isDecision(o.Decision, api.DecisionEscalate):
 		return failReported(cmd, api.ExitEscalated, codeEscalated, fmt.Errorf("%s escalated for human approval: %s (seq %d)", what, o.Reason, o.Seq))
 	}
 	return nil

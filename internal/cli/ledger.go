@@ -55,7 +55,7 @@ func ledgerTailCmd() *cobra.Command {
 			fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tACTOR\tDECISION\tREASON\tSUBJECT\tDETAIL")
 			for _, ev := range evs {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-					ev.Seq, formatTime(ev.Time), ev.Type, dash(ev.Actor), ev.Decision, ev.Reason, dash(ev.Subject), eventDetail(ev))
+					ev.Seq, formatTime(ev.Time), ev.Type, dash(ev.Actor), humanDecision(ev.Decision), ev.Reason, dash(ev.Subject), eventDetail(ev))
 			}
 			return tw.Flush()
 		},
@@ -124,7 +124,7 @@ func ledgerShowCmd() *cobra.Command {
 			row("Actor", dash(ev.Actor))
 			row("Request ID", dash(ev.RequestID))
 			row("Subject", dash(ev.Subject))
-			row("Decision", ev.Decision)
+			row("Decision", humanDecision(ev.Decision))
 			row("Reason", ev.Reason)
 			row("Payload hash", ev.PayloadHash)
 			row("Prev", ev.Prev)

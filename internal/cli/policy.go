@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -34,40 +35,23 @@ func readPolicy(cmd *cobra.Command, path string) (string, error) {
 
 func policySetCmd() *cobra.Command {
 	var name, file, mode string
-	var del bool
+	var del, shadow bool
 	c := &cobra.Command{
-		Use:   "set --name N (--file F [--mode active|shadow] | --delete)",
+		Use:   "set --name N (--file F [--shadow | --mode active|shadow] | --delete)",
 		Short: "Install or replace a named Cedar policy set, or remove it",
 		Long: `set installs the Cedar policies of --file (- for standard input) as the
 policy set --name, replacing a set of that name. An ACTIVE set decides; a
-SHADOW set is only recorded beside each decision, so that it can be
-compared before it is promoted. --delete removes the set. A policy the
-kernel cannot compile is refused (exit 1, code policy_invalid) with the
-compiler's message.`,
+SHADOW set (--shadow, or --mode shadow) is only recorded beside each
+decision, so that it can be compared before it is promoted. --delete
+removes the set. A policy the kernel cannot compile is refused (exit 1,
+code policy_invalid) with the compiler's message. Warnings the kernel
+gives about an installed set are printed to standard error, one
+"warning: TEXT" line each (with --json too, and in its "warnings").`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireString("name", name); err != nil {
+			req, err := policySetRequest(cmd, name, file, mode, del, shadow)
+			if err != nil {
 				return err
-			}
-			hasFile := cmd.Flags().Changed("file")
-			if hasFile == del {
-				return usageError(errors.New("give exactly one of --file F and --delete"))
-			}
-			req := api.PolicyRequest{Name: name}
-			if del {
-				if cmd.Flags().Changed("mode") {
-					return usageError(errors.New("--mode goes with --file, not --delete"))
-				}
-			} else {
-				m := strings.ToUpper(mode)
-				if m != fsm.PolicyActive && m != fsm.PolicyShadow {
-					return usageError(fmt.Errorf("--mode %q: want active or shadow", mode))
-				}
-				text, err := readPolicy(cmd, file)
-				if err != nil {
-					return err
-				}
-				req.Text, req.Mode = text, m
 			}
 			c, err := newClient(cmd)
 			if err != nil {
@@ -76,6 +60,9 @@ compiler's message.`,
 			r, err := gateAnswer(c.PolicySet(cmd.Context(), req))
 			if err != nil {
 				return policyError("policy set "+name, err)
+			}
+			for _, w := range r.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
 			return printAnswer(cmd, "policy set "+name, r, r.Outcome, func() error {
 				msg := fmt.Sprintf("policy %s set: %s, version %d (seq %d)", name, req.Mode, r.PolicyVersion, r.Seq)
@@ -90,9 +77,49 @@ compiler's message.`,
 	f := c.Flags()
 	f.StringVar(&name, "name", "", "name of the policy set (required)")
 	f.StringVar(&file, "file", "", "Cedar policy file (- for standard input)")
+	f.BoolVar(&shadow, "shadow", false, "install the set as SHADOW (recorded only); the same as --mode shadow")
 	f.StringVar(&mode, "mode", "active", "active (decides) or shadow (recorded only)")
 	f.BoolVar(&del, "delete", false, "remove the policy set")
 	return c
+}
+
+// policySetRequest checks the flags of policy set and reads the file.
+func policySetRequest(cmd *cobra.Command, name, file, mode string, del, shadow bool) (api.PolicyRequest, error) {
+	req := api.PolicyRequest{Name: name}
+	if err := requireString("name", name); err != nil {
+		return req, err
+	}
+	flags := cmd.Flags()
+	if flags.Changed("file") == del {
+		return req, usageError(errors.New("give exactly one of --file F and --delete"))
+	}
+	if del {
+		for _, f := range []string{"mode", "shadow"} {
+			if flags.Changed(f) {
+				return req, usageError(fmt.Errorf("--%s goes with --file, not --delete", f))
+			}
+		}
+		return req, nil
+	}
+	m := strings.ToUpper(mode)
+	if m != fsm.PolicyActive && m != fsm.PolicyShadow {
+		return req, usageError(fmt.Errorf("--mode %q: want active or shadow", mode))
+	}
+	if flags.Changed("shadow") {
+		if !shadow {
+			return req, usageError(errors.New("--shadow=false: to install an ACTIVE set, leave out --shadow"))
+		}
+		if flags.Changed("mode") && m != fsm.PolicyShadow {
+			return req, usageError(fmt.Errorf("--shadow contradicts --mode %s", mode))
+		}
+		m = fsm.PolicyShadow
+	}
+	text, err := readPolicy(cmd, file)
+	if err != nil {
+		return req, err
+	}
+	req.Text, req.Mode = text, m
+	return req, nil
 }
 
 func policyListCmd() *cobra.Command {
@@ -135,6 +162,8 @@ reports how many decisions would change, grouped by transition:
   evaluated 120, changed 3
   PERMIT→DENY 3 (e.g. seq 12, 15, 19)
 
+--json prints {"evaluated": 120, "changed": 3, "by_transition":
+{"permit->deny": 3}, "examples": [12, 15, 19], "transitions": [...]}.
 Nothing is written to the ledger.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -160,10 +189,7 @@ Nothing is written to the ledger.`,
 				return policyError("policy backtest", err)
 			}
 			if jsonMode(cmd) {
-				if r.Transitions == nil {
-					r.Transitions = []api.BacktestTransition{}
-				}
-				return writeJSON(cmd, r)
+				return writeJSON(cmd, backtestJSON(r))
 			}
 			return printBacktest(cmd, r)
 		},
@@ -176,11 +202,36 @@ Nothing is written to the ledger.`,
 	return c
 }
 
+// backtestJSON returns r with its lists never null, and by_transition and
+// examples derived from the transitions when the kernel did not send them
+// (kernels before they were added): each transition holds its first
+// examples, so the first of all is among them.
+func backtestJSON(r *api.BacktestResponse) *api.BacktestResponse {
+	if r.Transitions == nil {
+		r.Transitions = []api.BacktestTransition{}
+	}
+	if r.ByTransition == nil {
+		r.ByTransition = map[string]int{}
+		for _, t := range r.Transitions {
+			r.ByTransition[strings.ToLower(t.From)+"->"+strings.ToLower(t.To)] += t.Count
+		}
+	}
+	if r.Examples == nil {
+		r.Examples = []uint64{}
+		for _, t := range r.Transitions {
+			r.Examples = append(r.Examples, t.Examples...)
+		}
+		slices.Sort(r.Examples)
+		r.Examples = r.Examples[:min(len(r.Examples), api.MaxBacktestExamples)]
+	}
+	return r
+}
+
 func printBacktest(cmd *cobra.Command, r *api.BacktestResponse) error {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "seq %d..%d: evaluated %d, changed %d\n", r.From, r.To, r.Evaluated, r.Changed)
 	for _, t := range r.Transitions {
-		line := fmt.Sprintf("%s→%s %d", t.From, t.To, t.Count)
+		line := fmt.Sprintf("%s→%s %d", humanDecision(t.From), humanDecision(t.To), t.Count)
 		if len(t.Examples) > 0 {
 			seqs := make([]string, len(t.Examples))
 			for i, s := range t.Examples {

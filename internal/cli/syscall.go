@@ -24,9 +24,10 @@ const maxSyscallArgsBytes = 2*fsm.MaxValueBytes + 1024
 
 func syscallCmd() *cobra.Command {
 	var args, argsFile, approval, rid, remoteToken string
+	var pairs []string
 	var wait time.Duration
 	c := &cobra.Command{
-		Use:   "syscall OP RESOURCE [--args STRING | --args-file F] [--approval ID]",
+		Use:   "syscall OP RESOURCE [--arg KEY=VALUE ... | --args STRING | --args-file F] [--approval ID]",
 		Short: "Ask the gate to perform OP on RESOURCE with this agent's capability token",
 		Long: `syscall sends one governed action through the gate with the token of
 --token (or DOMINUS_TOKEN), and prints the decision:
@@ -37,30 +38,30 @@ func syscallCmd() *cobra.Command {
   ESCALATE approval_required: approval apr-14 (seq 14)
 
 For kv.get the value follows on its own line; "effect pending" means a
-driver runs the external op after the decision. --args is passed to the
-effect: the value for kv.put, and for kv.cas the JSON object
-{"expect", "expect_absent", "expect_version", "value"}. After an operator
+driver runs the external op after the decision. After an operator
 approves an escalation, repeat the call with --approval ID.
 
-Exit status: 0 PERMIT, 2 DENY, 3 ESCALATE, 1 no decision (error).`,
+The operation's arguments are passed to the effect. --arg KEY=VALUE
+(repeatable) gives them by name:
+  kv.put   value=V
+  kv.cas   expect=OLD, expect_absent=true|false, expect_version=N, value=NEW
+  other    any keys, sent as a JSON object of strings with sorted keys
+           (the same flags give the same bytes, so the same args digest)
+--args gives them whole (the value for kv.put; for kv.cas the JSON object
+{"expect", "expect_absent", "expect_version", "value"}), and --args-file
+reads them from a file; --arg is the same as the --args it builds.
+
+--json prints {"decision": "permit"|"deny"|"escalate", "reason", "seq",
+"escalation_id" (escalate; also as approval_id), "result" (kv.get: the
+value; also as value), ...}.
+
+Exit status: 0 permit, 2 deny, 3 escalate, 1 no decision (error).`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			op, resource := pos[0], pos[1]
-			hasArgs, hasFile := cmd.Flags().Changed("args"), cmd.Flags().Changed("args-file")
-			if hasArgs && hasFile {
-				return usageError(errors.New("give at most one of --args and --args-file"))
-			}
-			if hasFile {
-				s, err := readLimitedFile(cmd, "args-file", argsFile, maxSyscallArgsBytes)
-				if err != nil {
-					return err
-				}
-				args = s
-			}
-			if op == "kv.cas" {
-				if err := checkCASArgs(args); err != nil {
-					return err
-				}
+			args, err := syscallArgs(cmd, op, args, argsFile, pairs)
+			if err != nil {
+				return err
 			}
 			c, err := newClient(cmd)
 			if err != nil {
@@ -85,13 +86,49 @@ Exit status: 0 PERMIT, 2 DENY, 3 ESCALATE, 1 no decision (error).`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&args, "args", "", "arguments of the operation (kv.put: the value; kv.cas: a JSON object)")
-	f.StringVar(&argsFile, "args-file", "", "read the arguments from file F (- for standard input)")
+	f.StringArrayVar(&pairs, "arg", nil, "argument KEY=VALUE, repeatable (kv.put: value; kv.cas: expect, expect_absent, expect_version, value; other ops: any keys)")
+	f.StringVar(&args, "args", "", "arguments of the operation whole (kv.put: the value; kv.cas: a JSON object)")
+	f.StringVar(&argsFile, "args-file", "", "read the arguments whole from file F (- for standard input)")
 	f.StringVar(&approval, "approval", "", "id of the approved escalation this call redeems")
 	f.StringVar(&remoteToken, "remote-token", "", "cross-domain call (RESOURCE is DOMAIN:resource): the grant token that domain issued to this agent's entity")
 	f.DurationVar(&wait, "wait", 5*time.Second, "with --remote-token: how long to wait for the remote decision")
 	requestIDFlag(c, &rid)
 	return c
+}
+
+// syscallArgs returns the arguments string of a syscall from whichever of
+// --arg, --args and --args-file was given (at most one), checking a
+// kv.cas object.
+func syscallArgs(cmd *cobra.Command, op, args, argsFile string, pairs []string) (string, error) {
+	given := 0
+	for _, name := range []string{"arg", "args", "args-file"} {
+		if cmd.Flags().Changed(name) {
+			given++
+		}
+	}
+	if given > 1 {
+		return "", usageError(errors.New("give at most one of --arg, --args and --args-file"))
+	}
+	switch {
+	case cmd.Flags().Changed("args-file"):
+		s, err := readLimitedFile(cmd, "args-file", argsFile, maxSyscallArgsBytes)
+		if err != nil {
+			return "", err
+		}
+		args = s
+	case cmd.Flags().Changed("arg"):
+		s, err := argsFromPairs(op, pairs)
+		if err != nil {
+			return "", err
+		}
+		args = s
+	}
+	if op == "kv.cas" {
+		if err := checkCASArgs(args); err != nil {
+			return "", err
+		}
+	}
+	return args, nil
 }
 
 // syscallRemote is the answer of a cross-domain call: this kernel's
@@ -134,7 +171,7 @@ func remoteSyscall(cmd *cobra.Command, c *client.Client, r *api.SyscallResponse,
 			if out.Remote == nil {
 				fmt.Fprintf(w, "event %s %s; no remote decision yet (dominus bus status %s)\n", r.EventID, out.Status, r.EventID)
 			} else {
-				fmt.Fprintf(w, "event %s: remote %s %s (seq %d)\n", r.EventID, out.Remote.Decision, out.Remote.Reason, out.Remote.Seq)
+				fmt.Fprintf(w, "event %s: remote %s %s (seq %d)\n", r.EventID, humanDecision(out.Remote.Decision), out.Remote.Reason, out.Remote.Seq)
 				if out.Remote.Result != "" {
 					fmt.Fprintln(w, out.Remote.Result)
 				}
@@ -144,8 +181,8 @@ func remoteSyscall(cmd *cobra.Command, c *client.Client, r *api.SyscallResponse,
 	if err := syscallError(cmd, r); err != nil {
 		return err
 	}
-	if out.Remote != nil && !strings.EqualFold(out.Remote.Decision, "PERMIT") {
-		return failReported(cmd, api.ExitDenied, api.CodeDenied, fmt.Errorf("remote %s: %s", out.Remote.Decision, out.Remote.Reason))
+	if out.Remote != nil && !isDecision(out.Remote.Decision, api.DecisionPermit) {
+		return failReported(cmd, api.ExitDenied, api.CodeDenied, fmt.Errorf("remote %s: %s", humanDecision(out.Remote.Decision), out.Remote.Reason))
 	}
 	return nil
 }
@@ -171,17 +208,25 @@ func checkCASArgs(args string) error {
 
 // syscallLine is the human form of a decision.
 func syscallLine(r *api.SyscallResponse) string {
-	switch strings.ToUpper(r.Decision) {
-	case decisionPermit:
+	switch {
+	case isDecision(r.Decision, api.DecisionPermit):
 		effect := ""
 		if r.Effect != "" {
 			effect = ", effect " + r.Effect
 		}
 		return fmt.Sprintf("PERMIT %s (seq %d, uses left %s%s)%s", r.Reason, r.Seq, unlimited(r.UsesLeft), effect, retryNote(r.Outcome))
-	case decisionEscalate:
-		return fmt.Sprintf("ESCALATE %s: approval %s (seq %d)%s", r.Reason, r.ApprovalID, r.Seq, retryNote(r.Outcome))
+	case isDecision(r.Decision, api.DecisionEscalate):
+		return fmt.Sprintf("ESCALATE %s: approval %s (seq %d)%s", r.Reason, escalationID(r), r.Seq, retryNote(r.Outcome))
 	}
-	return fmt.Sprintf("%s %s (seq %d)%s", r.Decision, r.Reason, r.Seq, retryNote(r.Outcome))
+	return fmt.Sprintf("%s %s (seq %d)%s", humanDecision(r.Decision), r.Reason, r.Seq, retryNote(r.Outcome))
+}
+
+// escalationID is the approval an escalated call waits for.
+func escalationID(r *api.SyscallResponse) string {
+	if r.EscalationID != "" {
+		return r.EscalationID
+	}
+	return r.ApprovalID
 }
 
 func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
@@ -189,7 +234,7 @@ func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
 	if _, err := fmt.Fprintln(w, syscallLine(r)); err != nil {
 		return err
 	}
-	if r.Op == "kv.get" && r.Found && strings.EqualFold(r.Decision, decisionPermit) {
+	if r.Op == "kv.get" && r.Found && isDecision(r.Decision, api.DecisionPermit) {
 		_, err := fmt.Fprintln(w, r.Value)
 		return err
 	}
@@ -199,10 +244,11 @@ func printSyscall(cmd *cobra.Command, r *api.SyscallResponse) error {
 // syscallError returns the exit error of a DENY or ESCALATE decision.
 func syscallError(cmd *cobra.Command, r *api.SyscallResponse) error {
 	what := fmt.Sprintf("syscall %s %s", r.Op, r.Resource)
-	if strings.EqualFold(r.Decision, decisionEscalate) {
+	if isDecision(r.Decision, api.DecisionEscalate) {
+		id := escalationID(r)
 		return failReported(cmd, api.ExitEscalated, codeEscalated, fmt.Errorf(
 			"%s escalated for human approval: %s; once approval %s is approved, repeat the call with --approval %s (seq %d)",
-			what, r.Reason, r.ApprovalID, r.ApprovalID, r.Seq))
+			what, r.Reason, id, id, r.Seq))
 	}
 	return outcomeError(cmd, what, r.Outcome)
 }

@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/jepsen/history"
@@ -21,11 +22,17 @@ const (
 	EventSyscall        = "syscall"
 	EventCapGrant       = "cap.grant"
 	EventCapRevoke      = "cap.revoke"
-	DecisionPermit      = "PERMIT"
-	DecisionDeny        = "DENY"
+	DecisionPermit      = "permit"
+	DecisionDeny        = "deny"
 	ReasonUsesExhausted = "uses_exhausted"
 	ReasonRevoked       = "revoked"
 )
+
+// SameDecision reports whether decisions a and b are the same. Kernels
+// answer them in lower case; earlier ones answered PERMIT, DENY and
+// ESCALATE, and histories and ledgers recorded from them keep that
+// spelling, so decisions are compared without regard to case.
+func SameDecision(a, b string) bool { return strings.EqualFold(a, b) }
 
 // capGrant is what the history says about a capability: the limit its
 // acknowledged grant asked for.
@@ -128,8 +135,8 @@ func (c CapLimit) Check(ctx context.Context, in *Input) Verdict {
 				u = &capUse{}
 				uses[ev.CapID] = u
 			}
-			switch ev.Decision {
-			case DecisionPermit:
+			switch {
+			case SameDecision(ev.Decision, DecisionPermit):
 				u.permits++
 				if !known {
 					v.add("%s: PERMIT at seq %d (request id %s) under %s, which no acknowledged grant of the history created", l.Node, ev.Seq, ev.RequestID, ev.CapID)
@@ -144,7 +151,7 @@ func (c CapLimit) Check(ctx context.Context, in *Input) Verdict {
 				if li == 0 {
 					stats["ledger_permits"]++
 				}
-			case DecisionDeny:
+			case SameDecision(ev.Decision, DecisionDeny):
 				if li == 0 {
 					stats["denied_"+ev.Reason]++
 				}
@@ -192,10 +199,10 @@ func (c CapLimit) Check(ctx context.Context, in *Input) Verdict {
 			case ev.Seq != p.Complete.Seq:
 				v.add("%s: syscall op %d (request id %s) was answered %s at seq %d, but the ledger has it at seq %d",
 					l.Node, p.Invoke.Index, p.Invoke.RequestID, what, p.Complete.Seq, ev.Seq)
-			case !refused && ev.Decision != DecisionPermit:
+			case !refused && !SameDecision(ev.Decision, DecisionPermit):
 				v.add("%s: syscall op %d (request id %s) was answered PERMIT at seq %d, but the ledger records %s %s",
 					l.Node, p.Invoke.Index, p.Invoke.RequestID, ev.Seq, ev.Decision, ev.Reason)
-			case refused && (ev.Decision != p.Complete.Decision || ev.Reason != p.Complete.Reason):
+			case refused && (!SameDecision(ev.Decision, p.Complete.Decision) || ev.Reason != p.Complete.Reason):
 				v.add("%s: syscall op %d (request id %s) was answered %s at seq %d, but the ledger records %s %s",
 					l.Node, p.Invoke.Index, p.Invoke.RequestID, what, ev.Seq, ev.Decision, ev.Reason)
 			case ev.CapID != p.Invoke.CapID:
@@ -295,7 +302,7 @@ func (c CapRevoke) Check(ctx context.Context, in *Input) Verdict {
 			}
 			switch ev.Type {
 			case EventCapRevoke:
-				if ev.Decision == DecisionPermit {
+				if SameDecision(ev.Decision, DecisionPermit) {
 					if _, seen := revokedAt[ev.Subject]; !seen {
 						revokedAt[ev.Subject] = ev.Seq
 						if li == 0 {
@@ -306,13 +313,13 @@ func (c CapRevoke) Check(ctx context.Context, in *Input) Verdict {
 			case EventSyscall:
 				at, isRevoked := revokedAt[ev.CapID]
 				switch {
-				case ev.Decision == DecisionPermit && isRevoked:
+				case SameDecision(ev.Decision, DecisionPermit) && isRevoked:
 					v.add("%s: PERMIT for %s at seq %d (request id %s), after its revoke at seq %d", l.Node, ev.CapID, ev.Seq, ev.RequestID, at)
-				case ev.Decision == DecisionDeny && ev.Reason == ReasonRevoked && !isRevoked:
+				case SameDecision(ev.Decision, DecisionDeny) && ev.Reason == ReasonRevoked && !isRevoked:
 					v.add("%s: %s denied revoked at seq %d (request id %s), but no earlier event revokes it", l.Node, ev.CapID, ev.Seq, ev.RequestID)
-				case ev.Decision == DecisionDeny && ev.Reason == ReasonRevoked && li == 0:
+				case SameDecision(ev.Decision, DecisionDeny) && ev.Reason == ReasonRevoked && li == 0:
 					stats["denied_revoked"]++
-				case ev.Decision == DecisionPermit && li == 0:
+				case SameDecision(ev.Decision, DecisionPermit) && li == 0:
 					stats["permits"]++
 				}
 			}
@@ -329,7 +336,7 @@ func (c CapRevoke) Check(ctx context.Context, in *Input) Verdict {
 				continue
 			}
 			ev := l.Events[pos]
-			if ev.Type != EventCapRevoke || ev.Decision != DecisionPermit || ev.Subject != p.Invoke.CapID || ev.Seq != p.Complete.Seq {
+			if ev.Type != EventCapRevoke || !SameDecision(ev.Decision, DecisionPermit) || ev.Subject != p.Invoke.CapID || ev.Seq != p.Complete.Seq {
 				v.add("%s: acknowledged revoke of %s (op %d, request id %s) was told seq %d; the ledger has %s %s of %q at seq %d",
 					l.Node, p.Invoke.CapID, p.Invoke.Index, p.Invoke.RequestID, p.Complete.Seq, ev.Type, ev.Decision, ev.Subject, ev.Seq)
 			}

@@ -1,7 +1,9 @@
 package checker
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/dominus-kernel/dominus/jepsen/history"
 )
@@ -122,7 +124,7 @@ func TestCapRevoke(t *testing.T) {
 		in.Ledgers[0].Events[4].Decision = DecisionDeny // the revoke was refused, yet acknowledged and enforced
 		v := check(t, CapRevoke{}, in)
 		wantViolation(t, v,
-			"acknowledged revoke of cap-2 (op 4, request id r1) was told seq 5; the ledger has cap.revoke DENY",
+			"acknowledged revoke of cap-2 (op 4, request id r1) was told seq 5; the ledger has cap.revoke deny",
 			"cap-2 denied revoked at seq 6 (request id s3), but no earlier event revokes it")
 	})
 }
@@ -140,4 +142,81 @@ func TestRequestIDsLedgeredRefusals(t *testing.T) {
 	in = capsInput(t, "cap-over-limit/history.jsonl", "cap-over-limit/ledger-valid.jsonl", 1)
 	in.Ledgers[0].Events = in.Ledgers[0].Events[:5] // s4's denial is gone
 	wantViolation(t, check(t, rids, in), "syscall caps/4 (request id s4, op 8) was refused DENY uses_exhausted at seq 6, but is missing from the ledger")
+}
+
+// lowerDecisions rewrites the decisions of in's ledgers (and, with
+// history, of its history) in lower case, as kernels answer them now; the
+// fixtures were recorded from kernels that answered PERMIT, DENY and
+// ESCALATE.
+func lowerDecisions(in *Input, history bool) {
+	for li := range in.Ledgers {
+		for i := range in.Ledgers[li].Events {
+			ev := &in.Ledgers[li].Events[i]
+			ev.Decision = strings.ToLower(ev.Decision)
+		}
+	}
+	if history {
+		for i := range in.History {
+			in.History[i].Decision = strings.ToLower(in.History[i].Decision)
+		}
+	}
+}
+
+// TestDecisionsCompareWithoutCase: every checker that reads decisions
+// gives the same verdict on a fixture whose decisions are in lower case,
+// in its ledgers alone or in its history too, as on the fixture as
+// recorded in upper case.
+func TestDecisionsCompareWithoutCase(t *testing.T) {
+	rids := RequestIDs{EventType: map[string]string{FSyscall: EventSyscall, FGrant: EventCapGrant, FRevoke: EventCapRevoke}, SubjectIsKey: true}
+	fedRev := FedRevocation{Domains: fedDomainsAB, Domain: "b", Bound: 50 * time.Second, Slack: 30 * time.Second}
+	cases := []struct {
+		name  string
+		c     Checker
+		input func(t *testing.T) *Input
+	}{
+		{"cap-limit over", CapLimit{}, func(t *testing.T) *Input {
+			return capsInput(t, "cap-over-limit/history.jsonl", "cap-over-limit/ledger.jsonl", 2)
+		}},
+		{"cap-limit sound", CapLimit{}, func(t *testing.T) *Input {
+			return capsInput(t, "cap-over-limit/history.jsonl", "cap-over-limit/ledger-valid.jsonl", 2)
+		}},
+		{"cap-revoke after", CapRevoke{}, func(t *testing.T) *Input {
+			return capsInput(t, "permit-after-revoke/history.jsonl", "permit-after-revoke/ledger.jsonl", 1)
+		}},
+		{"cap-revoke sound", CapRevoke{}, func(t *testing.T) *Input {
+			return capsInput(t, "permit-after-revoke/history-valid.jsonl", "permit-after-revoke/ledger-valid.jsonl", 1)
+		}},
+		{"request-ids refused", rids, func(t *testing.T) *Input {
+			return capsInput(t, "permit-after-revoke/history-valid.jsonl", "permit-after-revoke/ledger.jsonl", 1)
+		}},
+		{"request-ids sound", rids, func(t *testing.T) *Input {
+			return capsInput(t, "permit-after-revoke/history-valid.jsonl", "permit-after-revoke/ledger-valid.jsonl", 1)
+		}},
+		{"fed-exactly-once lost", FedExactlyOnce{Domains: fedDomainsAB}, func(t *testing.T) *Input {
+			return fedInput(t, "fed-exactly-once", "ledger-a.jsonl", "ledger-b-lost.jsonl")
+		}},
+		{"fed-exactly-once sound", FedExactlyOnce{Domains: fedDomainsAB}, func(t *testing.T) *Input {
+			return fedInput(t, "fed-exactly-once", "ledger-a.jsonl", "ledger-b.jsonl")
+		}},
+		{"fed-revocation late permit", fedRev, func(t *testing.T) *Input {
+			return fedInput(t, "fed-revocation", "ledger-a.jsonl", "ledger-b-late-permit.jsonl")
+		}},
+		{"fed-revocation sound", fedRev, func(t *testing.T) *Input {
+			return fedInput(t, "fed-revocation", "ledger-a.jsonl", "ledger-b.jsonl")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			recorded := check(t, tc.c, tc.input(t))
+			for _, history := range []bool{false, true} {
+				in := tc.input(t)
+				lowerDecisions(in, history)
+				v := check(t, tc.c, in)
+				if v.Valid != recorded.Valid || v.ViolationCount != recorded.ViolationCount || len(v.Violations) != len(recorded.Violations) {
+					t.Fatalf("lower-case decisions (history too: %v): valid=%v with %d violations; as recorded: valid=%v with %d",
+						history, v.Valid, v.ViolationCount, recorded.Valid, recorded.ViolationCount)
+				}
+			}
+		})
+	}
 }

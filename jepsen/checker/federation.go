@@ -174,7 +174,7 @@ func (c FedExactlyOnce) Check(ctx context.Context, in *Input) Verdict {
 			continue
 		}
 		for _, ev := range ls[0].Events {
-			if ev.Type == EventSyscall && ev.Decision == DecisionPermit && strings.Contains(ev.Subject, ":") {
+			if ev.Type == EventSyscall && SameDecision(ev.Decision, DecisionPermit) && strings.Contains(ev.Subject, ":") {
 				outbox[d][ev.Subject] = true
 			}
 		}
@@ -189,7 +189,7 @@ func (c FedExactlyOnce) Check(ctx context.Context, in *Input) Verdict {
 			}
 			permits := map[string][]uint64{}
 			for _, ev := range l.Events {
-				if ev.Type != EventBusReceive || ev.Decision != DecisionPermit {
+				if ev.Type != EventBusReceive || !SameDecision(ev.Decision, DecisionPermit) {
 					continue
 				}
 				permits[ev.Subject] = append(permits[ev.Subject], ev.Seq)
@@ -234,11 +234,11 @@ func (c FedExactlyOnce) Check(ctx context.Context, in *Input) Verdict {
 		for _, l := range ledgers[s.dest] {
 			var found []api.Event
 			for _, ev := range l.Events {
-				if ev.Type == EventBusReceive && ev.Decision == DecisionPermit && ev.Subject == s.resource {
+				if ev.Type == EventBusReceive && SameDecision(ev.Decision, DecisionPermit) && ev.Subject == s.resource {
 					found = append(found, ev)
 				}
 			}
-			permitted := s.status == BusDelivered && s.decision == DecisionPermit
+			permitted := s.status == BusDelivered && SameDecision(s.decision, DecisionPermit)
 			switch {
 			case permitted && len(found) == 0:
 				v.add("%s: event %s from %s (%s) was acknowledged delivered with PERMIT at seq %d but no bus.receive PERMIT of it is in the ledger (lost)",
@@ -251,7 +251,7 @@ func (c FedExactlyOnce) Check(ctx context.Context, in *Input) Verdict {
 					l.Node, id, s.origin, s.resource, s.status, s.decision, s.reason, found[0].Seq)
 			}
 		}
-		if s.status == BusDelivered && s.decision == DecisionPermit {
+		if s.status == BusDelivered && SameDecision(s.decision, DecisionPermit) {
 			delivered++
 		}
 	}
@@ -428,7 +428,7 @@ func (c FedRevocation) Check(ctx context.Context, in *Input) Verdict {
 		for _, l := range domainLedgers(in, c.Domains[d], &v) {
 			peerReplicas++
 			for _, ev := range l.Events {
-				if ev.Type != EventBusReceive || ev.Decision != DecisionPermit || !strings.HasPrefix(ev.Actor, c.Domain+"/") {
+				if ev.Type != EventBusReceive || !SameDecision(ev.Decision, DecisionPermit) || !strings.HasPrefix(ev.Actor, c.Domain+"/") {
 					continue
 				}
 				if knew && ev.Time.After(knewWall) {
@@ -470,11 +470,11 @@ func (c FedRevocation) Check(ctx context.Context, in *Input) Verdict {
 				}
 				if i == 0 {
 					judged++
-					if ev.Decision == DecisionDeny && ev.Reason == ReasonPassportInvalid {
+					if SameDecision(ev.Decision, DecisionDeny) && ev.Reason == ReasonPassportInvalid {
 						denied++
 					}
 				}
-				if ev.Decision == DecisionPermit {
+				if SameDecision(ev.Decision, DecisionPermit) {
 					v.add("%s: seq %d: %s PERMIT of %s at ledger time %s, after %s's standing ended at %s (passport expiry %s + %s)",
 						l.Node, ev.Seq, ev.Type, ev.Subject, ev.Time.UTC().Format(time.RFC3339Nano), c.Domain,
 						end.UTC().Format(time.RFC3339Nano), expiry.UTC().Format(time.RFC3339Nano), c.Slack)

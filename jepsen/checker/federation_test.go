@@ -72,7 +72,7 @@ func TestFedExactlyOnce(t *testing.T) {
 				op.Decision, op.Reason = DecisionDeny, "unknown_token"
 			}
 		}
-		wantViolation(t, check(t, c, in), "event b/3 from a (fed/a-3) was reported delivered DENY unknown_token, yet the ledger permitted it at seq 5")
+		wantViolation(t, check(t, c, in), "event b/3 from a (fed/a-3) was reported delivered deny unknown_token, yet the ledger permitted it at seq 5")
 	})
 	t.Run("unreadable ledger", func(t *testing.T) {
 		in := fedInput(t, "fed-exactly-once", "ledger-a.jsonl", "ledger-b.jsonl")

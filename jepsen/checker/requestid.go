@@ -96,7 +96,7 @@ func (c RequestIDs) Check(ctx context.Context, in *Input) Verdict {
 				}
 				ev := l.Events[pos[0]]
 				c.same(&v, l.Node, p, ev)
-				if ev.Decision == "PERMIT" || (p.Complete.Decision != "" && ev.Decision != p.Complete.Decision) {
+				if SameDecision(ev.Decision, DecisionPermit) || (p.Complete.Decision != "" && !SameDecision(ev.Decision, p.Complete.Decision)) {
 					v.add("%s: request id %s was refused %s %s at seq %d, but the ledger records %s %s",
 						l.Node, rid, p.Complete.Decision, p.Complete.Reason, p.Complete.Seq, ev.Decision, ev.Reason)
 				}

@@ -52,8 +52,9 @@ type Op struct {
 	Duplicate bool   `json:"duplicate,omitempty"` // the ledger answered a retried request id
 	// LedgerTime is the ledger time of the answer (Unix ns).
 	LedgerTime int64 `json:"ledger_time,omitempty"`
-	// Decision and Reason are the gate's answer (PERMIT, DENY, ...) where
-	// the op is a gated call; a ledgered refusal is a Fail with its Seq.
+	// Decision and Reason are the gate's answer (permit, deny, ...; PERMIT,
+	// DENY in histories recorded from earlier kernels) where the op is a
+	// gated call; a ledgered refusal is a Fail with its Seq.
 	Decision string `json:"decision,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Error    string `json:"error,omitempty"`

@@ -128,7 +128,7 @@ func KillLeaderMidBatch(ctx context.Context, env Env) Result {
 				cancel()
 				mu.Lock()
 				inflight--
-				if err == nil && resp.Decision == "PERMIT" {
+				if err == nil && strings.EqualFold(resp.Decision, api.DecisionPermit) {
 					acked = append(acked, ack{key, val, rid, resp.Seq})
 					if !killed {
 						ackedBefore++

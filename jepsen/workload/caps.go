@@ -220,10 +220,10 @@ func ClassifyGate(inv history.Op, o *api.Outcome, err error) history.Op {
 	if !o.Time.IsZero() {
 		out.LedgerTime = o.Time.UnixNano()
 	}
-	switch o.Decision {
-	case checker.DecisionPermit:
+	switch {
+	case checker.SameDecision(o.Decision, checker.DecisionPermit):
 		out.Type = history.OK
-	case checker.DecisionDeny:
+	case checker.SameDecision(o.Decision, checker.DecisionDeny):
 		out.Type = history.Fail
 	default:
 		out.Type = history.Info

@@ -28,17 +28,19 @@ func TestClassifyGate(t *testing.T) {
 		want history.Type
 		test func(t *testing.T, out history.Op)
 	}{
-		{"permit", api.Outcome{Seq: 9, Decision: "PERMIT", Reason: "ok", Time: lt}, nil, history.OK, func(t *testing.T, out history.Op) {
-			if out.Seq != 9 || out.Decision != "PERMIT" || out.LedgerTime != lt.UnixNano() {
+		{"permit", api.Outcome{Seq: 9, Decision: "permit", Reason: "ok", Time: lt}, nil, history.OK, func(t *testing.T, out history.Op) {
+			if out.Seq != 9 || out.Decision != "permit" || out.LedgerTime != lt.UnixNano() {
 				t.Errorf("permit %+v", out)
 			}
 		}},
-		{"deny is a ledgered refusal", api.Outcome{Seq: 10, Decision: "DENY", Reason: "uses_exhausted"}, nil, history.Fail, func(t *testing.T, out history.Op) {
-			if out.Seq != 10 || out.Reason != "uses_exhausted" || out.Decision != "DENY" {
+		{"deny is a ledgered refusal", api.Outcome{Seq: 10, Decision: "deny", Reason: "uses_exhausted"}, nil, history.Fail, func(t *testing.T, out history.Op) {
+			if out.Seq != 10 || out.Reason != "uses_exhausted" || out.Decision != "deny" {
 				t.Errorf("deny %+v", out)
 			}
 		}},
-		{"escalate is unexpected", api.Outcome{Seq: 11, Decision: "ESCALATE", Reason: "approval_required"}, nil, history.Info, func(t *testing.T, out history.Op) {
+		{"permit as earlier kernels spelt it", api.Outcome{Seq: 12, Decision: "PERMIT", Reason: "ok"}, nil, history.OK, nil},
+		{"deny as earlier kernels spelt it", api.Outcome{Seq: 13, Decision: "DENY", Reason: "revoked"}, nil, history.Fail, nil},
+		{"escalate is unexpected", api.Outcome{Seq: 11, Decision: "escalate", Reason: "approval_required"}, nil, history.Info, func(t *testing.T, out history.Op) {
 			if !strings.Contains(out.Error, "unexpected decision") {
 				t.Errorf("escalate %+v", out)
 			}
@@ -212,9 +214,9 @@ func (g fakeGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		id, tok := fmt.Sprintf("cap-%d", k.seq), fmt.Sprintf("dmc_%d", k.seq)
 		k.tokens[tok], k.uses[id] = id, req.Uses
-		_ = enc.Encode(api.GrantResponse{Outcome: api.Outcome{Seq: k.seq, Decision: "PERMIT", Reason: "ok"}, ID: id, Token: tok})
+		_ = enc.Encode(api.GrantResponse{Outcome: api.Outcome{Seq: k.seq, Decision: "permit", Reason: "ok"}, ID: id, Token: tok})
 	case strings.HasSuffix(r.URL.Path, "/revoke"):
-		_ = enc.Encode(api.GrantResponse{Outcome: api.Outcome{Seq: k.seq, Decision: "PERMIT", Reason: "ok"}, ID: strings.Split(r.URL.Path, "/")[3]})
+		_ = enc.Encode(api.GrantResponse{Outcome: api.Outcome{Seq: k.seq, Decision: "permit", Reason: "ok"}, ID: strings.Split(r.URL.Path, "/")[3]})
 	case r.URL.Path == "/v1/syscall":
 		id, ok := k.tokens[token]
 		if !ok {
@@ -222,10 +224,10 @@ func (g fakeGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = enc.Encode(api.ErrorBody{Error: api.Error{Code: api.CodeUnauthorized, Message: "unknown token"}})
 			return
 		}
-		out := api.SyscallResponse{Outcome: api.Outcome{Seq: k.seq, Decision: "DENY", Reason: "uses_exhausted"}, CapID: id}
+		out := api.SyscallResponse{Outcome: api.Outcome{Seq: k.seq, Decision: "deny", Reason: "uses_exhausted"}, CapID: id}
 		if k.uses[id] > 0 {
 			k.uses[id]--
-			out.Decision, out.Reason = "PERMIT", "ok"
+			out.Decision, out.Reason = "permit", "ok"
 		}
 		_ = enc.Encode(out)
 	default:

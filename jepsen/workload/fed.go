@@ -125,7 +125,7 @@ func grantRetry(ctx context.Context, c *client.Client, req api.GrantRequest) (st
 		switch {
 		case err != nil:
 			last = err
-		case r.Decision != checker.DecisionPermit || r.Token == "":
+		case !checker.SameDecision(r.Decision, checker.DecisionPermit) || r.Token == "":
 			last = fmt.Errorf("grant answered %s %s without a token", r.Decision, r.Reason)
 		default:
 			return r.Token, nil

@@ -47,7 +47,7 @@ func (d *fakeDomain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		tok := fmt.Sprintf("dmc_%s_%d", d.name, d.seq)
 		d.tokens[tok] = req
-		_ = enc.Encode(api.GrantResponse{Outcome: api.Outcome{Seq: d.seq, Decision: "PERMIT", Reason: "ok"}, ID: fmt.Sprint(d.seq), Token: tok})
+		_ = enc.Encode(api.GrantResponse{Outcome: api.Outcome{Seq: d.seq, Decision: "permit", Reason: "ok"}, ID: fmt.Sprint(d.seq), Token: tok})
 	case r.URL.Path == "/v1/syscall":
 		var req api.SyscallRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
@@ -55,12 +55,12 @@ func (d *fakeDomain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusUnauthorized, api.CodeUnauthorized)
 			return
 		}
-		out := api.SyscallResponse{Outcome: api.Outcome{Seq: d.seq, Decision: "PERMIT", Reason: "ok", Time: time.Unix(100, int64(d.seq))}, Op: req.Op, Resource: req.Resource}
+		out := api.SyscallResponse{Outcome: api.Outcome{Seq: d.seq, Decision: "permit", Reason: "ok", Time: time.Unix(100, int64(d.seq))}, Op: req.Op, Resource: req.Resource}
 		if dest, res, ok := strings.Cut(req.Resource, ":"); ok {
 			d.remote = append(d.remote, req.RemoteToken)
 			e := api.BusEvent{ID: fmt.Sprintf("%s/%d", dest, len(d.outbox)+1), Dest: dest, Seq: uint64(len(d.outbox) + 1), Resource: res, Status: "pending"}
 			if len(d.outbox)%2 == 0 {
-				e.Status, e.Remote = "delivered", &api.RemoteRes{Decision: "PERMIT", Reason: "ok", Seq: 40 + e.Seq}
+				e.Status, e.Remote = "delivered", &api.RemoteRes{Decision: "permit", Reason: "ok", Seq: 40 + e.Seq}
 			}
 			d.outbox = append(d.outbox, e)
 			out.EventID = e.ID
@@ -150,7 +150,7 @@ func TestFedCallsCarryTheDestinationsGrant(t *testing.T) {
 	}
 	root := mk("a", "root-a")
 	st, err := w.Status(ctx, root, history.Op{F: checker.FFedStatus, Key: ids[0]})
-	if err != nil || st.Type != history.OK || st.Result != "delivered" || st.Decision != "PERMIT" || st.Seq != 41 || st.Value != "fed/a-run-p0-1" {
+	if err != nil || st.Type != history.OK || st.Result != "delivered" || st.Decision != "permit" || st.Seq != 41 || st.Value != "fed/a-run-p0-1" {
 		t.Fatalf("status of %s: %+v %v", ids[0], st, err)
 	}
 	st, err = w.Status(ctx, root, history.Op{F: checker.FFedStatus, Key: ids[1]})

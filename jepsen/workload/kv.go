@@ -228,7 +228,7 @@ func Classify(inv history.Op, resp *api.KVResponse, err error) history.Op {
 		}
 		return out
 	}
-	if resp == nil || resp.Decision != "PERMIT" {
+	if resp == nil || !checker.SameDecision(resp.Decision, checker.DecisionPermit) {
 		out.Type = history.Info
 		if resp != nil {
 			out.Error = fmt.Sprintf("unexpected decision %s (%s) at seq %d", resp.Decision, resp.Reason, resp.Seq)
