@@ -28,6 +28,12 @@ type liveKernel struct {
 
 func startLiveKernel(t *testing.T) *liveKernel {
 	t.Helper()
+	return startLiveKernelWith(t)
+}
+
+// startLiveKernelWith is startLiveKernel with extra operator init flags.
+func startLiveKernelWith(t *testing.T, initFlags ...string) *liveKernel {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +61,7 @@ func startLiveKernel(t *testing.T) *liveKernel {
 	k := &liveKernel{url: srv.URL, dir: t.TempDir()}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		r := run(t, "", "--addr", k.url, "--json", "operator", "init")
+		r := run(t, "", append([]string{"--addr", k.url, "--json", "operator", "init"}, initFlags...)...)
 		if r.code == api.ExitOK {
 			k.root = r.jsonObject(t)["root_token"].(string)
 			return k

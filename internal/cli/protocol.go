@@ -98,7 +98,8 @@ of M of the N federation operators (one sovereign-level), each made with
 takes the version from its next renewal, and acknowledges it. A domain is
 refused a direct upgrade.
 
-Exit status: 0 upgraded, 2 denied, 1 refused before the ledger.`,
+Exit status: 0 upgraded, 2 denied (a token without operator.manage, too few
+signatures), 1 refused before the ledger (a voter lacks N, N not newer).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			v, err := parseProtocolVersion(pos[0])
