@@ -135,6 +135,9 @@ DOMINUS_TOKEN=$ALICE $D policy backtest --file "$WORK/strict.cedar" --from 1
 say "The ledger records every decision with its reason and its human"
 DOMINUS_TOKEN=$ALICE $D ledger tail -n 16
 
+say "The protocol (decision rules) in force, what each node implements, and its history"
+$D operator protocol status
+
 say "Stopping the kernel; audit replay of a stopped node's data dir"
 cleanup
 DEV_PID=""
