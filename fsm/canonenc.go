@@ -326,6 +326,9 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 	if s.Fed != nil {
 		n++
 	}
+	if len(s.Members) > 0 {
+		n++
+	}
 	if len(s.Sense) > 0 {
 		n++
 	}
@@ -359,6 +362,9 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 		for i := range s.KV {
 			b = s.KV[i].appendCanonical(b)
 		}
+	}
+	if len(s.Members) > 0 { // omitempty
+		b = append(mpStr(b, "members"), encodeReflect(s.Members)...)
 	}
 	b = append(mpStr(b, "meta"), encodeReflect(&s.Meta)...)
 	b = append(mpStr(b, "policies"), encodeReflect(s.Policies)...)

@@ -60,6 +60,10 @@ const (
 	// Protocol upgrades (protocol.go).
 	CmdProtocolUpgrade CommandType = 37 // an operator moves the kernel to a newer protocol (sovereign: with M of N signatures)
 	CmdFedProtocolAck  CommandType = 38 // sovereign: a domain runs a protocol version
+
+	// Members (members.go).
+	CmdMemberAdmit  CommandType = 39 // an operator admits a node to join without the join secret
+	CmdMemberUpdate CommandType = 40 // the leader records a member's node key, or its removal
 )
 
 var commandNames = map[CommandType]string{
@@ -105,6 +109,9 @@ var commandNames = map[CommandType]string{
 
 	CmdProtocolUpgrade: "protocol.upgrade",
 	CmdFedProtocolAck:  "fed.protocol.ack",
+
+	CmdMemberAdmit:  "member.admit",
+	CmdMemberUpdate: "member.update",
 }
 
 func (t CommandType) String() string {
@@ -165,6 +172,12 @@ type Genesis struct {
 	// SenseWindowNs is the ledger-time window of behavioural baselines
 	// (protocol 2); 0 = sense.DefaultConfig's 10 s.
 	SenseWindowNs int64 `codec:"sense_window_ns,omitempty"`
+
+	// JoinSecretHash is JoinSecretHash(the kernel's join secret), made
+	// outside the FSM; Members the node keys of the first members
+	// (members.go). Absent in ledgers sealed before they existed.
+	JoinSecretHash []byte    `codec:"join_secret_hash,omitempty"`
+	Members        []NodeKey `codec:"members,omitempty"`
 }
 
 // KVPut writes Value at Key.

@@ -115,6 +115,10 @@ func applyGenesis(l *Ledger, c *call) outcome {
 	if r != ReasonOK {
 		return deny(r)
 	}
+	members, r := sealMembers(&g, st.Seq+1)
+	if r != ReasonOK {
+		return deny(r)
+	}
 	st.Initialized = true
 	st.Meta = Meta{
 		KernelID:      g.KernelID,
@@ -126,6 +130,11 @@ func applyGenesis(l *Ledger, c *call) outcome {
 	st.Meta.Domain = g.Domain
 	st.Meta.Role = g.Role
 	st.Meta.SenseWindowNs = g.SenseWindowNs
+	st.Meta.JoinSecretHash = append([]byte(nil), g.JoinSecretHash...)
+	if g.JoinSecretHash == nil {
+		st.Meta.JoinSecretHash = nil
+	}
+	st.members = members
 	root := &Capability{
 		ID: capID(st.Seq + 1), TokenHash: hex.EncodeToString(g.RootTokenHash), Entity: RootOperatorName,
 		Operator: true, Domain: g.Domain, Ops: []string{"*"}, Resources: []string{"*"},

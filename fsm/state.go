@@ -41,6 +41,8 @@ type Meta struct {
 	SenseWindowNs int64  `codec:"sense_window_ns,omitempty"`
 	// ProtocolHistory records each protocol upgrade, oldest first.
 	ProtocolHistory []ProtocolChange `codec:"protocol_history,omitempty"`
+	// JoinSecretHash is the hash of the kernel's join secret (members.go).
+	JoinSecretHash []byte `codec:"join_secret_hash,omitempty"`
 }
 
 // KVEntry is one key's value. Version is the seq of the event that last
@@ -101,6 +103,7 @@ type State struct {
 	Checkpoints   []HeadRef     // oldest first
 	Fed           *FedState     // federation state; nil on a standalone kernel
 	Sense         *sense.Sensor // baselines, trust and posture; nil until the first sensed event
+	members       map[string]*Member // this kernel's nodes (members.go)
 }
 
 // DedupLen is the number of entries in the dedup window.
@@ -116,6 +119,7 @@ func newState() *State {
 		Halts:      map[string]*Halt{},
 		Effects:    map[uint64]*Effect{},
 		dedup:      map[dedupKey]int{},
+		members:    map[string]*Member{},
 	}
 }
 
@@ -139,7 +143,8 @@ type stateBody struct {
 	Dedup         []DedupEntry   `codec:"dedup"`
 	Checkpoints   []HeadRef      `codec:"checkpoints"`
 	Fed           *FedState      `codec:"fed,omitempty"`
-	Sense         []byte         `codec:"sense,omitempty"` // sense.Sensor.Encode
+	Members       []Member       `codec:"members,omitempty"` // name order
+	Sense         []byte         `codec:"sense,omitempty"`   // sense.Sensor.Encode
 }
 
 type kvItem struct {
@@ -171,6 +176,9 @@ func (s *State) body() stateBody {
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
+	}
+	for _, m := range s.SortedMembers() {
+		b.Members = append(b.Members, *m)
 	}
 	for k, e := range s.KV { // detcheck:ordered sorted below before use
 		b.KV = append(b.KV, kvItem{Key: k, Entry: *e})
@@ -272,6 +280,16 @@ func stateFromBody(b stateBody) (*State, error) {
 	}
 	s.dedupQueue = newDedupRing(b.Dedup)
 	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
+	for i := range b.Members {
+		m := b.Members[i]
+		if i > 0 && b.Members[i-1].Node >= m.Node {
+			return nil, fmt.Errorf("state members not strictly sorted")
+		}
+		s.members[m.Node] = &m
+	}
+	if len(b.Members) > 2*MaxMembers {
+		return nil, fmt.Errorf("state member table exceeds its bound")
+	}
 	if len(b.Sense) > 0 {
 		sn, err := sense.Decode(b.Sense)
 		if err != nil {

@@ -28,6 +28,21 @@ type Config struct {
 	TLS          *tlsutil.Files // mutual TLS for Raft/RPC and HTTPS for the API; nil = plaintext (tests, never production)
 	HTTPInsecure bool           // serve the HTTP API without TLS even when TLS files are set (loopback dev only)
 
+	// Kernel is the name of the kernel this node belongs to: "sovereign",
+	// a domain's name, or the name given to a standalone kernel. A node
+	// certificate names it (dominus://<kernel>/<node>); "" takes it from
+	// the certificate. Node RPC and Raft are served only to certificates
+	// of the same kernel.
+	Kernel string
+	// AllowLegacyCerts accepts certificates that name no kernel (made
+	// before certificates were bound to kernels), for a migration: issue
+	// new certificates, roll the nodes, drop the flag.
+	AllowLegacyCerts bool
+	// JoinSecret is the kernel's join secret (printed by operator init): a
+	// node not yet in the configuration of an initialized kernel joins
+	// only with it, or after an operator's add-peer.
+	JoinSecret string
+
 	// Limits and timing.
 	MaxClockSkew      time.Duration // the leader refuses writes when its clock runs ahead of its quorum by more
 	MinFreeDiskBytes  uint64        // writes fail with disk_full below this much free space in DataDir

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -98,15 +99,24 @@ func CreateCA(dir string, validity time.Duration) (certPath, keyPath string, err
 	return certPath, keyPath, nil
 }
 
-// CreateCert writes a certificate for node, signed by the CA at caCertPath
-// and caKeyPath, to dir as <node>.pem (0644) and <node>-key.pem (0600). The
-// certificate has CN node; its SANs are ips, dnsNames and node itself (as an
-// IP SAN if node is an IP literal, else as a DNS SAN); it is valid for both
-// server and client authentication; it expires after validity or when the
-// CA does, whichever is first. It refuses to overwrite either file.
-func CreateCert(dir, caCertPath, caKeyPath, node string, ips []net.IP, dnsNames []string, validity time.Duration) (certPath, keyPath string, err error) {
+// CreateCert writes a certificate for node of kernel, signed by the CA at
+// caCertPath and caKeyPath, to dir as <node>.pem (0644) and <node>-key.pem
+// (0600). The certificate has CN node; its SANs are the identity URI
+// dominus://<kernel>/<node>, ips, dnsNames and node itself (as an IP SAN if
+// node is an IP literal, else as a DNS SAN); it is valid for both server
+// and client authentication; it expires after validity or when the CA
+// does, whichever is first. It refuses to overwrite either file. An empty
+// kernel makes a certificate that names no kernel, as before certificates
+// were bound to kernels (kernels accept those only with
+// --allow-legacy-certs).
+func CreateCert(dir, caCertPath, caKeyPath, kernel, node string, ips []net.IP, dnsNames []string, validity time.Duration) (certPath, keyPath string, err error) {
 	if err := ValidateNodeName(node); err != nil {
 		return "", "", err
+	}
+	if kernel != "" {
+		if err := ValidateNodeName(kernel); err != nil {
+			return "", "", fmt.Errorf("tlsutil: kernel name: %w", err)
+		}
 	}
 	if validity <= 0 {
 		return "", "", fmt.Errorf("tlsutil: certificate validity %v must be positive", validity)
@@ -181,6 +191,9 @@ func CreateCert(dir, caCertPath, caKeyPath, node string, ips []net.IP, dnsNames 
 		BasicConstraintsValid: true,
 		IPAddresses:           sanIPs,
 		DNSNames:              sanDNS,
+	}
+	if kernel != "" {
+		tmpl.URIs = []*url.URL{identityURI(kernel, node)}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {

@@ -53,7 +53,7 @@ func newTestCA(t *testing.T) testCA {
 // Files for it, trusting only this CA.
 func (ca testCA) issue(t *testing.T, node string, ips []net.IP, dnsNames []string) Files {
 	t.Helper()
-	c, k, err := CreateCert(t.TempDir(), ca.certPath, ca.keyPath, node, ips, dnsNames, time.Hour)
+	c, k, err := CreateCert(t.TempDir(), ca.certPath, ca.keyPath, "acme", node, ips, dnsNames, time.Hour)
 	if err != nil {
 		t.Fatalf("CreateCert(%s): %v", node, err)
 	}

@@ -266,23 +266,27 @@ func (r *Reloader) ClientConfig(serverName string) *tls.Config {
 // handshake made with a configuration from this Reloader. The peer's
 // certificate is verified against the current CA pool.
 func (r *Reloader) PeerNode(cs tls.ConnectionState) (string, error) {
-	if !cs.HandshakeComplete {
-		return "", errors.New("tlsutil: handshake not complete")
-	}
-	var leaf *x509.Certificate
-	if len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
-		leaf = cs.VerifiedChains[0][0]
-	} else {
-		var err error
-		if leaf, err = r.verifyPeer(cs, x509.ExtKeyUsageAny, ""); err != nil {
-			return "", err
-		}
+	leaf, err := r.peerLeaf(cs)
+	if err != nil {
+		return "", err
 	}
 	cn := leaf.Subject.CommonName
 	if err := ValidateNodeName(cn); err != nil {
 		return "", fmt.Errorf("tlsutil: peer certificate CN is not a node name: %w", err)
 	}
 	return cn, nil
+}
+
+// peerLeaf is the verified certificate of the peer of a completed
+// handshake.
+func (r *Reloader) peerLeaf(cs tls.ConnectionState) (*x509.Certificate, error) {
+	if !cs.HandshakeComplete {
+		return nil, errors.New("tlsutil: handshake not complete")
+	}
+	if len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
+		return cs.VerifiedChains[0][0], nil
+	}
+	return r.verifyPeer(cs, x509.ExtKeyUsageAny, "")
 }
 
 // verifyPeer verifies the peer's certificate chain against the current CA

@@ -585,7 +585,7 @@ func TestCreateCert(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("127.0.0.1")}
-	certPath, keyPath, err := CreateCert(dir, ca.certPath, ca.keyPath, "node-1.acme_x", ips, []string{"n1.dominus.test"}, time.Hour)
+	certPath, keyPath, err := CreateCert(dir, ca.certPath, ca.keyPath, "acme", "node-1.acme_x", ips, []string{"n1.dominus.test"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,7 +630,7 @@ func TestCreateCert(t *testing.T) {
 	}
 
 	keyBytes, _ := os.ReadFile(keyPath)
-	if _, _, err := CreateCert(dir, ca.certPath, ca.keyPath, "node-1.acme_x", nil, nil, time.Hour); err == nil || !strings.Contains(err.Error(), certPath) {
+	if _, _, err := CreateCert(dir, ca.certPath, ca.keyPath, "acme", "node-1.acme_x", nil, nil, time.Hour); err == nil || !strings.Contains(err.Error(), certPath) {
 		t.Fatalf("second CreateCert = %v, want an error naming %s", err, certPath)
 	}
 	if got, _ := os.ReadFile(keyPath); string(got) != string(keyBytes) {
@@ -638,7 +638,7 @@ func TestCreateCert(t *testing.T) {
 	}
 
 	// Validity is capped by the CA's.
-	capped, _, err := CreateCert(t.TempDir(), ca.certPath, ca.keyPath, "long", nil, nil, 10*365*24*time.Hour)
+	capped, _, err := CreateCert(t.TempDir(), ca.certPath, ca.keyPath, "acme", "long", nil, nil, 10*365*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -648,7 +648,7 @@ func TestCreateCert(t *testing.T) {
 	}
 
 	// An IP literal as node name becomes an IP SAN.
-	ipNode, _, err := CreateCert(t.TempDir(), ca.certPath, ca.keyPath, "10.0.0.7", nil, nil, time.Hour)
+	ipNode, _, err := CreateCert(t.TempDir(), ca.certPath, ca.keyPath, "acme", "10.0.0.7", nil, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -659,12 +659,12 @@ func TestCreateCert(t *testing.T) {
 
 	// A node certificate cannot sign others.
 	nodeFiles := ca.issue(t, "signer", nil, nil)
-	if _, _, err := CreateCert(t.TempDir(), nodeFiles.Cert, nodeFiles.Key, "x", nil, nil, time.Hour); err == nil {
+	if _, _, err := CreateCert(t.TempDir(), nodeFiles.Cert, nodeFiles.Key, "acme", "x", nil, nil, time.Hour); err == nil {
 		t.Error("CreateCert signed with a non-CA certificate")
 	}
 	// The CA key must match the CA certificate.
 	other := newTestCA(t)
-	if _, _, err := CreateCert(t.TempDir(), ca.certPath, other.keyPath, "x", nil, nil, time.Hour); err == nil || !strings.Contains(err.Error(), other.keyPath) {
+	if _, _, err := CreateCert(t.TempDir(), ca.certPath, other.keyPath, "acme", "x", nil, nil, time.Hour); err == nil || !strings.Contains(err.Error(), other.keyPath) {
 		t.Errorf("CreateCert with a foreign CA key = %v, want an error naming it", err)
 	}
 }
@@ -695,7 +695,7 @@ func TestNodeNameValidation(t *testing.T) {
 			t.Errorf("ValidateNodeName(%q) = %v, want ok=%v", c.name, err, c.ok)
 		}
 		dir := t.TempDir()
-		_, _, err = CreateCert(dir, ca.certPath, ca.keyPath, c.name, nil, nil, time.Hour)
+		_, _, err = CreateCert(dir, ca.certPath, ca.keyPath, "acme", c.name, nil, nil, time.Hour)
 		if (err == nil) != c.ok {
 			t.Errorf("CreateCert(%q) = %v, want ok=%v", c.name, err, c.ok)
 		}
