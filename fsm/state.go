@@ -100,9 +100,9 @@ type State struct {
 	dedup         map[dedupKey]int   // absolute position: dedupQueue[pos-dedupBase]
 	dedupQueue    dedupRing          // ordered by ledger time (append order)
 	dedupBase     int
-	Checkpoints   []HeadRef     // oldest first
-	Fed           *FedState     // federation state; nil on a standalone kernel
-	Sense         *sense.Sensor // baselines, trust and posture; nil until the first sensed event
+	Checkpoints   []HeadRef          // oldest first
+	Fed           *FedState          // federation state; nil on a standalone kernel
+	Sense         *sense.Sensor      // baselines, trust and posture; nil until the first sensed event
 	members       map[string]*Member // this kernel's nodes (members.go)
 }
 
