@@ -102,8 +102,11 @@ type Status struct {
 // InitResponse is POST /v1/operator/init.
 type InitResponse struct {
 	RootToken string `json:"root_token"`
-	KernelID  string `json:"kernel_id"`
-	Head      Head   `json:"head"`
+	// JoinSecret lets a node not yet in the configuration join (agent
+	// --join-secret). Shown once; the ledger keeps only its hash.
+	JoinSecret string `json:"join_secret,omitempty"`
+	KernelID   string `json:"kernel_id"`
+	Head       Head   `json:"head"`
 }
 
 // Decisions as the API spells them (Outcome.Decision, Event.Decision,
@@ -196,6 +199,23 @@ type SnapshotRestoreResponse struct {
 // RemovePeerRequest is POST /v1/operator/raft/remove-peer.
 type RemovePeerRequest struct {
 	ID string `json:"id"`
+}
+
+// AddPeerRequest is POST /v1/operator/raft/add-peer: admit a node of this
+// kernel by name and --bind address and add it to the configuration.
+type AddPeerRequest struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	NonVoter bool   `json:"non_voter,omitempty"`
+}
+
+// AddPeerResponse answers add-peer: the ledgered admission and whether the
+// node is now in the configuration.
+type AddPeerResponse struct {
+	Outcome
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Added   bool   `json:"added"`
 }
 
 // TransferLeadershipRequest is POST /v1/operator/raft/transfer-leadership.

@@ -161,7 +161,7 @@ func (c *Cluster) certs() error {
 	}
 	for _, a := range c.Agents {
 		host, _, _ := net.SplitHostPort(a.Bind)
-		if _, _, err := tlsutil.CreateCert(tdir, ca, cakey, a.Name, []net.IP{net.ParseIP(host)}, []string{"localhost"}, 24*time.Hour); err != nil {
+		if _, _, err := tlsutil.CreateCert(tdir, ca, cakey, "bench", a.Name, []net.IP{net.ParseIP(host)}, []string{"localhost"}, 24*time.Hour); err != nil {
 			return err
 		}
 	}

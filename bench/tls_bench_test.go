@@ -24,7 +24,7 @@ func BenchmarkNodeTLSHandshake(b *testing.B) {
 		b.Fatal(err)
 	}
 	files := func(name, ip string) tlsutil.Files {
-		cert, key, err := tlsutil.CreateCert(dir, ca, cakey, name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
+		cert, key, err := tlsutil.CreateCert(dir, ca, cakey, "bench", name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -314,6 +314,13 @@ func (c *Client) RaftSnapshot(ctx context.Context) (api.RaftSnapshotResponse, er
 }
 
 // RemovePeer removes a server from the Raft configuration.
+// AddPeer admits a node of this kernel by name and --bind address
+// (operator.manage; ledgered) and adds it to the Raft configuration.
+func (c *Client) AddPeer(ctx context.Context, req api.AddPeerRequest, opts ...Option) (*api.AddPeerResponse, error) {
+	var r api.AddPeerResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/operator/raft/add-peer", nil, req, &r, opts...)
+}
+
 func (c *Client) RemovePeer(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/v1/operator/raft/remove-peer", nil, api.RemovePeerRequest{ID: id}, nil)
 }

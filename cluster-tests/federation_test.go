@@ -247,6 +247,7 @@ func TestNodeAddedToRunningDomainGetsSecretsAndServes(t *testing.T) {
 	cfg.SovereignURLs = w.cfg("b1").SovereignURLs
 	cfg.BootstrapExpect = 0
 	cfg.Join = append([]string(nil), b.binds...)
+	cfg.JoinSecret = b.joinSecret
 	b4 := w.start(cfg)
 	b.nodes = append(b.nodes, "b4")
 	b.binds = append(b.binds, cfg.BindAddr)
@@ -450,6 +451,7 @@ func TestFederationNewMemberThatLeadsBeforeARenewalRenews(t *testing.T) {
 	cfg.SovereignURLs = w.cfg("b1").SovereignURLs
 	cfg.BootstrapExpect = 0
 	cfg.Join = append([]string(nil), b.binds...)
+	cfg.JoinSecret = b.joinSecret
 	b4 := w.start(cfg)
 	b.nodes = append(b.nodes, "b4")
 	eventually(t, "b4 holds b's ledger", 20*time.Second, func() bool { _, err := b4.Authenticate(b.root); return err == nil })

@@ -78,11 +78,6 @@ func (w *fedWorld) config(name string, host int) kernel.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(w.caDir, "ca.pem")
-	cert, key, err := tlsutil.CreateCert(w.caDir, ca, filepath.Join(w.caDir, "ca-key.pem"), name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := kernel.DefaultConfig()
 	cfg.Name = name
 	cfg.DataDir = t.TempDir()
@@ -90,7 +85,6 @@ func (w *fedWorld) config(name string, host int) kernel.Config {
 	cfg.HTTPAddr = ip + ":0"
 	cfg.BusAddr = cfg.BindAddr
 	cfg.BootstrapExpect = 1
-	cfg.TLS = &tlsutil.Files{CA: ca, Cert: cert, Key: key}
 	cfg.MinFreeDiskBytes = 0
 	cfg.RaftTimeoutScale = w.scale
 	cfg.ApplyTimeout = 5 * time.Second
@@ -106,8 +100,31 @@ func (w *fedWorld) config(name string, host int) kernel.Config {
 	return cfg
 }
 
+// certify gives cfg its node's certificate, made on first use for the
+// kernel its role names (the sovereign, or its domain).
+func (w *fedWorld) certify(cfg *kernel.Config) {
+	w.t.Helper()
+	if cfg.TLS != nil {
+		return
+	}
+	ca := filepath.Join(w.caDir, "ca.pem")
+	cert, key := filepath.Join(w.caDir, cfg.Name+".pem"), filepath.Join(w.caDir, cfg.Name+"-key.pem")
+	if _, err := os.Stat(cert); err != nil {
+		ip, _, _ := net.SplitHostPort(cfg.BindAddr)
+		kernelName := cfg.Domain
+		if cfg.Role == fsm.RoleSovereign {
+			kernelName = fsm.SovereignKernel
+		}
+		if cert, key, err = tlsutil.CreateCert(w.caDir, ca, filepath.Join(w.caDir, "ca-key.pem"), kernelName, cfg.Name, []net.IP{net.ParseIP(ip)}, nil, time.Hour); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	cfg.TLS = &tlsutil.Files{CA: ca, Cert: cert, Key: key}
+}
+
 func (w *fedWorld) start(cfg kernel.Config) *kernel.Node {
 	w.t.Helper()
+	w.certify(&cfg)
 	n, err := kernel.New(cfg)
 	if err != nil {
 		w.t.Fatalf("start %s: %v", cfg.Name, err)
@@ -250,6 +267,8 @@ type fedCluster struct {
 	nodes []string // node names, in start order
 	binds []string
 	root  string // root token (domain) or operator token (sovereign)
+	// joinSecret lets a node join the initialized kernel (domains).
+	joinSecret string
 }
 
 func (c *fedCluster) live() []string {
@@ -337,11 +356,11 @@ func (w *fedWorld) startDomain(sov *fedCluster, name string, size, firstHost int
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	root, _, err := w.node(leader).InitDomain(ctx, jt)
+	ir, err := w.node(leader).InitializeDomain(ctx, jt)
 	if err != nil {
 		t.Fatalf("%s: init domain: %v", name, err)
 	}
-	c.root = root
+	c.root, c.joinSecret = ir.RootToken, ir.JoinSecret
 	return c
 }
 

@@ -78,7 +78,7 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 	for i := 1; i <= o.size; i++ {
 		name := fmt.Sprintf("n%d", i)
 		ip := faultnet.Loopback(o.block, i)
-		certPath, keyPath, err := tlsutil.CreateCert(tlsDir, filepath.Join(tlsDir, "ca.pem"), filepath.Join(tlsDir, "ca-key.pem"), name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
+		certPath, keyPath, err := tlsutil.CreateCert(tlsDir, filepath.Join(tlsDir, "ca.pem"), filepath.Join(tlsDir, "ca-key.pem"), "default", name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,7 @@ import (
 )
 
 // procCluster is a kernel of real dominus agent processes on one loopback
-// block, with mutual TLS.
+// block, with mutual TLS; its nodes' certificates name kernel "k".
 type procCluster struct {
 	t      *testing.T
 	dir    string
@@ -27,6 +27,8 @@ type procCluster struct {
 	binds  []string
 	procs  map[string]*proctest.Proc
 	env    []string // DOMINUS_CACERT, and DOMINUS_TOKEN once initialized
+	// joinSecret, once initialized, for nodes that join later.
+	joinSecret string
 }
 
 func newProcCluster(t *testing.T, block byte, names ...string) *procCluster {
@@ -41,7 +43,7 @@ func newProcCluster(t *testing.T, block byte, names ...string) *procCluster {
 	ca := []string{"--ca", filepath.Join(c.tlsDir, "ca.pem"), "--ca-key", filepath.Join(c.tlsDir, "ca-key.pem")}
 	for i, name := range names {
 		ip := fmt.Sprintf("127.0.%d.%d", block, i+1)
-		c.tls(bin, append([]string{"tls", "cert", "create", "--node", name, "--ip", ip}, ca...)...)
+		c.tls(bin, append([]string{"tls", "cert", "create", "--node", name, "--ip", ip, "--kernel", "k"}, ca...)...)
 		p := &proctest.Proc{Name: name, Bind: proctest.Addr(t, ip), HTTP: proctest.Addr(t, ip),
 			DataDir: filepath.Join(c.dir, name), Log: filepath.Join(c.dir, name+".log")}
 		c.binds = append(c.binds, p.Bind)
@@ -91,6 +93,9 @@ func (c *procCluster) start(name, bin string, bootstrap int, extra ...string) *p
 		"--tls-key", filepath.Join(c.tlsDir, name+"-key.pem")}
 	if bootstrap > 0 {
 		p.Args = append(p.Args, "--bootstrap-expect", fmt.Sprint(bootstrap))
+	}
+	if c.joinSecret != "" {
+		p.Args = append(p.Args, "--join-secret", c.joinSecret)
 	}
 	p.Args = append(p.Args, extra...)
 	p.Start(c.t)
@@ -168,6 +173,7 @@ func TestProtocolUpgradeOnALiveCluster(t *testing.T) {
 	var ir api.InitResponse
 	c.json("n1", 0, &ir, "operator", "init", "--protocol", "2")
 	c.env = append(c.env, "DOMINUS_TOKEN="+ir.RootToken)
+	c.joinSecret = ir.JoinSecret
 	if s, _ := c.status("n1"); s.Protocol != 2 || s.ProtocolSupported < 3 {
 		t.Fatalf("after init --protocol 2: protocol %d, this binary implements %d", s.Protocol, s.ProtocolSupported)
 	}

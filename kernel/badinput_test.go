@@ -107,7 +107,7 @@ func TestNodeWithCertificateFromAnotherCAIsRefused(t *testing.T) {
 	}
 	ip1, ip2 := "127.0.33.1", "127.0.33.2"
 	mk := func(d, name, ip string) *tlsutil.Files {
-		c, k, err := tlsutil.CreateCert(d, filepath.Join(d, "ca.pem"), filepath.Join(d, "ca-key.pem"), name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
+		c, k, err := tlsutil.CreateCert(d, filepath.Join(d, "ca.pem"), filepath.Join(d, "ca-key.pem"), "default", name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

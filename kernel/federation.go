@@ -128,21 +128,17 @@ func writeSecretFile(path string, data []byte) error {
 
 // NodePublicKey returns this node's public key.
 func (n *Node) NodePublicKey() ed25519.PublicKey {
-	if n.fed == nil {
+	if n.nodeKey == nil {
 		return nil
 	}
-	return n.fed.key.Public().(ed25519.PublicKey)
+	return n.nodeKey.Public().(ed25519.PublicKey)
 }
 
 func (n *Node) startFederation() error {
 	if n.cfg.Role == fsm.RoleStandalone {
 		return nil
 	}
-	key, err := loadNodeKey(n.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("node key: %w", err)
-	}
-	fd := &fed{n: n, key: key, links: map[string][]byte{}, start: map[string]int{}, kick: make(chan struct{}, 1), kernel: n.busName()}
+	fd := &fed{n: n, key: n.nodeKey, links: map[string][]byte{}, start: map[string]int{}, kick: make(chan struct{}, 1), kernel: n.busName()}
 	n.fed = fd
 	fd.loadSecrets()
 	if n.tls != nil {
@@ -717,23 +713,29 @@ func (n *Node) pendingKernelID() (string, error) {
 // InitDomain joins the federation with a join token and seals this
 // domain's genesis. It returns the domain-sovereign root token.
 func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Result, error) {
+	r, err := n.InitializeDomain(ctx, joinToken)
+	return r.RootToken, r.Result, err
+}
+
+// InitializeDomain is InitDomain with the join secret.
+func (n *Node) InitializeDomain(ctx context.Context, joinToken string) (InitResult, error) {
 	if n.cfg.Role != fsm.RoleDomain || n.fed == nil {
-		return "", fsm.Result{}, badRequest("this kernel is not a domain kernel (--role domain)")
+		return InitResult{}, badRequest("this kernel is not a domain kernel (--role domain)")
 	}
 	if joinToken == "" {
 		joinToken = n.cfg.JoinToken
 	}
 	if joinToken == "" {
-		return "", fsm.Result{}, badRequest("a join token is required (--join-token)")
+		return InitResult{}, badRequest("a join token is required (--join-token)")
 	}
 	var initialized bool
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { initialized = l.State().Initialized })
 	if initialized {
-		return "", fsm.Result{}, ErrAlreadyInit
+		return InitResult{}, ErrAlreadyInit
 	}
 	kid, err := n.pendingKernelID()
 	if err != nil {
-		return "", fsm.Result{}, err
+		return InitResult{}, err
 	}
 	keys, addrs := n.memberKeys(ctx)
 	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs, ProtocolSupport: n.domainVoterSupport(ctx)}
@@ -742,25 +744,25 @@ func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Re
 	}
 	var view FedView
 	if err := n.fed.postSovereign(ctx, "/v1/federation/join", &req, &view); err != nil {
-		return "", fsm.Result{}, &codedError{code: "federation_join_failed", msg: err.Error()}
+		return InitResult{}, &codedError{code: "federation_join_failed", msg: err.Error()}
 	}
 	if err := n.fed.setSecrets(fedSecrets{Links: view.Links}); err != nil {
-		return "", fsm.Result{}, err
+		return InitResult{}, err
 	}
 	// The domain starts under the federation's protocol (a sovereign
 	// from before protocol upgrades names none).
 	protocol, err := n.genesisProtocol(ctx, view.Protocol)
 	if err != nil {
-		return "", fsm.Result{}, err
+		return InitResult{}, err
 	}
-	token, res, err := n.genesis(ctx, kid, nil, 0, protocol)
+	r, err := n.genesis(ctx, kid, nil, 0, protocol)
 	if err != nil {
-		return "", res, err
+		return r, err
 	}
 	if err := n.fed.applyUpdate(ctx, view.Update); err != nil {
-		return "", res, fmt.Errorf("recording the federation view: %w", err)
+		return r, fmt.Errorf("recording the federation view: %w", err)
 	}
-	return token, res, nil
+	return r, nil
 }
 
 func (fd *fed) applyUpdate(ctx context.Context, u fsm.FedUpdate) error {

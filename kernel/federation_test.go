@@ -45,10 +45,6 @@ func (fn *fedNet) node(name string, mut func(*Config)) *Node {
 	t := fn.t
 	fn.next++
 	ip := fmt.Sprintf("127.0.%d.%d", fn.block, fn.next)
-	cert, key, err := tlsutil.CreateCert(fn.caDir, filepath.Join(fn.caDir, "ca.pem"), filepath.Join(fn.caDir, "ca-key.pem"), name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := DefaultConfig()
 	cfg.Name, cfg.DataDir, cfg.Logger, cfg.MinFreeDiskBytes = name, t.TempDir(), testLogger(t), 0
 	cfg.RaftLogOutput = testOutput()
@@ -62,11 +58,15 @@ func (fn *fedNet) node(name string, mut func(*Config)) *Node {
 	}
 	cfg.BusAddr = cfg.BindAddr // UDP: the same port number as the TCP bind port
 	cfg.BootstrapExpect = 1
-	cfg.TLS = &tlsutil.Files{CA: filepath.Join(fn.caDir, "ca.pem"), Cert: cert, Key: key}
 	cfg.RenewEvery = 300 * time.Millisecond
 	cfg.WitnessEvery = 300 * time.Millisecond
 	cfg.PassportLifetime = time.Minute
 	mut(&cfg)
+	cert, key, err := tlsutil.CreateCert(fn.caDir, filepath.Join(fn.caDir, "ca.pem"), filepath.Join(fn.caDir, "ca-key.pem"), defaultKernelName(&cfg), name, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS = &tlsutil.Files{CA: filepath.Join(fn.caDir, "ca.pem"), Cert: cert, Key: key}
 	if fn.gossip {
 		if err := os.WriteFile(filepath.Join(cfg.DataDir, cortexKeyFile), []byte(hex.EncodeToString(cortexTestKey())), 0o600); err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func startFederationOpts(t testing.TB, o fedOpts) *fedFixture {
 		fx.opKeys[name] = k
 		req.Operators = append(req.Operators, api.OperatorInit{Name: name, PubKey: hex.EncodeToString(k.Public().(ed25519.PublicKey))})
 	}
-	toks, _, _, err := fx.sov.initSovereign(ctx, req)
+	toks, _, err := fx.sov.initSovereign(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ func TestOperatorKeyReplacedOverHTTP(t *testing.T) {
 // trusts, and acknowledges it; a domain cannot upgrade alone.
 func TestFederationProtocolUpgrade(t *testing.T) {
 	ctx := context.Background()
-	fx := startFederationOpts(t, fedOpts{block: 59, protocol: 2})
+	fx := startFederationOpts(t, fedOpts{block: 68, protocol: 2})
 	protocolOf := func(n *Node) (p uint16, hist []fsm.ProtocolChange) {
 		n.fsm.read(func(l *fsm.Ledger, _ uint64) { p, hist = l.State().Meta.Protocol, l.State().Meta.ProtocolHistory })
 		return p, hist

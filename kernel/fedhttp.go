@@ -57,24 +57,23 @@ func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var tok string
-	var res fsm.Result
+	var ir InitResult
 	var err error
 	var opTokens []api.OperatorToken
 	switch n.cfg.Role {
 	case fsm.RoleSovereign:
-		opTokens, tok, res, err = n.initSovereign(r.Context(), req)
+		opTokens, ir, err = n.initSovereign(r.Context(), req)
 	case fsm.RoleDomain:
 		if req.Protocol != 0 {
 			err = badRequest("a domain's protocol is the federation's: it is set on the sovereign")
 		} else {
-			tok, res, err = n.InitDomain(r.Context(), req.JoinToken)
+			ir, err = n.InitializeDomain(r.Context(), req.JoinToken)
 		}
 	default:
 		if len(req.Operators) > 0 || req.JoinToken != "" {
 			err = badRequest("operators and join tokens belong to federated kernels (--role sovereign|domain)")
 		} else {
-			tok, res, err = n.InitAt(r.Context(), req.Protocol)
+			ir, err = n.InitAt(r.Context(), req.Protocol)
 		}
 	}
 	if err != nil {
@@ -83,43 +82,44 @@ func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
 	}
 	var kid string
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { kid = l.State().Meta.KernelID })
+	res := ir.Result
 	writeJSON(w, http.StatusOK, api.OperatorInitResponse{
-		InitResponse: api.InitResponse{RootToken: tok, KernelID: kid, Head: api.Head{Seq: res.Seq, Hash: hex.EncodeToString(res.Head[:])}},
+		InitResponse: api.InitResponse{RootToken: ir.RootToken, JoinSecret: ir.JoinSecret, KernelID: kid, Head: api.Head{Seq: res.Seq, Hash: hex.EncodeToString(res.Head[:])}},
 		Operators:    opTokens,
 	})
 }
 
-func (n *Node) initSovereign(ctx context.Context, req api.OperatorInitRequest) ([]api.OperatorToken, string, fsm.Result, error) {
+func (n *Node) initSovereign(ctx context.Context, req api.OperatorInitRequest) ([]api.OperatorToken, InitResult, error) {
 	if len(req.Operators) == 0 || req.Threshold < 1 || req.Threshold > len(req.Operators) {
-		return nil, "", fsm.Result{}, badRequest("a sovereign needs named operators and a threshold M with 1 <= M <= N")
+		return nil, InitResult{}, badRequest("a sovereign needs named operators and a threshold M with 1 <= M <= N")
 	}
 	var ops []fsm.GenesisOperator
 	var toks []api.OperatorToken
 	for _, o := range req.Operators {
 		pub, err := hex.DecodeString(o.PubKey)
 		if err != nil || len(pub) != ed25519.PublicKeySize {
-			return nil, "", fsm.Result{}, badRequest("operator %q: pub_key must be a hex Ed25519 public key", o.Name)
+			return nil, InitResult{}, badRequest("operator %q: pub_key must be a hex Ed25519 public key", o.Name)
 		}
 		tok, th, err := newToken("dmo_")
 		if err != nil {
-			return nil, "", fsm.Result{}, err
+			return nil, InitResult{}, err
 		}
 		ops = append(ops, fsm.GenesisOperator{Name: o.Name, TokenHash: th, PubKey: pub, Level: o.Level})
 		toks = append(toks, api.OperatorToken{Name: o.Name, Token: tok})
 	}
 	protocol, err := n.genesisProtocol(ctx, req.Protocol)
 	if err != nil {
-		return nil, "", fsm.Result{}, err
+		return nil, InitResult{}, err
 	}
 	var kid [8]byte
 	if _, err := rand.Read(kid[:]); err != nil {
-		return nil, "", fsm.Result{}, err
+		return nil, InitResult{}, err
 	}
-	tok, res, err := n.genesis(ctx, "sovereign-"+hex.EncodeToString(kid[:]), ops, req.Threshold, protocol)
+	r, err := n.genesis(ctx, "sovereign-"+hex.EncodeToString(kid[:]), ops, req.Threshold, protocol)
 	if err != nil {
-		return nil, "", res, err
+		return nil, r, err
 	}
-	return toks, tok, res, nil
+	return toks, r, nil
 }
 
 // fedStatus fills the federation part of Status (under the FSM lock).

@@ -23,12 +23,19 @@ import (
 	"github.com/dominus-kernel/dominus/fsm"
 )
 
-func (n *Node) startHTTP() error {
+// listenHTTP binds the HTTP API's port (before the node joins anything).
+func (n *Node) listenHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen http on %s: %w", n.cfg.HTTPAddr, err)
+		return fmt.Errorf("listen http on %s: %w: choose a free --http address", n.cfg.HTTPAddr, err)
 	}
 	n.httpLn = ln
+	return nil
+}
+
+// serveHTTP serves the HTTP API on the bound listener.
+func (n *Node) serveHTTP() {
+	ln := n.httpLn
 	n.httpSrv = &http.Server{
 		Handler:           n.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -46,7 +53,6 @@ func (n *Node) startHTTP() error {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // Handler returns the HTTP API.
@@ -84,6 +90,7 @@ func (n *Node) Handler() http.Handler {
 	open("GET /v1/status", n.handleStatus)
 	open("POST /v1/operator/init", n.handleInit)
 	authed("GET /v1/operator/raft/peers", n.handlePeers)
+	authed("POST /v1/operator/raft/add-peer", n.handleAddPeer)
 	authed("POST /v1/operator/raft/remove-peer", n.handleRemovePeer)
 	authed("POST /v1/operator/raft/transfer-leadership", n.handleTransfer)
 	authed("POST /v1/operator/raft/leave", n.handleLeave)

@@ -1,10 +1,12 @@
 package kernel
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -15,10 +17,15 @@ import (
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 )
 
-// Connection kinds: the first byte a dialer writes after the TLS handshake.
+// Connection kinds: the first byte a dialer writes after the TLS
+// handshake. The hello kinds are followed by each side's connHello
+// (identity.go); the first two, from nodes before the hello, are accepted
+// only with --allow-legacy-certs and never dialed.
 const (
-	connRaft byte = 'R'
-	connRPC  byte = 'C'
+	connRaftLegacy byte = 'R'
+	connRPCLegacy  byte = 'C'
+	connRaft       byte = 'r'
+	connRPC        byte = 'c'
 )
 
 const handshakeTimeout = 5 * time.Second
@@ -28,18 +35,23 @@ const handshakeTimeout = 5 * time.Second
 // stream layer and RPC connections to the RPC server. Every outgoing
 // connection is dialed from the node's own bind IP.
 type mux struct {
-	ln       net.Listener
-	addr     net.Addr
-	dial     func(ctx context.Context, addr string) (net.Conn, error)
-	tls      *tlsutil.Reloader
-	log      *slog.Logger
-	raftCh   chan net.Conn
-	rpc      func(conn net.Conn, peer string)
-	done     chan struct{}
-	once     sync.Once
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	accepted map[net.Conn]struct{}
+	ln     net.Listener
+	addr   net.Addr
+	dial   func(ctx context.Context, addr string) (net.Conn, error)
+	tls    *tlsutil.Reloader
+	log    *slog.Logger
+	raftCh chan net.Conn
+	rpc    func(conn net.Conn, peer string)
+	// identity is this node's kernel; checkPeer judges a peer's
+	// certificate; legacy accepts the kinds without a hello.
+	identity  *kernelIdentity
+	checkPeer func(tlsutil.Identity) error
+	legacy    bool
+	done      chan struct{}
+	once      sync.Once
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	accepted  map[net.Conn]struct{}
 }
 
 func newMux(cfg *Config, tr *tlsutil.Reloader, log *slog.Logger) (*mux, error) {
@@ -111,29 +123,50 @@ func (m *mux) handshake(c net.Conn) {
 			c.Close()
 			return
 		}
-		name, err := m.tls.PeerNode(tc.ConnectionState())
+		id, err := m.tls.PeerIdentity(tc.ConnectionState())
+		if err == nil && m.checkPeer != nil {
+			err = m.checkPeer(id)
+		}
 		if err != nil {
+			metricInc("rpc.peer_refused")
 			m.log.Warn("refused node connection: peer identity", "remote", c.RemoteAddr().String(), "err", err)
 			tc.Close()
 			return
 		}
-		peer = name
+		peer = id.Node
 		c = tc
 	}
 	var kind [1]byte
-	if _, err := c.Read(kind[:]); err != nil {
+	if _, err := io.ReadFull(c, kind[:]); err != nil {
 		c.Close()
 		return
 	}
+	switch kind[0] {
+	case connRaft, connRPC:
+		hc, err := m.acceptHello(c)
+		if err != nil {
+			metricInc("rpc.peer_refused")
+			m.log.Warn("refused node connection", "remote", c.RemoteAddr().String(), "peer", peer, "err", err)
+			c.Close()
+			return
+		}
+		c = hc
+	case connRaftLegacy, connRPCLegacy:
+		if !m.legacy {
+			m.log.Warn("refused node connection without a hello (a node from before kernel-bound certificates; allowed only with --allow-legacy-certs)", "remote", c.RemoteAddr().String(), "peer", peer)
+			c.Close()
+			return
+		}
+	}
 	_ = c.SetDeadline(time.Time{})
 	switch kind[0] {
-	case connRaft:
+	case connRaft, connRaftLegacy:
 		select {
 		case m.raftCh <- c:
 		case <-m.done:
 			c.Close()
 		}
-	case connRPC:
+	case connRPC, connRPCLegacy:
 		if m.track(c) {
 			m.rpc(c, peer)
 			m.untrack(c)
@@ -182,14 +215,52 @@ func (m *mux) dialKind(ctx context.Context, addr string, kind byte) (net.Conn, e
 			c.Close()
 			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
 		}
+		id, err := m.tls.PeerIdentity(tc.ConnectionState())
+		if err == nil && m.checkPeer != nil {
+			err = m.checkPeer(id)
+		}
+		if err != nil {
+			tc.Close()
+			return nil, fmt.Errorf("node at %s: %w", addr, err)
+		}
 		c = tc
 	}
 	if _, err := c.Write([]byte{kind}); err != nil {
 		c.Close()
 		return nil, err
 	}
+	if err := writeHello(c, m.identity); err != nil {
+		c.Close()
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	peer, err := readHello(br)
+	if err == nil {
+		err = checkHello(m.identity, peer, "the node at "+addr)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
 	_ = c.SetDeadline(time.Time{})
-	return c, nil
+	return &helloConn{Conn: c, r: br}, nil
+}
+
+// acceptHello reads a dialer's hello, checks it, and answers with this
+// node's.
+func (m *mux) acceptHello(c net.Conn) (net.Conn, error) {
+	br := bufio.NewReader(c)
+	peer, err := readHello(br)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHello(m.identity, peer, "the dialing node"); err != nil {
+		return nil, err
+	}
+	if err := writeHello(c, m.identity); err != nil {
+		return nil, err
+	}
+	return &helloConn{Conn: c, r: br}, nil
 }
 
 func (m *mux) close() {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -43,6 +44,8 @@ type Node struct {
 	wg     sync.WaitGroup
 
 	tls       *tlsutil.Reloader
+	identity  *kernelIdentity    // this node's kernel (name, and id once genesis is known)
+	nodeKey   ed25519.PrivateKey // DATA/node.key; only the public half leaves the node
 	mux       *mux
 	pool      *rpcPool
 	fwd       *forwarder
@@ -66,7 +69,7 @@ type Node struct {
 	clockOffset atomic.Int64  // nanoseconds added to the wall clock (fault tests)
 	diskOKAt    atomic.Int64  // unix ns of the last free-space check that passed
 	skewMu      sync.Mutex
-	skewAhead   time.Duration // how far this leader's clock runs ahead of its quorum's median
+	skewOff     time.Duration // this leader's clock minus its quorum's median (negative: behind)
 	skewChecked time.Time
 	skewTerm    uint64     // the term whose skew check completed
 	skewRun     sync.Mutex // one skew check at a time
@@ -92,7 +95,7 @@ var (
 	ErrNoLeader       = errors.New("no leader elected")
 	ErrNotLeader      = errors.New("this node is not the leader")
 	ErrDiskFull       = errors.New("disk full: free space in the data dir is below the configured minimum; writes are refused")
-	ErrClockSkew      = errors.New("leader clock runs ahead of its quorum beyond the maximum skew; writes are refused")
+	ErrClockSkew      = errors.New("leader clock differs from its quorum's beyond the maximum skew; writes are refused")
 	ErrNotInitialized = errors.New("kernel not initialized: run `dominus operator init`")
 	ErrAlreadyInit    = errors.New("kernel already initialized")
 	ErrUnauthorized   = errors.New("missing or unknown token")
@@ -183,10 +186,32 @@ func (n *Node) open() error {
 		if n.tls, err = tlsutil.NewReloader(*cfg.TLS, n.log); err != nil {
 			return fmt.Errorf("tls: %w", err)
 		}
-		n.wg.Add(1)
-		go func() { defer n.wg.Done(); n.tls.Watch(n.ctx, tlsutil.DefaultWatchInterval) }()
 	} else {
 		n.log.Warn("node-to-node traffic is not encrypted: no TLS files configured")
+	}
+	// Every check before anything listens or joins: a node that cannot
+	// serve never enters the configuration.
+	kernel, err := n.resolveIdentity()
+	if err != nil {
+		return err
+	}
+	if n.identity, err = n.checkDataDir(kernel); err != nil {
+		return err
+	}
+	if err := n.checkFreeDisk(); err != nil {
+		return err
+	}
+	if n.nodeKey, err = loadNodeKey(cfg.DataDir); err != nil {
+		return fmt.Errorf("node key: %w", err)
+	}
+	if cfg.HTTPAddr != "" {
+		if err := n.listenHTTP(); err != nil {
+			return err
+		}
+	}
+	if n.tls != nil {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.tls.Watch(n.ctx, tlsutil.DefaultWatchInterval) }()
 	}
 	n.store, err = raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(raftDir, "raft.db"),
@@ -221,6 +246,7 @@ func (n *Node) open() error {
 		return err
 	}
 	n.mux.rpc = n.serveRPC
+	n.mux.identity, n.mux.checkPeer, n.mux.legacy = n.identity, n.checkPeerCert, cfg.AllowLegacyCerts
 	n.registerRPC()
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: streamLayer{n.mux}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
@@ -263,10 +289,8 @@ func (n *Node) open() error {
 	go func() { defer n.wg.Done(); n.leaderLoop() }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.effects.loop(n.ctx) }()
-	if cfg.HTTPAddr != "" {
-		if err := n.startHTTP(); err != nil {
-			return err
-		}
+	if n.httpLn != nil {
+		n.serveHTTP()
 	}
 	return nil
 }
@@ -476,7 +500,7 @@ func (n *Node) tryFormCluster() (bool, error) {
 func (n *Node) requestJoin(addr string) error {
 	for hop := 0; hop < 3; hop++ {
 		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
-		err := n.pool.call(ctx, addr, rpcJoin, &joinRequest{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr, NonVoter: n.cfg.NonVoter}, nil)
+		err := n.pool.call(ctx, addr, rpcJoin, &joinRequest{Name: n.cfg.Name, BindAddr: n.cfg.BindAddr, NonVoter: n.cfg.NonVoter, JoinSecret: n.cfg.JoinSecret}, nil)
 		cancel()
 		var re *rpcError
 		if errors.As(err, &re) && re.Code == api.CodeNoLeader && re.Leader != "" && re.Leader != addr {
@@ -493,6 +517,8 @@ func (n *Node) requestJoin(addr string) error {
 func (n *Node) leaderLoop() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var reconciling atomic.Bool
+	var lastReconcile time.Time
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -503,8 +529,18 @@ func (n *Node) leaderLoop() {
 				go n.ensureBarrier(context.Background())
 			}
 		case <-t.C:
-			if n.raft.State() == raft.Leader {
-				n.checkSkew(n.raft.CurrentTerm())
+			if n.raft.State() != raft.Leader {
+				continue
+			}
+			n.checkSkew(n.raft.CurrentTerm())
+			if time.Since(lastReconcile) >= reconcileEvery && reconciling.CompareAndSwap(false, true) {
+				lastReconcile = time.Now()
+				go func() {
+					defer reconciling.Store(false)
+					ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ApplyTimeout)
+					defer cancel()
+					n.reconcileMembers(ctx)
+				}()
 			}
 		}
 	}
@@ -528,12 +564,15 @@ func (n *Node) ensureBarrier(ctx context.Context) error {
 	return nil
 }
 
-// checkSkew asks followers for their clocks and records how far ahead of
-// the quorum median this leader's clock runs.
-// checkSkew asks followers for their clocks and records how far ahead of
-// the quorum median this leader's clock runs. It reports whether a quorum
-// answered (always true for a single voter); only then does the result
-// count for the term.
+// checkSkew asks the voters for their clocks and records how far this
+// leader's clock is from the median of the voters' clocks it can read, its
+// own included (so one skewed follower moves the median by nothing). A
+// leader beyond --max-clock-skew either way refuses writes and hands over
+// leadership: a fast clock would drag ledger time forward for good, a slow
+// one would stall it (capability, passport and approval expiry are judged
+// at ledger time). It reports whether a quorum answered (always true for a
+// single voter); only then does the result count for the term. The leader
+// loop repeats it every second.
 func (n *Node) checkSkew(term uint64) bool {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -575,21 +614,45 @@ func (n *Node) checkSkew(term uint64) bool {
 	if len(offsets)+1 <= voters/2 { // with this leader, not a majority
 		return false
 	}
-	var ahead time.Duration
-	if len(offsets) > 0 {
-		sort.Slice(offsets, func(i, j int) bool { return offsets[i] < offsets[j] })
-		ahead = offsets[len(offsets)/2]
-	}
+	off := medianOffset(offsets)
 	n.skewMu.Lock()
-	n.skewAhead, n.skewChecked, n.skewTerm = ahead, time.Now(), term
+	n.skewOff, n.skewChecked, n.skewTerm = off, time.Now(), term
 	n.skewMu.Unlock()
-	metricGauge("clock.leader_ahead_ms", float32(ahead.Milliseconds()))
-	if ahead > n.cfg.MaxClockSkew {
-		n.log.Error("leader clock is ahead of its quorum beyond the maximum skew; refusing writes and handing over leadership",
-			"ahead", ahead.String(), "max", n.cfg.MaxClockSkew.String())
+	metricGauge("clock.leader_ahead_ms", float32(off.Milliseconds()))
+	if off > n.cfg.MaxClockSkew || -off > n.cfg.MaxClockSkew {
+		dir := "ahead of"
+		if off < 0 {
+			dir = "behind"
+		}
+		n.log.Error("leader clock is "+dir+" its quorum beyond the maximum skew; refusing writes and handing over leadership",
+			"offset", off.String(), "max", n.cfg.MaxClockSkew.String())
 		_ = n.raft.LeadershipTransfer()
 	}
 	return true
+}
+
+// medianOffset is the median of this leader's offsets from the voters it
+// heard from and from itself (0): positive when its clock runs ahead.
+func medianOffset(followers []time.Duration) time.Duration {
+	all := append([]time.Duration{0}, followers...)
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if len(all)%2 == 1 {
+		return all[len(all)/2]
+	}
+	// An even count: the one nearer this leader's own clock, so a single
+	// skewed peer of two never decides alone.
+	a, b := all[len(all)/2-1], all[len(all)/2]
+	if abs(a) < abs(b) {
+		return a
+	}
+	return b
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // ErrClockUnverified is returned by a new leader that could not yet
@@ -686,10 +749,10 @@ func (n *Node) applyLocal(ctx context.Context, env fsm.Envelope) (fsm.Result, ui
 		return fsm.Result{}, 0, err
 	}
 	n.skewMu.Lock()
-	ahead := n.skewAhead
+	off := n.skewOff
 	n.skewMu.Unlock()
-	if ahead > n.cfg.MaxClockSkew {
-		return fsm.Result{}, 0, fmt.Errorf("%w (ahead by %s, max %s)", ErrClockSkew, ahead, n.cfg.MaxClockSkew)
+	if off > n.cfg.MaxClockSkew || -off > n.cfg.MaxClockSkew {
+		return fsm.Result{}, 0, fmt.Errorf("%w (this leader's clock is %s from its quorum's median, max %s)", ErrClockSkew, off, n.cfg.MaxClockSkew)
 	}
 	env.Time = n.now().UnixNano()
 	stamped := fsm.Encode(&env)
@@ -757,6 +820,9 @@ func (n *Node) observe(r fsm.Result) {
 	if r.Noop {
 		return
 	}
+	if _, id := n.identity.get(); id == "" {
+		n.learnKernelID()
+	}
 	if r.Type == fsm.CmdSyscall && r.Decision == fsm.DecisionPermit && n.effects != nil {
 		n.effects.notify()
 	}
@@ -767,6 +833,16 @@ func (n *Node) observe(r fsm.Result) {
 	if lag < -n.cfg.MaxClockSkew {
 		metricInc("clock.leader_stamp_ahead")
 		n.log.Warn("leader's time stamp is ahead of this node's clock beyond the maximum skew", "ahead", (-lag).String(), "seq", r.Seq)
+	}
+}
+
+// learnKernelID records the kernel id in the data dir once the ledger
+// knows it (genesis applied here, or a snapshot installed).
+func (n *Node) learnKernelID() {
+	var id string
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { id = l.State().Meta.KernelID })
+	if err := n.identity.learnID(id); err != nil {
+		n.log.Error("kernel identity", "err", err)
 	}
 }
 
@@ -806,6 +882,10 @@ func (n *Node) registerRPC() {
 			}
 			if n.raft.State() != raft.Leader {
 				return nil, ErrNotLeader
+			}
+			if err := n.admitJoin(req); err != nil {
+				n.log.Warn("join refused", "id", req.Name, "address", req.BindAddr, "err", err)
+				return nil, err
 			}
 			if err := n.checkJoinerProtocol(ctx, req.Name, req.BindAddr); err != nil {
 				return nil, err
@@ -876,6 +956,13 @@ func (n *Node) registerRPC() {
 			return nil, n.removePeerLocal(req.ID)
 		},
 		rpcProtocol: n.serveProtocol,
+		rpcAddPeer: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
+			var req addPeerRPC
+			if err := fsm.Decode(body, &req); err != nil {
+				return nil, err
+			}
+			return nil, n.addPeerLocal(ctx, req)
+		},
 		rpcTransfer: func(ctx context.Context, peer string, body []byte) ([]byte, error) {
 			var req peerRequest
 			if err := fsm.Decode(body, &req); err != nil {
@@ -978,27 +1065,37 @@ func (n *Node) lastSnapshot() (index, term uint64) {
 	return index, term
 }
 
+// InitResult is what sealing genesis hands out once: the root token and
+// the kernel's join secret (the ledger keeps only their hashes).
+type InitResult struct {
+	RootToken  string
+	JoinSecret string
+	Result     fsm.Result
+}
+
 // Init seals genesis and returns the root token, which exists only in
 // this answer: the ledger keeps its SHA-256.
 func (n *Node) Init(ctx context.Context) (string, fsm.Result, error) {
-	return n.InitAt(ctx, 0)
+	r, err := n.InitAt(ctx, 0)
+	return r.RootToken, r.Result, err
 }
 
-// InitAt is Init under protocol (0: the newest every voter implements).
-func (n *Node) InitAt(ctx context.Context, protocol uint16) (string, fsm.Result, error) {
+// InitAt is Init under protocol (0: the newest every voter implements),
+// with the join secret.
+func (n *Node) InitAt(ctx context.Context, protocol uint16) (InitResult, error) {
 	if n.cfg.Role == fsm.RoleDomain {
-		return n.InitDomain(ctx, "")
+		return n.InitializeDomain(ctx, "")
 	}
 	if n.cfg.Role == fsm.RoleSovereign {
-		return "", fsm.Result{}, badRequest("a sovereign kernel is initialized with its named operators (operator init --operators)")
+		return InitResult{}, badRequest("a sovereign kernel is initialized with its named operators (operator init --operators)")
 	}
 	protocol, err := n.genesisProtocol(ctx, protocol)
 	if err != nil {
-		return "", fsm.Result{}, err
+		return InitResult{}, err
 	}
 	var kid [8]byte
 	if _, err := rand.Read(kid[:]); err != nil {
-		return "", fsm.Result{}, err
+		return InitResult{}, err
 	}
 	return n.genesis(ctx, "kernel-"+hex.EncodeToString(kid[:]), nil, 0, protocol)
 }
@@ -1032,33 +1129,39 @@ func (n *Node) genesisProtocol(ctx context.Context, requested uint16) (uint16, e
 	return requested, nil
 }
 
-// genesis seals the ledger with a new root token and this node's role.
-func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOperator, threshold int, protocol uint16) (string, fsm.Result, error) {
+// genesis seals the ledger with a new root token, a join secret, the
+// reachable voters' node keys and this node's role.
+func (n *Node) genesis(ctx context.Context, kernelID string, ops []fsm.GenesisOperator, threshold int, protocol uint16) (InitResult, error) {
 	var initialized bool
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { initialized = l.State().Initialized })
 	if initialized {
-		return "", fsm.Result{}, ErrAlreadyInit
+		return InitResult{}, ErrAlreadyInit
 	}
 	var tok [32]byte
 	if _, err := rand.Read(tok[:]); err != nil {
-		return "", fsm.Result{}, err
+		return InitResult{}, err
 	}
 	token := "dmr_" + hex.EncodeToString(tok[:])
+	secret, err := newJoinSecret()
+	if err != nil {
+		return InitResult{}, err
+	}
 	sum := sha256.Sum256([]byte(token))
 	ch := canon.Hash()
 	g := fsm.Genesis{KernelID: kernelID, CanonHash: ch[:], Protocol: protocol, RootTokenHash: sum[:],
-		Domain: n.cfg.Domain, Role: n.cfg.Role, Operators: ops, Threshold: threshold, SenseWindowNs: int64(n.cfg.SenseWindow)}
+		Domain: n.cfg.Domain, Role: n.cfg.Role, Operators: ops, Threshold: threshold, SenseWindowNs: int64(n.cfg.SenseWindow),
+		JoinSecretHash: fsm.JoinSecretHash(secret), Members: n.genesisMembers(ctx)}
 	res, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdGenesis, Payload: fsm.Encode(&g)})
 	if err != nil {
-		return "", res, err
+		return InitResult{Result: res}, err
 	}
 	if res.Decision != fsm.DecisionPermit {
 		if res.Reason == fsm.ReasonAlreadyInitialized {
-			return "", res, ErrAlreadyInit
+			return InitResult{Result: res}, ErrAlreadyInit
 		}
-		return "", res, fmt.Errorf("genesis denied: %s", res.Reason)
+		return InitResult{Result: res}, fmt.Errorf("genesis denied: %s", res.Reason)
 	}
-	return token, res, nil
+	return InitResult{RootToken: token, JoinSecret: secret, Result: res}, nil
 }
 
 // waitApplied waits for an Apply future, but not forever: raft's timeout
@@ -1176,6 +1279,8 @@ func (n *Node) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = n.httpSrv.Shutdown(ctx)
 			cancel()
+		} else if n.httpLn != nil {
+			n.httpLn.Close()
 		}
 		n.fed.close()
 		if n.raft != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
 )
 
@@ -35,6 +36,7 @@ const (
 	rpcTransfer     = "transfer_leadership"
 	rpcFedSecrets   = "fed_secrets"
 	rpcFedSign      = "fed_sign"
+	rpcAddPeer      = "add_peer"
 )
 
 type rpcRequest struct {
@@ -70,9 +72,10 @@ type identifyResponse struct {
 }
 
 type joinRequest struct {
-	Name     string `codec:"name"`
-	BindAddr string `codec:"bind_addr"`
-	NonVoter bool   `codec:"non_voter,omitempty"`
+	Name       string `codec:"name"`
+	BindAddr   string `codec:"bind_addr"`
+	NonVoter   bool   `codec:"non_voter,omitempty"`
+	JoinSecret string `codec:"join_secret,omitempty"` // over mutual TLS to the leader only; never logged or proposed
 }
 
 type applyRequest struct {
@@ -158,20 +161,31 @@ func writeFrame(w io.Writer, v any) error {
 	return err
 }
 
-func readFrame(r io.Reader, v any) error {
+func readFrame(r io.Reader, v any) error { return readFrameMax(r, v, maxRPCFrame) }
+
+func readFrameMax(r io.Reader, v any, max uint32) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxRPCFrame {
-		return fmt.Errorf("rpc frame of %d bytes exceeds %d", n, maxRPCFrame)
+	if n > max {
+		return fmt.Errorf("rpc frame of %d bytes exceeds %d", n, max)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
 	return fsm.Decode(b, v)
+}
+
+// membersOnlyRPC are the methods that read or change data, membership or
+// secrets: served only to members of this kernel's Raft configuration.
+// The others (identify, join, protocol) serve nodes of this kernel that
+// are not members yet; nodes of other kernels never get a connection.
+var membersOnlyRPC = map[string]bool{
+	rpcApply: true, rpcApplyBatch: true, rpcReadIndex: true, rpcArchiveRange: true, rpcClock: true,
+	rpcRemovePeer: true, rpcTransfer: true, rpcFedSecrets: true, rpcFedSign: true, rpcAddPeer: true,
 }
 
 // rpcHandler serves one method; peer is the verified certificate name
@@ -192,9 +206,14 @@ func (n *Node) serveRPC(conn net.Conn, peer string) {
 		}
 		h := n.rpcHandlers[req.Method]
 		var resp rpcResponse
-		if h == nil {
+		switch {
+		case h == nil:
 			resp.Code, resp.Message = "bad_request", "unknown rpc method "+req.Method
-		} else {
+		case membersOnlyRPC[req.Method] && n.tls != nil && !n.isMember(peer):
+			metricInc("rpc.non_member_refused")
+			n.log.Warn("refused node rpc from a node outside the configuration", "peer", peer, "method", req.Method)
+			resp.Code, resp.Message = api.CodeForbidden, fmt.Sprintf("%s is not a member of this kernel's configuration: %s is served to members only", peer, req.Method)
+		default:
 			ctx, cancel := context.WithTimeout(n.ctx, rpcTimeout)
 			body, err := h(ctx, peer, req.Body)
 			cancel()

@@ -67,7 +67,7 @@ func newPKI(t *testing.T) testPKI {
 // CA certificates in trustFile (this CA's if empty).
 func (p testPKI) reloader(t *testing.T, node, ip, trustFile string) *tlsutil.Reloader {
 	t.Helper()
-	cert, key, err := tlsutil.CreateCert(t.TempDir(), p.caCert, p.caKey, node, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
+	cert, key, err := tlsutil.CreateCert(t.TempDir(), p.caCert, p.caKey, "acme", node, []net.IP{net.ParseIP(ip)}, nil, time.Hour)
 	if err != nil {
 		t.Fatalf("CreateCert(%s): %v", node, err)
 	}

@@ -31,6 +31,9 @@ type agentFile struct {
 	TLSCert          string   `json:"tls_cert"`
 	TLSKey           string   `json:"tls_key"`
 	HTTPInsecure     bool     `json:"http_insecure"`
+	Kernel           string   `json:"kernel"`
+	AllowLegacyCerts bool     `json:"allow_legacy_certs"`
+	JoinSecret       string   `json:"join_secret"`
 	MinFreeDiskBytes uint64   `json:"min_free_disk_bytes"`
 	RaftTimeoutScale float64  `json:"raft_timeout_scale"`
 	LogLevel         string   `json:"log_level"`
@@ -102,6 +105,10 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				return usageError(fmt.Errorf("--tls-ca, --tls-cert and --tls-key go together"))
 			}
 			cfg.HTTPInsecure = f.HTTPInsecure
+			cfg.Kernel, cfg.AllowLegacyCerts, cfg.JoinSecret = f.Kernel, f.AllowLegacyCerts, f.JoinSecret
+			if cfg.JoinSecret == "" {
+				cfg.JoinSecret = os.Getenv(EnvJoinSecret)
+			}
 			cfg.Role, cfg.Domain, cfg.JoinToken = f.Role, f.Domain, f.JoinToken
 			if sovFlag == "" && len(f.Sovereign) > 0 {
 				sovFlag = strings.Join(f.Sovereign, ",")
@@ -211,6 +218,9 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.TLSCert, "tls-cert", "", "node certificate (PEM)")
 	fl.StringVar(&f.TLSKey, "tls-key", "", "node key (PEM)")
 	fl.BoolVar(&f.HTTPInsecure, "http-insecure", false, "serve the HTTP API without TLS even with TLS files (loopback development only)")
+	fl.StringVar(&f.Kernel, "kernel", "", "the kernel this node belongs to; must match its certificate (default: the certificate's)")
+	fl.BoolVar(&f.AllowLegacyCerts, "allow-legacy-certs", false, "accept certificates that name no kernel (migration only: issue kernel-bound certificates, roll the nodes, drop the flag)")
+	fl.StringVar(&f.JoinSecret, "join-secret", "", "the kernel's join secret (from operator init), to join an initialized kernel; also "+EnvJoinSecret)
 	fl.DurationVar(&skew, "max-clock-skew", 0, "refuse writes on a leader whose clock runs ahead of its quorum by more (default 2s)")
 	fl.Uint64Var(&f.MinFreeDiskBytes, "min-free-disk", 64<<20, "refuse writes when the data dir has less free space (bytes)")
 	fl.Float64Var(&f.RaftTimeoutScale, "raft-timeout-scale", 1, "multiply Raft timeouts")
@@ -273,6 +283,15 @@ func mergeAgentFile(cmd *cobra.Command, f *agentFile, file agentFile, join *stri
 	}
 	if !set("tls-key") {
 		f.TLSKey = file.TLSKey
+	}
+	if !set("kernel") {
+		f.Kernel = file.Kernel
+	}
+	if !set("allow-legacy-certs") {
+		f.AllowLegacyCerts = file.AllowLegacyCerts
+	}
+	if !set("join-secret") {
+		f.JoinSecret = file.JoinSecret
 	}
 	if !set("http-insecure") {
 		f.HTTPInsecure = file.HTTPInsecure

@@ -194,6 +194,15 @@ type devCluster struct {
 	wg           sync.WaitGroup
 }
 
+// kernel names the dev kernel in its nodes' certificates: the label of a
+// federation's kernel ("sovereign", a domain), or "dev".
+func (d *devCluster) kernel() string {
+	if d.label != "" {
+		return d.label
+	}
+	return "dev"
+}
+
 func (d *devCluster) tls() string {
 	if d.tlsDir != "" {
 		return d.tlsDir
@@ -216,7 +225,7 @@ func (d *devCluster) certs() error {
 		if _, err := os.Stat(filepath.Join(tdir, n.Name+".pem")); err == nil {
 			continue
 		}
-		if _, _, err := tlsutil.CreateCert(tdir, ca, cakey, n.Name, []net.IP{net.ParseIP(n.ip)}, []string{"localhost"}, 365*24*time.Hour); err != nil {
+		if _, _, err := tlsutil.CreateCert(tdir, ca, cakey, d.kernel(), n.Name, []net.IP{net.ParseIP(n.ip)}, []string{"localhost"}, 365*24*time.Hour); err != nil {
 			return err
 		}
 	}

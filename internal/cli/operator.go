@@ -22,7 +22,7 @@ func operatorCmd() *cobra.Command {
 		operatorInitCmd(),
 		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(), keygen, rekey, operatorProtocolCmd(),
 		group("raft", "Inspect and change the Raft configuration",
-			raftListPeersCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd(), raftLeaveCmd(), raftSnapshotCmd()),
+			raftListPeersCmd(), raftAddPeerCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd(), raftLeaveCmd(), raftSnapshotCmd()),
 	)
 }
 
@@ -75,6 +75,9 @@ forward later with 'dominus operator protocol upgrade'.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Root token: %s\n", r.RootToken)
+			if r.JoinSecret != "" {
+				fmt.Fprintf(w, "Join secret: %s (for nodes that join later: dominus agent --join-secret)\n", r.JoinSecret)
+			}
 			fmt.Fprintf(w, "Kernel ID:  %s\n", r.KernelID)
 			fmt.Fprintf(w, "Head:       %s\n", headString(r.Head))
 			for _, o := range r.Operators {
@@ -184,6 +187,44 @@ func raftListPeersCmd() *cobra.Command {
 type raftResult struct {
 	OK bool   `json:"ok"`
 	ID string `json:"id,omitempty"`
+}
+
+func raftAddPeerCmd() *cobra.Command {
+	var nonVoter bool
+	var rid string
+	c := &cobra.Command{
+		Use:   "add-peer NAME ADDR [--non-voter]",
+		Short: "Admit node NAME at --bind address ADDR and add it to the Raft configuration (operator.manage)",
+		Long: `add-peer admits a node of this kernel (its certificate names the kernel and
+NAME) by name and --bind address, in the ledger (member.admit), and adds it
+to the Raft configuration, as a voter or with --non-voter as a non-voting
+member. The node then needs no join secret: start it with --join (or with
+neither --join nor --bootstrap-expect, to wait to be contacted).
+
+Exit status: 0 added, 2 denied (no operator.manage), 1 error.`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := gateAnswer(c.AddPeer(cmd.Context(), api.AddPeerRequest{ID: args[0], Address: args[1], NonVoter: nonVoter}, requestOpts(rid)...))
+			if err != nil {
+				return err
+			}
+			return printAnswer(cmd, "add-peer "+args[0], r, r.Outcome, func() error {
+				kind := "voter"
+				if nonVoter {
+					kind = "non-voter"
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "admitted %s at %s and added it as a %s (seq %d)\n", args[0], args[1], kind, r.Seq)
+				return err
+			})
+		},
+	}
+	c.Flags().BoolVar(&nonVoter, "non-voter", false, "add a non-voting member (replicates and applies, never votes)")
+	requestIDFlag(c, &rid)
+	return c
 }
 
 func raftRemovePeerCmd() *cobra.Command {

@@ -60,6 +60,9 @@ const (
 	EnvAddr   = "DOMINUS_HTTP_ADDR"
 	EnvToken  = "DOMINUS_TOKEN"
 	EnvCACert = "DOMINUS_CACERT"
+	// EnvJoinSecret is read by dominus agent when --join-secret is not
+	// given (a secret in the environment stays out of ps).
+	EnvJoinSecret = "DOMINUS_JOIN_SECRET"
 )
 
 // DefaultAddr is the API address used when neither --addr nor

@@ -66,15 +66,24 @@ func tlsCACreateCmd() *cobra.Command {
 }
 
 func tlsCertCreateCmd() *cobra.Command {
-	var node, ipList, dnsList, dir, caPath, caKeyPath string
+	var node, kernel, ipList, dnsList, dir, caPath, caKeyPath string
 	var days int
 	c := &cobra.Command{
-		Use:   "create --node NAME --ip IP[,IP]",
+		Use:   "create --node NAME --ip IP[,IP] --kernel KERNEL",
 		Short: "Write NAME.pem and NAME-key.pem signed by the CA (never overwrites)",
+		Long: `create writes a node certificate signed by the CA: its CN is --node, its
+SANs the --ip addresses (and --dns names) it serves on, and the identity
+dominus://KERNEL/NODE that binds it to its kernel: "sovereign", a domain's
+name, or the name of a standalone kernel. A kernel serves node RPC and
+Raft only to certificates of its own kernel, so another tenant's node,
+with a certificate from the same CA, gets nothing.`,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if node == "" {
 				return usageError(fmt.Errorf("--node is required"))
+			}
+			if kernel == "" {
+				return usageError(fmt.Errorf("--kernel is required: the kernel node %q belongs to (sovereign, a domain's name, or the standalone kernel's name)", node))
 			}
 			validity, err := daysToValidity(days)
 			if err != nil {
@@ -91,7 +100,7 @@ func tlsCertCreateCmd() *cobra.Command {
 			if len(ips) == 0 && net.ParseIP(node) == nil && dnsList == "" {
 				return usageError(fmt.Errorf("--ip is required (the addresses node %q serves on)", node))
 			}
-			certPath, keyPath, err := tlsutil.CreateCert(dir, caPath, caKeyPath, node, ips, splitList(dnsList), validity)
+			certPath, keyPath, err := tlsutil.CreateCert(dir, caPath, caKeyPath, kernel, node, ips, splitList(dnsList), validity)
 			if err != nil {
 				return err
 			}
@@ -100,6 +109,7 @@ func tlsCertCreateCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&node, "node", "", "node name: the certificate's CN and file name")
+	f.StringVar(&kernel, "kernel", "", "the kernel the node belongs to: sovereign, a domain's name, or a standalone kernel's name (required)")
 	f.StringVar(&ipList, "ip", "", "comma-separated IP addresses the node serves on")
 	f.StringVar(&dnsList, "dns", "", "comma-separated DNS names the node serves on")
 	f.StringVar(&dir, "dir", ".", "folder to write NAME.pem and NAME-key.pem into")
