@@ -41,10 +41,10 @@ func TestThreeAgentsWithTLS(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		ip := fmt.Sprintf("127.0.42.%d", i)
 		name := fmt.Sprintf("n%d", i)
-		mustRun("tls", "cert", "create", "--node", name, "--ip", ip)
-		p := &proc{name: name, bin: bin, bind: binds[i-1], dataDir: filepath.Join(dir, name), log: filepath.Join(dir, name+".log")}
-		p.http = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
-		p.args = []string{"agent", "--name", name, "--data-dir", p.dataDir, "--bind", p.bind, "--http", p.http,
+		mustRun("tls", "cert", "create", "--node", name, "--ip", ip, "--kernel", "e2e")
+		p := &proc{Name: name, Bin: bin, Bind: binds[i-1], DataDir: filepath.Join(dir, name), Log: filepath.Join(dir, name+".log")}
+		p.HTTP = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
+		p.Args = []string{"agent", "--name", name, "--data-dir", p.DataDir, "--bind", p.Bind, "--http", p.HTTP,
 			"--bootstrap-expect", "3", "--join", strings.Join(binds, ","),
 			"--tls-ca", filepath.Join(tlsDir, "ca.pem"), "--tls-cert", filepath.Join(tlsDir, name+".pem"),
 			"--tls-key", filepath.Join(tlsDir, name+"-key.pem"), "--min-free-disk", "0"}
@@ -52,15 +52,15 @@ func TestThreeAgentsWithTLS(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, p := range procs {
-			p.stop(syscall.SIGKILL)
+			p.Stop(syscall.SIGKILL)
 		}
 	})
 	start := time.Now()
 	for _, p := range procs {
-		p.start(t)
+		p.Start(t)
 	}
 	env := []string{"DOMINUS_CACERT=" + filepath.Join(tlsDir, "ca.pem")}
-	url := func(p *proc) string { return "https://" + p.http }
+	url := func(p *proc) string { return "https://" + p.HTTP }
 	waitLeader := func(limit time.Duration, among []*proc) (string, time.Duration) {
 		t0 := time.Now()
 		for time.Since(t0) < limit {
@@ -72,7 +72,7 @@ func TestThreeAgentsWithTLS(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		for _, p := range among {
-			t.Logf("%s log:\n%s", p.name, p.logText())
+			t.Logf("%s log:\n%s", p.Name, p.LogText())
 		}
 		t.Fatalf("no leader within %s", limit)
 		return "", 0
@@ -132,13 +132,13 @@ func TestThreeAgentsWithTLS(t *testing.T) {
 	var victim *proc
 	var rest []*proc
 	for _, p := range procs {
-		if p.name == leader {
+		if p.Name == leader {
 			victim = p
 		} else {
 			rest = append(rest, p)
 		}
 	}
-	victim.stop(syscall.SIGKILL)
+	victim.Stop(syscall.SIGKILL)
 	t0 := time.Now()
 	for {
 		if _, code := run(t, bin, env, "kv", "put", "failover", "1", "--addr", url(rest[0]), "--timeout", "1s"); code == 0 {
@@ -159,9 +159,9 @@ func TestThreeAgentsWithTLS(t *testing.T) {
 			t.Fatal("put after failover failed")
 		}
 	}
-	victim.start(t)
+	victim.Start(t)
 	h = sameHead(procs, 20*time.Second)
-	t.Logf("restarted %s caught up to head %d", victim.name, h.Head.Seq)
+	t.Logf("restarted %s caught up to head %d", victim.Name, h.Head.Seq)
 
 	// Snapshot + export + offline replay reproduce the live head.
 	snap := filepath.Join(dir, "snap.bin")
@@ -214,8 +214,8 @@ func TestThreeAgentsWithTLS(t *testing.T) {
 	// A stopped node's data dir replays to its head.
 	stopped := procs[2]
 	before, _ := status(t, bin, env, url(stopped))
-	stopped.stop(syscall.SIGTERM)
-	out, code = run(t, bin, nil, "audit", "replay", "--data-dir", stopped.dataDir, "--json")
+	stopped.Stop(syscall.SIGTERM)
+	out, code = run(t, bin, nil, "audit", "replay", "--data-dir", stopped.DataDir, "--json")
 	rp = replayJSON{}
 	if code != 0 || json.Unmarshal([]byte(out), &rp) != nil || !rp.OK || rp.Head.Hash != before.Head.Hash {
 		t.Fatalf("data-dir replay: exit %d %s (node head %d:%s)", code, out, before.Head.Seq, before.Head.Hash)

@@ -24,12 +24,12 @@ func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 	}
 	bin := binary(t, "")
 	ip := "127.0.43.1"
-	p := &proc{bin: bin, dataDir: filepath.Join(mnt, "data"), log: filepath.Join(t.TempDir(), "agent.log")}
+	p := &proc{Bin: bin, DataDir: filepath.Join(mnt, "data"), Log: filepath.Join(t.TempDir(), "agent.log")}
 	httpAddr := fmt.Sprintf("%s:%d", ip, freePort(t, ip))
-	p.args = []string{"agent", "--name", "solo", "--data-dir", p.dataDir, "--bind", fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
+	p.Args = []string{"agent", "--name", "solo", "--data-dir", p.DataDir, "--bind", fmt.Sprintf("%s:%d", ip, freePort(t, ip)),
 		"--http", httpAddr, "--bootstrap-expect", "1", "--min-free-disk", "0"}
 	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL)
+		p.Stop(syscall.SIGKILL)
 		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
 	})
 	addr := "http://" + httpAddr
@@ -40,12 +40,12 @@ func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("agent not up:\n%s", p.logText())
+				t.Fatalf("agent not up:\n%s", p.LogText())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	p.start(t)
+	p.Start(t)
 	waitUp()
 	out, code := run(t, bin, nil, "operator", "init", "--json", "--addr", addr)
 	var ir struct {
@@ -97,12 +97,9 @@ func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-p.done:
-		t.Logf("agent stopped itself on the full disk; restarting:\n%s", lastLines(p.logText(), 5))
-		p.cmd = nil
-		p.start(t)
-	default:
+	if _, exited := p.Exited(0); exited {
+		t.Logf("agent stopped itself on the full disk; restarting:\n%s", lastLines(p.LogText(), 5))
+		p.Start(t)
 	}
 	waitUp()
 	// A fresh write works, every acknowledged key is there, the chain verifies.
@@ -112,7 +109,7 @@ func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("writes did not resume after space returned:\n%s", lastLines(p.logText(), 20))
+			t.Fatalf("writes did not resume after space returned:\n%s", lastLines(p.LogText(), 20))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -124,8 +121,8 @@ func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 	if out, code := run(t, bin, env, "ledger", "verify", "--json"); code != 0 {
 		t.Fatalf("ledger verify after a full disk: %s", out)
 	}
-	p.stop(syscall.SIGTERM)
-	if out, code := run(t, bin, nil, "audit", "replay", "--data-dir", p.dataDir, "--json"); code != 0 {
+	p.Stop(syscall.SIGTERM)
+	if out, code := run(t, bin, nil, "audit", "replay", "--data-dir", p.DataDir, "--json"); code != 0 {
 		t.Fatalf("audit replay after a full disk: %s", out)
 	}
 }

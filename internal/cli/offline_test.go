@@ -50,8 +50,11 @@ func TestTLSCreateInCurrentFolder(t *testing.T) {
 		t.Fatal("ca.pem changed by a refused create")
 	}
 
-	run(t, "", "tls", "cert", "create", "--node", "n1", "--ip", "127.0.0.11, 127.0.0.12", "--dns", "n1.test").wantCode(t, api.ExitOK)
+	run(t, "", "tls", "cert", "create", "--node", "n1", "--ip", "127.0.0.11, 127.0.0.12", "--dns", "n1.test", "--kernel", "acme").wantCode(t, api.ExitOK)
 	cert := readCert(t, filepath.Join(dir, "n1.pem"))
+	if len(cert.URIs) != 1 || cert.URIs[0].String() != "dominus://acme/n1" {
+		t.Fatalf("the certificate's identity: %v, want dominus://acme/n1", cert.URIs)
+	}
 	pool := x509.NewCertPool()
 	pool.AddCert(readCert(t, filepath.Join(dir, "ca.pem")))
 	for _, name := range []string{"127.0.0.11", "127.0.0.12", "n1.test", "n1"} {
@@ -62,7 +65,7 @@ func TestTLSCreateInCurrentFolder(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(dir, "n1-key.pem")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("n1-key.pem: %v, mode %v", err, st.Mode())
 	}
-	run(t, "", "tls", "cert", "create", "--node", "n1", "--ip", "127.0.0.11").wantCode(t, api.ExitError)
+	run(t, "", "tls", "cert", "create", "--node", "n1", "--ip", "127.0.0.11", "--kernel", "acme").wantCode(t, api.ExitError)
 }
 
 func TestTLSCreateFlags(t *testing.T) {
@@ -81,7 +84,7 @@ func TestTLSCreateFlags(t *testing.T) {
 	if d := time.Until(ca.NotAfter); d < 29*24*time.Hour || d > 31*24*time.Hour {
 		t.Fatalf("CA expires in %v, want about 30 days", d)
 	}
-	run(t, "", "tls", "cert", "create", "--node", "n2", "--ip", "127.0.0.13", "--dir", dir,
+	run(t, "", "tls", "cert", "create", "--node", "n2", "--ip", "127.0.0.13", "--dir", dir, "--kernel", "acme",
 		"--ca", paths.Cert, "--ca-key", paths.Key).wantCode(t, api.ExitOK)
 	cert := readCert(t, filepath.Join(dir, "n2.pem"))
 	if !cert.IPAddresses[0].Equal(net.ParseIP("127.0.0.13")) {
@@ -89,19 +92,21 @@ func TestTLSCreateFlags(t *testing.T) {
 	}
 
 	for _, args := range [][]string{
-		{"tls", "cert", "create", "--ip", "127.0.0.1", "--dir", dir},                      // no --node
-		{"tls", "cert", "create", "--node", "n3", "--ip", "not-an-ip", "--dir", dir},      // bad IP
-		{"tls", "cert", "create", "--node", "n3", "--dir", dir},                           // no address
-		{"tls", "ca", "create", "--dir", dir, "--days", "0"},                              // bad validity
-		{"tls", "cert", "create", "--node", "n3", "--ip", "127.0.0.1", "--bogus-flag"},    // unknown flag
-		{"tls", "cert", "create", "--node", "n3", "--ip", "127.0.0.1", "--dir", dir, "x"}, // stray argument
+		{"tls", "cert", "create", "--ip", "127.0.0.1", "--dir", dir, "--kernel", "k"},                      // no --node
+		{"tls", "cert", "create", "--node", "n3", "--ip", "not-an-ip", "--dir", dir, "--kernel", "k"},      // bad IP
+		{"tls", "cert", "create", "--node", "n3", "--dir", dir, "--kernel", "k"},                           // no address
+		{"tls", "cert", "create", "--node", "n3", "--ip", "127.0.0.1", "--dir", dir},                       // no --kernel
+		{"tls", "cert", "create", "--node", "n3", "--ip", "127.0.0.1", "--dir", dir, "--kernel", "a/b"},    // bad kernel
+		{"tls", "ca", "create", "--dir", dir, "--days", "0"},                                               // bad validity
+		{"tls", "cert", "create", "--node", "n3", "--ip", "127.0.0.1", "--bogus-flag"},                     // unknown flag
+		{"tls", "cert", "create", "--node", "n3", "--ip", "127.0.0.1", "--dir", dir, "--kernel", "k", "x"}, // stray argument
 	} {
 		r := run(t, "", append([]string{"--json"}, args...)...).wantCode(t, api.ExitError)
 		r.wantErrorJSON(t, api.CodeBadRequest)
 	}
 	// No CA in the current folder.
 	t.Chdir(t.TempDir())
-	run(t, "", "tls", "cert", "create", "--node", "n4", "--ip", "127.0.0.1").wantCode(t, api.ExitError)
+	run(t, "", "tls", "cert", "create", "--node", "n4", "--ip", "127.0.0.1", "--kernel", "k").wantCode(t, api.ExitError)
 }
 
 func TestSnapshotInspect(t *testing.T) {

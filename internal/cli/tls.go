@@ -77,13 +77,16 @@ dominus://KERNEL/NODE that binds it to its kernel: "sovereign", a domain's
 name, or the name of a standalone kernel. A kernel serves node RPC and
 Raft only to certificates of its own kernel, so another tenant's node,
 with a certificate from the same CA, gets nothing.`,
-		Args:  noArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if node == "" {
 				return usageError(fmt.Errorf("--node is required"))
 			}
 			if kernel == "" {
 				return usageError(fmt.Errorf("--kernel is required: the kernel node %q belongs to (sovereign, a domain's name, or the standalone kernel's name)", node))
+			}
+			if err := tlsutil.ValidateNodeName(kernel); err != nil {
+				return usageError(fmt.Errorf("--kernel: %v", err))
 			}
 			validity, err := daysToValidity(days)
 			if err != nil {

@@ -158,8 +158,7 @@ func (p *Proc) Exited(limit time.Duration) (code int, ok bool) {
 	if cmd == nil {
 		return 0, false
 	}
-	select {
-	case err := <-done:
+	exited := func(err error) (int, bool) {
 		p.mu.Lock()
 		p.cmd = nil
 		p.mu.Unlock()
@@ -167,6 +166,15 @@ func (p *Proc) Exited(limit time.Duration) (code int, ok bool) {
 			return ee.ExitCode(), true
 		}
 		return 0, true
+	}
+	select {
+	case err := <-done:
+		return exited(err)
+	default:
+	}
+	select {
+	case err := <-done:
+		return exited(err)
 	case <-time.After(limit):
 		return 0, false
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	// TrailingLogs is passed as --trailing-logs when non-zero: how many
 	// Raft entries a snapshot leaves behind for slow followers.
 	TrailingLogs uint64
+	// Kernel names the kernel in its nodes' certificates (sovereign, a
+	// domain's name); default "jepsen".
+	Kernel string
 }
 
 func (c *Config) defaults() error {
@@ -124,6 +127,8 @@ type Cluster struct {
 	nodes []*Node
 	tls   string // folder with ca.pem, NAME.pem, NAME-key.pem
 	token string
+	// joinSecret, from init, lets a node rejoin the initialized kernel.
+	joinSecret string
 
 	mu    sync.Mutex
 	exits []checker.Exit
@@ -182,12 +187,19 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 			continue
 		}
 		_, errOut, code := c.CLI(ctx, "", "tls", "cert", "create", "--dir", c.tls, "--ca", filepath.Join(c.tls, "ca.pem"),
-			"--ca-key", filepath.Join(c.tls, "ca-key.pem"), "--node", n.Name, "--ip", n.IP)
+			"--ca-key", filepath.Join(c.tls, "ca-key.pem"), "--node", n.Name, "--ip", n.IP, "--kernel", c.kernel())
 		if code != 0 {
 			return nil, fmt.Errorf("cluster: tls cert create %s: exit %d: %s", n.Name, code, errOut)
 		}
 	}
 	return c, nil
+}
+
+func (c *Cluster) kernel() string {
+	if c.cfg.Kernel != "" {
+		return c.cfg.Kernel
+	}
+	return "jepsen"
 }
 
 // Nodes returns the nodes in order.
@@ -250,6 +262,9 @@ func (c *Cluster) args(n *Node, offset time.Duration, joinOnly bool) []string {
 	}
 	if offset != 0 {
 		a = append(a, "--test-clock-offset", offset.String())
+	}
+	if joinOnly && c.joinSecret != "" {
+		a = append(a, "--join-secret", c.joinSecret)
 	}
 	return append(a, c.cfg.ExtraArgs...)
 }
@@ -658,7 +673,7 @@ func (c *Cluster) InitWith(ctx context.Context, limit time.Duration, extra ...st
 				if err := json.Unmarshal([]byte(out), &r); err != nil || r.RootToken == "" {
 					return out, fmt.Errorf("cluster: operator init printed %q: %v", out, err)
 				}
-				c.token = r.RootToken
+				c.token, c.joinSecret = r.RootToken, r.JoinSecret
 				return out, nil
 			}
 			last = strings.TrimSpace(errOut + out)

@@ -328,7 +328,7 @@ func (r *fedRun) startKernel(ctx context.Context, name, namePrefix string, extra
 	prefix, n := r.prefixOf(name)
 	c, err := cluster.New(ctx, cluster.Config{Bin: r.cfg.Bin, Dir: filepath.Join(r.dir, name), TLSDir: filepath.Join(r.dir, "tls"),
 		IPPrefix: prefix, Nodes: n, NamePrefix: namePrefix, BindPort: r.cfg.BindPort, HTTPPort: r.cfg.HTTPPort, HTTPS: r.cfg.HTTPS,
-		ExtraArgs: extra, Now: r.clock.Now, Logf: r.logf})
+		ExtraArgs: extra, Now: r.clock.Now, Logf: r.logf, Kernel: name})
 	if err != nil {
 		return nil, err
 	}
