@@ -62,6 +62,9 @@ type Peer struct {
 	// Supports is the newest protocol the member's binary implements, as
 	// last asked (0: not known yet).
 	Supports uint16 `json:"supports"`
+	// NodeKey is the member's node key as the ledger records it (hex; ""
+	// until the leader has recorded it).
+	NodeKey string `json:"node_key,omitempty"`
 }
 
 // Status is GET /v1/status.

@@ -99,6 +99,8 @@ var schemaTypes = map[string]reflect.Type{
 	"Policy":                    reflect.TypeFor[Policy](),
 	"PolicyResponse":            reflect.TypeFor[PolicyResponse](),
 	"ProtocolStatus":            reflect.TypeFor[ProtocolStatus](),
+	"AddPeerRequest":            reflect.TypeFor[AddPeerRequest](),
+	"AddPeerResponse":           reflect.TypeFor[AddPeerResponse](),
 	"ProtocolMember":            reflect.TypeFor[ProtocolMember](),
 	"ProtocolChange":            reflect.TypeFor[ProtocolChange](),
 	"ProtocolDomain":            reflect.TypeFor[ProtocolDomain](),

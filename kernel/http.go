@@ -246,6 +246,12 @@ func (n *Node) Status() api.Status {
 	if st.Time > 0 {
 		s.LedgerTime = time.Unix(0, st.Time).UTC()
 	}
+	keys := map[string]string{}
+	for _, m := range st.SortedMembers() {
+		if k := st.MemberKey(m.Node); k != nil {
+			keys[m.Node] = hex.EncodeToString(k)
+		}
+	}
 	n.fsm.mu.RUnlock()
 	s.StateDigest = n.digestAt(dseq, depoch, digest)
 	s.LastSnapshotIndex, _ = n.lastSnapshot()
@@ -257,7 +263,7 @@ func (n *Node) Status() api.Status {
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, sv := range f.Configuration().Servers {
 			s.Peers = append(s.Peers, api.Peer{ID: string(sv.ID), Address: string(sv.Address), Suffrage: sv.Suffrage.String(), Leader: sv.ID == id,
-				Supports: supports[string(sv.ID)]})
+				Supports: supports[string(sv.ID)], NodeKey: keys[string(sv.ID)]})
 		}
 	}
 	return s
