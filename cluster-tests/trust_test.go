@@ -160,12 +160,12 @@ var nodeRPCMethods = []string{"identify", "join", "apply", "apply_batch", "read_
 // membership, apply or secret RPC either.
 func TestForeignKernelNodeGetsNothing(t *testing.T) {
 	skipUnderRace(t)
-	acme := newProcClusterOf(t, "acme", "", 71, "n1", "n2", "n3")
+	acme := newProcClusterOf(t, "acme", "", 110, "n1", "n2", "n3")
 	acme.startInit("n1", "n2", "n3")
 	if r := acme.cli("n1", "kv", "put", "secret/1", "acme's data"); r.Code != 0 {
 		t.Fatalf("put: %s", r.Stderr)
 	}
-	globex := newProcClusterOf(t, "globex", acme.tlsDir, 72, "g3")
+	globex := newProcClusterOf(t, "globex", acme.tlsDir, 111, "g3")
 	globex.binds = acme.binds // g3 asks acme's nodes to let it in
 	g3 := globex.start("g3", proctest.Binary(t, ""), 0)
 	acme.neverPeer("n1", "g3", 6*time.Second)
@@ -189,19 +189,19 @@ func TestForeignKernelNodeGetsNothing(t *testing.T) {
 	// Every RPC, even announcing acme as its kernel in the hello.
 	for _, m := range nodeRPCMethods {
 		for _, claim := range []string{"globex", "acme"} {
-			code, msg, err := rawRPC(files(globex, "g3"), "127.0.72.1", acme.procs["n1"].Bind, claim, m)
+			code, msg, err := rawRPC(files(globex, "g3"), "127.0.111.1", acme.procs["n1"].Bind, claim, m)
 			if err == nil {
 				t.Errorf("globex's g3 (hello %q) was answered %s: %q %q", claim, m, code, msg)
 			}
 		}
 	}
 	// A node of acme outside the configuration: identity yes, data no.
-	acme.cert(proctest.Binary(t, ""), "n9", "127.0.71.9")
-	if code, msg, err := rawRPC(files(acme, "n9"), "127.0.71.9", acme.procs["n1"].Bind, "acme", "identify"); err != nil || code != "" {
+	acme.cert(proctest.Binary(t, ""), "n9", "127.0.110.9")
+	if code, msg, err := rawRPC(files(acme, "n9"), "127.0.110.9", acme.procs["n1"].Bind, "acme", "identify"); err != nil || code != "" {
 		t.Fatalf("identify from a node of acme: %q %q %v", code, msg, err)
 	}
 	for _, m := range []string{"apply", "apply_batch", "read_index", "archive_range", "clock", "remove_peer", "transfer_leadership", "fed_secrets", "fed_sign", "add_peer"} {
-		code, msg, err := rawRPC(files(acme, "n9"), "127.0.71.9", acme.procs["n1"].Bind, "acme", m)
+		code, msg, err := rawRPC(files(acme, "n9"), "127.0.110.9", acme.procs["n1"].Bind, "acme", m)
 		if err != nil || code != api.CodeForbidden || !strings.Contains(msg, "not a member") {
 			t.Errorf("%s from acme's non-member n9: code %q message %q err %v, want forbidden", m, code, msg, err)
 		}
@@ -225,7 +225,7 @@ func TestForeignKernelNodeGetsNothing(t *testing.T) {
 func TestForeignDataDirIsRefused(t *testing.T) {
 	skipUnderRace(t)
 	bin := proctest.Binary(t, "")
-	acme := newProcClusterOf(t, "acme", "", 73, "n1", "n2", "n3")
+	acme := newProcClusterOf(t, "acme", "", 112, "n1", "n2", "n3")
 	acme.startInit("n1", "n2", "n3")
 	for i := 0; i < 5; i++ {
 		if r := acme.cli("n1", "kv", "put", fmt.Sprint("k", i), "v"); r.Code != 0 {
@@ -241,7 +241,7 @@ func TestForeignDataDirIsRefused(t *testing.T) {
 	}
 
 	// Another kernel's data dir: refused at start, naming both kernels.
-	beta := newProcClusterOf(t, "beta", acme.tlsDir, 74, "b1")
+	beta := newProcClusterOf(t, "beta", acme.tlsDir, 113, "b1")
 	beta.startInit("b1")
 	if r := beta.cli("b1", "kv", "put", "beta/1", "v"); r.Code != 0 {
 		t.Fatalf("beta put: %s", r.Stderr)
@@ -260,7 +260,7 @@ func TestForeignDataDirIsRefused(t *testing.T) {
 
 	// A second cluster also named acme, on the same CA: its data dir
 	// starts (the name matches) but never merges with acme.
-	twin := newProcClusterOf(t, "acme", acme.tlsDir, 75, "t1")
+	twin := newProcClusterOf(t, "acme", acme.tlsDir, 114, "t1")
 	twin.startInit("t1")
 	if r := twin.cli("t1", "kv", "put", "twin/1", "v"); r.Code != 0 {
 		t.Fatalf("twin put: %s", r.Stderr)
@@ -313,7 +313,7 @@ func copyDir(t *testing.T, from, to string) {
 // exits before it joins; it never appears in list-peers.
 func TestNodeThatCannotServeNeverJoins(t *testing.T) {
 	skipUnderRace(t)
-	c := newProcClusterOf(t, "acme", "", 76, "n1", "n2", "n3", "n4")
+	c := newProcClusterOf(t, "acme", "", 115, "n1", "n2", "n3", "n4")
 	c.startInit("n1", "n2", "n3")
 	ln, err := net.Listen("tcp", c.procs["n4"].HTTP)
 	if err != nil {
@@ -335,7 +335,7 @@ func TestNodeThatCannotServeNeverJoins(t *testing.T) {
 func TestJoiningNeedsTheSecretOrAnAdmission(t *testing.T) {
 	skipUnderRace(t)
 	bin := proctest.Binary(t, "")
-	c := newProcClusterOf(t, "acme", "", 77, "n1", "n2", "n3", "n4", "n5")
+	c := newProcClusterOf(t, "acme", "", 116, "n1", "n2", "n3", "n4", "n5")
 	c.startInit("n1", "n2", "n3")
 	secret := c.joinSecret
 
@@ -412,7 +412,7 @@ func TestJoiningNeedsTheSecretOrAnAdmission(t *testing.T) {
 func TestSlowLeaderStepsDown(t *testing.T) {
 	skipUnderRace(t)
 	bin := proctest.Binary(t, "")
-	c := newProcClusterOf(t, "acme", "", 78, "n1", "n2", "n3")
+	c := newProcClusterOf(t, "acme", "", 117, "n1", "n2", "n3")
 	c.start("n1", bin, 3, "--test-clock-offset", "-5s")
 	c.start("n2", bin, 3)
 	c.start("n3", bin, 3)
@@ -445,14 +445,14 @@ func TestSlowLeaderStepsDown(t *testing.T) {
 func TestLegacyCertificateNeedsTheFlag(t *testing.T) {
 	skipUnderRace(t)
 	bin := proctest.Binary(t, "")
-	c := newProcClusterOf(t, "acme", "", 79, "old")
+	c := newProcClusterOf(t, "acme", "", 118, "old")
 	for _, f := range []string{"old.pem", "old-key.pem"} {
 		if err := os.Remove(filepath.Join(c.tlsDir, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, _, err := tlsutil.CreateCert(c.tlsDir, filepath.Join(c.tlsDir, "ca.pem"), filepath.Join(c.tlsDir, "ca-key.pem"), "", "old",
-		[]net.IP{net.ParseIP("127.0.79.1")}, nil, time.Hour); err != nil {
+		[]net.IP{net.ParseIP("127.0.118.1")}, nil, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	p := c.start("old", bin, 1)
