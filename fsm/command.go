@@ -60,6 +60,10 @@ const (
 	// Protocol upgrades (protocol.go).
 	CmdProtocolUpgrade CommandType = 37 // an operator moves the kernel to a newer protocol (sovereign: with M of N signatures)
 	CmdFedProtocolAck  CommandType = 38 // sovereign: a domain runs a protocol version
+
+	// Federation key epochs (keyepoch.go).
+	CmdFedKeysRotate CommandType = 39 // sovereign: the leader moves the key epoch on after a revocation
+	CmdFedKeysSign   CommandType = 40 // sovereign: one operator's signature to move the key epoch on
 )
 
 var commandNames = map[CommandType]string{
@@ -105,6 +109,9 @@ var commandNames = map[CommandType]string{
 
 	CmdProtocolUpgrade: "protocol.upgrade",
 	CmdFedProtocolAck:  "fed.protocol.ack",
+
+	CmdFedKeysRotate: "fed.keys.rotate",
+	CmdFedKeysSign:   "fed.keys.sign",
 }
 
 func (t CommandType) String() string {

@@ -55,6 +55,8 @@ var goldenPayloads = map[CommandType]any{
 	CmdFedOperatorRekey: &FedOperatorRekey{Operator: "carol", NewPubKey: testCanon[:], Signatures: []OperatorSignature{{Operator: "alice", Signature: []byte("sig")}}},
 	CmdProtocolUpgrade:  &ProtocolUpgrade{Version: 3, Signatures: []OperatorSignature{{Operator: "alice", Signature: []byte("sig")}}},
 	CmdFedProtocolAck:   &FedProtocolAck{Domain: "payments", Version: 3},
+	CmdFedKeysRotate:    &FedKeysRotate{Epoch: 1, Domain: "payments"},
+	CmdFedKeysSign:      &FedKeysSign{Epoch: 1, Operator: "alice", Signature: []byte("sig")},
 	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 
