@@ -531,6 +531,21 @@ type FedJoinRequest struct {
 	// ProtocolSupport is the newest protocol every voter of the domain
 	// implements (0: unknown).
 	ProtocolSupport uint16 `json:"protocol_support,omitempty"`
+	// The token is single-use: once the domain has joined, a repeated
+	// join (a retried init) must be signed by a node key of its current
+	// passport (signingBytes) and sent within two minutes.
+	SentAt    int64  `json:"sent_at,omitempty"`
+	NodeKey   string `json:"node_key,omitempty"`
+	Signature string `json:"signature,omitempty"`
+}
+
+const joinContext = "dominus-join-v1\x00"
+
+func (r *FedJoinRequest) signingBytes() []byte {
+	c := *r
+	c.Signature = ""
+	b, _ := json.Marshal(&c)
+	return append([]byte(joinContext), b...)
 }
 
 // FedRenewRequest is a domain leader's periodic renewal, signed by one of
@@ -735,11 +750,7 @@ func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Re
 	if err != nil {
 		return "", fsm.Result{}, err
 	}
-	keys, addrs := n.memberKeys(ctx)
-	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs, ProtocolSupport: n.domainVoterSupport(ctx)}
-	for _, k := range keys {
-		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
-	}
+	req := n.joinRequest(ctx, joinToken, kid)
 	var view FedView
 	if err := n.fed.postSovereign(ctx, "/v1/federation/join", &req, &view); err != nil {
 		return "", fsm.Result{}, &codedError{code: "federation_join_failed", msg: err.Error()}
@@ -763,6 +774,22 @@ func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Re
 	return token, res, nil
 }
 
+// joinRequest builds this domain's join request under kernel id kid,
+// signed with this node's key: the sovereign ignores the signature at the
+// first redeem of the token and requires it of a repeat (a retried init),
+// which it answers only if this node's key is in the passport the first
+// redeem issued.
+func (n *Node) joinRequest(ctx context.Context, joinToken, kid string) FedJoinRequest {
+	keys, addrs := n.memberKeys(ctx)
+	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs, ProtocolSupport: n.domainVoterSupport(ctx),
+		SentAt: n.now().UnixNano(), NodeKey: hex.EncodeToString(n.NodePublicKey())}
+	for _, k := range keys {
+		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
+	}
+	req.Signature = hex.EncodeToString(ed25519.Sign(n.fed.key, req.signingBytes()))
+	return req
+}
+
 func (fd *fed) applyUpdate(ctx context.Context, u fsm.FedUpdate) error {
 	b := fsm.Encode(&u)
 	fd.mu.Lock()
@@ -782,9 +809,26 @@ func (fd *fed) applyUpdate(ctx context.Context, u fsm.FedUpdate) error {
 
 // renew asks the sovereign for a fresh passport and view.
 func (fd *fed) renew(ctx context.Context) error {
-	n := fd.n
 	ctx, cancel := context.WithTimeout(ctx, 2*fedRequestTimeout)
 	defer cancel()
+	req, err := fd.renewRequest(ctx)
+	if err != nil {
+		return err
+	}
+	var view FedView
+	if err := fd.postSovereign(ctx, "/v1/federation/renew", &req, &view); err != nil {
+		return err
+	}
+	if err := fd.setSecrets(fedSecrets{Links: view.Links}); err != nil {
+		return err
+	}
+	fd.protocolForVoters(ctx, &view.Update)
+	return fd.applyUpdate(ctx, view.Update)
+}
+
+// renewRequest builds this domain's signed renewal.
+func (fd *fed) renewRequest(ctx context.Context) (FedRenewRequest, error) {
+	n := fd.n
 	var kid string
 	var ack uint64
 	var protocol uint16
@@ -797,18 +841,8 @@ func (fd *fed) renew(ctx context.Context) error {
 	for _, k := range keys {
 		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
 	}
-	if err := fd.signRenewal(ctx, &req); err != nil {
-		return err
-	}
-	var view FedView
-	if err := fd.postSovereign(ctx, "/v1/federation/renew", &req, &view); err != nil {
-		return err
-	}
-	if err := fd.setSecrets(fedSecrets{Links: view.Links}); err != nil {
-		return err
-	}
-	fd.protocolForVoters(ctx, &view.Update)
-	return fd.applyUpdate(ctx, view.Update)
+	err := fd.signRenewal(ctx, &req)
+	return req, err
 }
 
 // signRenewal signs req with a key the sovereign accepts: this node's
