@@ -50,6 +50,7 @@ type fed struct {
 	mu      sync.Mutex
 	master  []byte            // sovereign: the link-key master secret
 	links   map[string][]byte // "from>to" -> key
+	epoch   uint64            // domain: the key epoch of links
 	lastUpd []byte            // domain: the last FedUpdate this leader applied
 	start   map[string]int    // per destination: the bus address to try first
 	kick    chan struct{}     // wakes the shipper when an outbox event commits
@@ -213,10 +214,12 @@ func (fd *fed) close() {
 	}
 }
 
-// secrets file: the master (sovereign) or the link keys (domain).
+// secrets file: the master (sovereign) or the link keys (domain) and the
+// key epoch they were derived in (the sovereign's epoch is in its ledger).
 type fedSecrets struct {
-	Master []byte            `codec:"master"`
-	Links  map[string][]byte `codec:"links"`
+	Master   []byte            `codec:"master"`
+	Links    map[string][]byte `codec:"links"`
+	KeyEpoch uint64            `codec:"key_epoch,omitempty"`
 }
 
 func (fd *fed) secretsPath() string { return filepath.Join(fd.n.cfg.DataDir, "federation.secrets") }
@@ -236,6 +239,7 @@ func (fd *fed) loadSecrets() {
 	if s.Links != nil {
 		fd.links = s.Links
 	}
+	fd.epoch = s.KeyEpoch
 	fd.mu.Unlock()
 }
 
@@ -246,13 +250,14 @@ func (fd *fed) secrets() fedSecrets {
 	for k, v := range fd.links {
 		links[k] = v
 	}
-	return fedSecrets{Master: fd.master, Links: links}
+	return fedSecrets{Master: fd.master, Links: links, KeyEpoch: fd.epoch}
 }
 
-// setSecrets stores new secrets when they differ from the held ones.
+// setSecrets stores new secrets when they differ from the held ones: new
+// link keys replace the old ones, in memory and in the secrets file.
 func (fd *fed) setSecrets(s fedSecrets) error {
 	fd.mu.Lock()
-	same := bytes.Equal(fd.master, s.Master) && len(fd.links) == len(s.Links)
+	same := bytes.Equal(fd.master, s.Master) && len(fd.links) == len(s.Links) && fd.epoch == s.KeyEpoch
 	if same {
 		for k, v := range s.Links {
 			if !bytes.Equal(fd.links[k], v) {
@@ -267,6 +272,7 @@ func (fd *fed) setSecrets(s fedSecrets) error {
 			s.Links = map[string][]byte{}
 		}
 		fd.links = s.Links
+		fd.epoch = s.KeyEpoch
 	}
 	fd.mu.Unlock()
 	if same {
@@ -275,21 +281,41 @@ func (fd *fed) setSecrets(s fedSecrets) error {
 	return writeSecretFile(fd.secretsPath(), fsm.Encode(&s))
 }
 
-// linkKey is the bus's key lookup.
+// keyEpoch is the epoch of the link and gossip keys this node uses: on
+// the sovereign the one its ledger holds, on a domain the one of the keys
+// its last renewal (or its leader) handed it.
+func (fd *fed) keyEpoch() uint64 {
+	if fd.n.cfg.Role == fsm.RoleSovereign {
+		var epoch uint64
+		fd.n.fedState(func(_ *fsm.State, f *fsm.FedState) { epoch = f.CurrentKeyEpoch() })
+		return epoch
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	return fd.epoch
+}
+
+// linkKey is the bus's key lookup: the sovereign derives the key in the
+// epoch its ledger holds, a domain has the keys of its last renewal. A
+// frame under an earlier epoch's key does not verify.
 func (fd *fed) linkKey(from, to string) ([]byte, bool) {
+	var epoch uint64
+	if fd.n.cfg.Role == fsm.RoleSovereign {
+		epoch = fd.keyEpoch() // before fd.mu: it reads the ledger
+	}
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	if fd.master != nil {
-		k, err := transport.DeriveLinkKey(fd.master, from, to)
+		k, err := transport.DeriveLinkKeyEpoch(fd.master, from, to, epoch)
 		return k, err == nil
 	}
 	k, ok := fd.links[linkName(from, to)]
 	return k, ok
 }
 
-// linksFor derives every link key a domain needs: to and from each other
-// kernel of the federation.
-func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, error) {
+// linksFor derives, in key epoch epoch, every link key a domain needs: to
+// and from each other kernel of the federation, and the gossip key.
+func (fd *fed) linksFor(domain string, others []string, epoch uint64) (map[string][]byte, error) {
 	fd.mu.Lock()
 	master := fd.master
 	fd.mu.Unlock()
@@ -302,7 +328,7 @@ func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, erro
 			continue
 		}
 		for _, pair := range [][2]string{{domain, o}, {o, domain}} {
-			k, err := transport.DeriveLinkKey(master, pair[0], pair[1])
+			k, err := transport.DeriveLinkKeyEpoch(master, pair[0], pair[1], epoch)
 			if err != nil {
 				return nil, err
 			}
@@ -310,7 +336,7 @@ func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, erro
 		}
 	}
 	// The federation's gossip key travels with the link keys.
-	k, err := cortexGossipKey(master)
+	k, err := cortexGossipKey(master, epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -450,6 +476,29 @@ func (fd *fed) sovereignDuties() {
 			n.log.Warn("suspending domain", "domain", d, "err", err)
 		}
 	}
+	fd.rotateAfterRevocation(ctx)
+}
+
+// rotateAfterRevocation moves the key epoch on when the ledger holds a
+// revocation no rotation has answered: the revoked domain's link keys and
+// the gossip key it held stop working, and every other domain takes the
+// new keys at its next renewal.
+func (fd *fed) rotateAfterRevocation(ctx context.Context) {
+	n := fd.n
+	var rotate *fsm.FedKeysRotate
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		if d := f.UnansweredRevocation(); d != "" {
+			rotate = &fsm.FedKeysRotate{Epoch: f.CurrentKeyEpoch() + 1, Domain: d}
+		}
+	})
+	if rotate == nil {
+		return
+	}
+	if err := n.applyInternal(ctx, "key rotation", fsm.CmdFedKeysRotate, fsm.Encode(rotate)); err != nil {
+		n.log.Warn("rotating the federation keys after a revocation", "domain", rotate.Domain, "epoch", rotate.Epoch, "err", err)
+		return
+	}
+	n.log.Info("federation keys rotated after a revocation", "domain", rotate.Domain, "epoch", rotate.Epoch)
 }
 
 // ensureMaster gives this sovereign leader the link-key master secret:
@@ -580,6 +629,9 @@ func (r *FedRenewRequest) signingBytes() []byte {
 type FedView struct {
 	Update fsm.FedUpdate     `json:"update"`
 	Links  map[string][]byte `json:"links"`
+	// KeyEpoch is the key epoch Links (and the gossip key among them)
+	// were derived in.
+	KeyEpoch uint64 `json:"key_epoch,omitempty"`
 	// Protocol is the protocol in force on the sovereign: a joining
 	// domain seals its genesis under it.
 	Protocol uint16 `json:"protocol,omitempty"`
@@ -626,11 +678,12 @@ func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string, sovAddrs []st
 		pr := *f.Protocol
 		u.Protocol = &pr
 	}
-	links, err := fd.linksFor(domain, names)
+	epoch := f.CurrentKeyEpoch()
+	links, err := fd.linksFor(domain, names, epoch)
 	if err != nil {
 		return FedView{}, err
 	}
-	return FedView{Update: u, Links: links, Protocol: st.Meta.Protocol}, nil
+	return FedView{Update: u, Links: links, KeyEpoch: epoch, Protocol: st.Meta.Protocol}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -755,7 +808,7 @@ func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Re
 	if err := n.fed.postSovereign(ctx, "/v1/federation/join", &req, &view); err != nil {
 		return "", fsm.Result{}, &codedError{code: "federation_join_failed", msg: err.Error()}
 	}
-	if err := n.fed.setSecrets(fedSecrets{Links: view.Links}); err != nil {
+	if err := n.fed.setSecrets(fedSecrets{Links: view.Links, KeyEpoch: view.KeyEpoch}); err != nil {
 		return "", fsm.Result{}, err
 	}
 	// The domain starts under the federation's protocol (a sovereign
@@ -819,7 +872,8 @@ func (fd *fed) renew(ctx context.Context) error {
 	if err := fd.postSovereign(ctx, "/v1/federation/renew", &req, &view); err != nil {
 		return err
 	}
-	if err := fd.setSecrets(fedSecrets{Links: view.Links}); err != nil {
+	// The keys of the sovereign's current key epoch replace the held ones.
+	if err := fd.setSecrets(fedSecrets{Links: view.Links, KeyEpoch: view.KeyEpoch}); err != nil {
 		return err
 	}
 	fd.protocolForVoters(ctx, &view.Update)

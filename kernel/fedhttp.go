@@ -29,6 +29,8 @@ func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed fu
 	open("GET /v1/canon", n.handleCanonShow)
 	open("GET /v1/federation/halt", n.handleFedHaltState)
 	open("POST /v1/operators/{name}/rekey", n.handleOperatorRekey)
+	open("GET /v1/federation/keys", n.handleFedKeys)
+	open("POST /v1/federation/keys/rotate", n.handleFedKeysRotate)
 
 	authed("POST /v1/federation/domains", n.handleDomainCreate)
 	authed("GET /v1/federation/domains", n.handleDomainList)
@@ -725,6 +727,66 @@ func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token stri
 			}
 		}
 	})
+	if n.fed != nil {
+		out.KeyEpoch = n.fed.keyEpoch()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleFedKeys shows the sovereign's key epoch and the signatures
+// gathered for the next one.
+func (n *Node) handleFedKeys(w http.ResponseWriter, r *http.Request) {
+	if n.cfg.Role != fsm.RoleSovereign {
+		writeErr(w, errNotRole("sovereign"))
+		return
+	}
+	if r.URL.Query().Has("consistent") {
+		if err := n.ConsistentRead(r.Context()); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	out := api.FedKeys{Pending: []string{}}
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		out.KernelID, out.KeyEpoch, out.Threshold = st.Meta.KernelID, f.CurrentKeyEpoch(), f.Threshold
+		out.Pending = append(out.Pending, f.PendingKeySigners()...)
+		if k := f.Keys; k != nil && k.Epoch > 0 {
+			out.Since, out.By = time.Unix(0, k.Since).UTC(), k.By
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleFedKeysRotate submits one operator's signature to move the key
+// epoch on; the signature is the authority, checked by the ledger.
+func (n *Node) handleFedKeysRotate(w http.ResponseWriter, r *http.Request) {
+	var req api.KeyRotateRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if n.cfg.Role != fsm.RoleSovereign {
+		writeErr(w, errNotRole("sovereign"))
+		return
+	}
+	sig, err := hex.DecodeString(req.Signature)
+	if err != nil {
+		writeErr(w, badRequest("signature must be hex"))
+		return
+	}
+	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedKeysSign, Payload: fsm.Encode(&fsm.FedKeysSign{Epoch: req.Epoch, Operator: req.Operator, Signature: sig})})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := api.KeyRotateResponse{Outcome: outcome(res), Rotated: res.Found, Pending: []string{}}
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		out.KeyEpoch = f.CurrentKeyEpoch()
+		out.Pending = append(out.Pending, f.PendingKeySigners()...)
+	})
+	if res.Found {
+		out.KeyEpoch = max(out.KeyEpoch, res.Version) // this node may not have applied it yet
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
