@@ -191,6 +191,37 @@ type FedHaltState struct {
 	LastHalt string   `json:"last_halt,omitempty"`
 }
 
+// FedKeys is GET /v1/federation/keys (sovereign): the key epoch of the
+// federation's bus link keys and gossip key, and the operators who signed
+// to move it on to the next.
+type FedKeys struct {
+	KernelID  string    `json:"kernel_id"`
+	KeyEpoch  uint64    `json:"key_epoch"`
+	Since     time.Time `json:"since,omitzero"`
+	By        string    `json:"by,omitempty"` // "revocation of DOMAIN" or the operators who signed
+	Pending   []string  `json:"pending"`      // operators who signed for key_epoch + 1
+	Threshold int       `json:"threshold"`
+}
+
+// KeyRotateRequest is POST /v1/federation/keys/rotate: one operator's
+// signature to move the key epoch on to Epoch; the signature is the
+// authentication.
+type KeyRotateRequest struct {
+	Epoch     uint64 `json:"epoch"`
+	Operator  string `json:"operator"`
+	Signature string `json:"signature"` // hex Ed25519 over fsm.RotateKeysMessage(kernel id, epoch)
+}
+
+// KeyRotateResponse answers a rotation signature: rotated tells whether
+// this signature moved the key epoch on; key_epoch is the epoch in force
+// after it.
+type KeyRotateResponse struct {
+	Outcome
+	KeyEpoch uint64   `json:"key_epoch"`
+	Rotated  bool     `json:"rotated"`
+	Pending  []string `json:"pending"`
+}
+
 // WitnessHead is one witnessed domain head.
 type WitnessHead struct {
 	Domain string    `json:"domain"`
@@ -229,4 +260,7 @@ type BusStats struct {
 	Rejected  map[string]uint64 `json:"rejected"`
 	Pending   int               `json:"pending"`
 	Delivered int               `json:"delivered"`
+	// KeyEpoch is the epoch of the link keys this node's bus uses (the
+	// sovereign's ledger's; on a domain, the keys of its last renewal).
+	KeyEpoch uint64 `json:"key_epoch"`
 }

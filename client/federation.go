@@ -93,6 +93,19 @@ func (c *Client) FedResume(ctx context.Context, req api.FedResumeRequest) (*api.
 	return &r, c.do(ctx, http.MethodPost, "/v1/federation/resume", nil, req, &r)
 }
 
+// FedKeys reports the sovereign's key epoch and the signatures gathered
+// for the next one.
+func (c *Client) FedKeys(ctx context.Context) (*api.FedKeys, error) {
+	var r api.FedKeys
+	return &r, c.do(ctx, http.MethodGet, "/v1/federation/keys", nil, nil, &r)
+}
+
+// FedRotateKeys adds one operator's signature to move the key epoch on.
+func (c *Client) FedRotateKeys(ctx context.Context, req api.KeyRotateRequest) (*api.KeyRotateResponse, error) {
+	var r api.KeyRotateResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/federation/keys/rotate", nil, req, &r)
+}
+
 // Witness lists the heads the sovereign witnessed for a domain.
 func (c *Client) Witness(ctx context.Context, domain string) ([]api.WitnessHead, error) {
 	var r []api.WitnessHead

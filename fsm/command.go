@@ -64,6 +64,10 @@ const (
 	// Members (members.go).
 	CmdMemberAdmit  CommandType = 39 // an operator admits a node to join without the join secret
 	CmdMemberUpdate CommandType = 40 // the leader records a member's node key, or its removal
+
+	// Federation key epochs (keyepoch.go).
+	CmdFedKeysRotate CommandType = 41 // sovereign: the leader moves the key epoch on after a revocation
+	CmdFedKeysSign   CommandType = 42 // sovereign: one operator's signature to move the key epoch on
 )
 
 var commandNames = map[CommandType]string{
@@ -110,8 +114,10 @@ var commandNames = map[CommandType]string{
 	CmdProtocolUpgrade: "protocol.upgrade",
 	CmdFedProtocolAck:  "fed.protocol.ack",
 
-	CmdMemberAdmit:  "member.admit",
-	CmdMemberUpdate: "member.update",
+	CmdMemberAdmit:   "member.admit",
+	CmdMemberUpdate:  "member.update",
+	CmdFedKeysRotate: "fed.keys.rotate",
+	CmdFedKeysSign:   "fed.keys.sign",
 }
 
 func (t CommandType) String() string {
@@ -176,8 +182,8 @@ type Genesis struct {
 	// JoinSecretHash is JoinSecretHash(the kernel's join secret), made
 	// outside the FSM; Members the node keys of the first members
 	// (members.go). Absent in ledgers sealed before they existed.
-	JoinSecretHash []byte    `codec:"join_secret_hash,omitempty"`
-	Members        []NodeKey `codec:"members,omitempty"`
+	JoinSecretHash []byte          `codec:"join_secret_hash,omitempty"`
+	Members        []GenesisMember `codec:"members,omitempty"`
 }
 
 // KVPut writes Value at Key.

@@ -52,6 +52,17 @@
 //     keys recorded in the ledger; bus events from one origin apply in
 //     sequence order exactly once; a rejected command changes nothing but
 //     seq/head.
+//   - Key epochs (keyepoch.go): the sovereign's FedState.Keys holds the
+//     epoch its bus link keys and gossip key are derived in (nil: epoch
+//     0, the keys of every earlier ledger; no key enters the ledger). It
+//     moves from E to exactly E+1 by fed.keys.rotate, which only the
+//     sovereign's leader proposes and which names a revoked domain the
+//     FSM checks has no rotation answering its revocation yet
+//     (no_revocation otherwise), or by fed.keys.sign, one operator's
+//     signature over RotateKeysMessage(kernel id, E+1) each, anyone
+//     submitting, that moves it once M distinct valid signers, one
+//     sovereign-level, have signed (operatorQuorum); forged, foreign and
+//     repeated signatures are denied and change nothing.
 //   - Protocols (protocol.go): a version names a set of decision rules.
 //     Genesis seals one; protocol.upgrade moves the ledger to a newer one
 //     at the entry that records it (State.Meta.Protocol is the version in

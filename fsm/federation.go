@@ -275,6 +275,11 @@ type FedState struct {
 	// signatures every domain verifies before it takes the version.
 	Protocol *ProtocolRatification `codec:"protocol,omitempty"`
 
+	// Sovereign: the epoch of the federation's bus link keys and gossip
+	// key (keyepoch.go); nil is epoch 0, the keys of every ledger before
+	// its first rotation.
+	Keys *KeyEpoch `codec:"keys,omitempty"`
+
 	// own caches the decoded Passport (the gate consults it on every
 	// syscall); it is derived from Passport alone and never encoded.
 	own struct {

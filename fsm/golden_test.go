@@ -57,6 +57,8 @@ var goldenPayloads = map[CommandType]any{
 	CmdFedProtocolAck:   &FedProtocolAck{Domain: "payments", Version: 3},
 	CmdMemberAdmit:      &MemberAdmit{Node: "n4", Addr: "127.0.0.14:8300", NonVoter: true},
 	CmdMemberUpdate:     &MemberUpdate{Node: "n4", PubKey: testCanon[:], Addr: "127.0.0.14:8300"},
+	CmdFedKeysRotate:    &FedKeysRotate{Epoch: 1, Domain: "payments"},
+	CmdFedKeysSign:      &FedKeysSign{Epoch: 1, Operator: "alice", Signature: []byte("sig")},
 	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 

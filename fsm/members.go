@@ -52,6 +52,14 @@ type Member struct {
 	Removed  bool   `codec:"removed,omitempty"`  // left the configuration
 }
 
+// GenesisMember is one of the first members, as genesis seals it.
+type GenesisMember struct {
+	Node     string `codec:"node"`
+	PubKey   []byte `codec:"pub_key"`
+	Addr     string `codec:"addr,omitempty"`
+	NonVoter bool   `codec:"non_voter,omitempty"`
+}
+
 // MemberAdmit admits a node to join without the join secret.
 type MemberAdmit struct {
 	Node     string `codec:"node"`
@@ -127,13 +135,13 @@ func sealMembers(g *Genesis, seq uint64) (map[string]*Member, Reason) {
 	}
 	out := map[string]*Member{}
 	for _, k := range g.Members {
-		if !validNodeName(k.Node) || len(k.PubKey) != ed25519.PublicKeySize {
+		if !validNodeName(k.Node) || len(k.PubKey) != ed25519.PublicKeySize || (k.Addr != "" && !validAddr(k.Addr)) {
 			return nil, ReasonInvalidArgument
 		}
 		if _, dup := out[k.Node]; dup {
 			return nil, ReasonInvalidArgument
 		}
-		out[k.Node] = &Member{Node: k.Node, PubKey: append([]byte(nil), k.PubKey...), Since: seq}
+		out[k.Node] = &Member{Node: k.Node, PubKey: append([]byte(nil), k.PubKey...), Addr: k.Addr, NonVoter: k.NonVoter, Since: seq}
 	}
 	return out, ReasonOK
 }

@@ -17,7 +17,7 @@ func memberKey(seed byte) []byte {
 // bad genesis field is refused.
 func TestGenesisSealsJoinSecretAndMembers(t *testing.T) {
 	g := &Genesis{KernelID: "k1", CanonHash: testCanon[:], Protocol: ProtocolVersion, RootTokenHash: testRootToken[:], DedupWindowNs: 60e9,
-		JoinSecretHash: JoinSecretHash("dms_secret"), Members: []NodeKey{{Node: "n1", PubKey: memberKey(1)}, {Node: "n2", PubKey: memberKey(2)}}}
+		JoinSecretHash: JoinSecretHash("dms_secret"), Members: []GenesisMember{{Node: "n1", PubKey: memberKey(1), Addr: "127.0.0.11:8300"}, {Node: "n2", PubKey: memberKey(2)}}}
 	l := New()
 	if a := l.Apply(1, env(CmdGenesis, "", nil, t0, g)); a.Result.Decision != DecisionPermit {
 		t.Fatalf("genesis: %s", a.Result.Reason)
@@ -36,7 +36,7 @@ func TestGenesisSealsJoinSecretAndMembers(t *testing.T) {
 		"a bad member name": func(g *Genesis) { g.Members[0].Node = "a/b" },
 	} {
 		c := *g
-		c.Members = append([]NodeKey(nil), g.Members...)
+		c.Members = append([]GenesisMember(nil), g.Members...)
 		bad(&c)
 		l := New()
 		if a := l.Apply(1, env(CmdGenesis, "", nil, t0, &c)); a.Result.Decision != DecisionDeny || l.State().Initialized {

@@ -160,26 +160,38 @@ func applyProtocolUpgrade(l *Ledger, c *call) outcome {
 // at least f.Threshold of them, one sovereign-level. It returns the
 // signers in order.
 func operatorQuorum(f *FedState, msg []byte, sigs []OperatorSignature, exclude string) ([]string, Reason) {
+	signers, sovereignSigned, r := operatorSignatures(f, msg, sigs, exclude)
+	if r != ReasonOK {
+		return nil, r
+	}
+	if len(signers) < f.Threshold || !sovereignSigned {
+		return nil, ReasonForbidden
+	}
+	return signers, ReasonOK
+}
+
+// operatorSignatures verifies signatures over msg by the federation
+// operators of f: each a known, unrevoked operator other than exclude,
+// each once. It returns the signers in order and whether one of them is
+// sovereign-level; it does not count them against the threshold.
+func operatorSignatures(f *FedState, msg []byte, sigs []OperatorSignature, exclude string) ([]string, bool, Reason) {
 	var signers []string
 	sovereignSigned := false
 	for _, s := range sigs {
 		op := f.Operators[s.Operator]
 		if op == nil || op.Revoked || s.Operator == exclude || len(s.Signature) != ed25519.SignatureSize ||
 			!ed25519.Verify(ed25519.PublicKey(op.PubKey), msg, s.Signature) {
-			return nil, ReasonBadSignature
+			return nil, false, ReasonBadSignature
 		}
 		for _, seen := range signers {
 			if seen == s.Operator {
-				return nil, ReasonDuplicateSignature
+				return nil, false, ReasonDuplicateSignature
 			}
 		}
 		signers = append(signers, s.Operator)
 		sovereignSigned = sovereignSigned || op.Level == LevelSovereign
 	}
-	if len(signers) < f.Threshold || !sovereignSigned {
-		return nil, ReasonForbidden
-	}
-	return signers, ReasonOK
+	return signers, sovereignSigned, ReasonOK
 }
 
 func cloneSignatures(in []OperatorSignature) []OperatorSignature {

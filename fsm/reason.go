@@ -95,6 +95,7 @@ const (
 	ReasonDuplicateEvent      Reason = 43
 	ReasonTooOld              Reason = 44
 	ReasonSequenceGap         Reason = 45
+	ReasonNoRevocation        Reason = 46 // a key rotation names no revocation after the last rotation
 )
 
 var reasonNames = map[Reason]string{
@@ -144,6 +145,7 @@ var reasonNames = map[Reason]string{
 	ReasonDuplicateEvent:      "duplicate_event",
 	ReasonTooOld:              "too_old",
 	ReasonSequenceGap:         "sequence_gap",
+	ReasonNoRevocation:        "no_revocation",
 }
 
 // ReasonByName returns the code with the given name.

@@ -51,9 +51,18 @@ import (
 // Gossip key (AES-256-GCM, every member the same): DATA/gossip.key if it
 // exists (32 raw bytes or 64 hex digits; it must then be on every node);
 // otherwise HKDF-SHA256 of the federation master secret with info
-// "dominus cortex gossip v1" (cortexGossipKey) on the sovereign, and the
-// same key handed to a domain among its link keys under the name
-// cortexKeyLink. Until a node has a key it does not gossip.
+// "dominus cortex gossip v1" (cortexGossipKey; in key epoch N > 0, info
+// "dominus cortex gossip v1 epoch N") on the sovereign, and the same key
+// handed to a domain among its link keys under the name cortexKeyLink.
+// Until a node has a key it does not gossip. When the key epoch moves on
+// (a revocation, or operators' rotate-keys), a running pool whose primary
+// is the derived key follows without a restart (followKey): it installs
+// the new key, uses it and removes the old one. The sovereign switches
+// as it applies the rotation, each domain as its next renewal brings the
+// new key; until then gossip between a node that switched and one that
+// has not is dropped (at most one renewal interval). A key from
+// DATA/gossip.key, or a keyring an operator rotated by hand, is the
+// operator's to rotate.
 //
 // Addresses. A node's gossip address is, by convention, its bus
 // address's IP with the bus port + 1 (with the default --bus, the --bind
@@ -84,13 +93,18 @@ const (
 	cortexKeyLink = "cortex"
 )
 
-// cortexGossipKey derives the federation's gossip key from the link-key
-// master secret.
-func cortexGossipKey(master []byte) ([]byte, error) {
+// cortexGossipKey derives the federation's gossip key in key epoch epoch
+// from the link-key master secret (epoch 0: the key of every federation
+// before its first rotation).
+func cortexGossipKey(master []byte, epoch uint64) ([]byte, error) {
 	if len(master) < 16 {
 		return nil, fmt.Errorf("cortex: master secret of %d bytes is too short", len(master))
 	}
-	return hkdf.Key(sha256.New, master, nil, "dominus cortex gossip v1", cortex.KeyBytes)
+	info := "dominus cortex gossip v1"
+	if epoch > 0 {
+		info += " epoch " + strconv.FormatUint(epoch, 10)
+	}
+	return hkdf.Key(sha256.New, master, nil, info, cortex.KeyBytes)
 }
 
 // cortexGossipAddr applies the address convention: bus IP, bus port + 1.
@@ -124,6 +138,8 @@ type cortexNode struct {
 
 	master      *cortex.Master // sovereign only
 	pub         publisher
+	derived     []byte // the derived gossip key the pool last took (nil: a key from gossip.key)
+	keyEpoch    uint64 // the key epoch of derived
 	lastTry     time.Time
 	lastJoin    time.Time
 	lastPublish time.Time
@@ -210,6 +226,7 @@ func (c *cortexNode) loop() {
 		if p == nil {
 			continue
 		}
+		c.followKey(p)
 		if now.Sub(c.lastJoin) >= cortexRejoinEvery {
 			c.lastJoin = now
 			c.join(p)
@@ -272,7 +289,7 @@ func (c *cortexNode) ensurePool(now time.Time) *cortex.Pool {
 		return nil
 	}
 	c.lastTry = now
-	key, err := c.gossipKey()
+	key, epoch, derived, err := c.gossipKey()
 	if err != nil || key == nil {
 		if err != nil {
 			c.warn("cortex: no usable gossip key; gossip stays off", "err", err)
@@ -303,14 +320,19 @@ func (c *cortexNode) ensurePool(now time.Time) *cortex.Pool {
 		return nil
 	}
 	n.log.Info("cortex: gossip pool started", "addr", np.Addr(), "domain", cfg.Domain, "passport", ppID)
+	c.derived, c.keyEpoch = nil, epoch
+	if derived {
+		c.derived = key
+	}
 	c.swap(np, ppID)
 	c.lastJoin = time.Time{}
 	return np
 }
 
 // gossipKey returns the gossip key (see the cortex notes above), nil
-// while the node has none.
-func (c *cortexNode) gossipKey() ([]byte, error) {
+// while the node has none, with the key epoch of a derived key and
+// whether it is derived (not DATA/gossip.key).
+func (c *cortexNode) gossipKey() (key []byte, epoch uint64, derived bool, err error) {
 	b, err := os.ReadFile(filepath.Join(c.n.cfg.DataDir, cortexKeyFile))
 	switch {
 	case err == nil:
@@ -318,24 +340,59 @@ func (c *cortexNode) gossipKey() ([]byte, error) {
 		if len(b) == 2*cortex.KeyBytes {
 			k := make([]byte, cortex.KeyBytes)
 			if _, err := hex.Decode(k, b); err == nil {
-				return k, nil
+				return k, 0, false, nil
 			}
 		}
 		if len(b) == cortex.KeyBytes {
-			return b, nil
+			return b, 0, false, nil
 		}
-		return nil, fmt.Errorf("%s is neither %d bytes nor %d hex digits", cortexKeyFile, cortex.KeyBytes, 2*cortex.KeyBytes)
+		return nil, 0, false, fmt.Errorf("%s is neither %d bytes nor %d hex digits", cortexKeyFile, cortex.KeyBytes, 2*cortex.KeyBytes)
 	case !errors.Is(err, os.ErrNotExist):
-		return nil, err
+		return nil, 0, false, err
 	}
+	epoch = c.n.fed.keyEpoch()
 	s := c.n.fed.secrets()
 	if s.Master != nil {
-		return cortexGossipKey(s.Master)
+		k, err := cortexGossipKey(s.Master, epoch)
+		return k, epoch, err == nil, err
 	}
 	if k := s.Links[cortexKeyLink]; len(k) == cortex.KeyBytes {
-		return k, nil
+		return k, s.KeyEpoch, true, nil
 	}
-	return nil, nil
+	return nil, 0, false, nil
+}
+
+// followKey moves the running pool to the federation's gossip key when
+// the key epoch moved on: install the new key, use it, remove the old
+// one, and keep a keyring file an operator left in step. It leaves alone
+// a pool whose key did not come from the federation (gossip.key, or a
+// keyring an operator rotated to another key).
+func (c *cortexNode) followKey(p *cortex.Pool) {
+	if c.derived == nil || c.n.fed.keyEpoch() == c.keyEpoch {
+		return
+	}
+	key, epoch, derived, err := c.gossipKey()
+	if err != nil || !derived || key == nil || bytes.Equal(key, c.derived) {
+		return
+	}
+	old := c.derived
+	if keys := p.Keys(); len(keys) == 0 || !bytes.Equal(keys[0], old) && !bytes.Equal(keys[0], key) {
+		c.derived = nil // an operator rotated this node's keyring by hand
+		return
+	}
+	for _, step := range []func() error{func() error { return p.InstallKey(key) }, func() error { return p.UseKey(key) }, func() error { return p.RemoveKey(old) }} {
+		if err := step(); err != nil {
+			c.warn("cortex: moving to the rotated gossip key failed; retrying", "err", err)
+			return
+		}
+	}
+	c.derived, c.keyEpoch = key, epoch
+	if len(c.keyring()) > 0 {
+		if err := c.saveKeyring(p.Keys()); err != nil {
+			c.warn("cortex: saving the rotated gossip keyring", "err", err)
+		}
+	}
+	c.n.log.Info("cortex: gossip key rotated", "key_epoch", epoch)
 }
 
 // seeds returns the gossip addresses of the other kernels' and this

@@ -36,9 +36,15 @@
 //     completed as indeterminate unless their driver is idempotent;
 //   - federation roles (federation.go, fedhttp.go; ARCHITECTURE.md
 //     "Federation"): node keys, the sovereign's join/renewal services and
-//     passport signing, domain renewal and witness loops, the QUIC bus
+//     passport signing (a join token answers once; a repeat must be the
+//     joined kernel's, signed by a node key of its passport; a revoked
+//     domain gets nothing), domain renewal and witness loops, the QUIC bus
 //     handler and outbox shipper, secrets fetched only from this kernel's
-//     own leader over mutual TLS and never proposed to Raft;
+//     own leader over mutual TLS and never proposed to Raft; link and
+//     gossip keys derived in the sovereign ledger's key epoch, which the
+//     sovereign's leader moves on after a revocation (operators with
+//     fed.keys.sign), domains taking the new keys at renewal and gossip
+//     pools switching to them without a restart;
 //   - protocol upgrades (protocol.go): asking every member which protocol
 //     versions its binary implements (the protocol RPC), refusing an
 //     upgrade while a voter (on the sovereign: a joined domain) lacks the

@@ -50,6 +50,7 @@ type fed struct {
 	mu      sync.Mutex
 	master  []byte            // sovereign: the link-key master secret
 	links   map[string][]byte // "from>to" -> key
+	epoch   uint64            // domain: the key epoch of links
 	lastUpd []byte            // domain: the last FedUpdate this leader applied
 	start   map[string]int    // per destination: the bus address to try first
 	kick    chan struct{}     // wakes the shipper when an outbox event commits
@@ -209,10 +210,12 @@ func (fd *fed) close() {
 	}
 }
 
-// secrets file: the master (sovereign) or the link keys (domain).
+// secrets file: the master (sovereign) or the link keys (domain) and the
+// key epoch they were derived in (the sovereign's epoch is in its ledger).
 type fedSecrets struct {
-	Master []byte            `codec:"master"`
-	Links  map[string][]byte `codec:"links"`
+	Master   []byte            `codec:"master"`
+	Links    map[string][]byte `codec:"links"`
+	KeyEpoch uint64            `codec:"key_epoch,omitempty"`
 }
 
 func (fd *fed) secretsPath() string { return filepath.Join(fd.n.cfg.DataDir, "federation.secrets") }
@@ -232,6 +235,7 @@ func (fd *fed) loadSecrets() {
 	if s.Links != nil {
 		fd.links = s.Links
 	}
+	fd.epoch = s.KeyEpoch
 	fd.mu.Unlock()
 }
 
@@ -242,13 +246,14 @@ func (fd *fed) secrets() fedSecrets {
 	for k, v := range fd.links {
 		links[k] = v
 	}
-	return fedSecrets{Master: fd.master, Links: links}
+	return fedSecrets{Master: fd.master, Links: links, KeyEpoch: fd.epoch}
 }
 
-// setSecrets stores new secrets when they differ from the held ones.
+// setSecrets stores new secrets when they differ from the held ones: new
+// link keys replace the old ones, in memory and in the secrets file.
 func (fd *fed) setSecrets(s fedSecrets) error {
 	fd.mu.Lock()
-	same := bytes.Equal(fd.master, s.Master) && len(fd.links) == len(s.Links)
+	same := bytes.Equal(fd.master, s.Master) && len(fd.links) == len(s.Links) && fd.epoch == s.KeyEpoch
 	if same {
 		for k, v := range s.Links {
 			if !bytes.Equal(fd.links[k], v) {
@@ -263,6 +268,7 @@ func (fd *fed) setSecrets(s fedSecrets) error {
 			s.Links = map[string][]byte{}
 		}
 		fd.links = s.Links
+		fd.epoch = s.KeyEpoch
 	}
 	fd.mu.Unlock()
 	if same {
@@ -271,21 +277,41 @@ func (fd *fed) setSecrets(s fedSecrets) error {
 	return writeSecretFile(fd.secretsPath(), fsm.Encode(&s))
 }
 
-// linkKey is the bus's key lookup.
+// keyEpoch is the epoch of the link and gossip keys this node uses: on
+// the sovereign the one its ledger holds, on a domain the one of the keys
+// its last renewal (or its leader) handed it.
+func (fd *fed) keyEpoch() uint64 {
+	if fd.n.cfg.Role == fsm.RoleSovereign {
+		var epoch uint64
+		fd.n.fedState(func(_ *fsm.State, f *fsm.FedState) { epoch = f.CurrentKeyEpoch() })
+		return epoch
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	return fd.epoch
+}
+
+// linkKey is the bus's key lookup: the sovereign derives the key in the
+// epoch its ledger holds, a domain has the keys of its last renewal. A
+// frame under an earlier epoch's key does not verify.
 func (fd *fed) linkKey(from, to string) ([]byte, bool) {
+	var epoch uint64
+	if fd.n.cfg.Role == fsm.RoleSovereign {
+		epoch = fd.keyEpoch() // before fd.mu: it reads the ledger
+	}
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	if fd.master != nil {
-		k, err := transport.DeriveLinkKey(fd.master, from, to)
+		k, err := transport.DeriveLinkKeyEpoch(fd.master, from, to, epoch)
 		return k, err == nil
 	}
 	k, ok := fd.links[linkName(from, to)]
 	return k, ok
 }
 
-// linksFor derives every link key a domain needs: to and from each other
-// kernel of the federation.
-func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, error) {
+// linksFor derives, in key epoch epoch, every link key a domain needs: to
+// and from each other kernel of the federation, and the gossip key.
+func (fd *fed) linksFor(domain string, others []string, epoch uint64) (map[string][]byte, error) {
 	fd.mu.Lock()
 	master := fd.master
 	fd.mu.Unlock()
@@ -298,7 +324,7 @@ func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, erro
 			continue
 		}
 		for _, pair := range [][2]string{{domain, o}, {o, domain}} {
-			k, err := transport.DeriveLinkKey(master, pair[0], pair[1])
+			k, err := transport.DeriveLinkKeyEpoch(master, pair[0], pair[1], epoch)
 			if err != nil {
 				return nil, err
 			}
@@ -306,7 +332,7 @@ func (fd *fed) linksFor(domain string, others []string) (map[string][]byte, erro
 		}
 	}
 	// The federation's gossip key travels with the link keys.
-	k, err := cortexGossipKey(master)
+	k, err := cortexGossipKey(master, epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -446,6 +472,29 @@ func (fd *fed) sovereignDuties() {
 			n.log.Warn("suspending domain", "domain", d, "err", err)
 		}
 	}
+	fd.rotateAfterRevocation(ctx)
+}
+
+// rotateAfterRevocation moves the key epoch on when the ledger holds a
+// revocation no rotation has answered: the revoked domain's link keys and
+// the gossip key it held stop working, and every other domain takes the
+// new keys at its next renewal.
+func (fd *fed) rotateAfterRevocation(ctx context.Context) {
+	n := fd.n
+	var rotate *fsm.FedKeysRotate
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		if d := f.UnansweredRevocation(); d != "" {
+			rotate = &fsm.FedKeysRotate{Epoch: f.CurrentKeyEpoch() + 1, Domain: d}
+		}
+	})
+	if rotate == nil {
+		return
+	}
+	if err := n.applyInternal(ctx, "key rotation", fsm.CmdFedKeysRotate, fsm.Encode(rotate)); err != nil {
+		n.log.Warn("rotating the federation keys after a revocation", "domain", rotate.Domain, "epoch", rotate.Epoch, "err", err)
+		return
+	}
+	n.log.Info("federation keys rotated after a revocation", "domain", rotate.Domain, "epoch", rotate.Epoch)
 }
 
 // ensureMaster gives this sovereign leader the link-key master secret:
@@ -527,6 +576,21 @@ type FedJoinRequest struct {
 	// ProtocolSupport is the newest protocol every voter of the domain
 	// implements (0: unknown).
 	ProtocolSupport uint16 `json:"protocol_support,omitempty"`
+	// The token is single-use: once the domain has joined, a repeated
+	// join (a retried init) must be signed by a node key of its current
+	// passport (signingBytes) and sent within two minutes.
+	SentAt    int64  `json:"sent_at,omitempty"`
+	NodeKey   string `json:"node_key,omitempty"`
+	Signature string `json:"signature,omitempty"`
+}
+
+const joinContext = "dominus-join-v1\x00"
+
+func (r *FedJoinRequest) signingBytes() []byte {
+	c := *r
+	c.Signature = ""
+	b, _ := json.Marshal(&c)
+	return append([]byte(joinContext), b...)
 }
 
 // FedRenewRequest is a domain leader's periodic renewal, signed by one of
@@ -561,6 +625,9 @@ func (r *FedRenewRequest) signingBytes() []byte {
 type FedView struct {
 	Update fsm.FedUpdate     `json:"update"`
 	Links  map[string][]byte `json:"links"`
+	// KeyEpoch is the key epoch Links (and the gossip key among them)
+	// were derived in.
+	KeyEpoch uint64 `json:"key_epoch,omitempty"`
 	// Protocol is the protocol in force on the sovereign: a joining
 	// domain seals its genesis under it.
 	Protocol uint16 `json:"protocol,omitempty"`
@@ -607,11 +674,12 @@ func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string, sovAddrs []st
 		pr := *f.Protocol
 		u.Protocol = &pr
 	}
-	links, err := fd.linksFor(domain, names)
+	epoch := f.CurrentKeyEpoch()
+	links, err := fd.linksFor(domain, names, epoch)
 	if err != nil {
 		return FedView{}, err
 	}
-	return FedView{Update: u, Links: links, Protocol: st.Meta.Protocol}, nil
+	return FedView{Update: u, Links: links, KeyEpoch: epoch, Protocol: st.Meta.Protocol}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -737,16 +805,12 @@ func (n *Node) InitializeDomain(ctx context.Context, joinToken string) (InitResu
 	if err != nil {
 		return InitResult{}, err
 	}
-	keys, addrs := n.memberKeys(ctx)
-	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs, ProtocolSupport: n.domainVoterSupport(ctx)}
-	for _, k := range keys {
-		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
-	}
+	req := n.joinRequest(ctx, joinToken, kid)
 	var view FedView
 	if err := n.fed.postSovereign(ctx, "/v1/federation/join", &req, &view); err != nil {
 		return InitResult{}, &codedError{code: "federation_join_failed", msg: err.Error()}
 	}
-	if err := n.fed.setSecrets(fedSecrets{Links: view.Links}); err != nil {
+	if err := n.fed.setSecrets(fedSecrets{Links: view.Links, KeyEpoch: view.KeyEpoch}); err != nil {
 		return InitResult{}, err
 	}
 	// The domain starts under the federation's protocol (a sovereign
@@ -763,6 +827,22 @@ func (n *Node) InitializeDomain(ctx context.Context, joinToken string) (InitResu
 		return r, fmt.Errorf("recording the federation view: %w", err)
 	}
 	return r, nil
+}
+
+// joinRequest builds this domain's join request under kernel id kid,
+// signed with this node's key: the sovereign ignores the signature at the
+// first redeem of the token and requires it of a repeat (a retried init),
+// which it answers only if this node's key is in the passport the first
+// redeem issued.
+func (n *Node) joinRequest(ctx context.Context, joinToken, kid string) FedJoinRequest {
+	keys, addrs := n.memberKeys(ctx)
+	req := FedJoinRequest{Domain: n.cfg.Domain, JoinToken: joinToken, KernelID: kid, BusAddrs: addrs, ProtocolSupport: n.domainVoterSupport(ctx),
+		SentAt: n.now().UnixNano(), NodeKey: hex.EncodeToString(n.NodePublicKey())}
+	for _, k := range keys {
+		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
+	}
+	req.Signature = hex.EncodeToString(ed25519.Sign(n.fed.key, req.signingBytes()))
+	return req
 }
 
 func (fd *fed) applyUpdate(ctx context.Context, u fsm.FedUpdate) error {
@@ -784,9 +864,27 @@ func (fd *fed) applyUpdate(ctx context.Context, u fsm.FedUpdate) error {
 
 // renew asks the sovereign for a fresh passport and view.
 func (fd *fed) renew(ctx context.Context) error {
-	n := fd.n
 	ctx, cancel := context.WithTimeout(ctx, 2*fedRequestTimeout)
 	defer cancel()
+	req, err := fd.renewRequest(ctx)
+	if err != nil {
+		return err
+	}
+	var view FedView
+	if err := fd.postSovereign(ctx, "/v1/federation/renew", &req, &view); err != nil {
+		return err
+	}
+	// The keys of the sovereign's current key epoch replace the held ones.
+	if err := fd.setSecrets(fedSecrets{Links: view.Links, KeyEpoch: view.KeyEpoch}); err != nil {
+		return err
+	}
+	fd.protocolForVoters(ctx, &view.Update)
+	return fd.applyUpdate(ctx, view.Update)
+}
+
+// renewRequest builds this domain's signed renewal.
+func (fd *fed) renewRequest(ctx context.Context) (FedRenewRequest, error) {
+	n := fd.n
 	var kid string
 	var ack uint64
 	var protocol uint16
@@ -799,18 +897,8 @@ func (fd *fed) renew(ctx context.Context) error {
 	for _, k := range keys {
 		req.NodeKeys = append(req.NodeKeys, hex.EncodeToString(k))
 	}
-	if err := fd.signRenewal(ctx, &req); err != nil {
-		return err
-	}
-	var view FedView
-	if err := fd.postSovereign(ctx, "/v1/federation/renew", &req, &view); err != nil {
-		return err
-	}
-	if err := fd.setSecrets(fedSecrets{Links: view.Links}); err != nil {
-		return err
-	}
-	fd.protocolForVoters(ctx, &view.Update)
-	return fd.applyUpdate(ctx, view.Update)
+	err := fd.signRenewal(ctx, &req)
+	return req, err
 }
 
 // signRenewal signs req with a key the sovereign accepts: this node's

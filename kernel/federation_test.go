@@ -31,6 +31,7 @@ type fedNet struct {
 	block  int
 	next   int
 	gossip bool // nodes gossip on their bus port + 1 with the test gossip key
+	derive bool // with gossip: no DATA/gossip.key, the key derived from the federation's master secret
 }
 
 func newFedNet(t testing.TB, block int) *fedNet {
@@ -67,7 +68,7 @@ func (fn *fedNet) node(name string, mut func(*Config)) *Node {
 		t.Fatal(err)
 	}
 	cfg.TLS = &tlsutil.Files{CA: filepath.Join(fn.caDir, "ca.pem"), Cert: cert, Key: key}
-	if fn.gossip {
+	if fn.gossip && !fn.derive {
 		if err := os.WriteFile(filepath.Join(cfg.DataDir, cortexKeyFile), []byte(hex.EncodeToString(cortexTestKey())), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -114,6 +115,8 @@ type fedFixture struct {
 	opKeys            map[string]ed25519.PrivateKey
 	rootA, rootB      string
 	agentA, grantForA string
+	domains           map[string]*Node  // every domain's node, a and b included
+	joinTokens        map[string]string // every domain's join token
 }
 
 // startFederation brings up a sovereign with operators alice, bob, carol
@@ -132,15 +135,17 @@ func startFederationWith(t testing.TB, block int, gossip bool, sovMut ...func(*C
 type fedOpts struct {
 	block    int
 	gossip   bool
-	protocol uint16 // the sovereign's genesis protocol (0: the newest)
+	derive   bool     // with gossip: the gossip key derived from the master secret, not DATA/gossip.key
+	extra    []string // domains joined besides a and b
+	protocol uint16   // the sovereign's genesis protocol (0: the newest)
 	sovMut   []func(*Config)
 }
 
 func startFederationOpts(t testing.TB, o fedOpts) *fedFixture {
 	ctx := context.Background()
 	fn := newFedNet(t, o.block)
-	fn.gossip = o.gossip
-	fx := &fedFixture{opKeys: map[string]ed25519.PrivateKey{}}
+	fn.gossip, fn.derive = o.gossip, o.derive
+	fx := &fedFixture{opKeys: map[string]ed25519.PrivateKey{}, domains: map[string]*Node{}}
 	fx.sov = fn.node("s1", func(c *Config) {
 		c.Role = fsm.RoleSovereign
 		for _, m := range o.sovMut {
@@ -163,7 +168,9 @@ func startFederationOpts(t testing.TB, o fedOpts) *fedFixture {
 	fx.opToken = toks[0].Token
 	sovURL := "https://" + fx.sov.HTTPAddr()
 	join := map[string]string{}
-	for _, d := range []string{"a", "b"} {
+	fx.joinTokens = join
+	names := append([]string{"a", "b"}, o.extra...)
+	for _, d := range names {
 		jt, th, err := newToken("dmj_")
 		if err != nil {
 			t.Fatal(err)
@@ -171,22 +178,33 @@ func startFederationOpts(t testing.TB, o fedOpts) *fedFixture {
 		mustPermit(t, "domain create "+d)(fx.sov.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedDomainCreate, Auth: TokenHash(fx.opToken), Payload: fsm.Encode(&fsm.FedDomainCreate{Name: d, JoinTokenHash: th})}))
 		join[d] = jt
 	}
-	fx.a = fn.node("a1", func(c *Config) { c.Role, c.Domain, c.SovereignURLs = fsm.RoleDomain, "a", []string{sovURL} })
-	fx.b = fn.node("b1", func(c *Config) { c.Role, c.Domain, c.SovereignURLs = fsm.RoleDomain, "b", []string{sovURL} })
+	for _, d := range names {
+		fx.domains[d] = fn.node(d+"1", func(c *Config) { c.Role, c.Domain, c.SovereignURLs = fsm.RoleDomain, d, []string{sovURL} })
+	}
+	fx.a, fx.b = fx.domains["a"], fx.domains["b"]
 	if fx.rootA, _, err = fx.a.InitDomain(ctx, join["a"]); err != nil {
 		t.Fatal(err)
 	}
 	if fx.rootB, _, err = fx.b.InitDomain(ctx, join["b"]); err != nil {
 		t.Fatal(err)
 	}
-	// a's first view may predate b's join: wait until each knows the other.
-	for _, pair := range [][2]*Node{{fx.a, fx.b}, {fx.b, fx.a}} {
-		n, other := pair[0], pair[1].cfg.Domain
-		waitFor(t, n.cfg.Domain+" knows "+other, 10*time.Second, func() bool {
-			ok := false
-			n.fedState(func(_ *fsm.State, f *fsm.FedState) { ok = f.Peers[other] != nil })
-			return ok
-		})
+	for _, d := range o.extra {
+		if _, _, err = fx.domains[d].InitDomain(ctx, join[d]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a's first view may predate b's join: wait until each knows the others.
+	for _, n := range fx.domains {
+		for _, other := range names {
+			if other == n.cfg.Domain {
+				continue
+			}
+			waitFor(t, n.cfg.Domain+" knows "+other, 10*time.Second, func() bool {
+				ok := false
+				n.fedState(func(_ *fsm.State, f *fsm.FedState) { ok = f.Peers[other] != nil })
+				return ok
+			})
+		}
 	}
 	// b's authority grants a's agent; a's operator grants its own agent.
 	fx.grantForA = "dmc_grant-for-a-agent"

@@ -29,6 +29,8 @@ func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed fu
 	open("GET /v1/canon", n.handleCanonShow)
 	open("GET /v1/federation/halt", n.handleFedHaltState)
 	open("POST /v1/operators/{name}/rekey", n.handleOperatorRekey)
+	open("GET /v1/federation/keys", n.handleFedKeys)
+	open("POST /v1/federation/keys/rotate", n.handleFedKeysRotate)
 
 	authed("POST /v1/federation/domains", n.handleDomainCreate)
 	authed("GET /v1/federation/domains", n.handleDomainList)
@@ -174,12 +176,15 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	th := hex.EncodeToString(TokenHash(req.JoinToken))
 	var d fsm.DomainRecord
-	var found bool
+	var found, revoked bool
+	var cur passport.Passport
 	var issuer string
 	var protocol uint16
 	n.fedState(func(st *fsm.State, f *fsm.FedState) {
 		if rec := f.Domains[req.Domain]; rec != nil {
 			d, found = *rec, true
+			cur, _ = passport.Decode(rec.Passport)
+			revoked = rec.Revoked || f.IsRevoked(cur.ID)
 		}
 		issuer = st.Meta.KernelID
 		protocol = st.Meta.Protocol
@@ -188,15 +193,20 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "unknown domain or join token"})
 		return
 	}
+	if d.KernelID != "" {
+		// The token is spent: only the joined kernel itself, signing with
+		// a node key of its passport, gets its view (and keys) again.
+		if err := n.checkJoinRepeat(&req, &d, cur, revoked); err != nil {
+			metricInc("federation.join.refused")
+			writeErr(w, err)
+			return
+		}
+	}
 	if req.ProtocolSupport != 0 && req.ProtocolSupport < protocol {
 		writeErr(w, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("this federation runs protocol %d and the domain's voters implement protocols only up to %d: upgrade their binaries first", protocol, req.ProtocolSupport)})
 		return
 	}
 	n.fed.setDomainSupport(req.Domain, req.ProtocolSupport)
-	if d.KernelID != "" && d.KernelID != req.KernelID {
-		writeErr(w, &codedError{code: api.CodeForbidden, msg: "join token already redeemed by another kernel"})
-		return
-	}
 	if d.KernelID == "" {
 		var keys [][]byte
 		for _, k := range req.NodeKeys {
@@ -229,6 +239,48 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 	n.answerView(w, r, req.Domain)
 }
 
+// checkJoinRepeat authenticates a join request for a domain that has
+// already redeemed its token: it must come from the same kernel, be signed
+// by a node key of the domain's current passport within the renewal
+// bound, and the domain must be neither revoked nor suspended.
+func (n *Node) checkJoinRepeat(req *FedJoinRequest, d *fsm.DomainRecord, cur passport.Passport, revoked bool) error {
+	if d.KernelID != req.KernelID {
+		return &codedError{code: api.CodeForbidden, msg: "join token already redeemed by another kernel"}
+	}
+	if req.Signature == "" {
+		return &codedError{code: api.CodeUnauthorized, msg: "join token already redeemed: a repeated join must be signed by a node key of the domain's passport"}
+	}
+	nodeKey, err := n.checkDomainSigned("join", "federation.join.bad_signature", req.NodeKey, req.Signature, req.signingBytes(), req.SentAt)
+	switch {
+	case err != nil:
+		return err
+	case !passport.HasNodeKey(cur, nodeKey):
+		return &codedError{code: api.CodeUnauthorized, msg: "join signed by a key outside the domain's passport"}
+	case revoked:
+		return &codedError{code: api.CodeForbidden, msg: "passport " + cur.ID + " is revoked"}
+	case d.Suspended:
+		return &codedError{code: api.CodeForbidden, msg: "domain is suspended: " + d.SuspendReason}
+	}
+	return nil
+}
+
+// checkDomainSigned verifies a domain's signed request (what: "join",
+// "renewal"): the hex Ed25519 signature by the hex node key over msg, sent
+// within two minutes of this node's clock; a bad signature is counted
+// under metric. It returns the node key.
+func (n *Node) checkDomainSigned(what, metric, nodeKeyHex, sigHex string, msg []byte, sentAt int64) (ed25519.PublicKey, error) {
+	nodeKey, err := hex.DecodeString(nodeKeyHex)
+	sig, serr := hex.DecodeString(sigHex)
+	if err != nil || serr != nil || len(nodeKey) != ed25519.PublicKeySize || !ed25519.Verify(nodeKey, msg, sig) {
+		metricInc(metric)
+		return nil, &codedError{code: api.CodeUnauthorized, msg: what + " signature does not verify"}
+	}
+	if d := n.now().Sub(time.Unix(0, sentAt)); d > 2*time.Minute || d < -2*time.Minute {
+		return nil, &codedError{code: api.CodeUnauthorized, msg: what + " request is stale or from the future"}
+	}
+	return nodeKey, nil
+}
+
 func (n *Node) answerView(w http.ResponseWriter, r *http.Request, domain string) {
 	// Member addresses come from RPCs: gather them before taking the FSM
 	// read lock.
@@ -249,18 +301,12 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	nodeKey, err := hex.DecodeString(req.NodeKey)
-	sig, serr := hex.DecodeString(req.Signature)
-	if err != nil || serr != nil || len(nodeKey) != ed25519.PublicKeySize || !ed25519.Verify(nodeKey, req.signingBytes(), sig) {
-		metricInc("federation.renew.bad_signature")
-		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "renewal signature does not verify"})
+	nodeKey, err := n.checkDomainSigned("renewal", "federation.renew.bad_signature", req.NodeKey, req.Signature, req.signingBytes(), req.SentAt)
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
 	now := n.now()
-	if d := now.Sub(time.Unix(0, req.SentAt)); d > 2*time.Minute || d < -2*time.Minute {
-		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "renewal request is stale or from the future"})
-		return
-	}
 	var d fsm.DomainRecord
 	var found, revoked bool
 	var cur passport.Passport
@@ -681,6 +727,66 @@ func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token stri
 			}
 		}
 	})
+	if n.fed != nil {
+		out.KeyEpoch = n.fed.keyEpoch()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleFedKeys shows the sovereign's key epoch and the signatures
+// gathered for the next one.
+func (n *Node) handleFedKeys(w http.ResponseWriter, r *http.Request) {
+	if n.cfg.Role != fsm.RoleSovereign {
+		writeErr(w, errNotRole("sovereign"))
+		return
+	}
+	if r.URL.Query().Has("consistent") {
+		if err := n.ConsistentRead(r.Context()); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	out := api.FedKeys{Pending: []string{}}
+	n.fedState(func(st *fsm.State, f *fsm.FedState) {
+		out.KernelID, out.KeyEpoch, out.Threshold = st.Meta.KernelID, f.CurrentKeyEpoch(), f.Threshold
+		out.Pending = append(out.Pending, f.PendingKeySigners()...)
+		if k := f.Keys; k != nil && k.Epoch > 0 {
+			out.Since, out.By = time.Unix(0, k.Since).UTC(), k.By
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleFedKeysRotate submits one operator's signature to move the key
+// epoch on; the signature is the authority, checked by the ledger.
+func (n *Node) handleFedKeysRotate(w http.ResponseWriter, r *http.Request) {
+	var req api.KeyRotateRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if n.cfg.Role != fsm.RoleSovereign {
+		writeErr(w, errNotRole("sovereign"))
+		return
+	}
+	sig, err := hex.DecodeString(req.Signature)
+	if err != nil {
+		writeErr(w, badRequest("signature must be hex"))
+		return
+	}
+	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedKeysSign, Payload: fsm.Encode(&fsm.FedKeysSign{Epoch: req.Epoch, Operator: req.Operator, Signature: sig})})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := api.KeyRotateResponse{Outcome: outcome(res), Rotated: res.Found, Pending: []string{}}
+	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+		out.KeyEpoch = f.CurrentKeyEpoch()
+		out.Pending = append(out.Pending, f.PendingKeySigners()...)
+	})
+	if res.Found {
+		out.KeyEpoch = max(out.KeyEpoch, res.Version) // this node may not have applied it yet
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

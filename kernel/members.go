@@ -45,20 +45,24 @@ func newJoinSecret() (string, error) {
 	return "dms_" + hex.EncodeToString(b[:]), nil
 }
 
-// genesisMembers are the node keys of the voters the leader can reach now.
-func (n *Node) genesisMembers(ctx context.Context) []fsm.NodeKey {
-	out := []fsm.NodeKey{{Node: n.cfg.Name, PubKey: n.NodePublicKey()}}
+// genesisMembers are the members the leader can reach now, with their
+// node keys and addresses.
+func (n *Node) genesisMembers(ctx context.Context) []fsm.GenesisMember {
+	var out []fsm.GenesisMember
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
-		return out
+		return []fsm.GenesisMember{{Node: n.cfg.Name, PubKey: n.NodePublicKey(), Addr: n.cfg.BindAddr}}
 	}
 	for _, s := range f.Configuration().Servers {
-		if string(s.ID) == n.cfg.Name || s.Suffrage != raft.Voter {
-			continue
+		m := fsm.GenesisMember{Node: string(s.ID), Addr: string(s.Address), NonVoter: s.Suffrage != raft.Voter}
+		if string(s.ID) == n.cfg.Name {
+			m.PubKey = n.NodePublicKey()
+		} else if id, err := n.identify(ctx, string(s.Address)); err == nil && id.Name == string(s.ID) && len(id.NodeKey) == ed25519.PublicKeySize {
+			m.PubKey = id.NodeKey
+		} else {
+			continue // the leader records it once it answers (reconcileMembers)
 		}
-		if id, err := n.identify(ctx, string(s.Address)); err == nil && id.Name == string(s.ID) && len(id.NodeKey) == ed25519.PublicKeySize {
-			out = append(out, fsm.NodeKey{Node: id.Name, PubKey: id.NodeKey})
-		}
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out

@@ -25,7 +25,9 @@
 //     ErrUnknownLink, ErrBadMAC.
 //   - Link keys are per direction: DeriveLinkKey(master, A, B) differs from
 //     DeriveLinkKey(master, B, A), and only A and B hold the A→B key, so a
-//     frame that verifies names its sender.
+//     frame that verifies names its sender. DeriveLinkKeyEpoch derives the
+//     same link's key in a later key epoch (epoch 0 is DeriveLinkKey), so a
+//     key taken from a kernel stops verifying once the federation rotates.
 //   - A Window accepts a sequence number at most once: never 0, never twice,
 //     never WindowSize or more below the highest accepted (ErrReplay,
 //     ErrTooOld). It is a pure function of the calls made on it. The

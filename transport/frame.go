@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 )
@@ -388,23 +389,50 @@ func DecodeAck(b []byte, keyFor LinkKeyFunc) (Ack, error) {
 // link. It returns an error for an invalid id, a link from a kernel to
 // itself, or a master secret shorter than MasterKeyBytesMin.
 func DeriveLinkKey(master []byte, from, to string) ([]byte, error) {
-	if len(master) < MasterKeyBytesMin {
-		return nil, fmt.Errorf("transport: master secret of %d bytes is shorter than %d", len(master), MasterKeyBytesMin)
-	}
-	if err := validateToken("link source", from, KernelIDLengthMax); err != nil {
+	if err := checkLink(master, from, to); err != nil {
 		return nil, err
-	}
-	if err := validateToken("link destination", to, KernelIDLengthMax); err != nil {
-		return nil, err
-	}
-	if from == to {
-		return nil, fmt.Errorf("transport: link from %q to itself", from)
 	}
 	key, err := hkdf.Key(sha256.New, master, nil, "dominus bus link v1 "+from+"->"+to, LinkKeyBytesMin)
 	if err != nil {
 		return nil, fmt.Errorf("transport: derive link key %s->%s: %w", from, to, err)
 	}
 	return key, nil
+}
+
+// DeriveLinkKeyEpoch derives the key of the directed link from → to in key
+// epoch epoch. Epoch 0 is DeriveLinkKey, the keys of every federation
+// before its first rotation; epoch N > 0 adds " epoch N" to the HKDF info
+// ("dominus bus link v1 " + from + "->" + to + " epoch " + N). Kernel ids
+// cannot contain a space, so the info string names one link in one epoch.
+func DeriveLinkKeyEpoch(master []byte, from, to string, epoch uint64) ([]byte, error) {
+	if epoch == 0 {
+		return DeriveLinkKey(master, from, to)
+	}
+	if err := checkLink(master, from, to); err != nil {
+		return nil, err
+	}
+	key, err := hkdf.Key(sha256.New, master, nil, "dominus bus link v1 "+from+"->"+to+" epoch "+strconv.FormatUint(epoch, 10), LinkKeyBytesMin)
+	if err != nil {
+		return nil, fmt.Errorf("transport: derive link key %s->%s epoch %d: %w", from, to, epoch, err)
+	}
+	return key, nil
+}
+
+// checkLink validates the arguments of a link key derivation.
+func checkLink(master []byte, from, to string) error {
+	if len(master) < MasterKeyBytesMin {
+		return fmt.Errorf("transport: master secret of %d bytes is shorter than %d", len(master), MasterKeyBytesMin)
+	}
+	if err := validateToken("link source", from, KernelIDLengthMax); err != nil {
+		return err
+	}
+	if err := validateToken("link destination", to, KernelIDLengthMax); err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("transport: link from %q to itself", from)
+	}
+	return nil
 }
 
 // verifyMAC checks mac over body with the key of link from → to.

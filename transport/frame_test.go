@@ -427,3 +427,44 @@ func TestDeriveLinkKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDeriveLinkKeyEpoch(t *testing.T) {
+	zero, err := DeriveLinkKeyEpoch(testMaster, "acme", "glob", 0)
+	if err != nil || !bytes.Equal(zero, mustLinkKey(t, testMaster, "acme", "glob")) {
+		t.Fatalf("epoch 0 = %x %v, want DeriveLinkKey's key", zero, err)
+	}
+	one, err := DeriveLinkKeyEpoch(testMaster, "acme", "glob", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := referenceHKDF(testMaster, "dominus bus link v1 acme->glob epoch 1", 32); !bytes.Equal(one, want) {
+		t.Fatalf("epoch 1 = %x, want RFC 5869 HKDF %x", one, want)
+	}
+	two, _ := DeriveLinkKeyEpoch(testMaster, "acme", "glob", 2)
+	back, _ := DeriveLinkKeyEpoch(testMaster, "glob", "acme", 1)
+	if bytes.Equal(one, zero) || bytes.Equal(one, two) || bytes.Equal(one, back) {
+		t.Fatal("keys of different epochs or directions coincide")
+	}
+	// A frame under an earlier epoch's key does not verify under the next.
+	f := Frame{Version: FrameVersion, Origin: "acme", OriginNode: "acme-1", Destination: "glob", Seq: 1, PassportID: "pp-acme-1", Type: "syscall", Payload: []byte("x")}
+	b, err := Encode(f, zero)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b, linkKeys{{"acme", "glob"}: one}.lookup); !errors.Is(err, ErrBadMAC) {
+		t.Fatalf("an epoch-0 frame under the epoch-1 key: %v, want ErrBadMAC", err)
+	}
+	for _, tc := range []struct {
+		master   []byte
+		from, to string
+	}{
+		{testMaster[:31], "acme", "glob"},
+		{testMaster, "acme", "acme"},
+		{testMaster, "a->b", "c"},
+		{testMaster, "acme epoch 1", "glob"},
+	} {
+		if _, err := DeriveLinkKeyEpoch(tc.master, tc.from, tc.to, 3); err == nil {
+			t.Errorf("DeriveLinkKeyEpoch(%d-byte master, %q, %q) accepted", len(tc.master), tc.from, tc.to)
+		}
+	}
+}

@@ -34,6 +34,13 @@ func startLiveKernel(t *testing.T) *liveKernel {
 // startLiveKernelWith is startLiveKernel with extra operator init flags.
 func startLiveKernelWith(t *testing.T, initFlags ...string) *liveKernel {
 	t.Helper()
+	return startLiveKernelCfg(t, nil, initFlags...)
+}
+
+// startLiveKernelCfg is startLiveKernelWith with mut applied to the
+// node's configuration.
+func startLiveKernelCfg(t *testing.T, mut func(*kernel.Config), initFlags ...string) *liveKernel {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +57,9 @@ func startLiveKernelWith(t *testing.T, initFlags ...string) *liveKernel {
 	cfg.RaftLogOutput = io.Discard
 	if os.Getenv("DOMINUS_TEST_LOG") != "" {
 		cfg.Logger, cfg.RaftLogOutput = slog.New(slog.NewTextHandler(os.Stderr, nil)), os.Stderr
+	}
+	if mut != nil {
+		mut(&cfg)
 	}
 	n, err := kernel.New(cfg)
 	if err != nil {

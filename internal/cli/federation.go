@@ -25,6 +25,7 @@ func init() {
 	register(passportCmd)
 	register(canonCmd)
 	register(busCmd)
+	register(federationCmd)
 }
 
 // Operator keys are Ed25519 seeds in PEM blocks of this type; the file
@@ -372,7 +373,7 @@ func busCmd() *cobra.Command {
 			if jsonMode(cmd) {
 				return writeJSON(cmd, s)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Bus:       %s\nAccepted:  %d\nPending:   %d\nDelivered: %d\n", s.Addr, s.Accepted, s.Pending, s.Delivered)
+			fmt.Fprintf(cmd.OutOrStdout(), "Bus:       %s\nKey epoch: %d\nAccepted:  %d\nPending:   %d\nDelivered: %d\n", s.Addr, s.KeyEpoch, s.Accepted, s.Pending, s.Delivered)
 			for k, v := range s.Rejected {
 				if v > 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "Rejected %s: %d\n", k, v)
@@ -382,6 +383,54 @@ func busCmd() *cobra.Command {
 		},
 	}
 	return group("bus", "Inspect the federation bus", status, stats)
+}
+
+func federationCmd() *cobra.Command {
+	var keyFile string
+	rotate := &cobra.Command{
+		Use:   "rotate-keys --key OPERATOR.key",
+		Short: "Sign the rotation of the federation's bus link keys and gossip key (sovereign); it takes effect once M operators have signed",
+		Long: `Sign, with an operator's key, the move of the federation's key epoch to the
+next one. Once M of the N operators (one of them sovereign-level) have
+signed, the sovereign derives every bus link key and the gossip key in the
+new epoch; each domain receives its new keys at its next renewal, and a
+frame under an old key is refused. The sovereign also rotates on its own
+after a passport revocation.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keyFile == "" {
+				return usageError(errors.New("rotate-keys needs --key OPERATOR.key"))
+			}
+			name, key, err := readOperatorKey(keyFile)
+			if err != nil {
+				return err
+			}
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			ks, err := c.FedKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			next := ks.KeyEpoch + 1
+			sig := ed25519.Sign(key, fsm.RotateKeysMessage(ks.KernelID, next))
+			r, err := gateAnswer(c.FedRotateKeys(cmd.Context(), api.KeyRotateRequest{Epoch: next, Operator: name, Signature: hex.EncodeToString(sig)}))
+			if err != nil {
+				return err
+			}
+			return printAnswer(cmd, "key rotation", r, r.Outcome, func() error {
+				state := fmt.Sprintf("signed; waiting for more operators (%d of %d)", len(r.Pending), ks.Threshold)
+				if r.Rotated {
+					state = fmt.Sprintf("keys rotated to epoch %d", r.KeyEpoch)
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s signed the rotation to key epoch %d: %s (seq %d)\n", name, next, state, r.Seq)
+				return err
+			})
+		},
+	}
+	rotate.Flags().StringVar(&keyFile, "key", "", "the operator's key file from `operator init --key-dir` (required)")
+	return group("federation", "Federation-wide operations (sovereign)", rotate)
 }
 
 func printBusEvent(cmd *cobra.Command, e *api.BusEvent) error {
