@@ -12,7 +12,8 @@
 // from INPUT only, so packets are lost, not refused); they need root and
 // iptables, remove every rule they add, and use 127.0.80-83.x.
 //
-// The real-process tests (protocol_test.go, trust_test.go, on the harness
+// The real-process tests (protocol_test.go, trust_test.go,
+// fedtrust_test.go, on the harness
 // of procharness_test.go) run dominus agents as
 // separate OS processes (internal/proctest builds the binary, also with
 // the dominus_protocol2 tag, which stands in for an older release); they
@@ -20,6 +21,6 @@
 // process only orchestrates.
 //
 // Address range: 127.0.60.0/24 and up (one block per test; 127.0.70.x for
-// the protocol upgrade, 127.0.110-118.x for the trust boundaries). Random choices are seeded; the seed is logged and
+// the protocol upgrade, 127.0.110-121.x for the trust boundaries). Random choices are seeded; the seed is logged and
 // DOMINUS_SEED replays it.
 package clustertests
