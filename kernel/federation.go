@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -153,7 +154,7 @@ func (n *Node) startFederation() error {
 			bc := transport.DefaultConfig()
 			bc.Handler = fd.handleFrame
 			bc.ClientTLS = n.tls.ClientConfig("")
-			bc.PeerNode = n.tls.PeerNode
+			bc.PeerNode = n.busPeer
 			bc.Logger = n.log
 			srv, err := transport.Listen(n.cfg.BusAddr, n.tls.ServerConfig(true), bc)
 			if err != nil {
@@ -289,6 +290,23 @@ func (fd *fed) keyEpoch() uint64 {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
 	return fd.epoch
+}
+
+// busPeer names the sender of a bus connection from its certificate:
+// "KERNEL/NODE", or "/NODE" for a certificate that names no kernel (only
+// with --allow-legacy-certs).
+func (n *Node) busPeer(cs tls.ConnectionState) (string, error) {
+	id, err := n.tls.PeerIdentity(cs)
+	if err != nil {
+		return "", err
+	}
+	if id.Legacy {
+		if !n.cfg.AllowLegacyCerts {
+			return "", fmt.Errorf("%w: node %q presented a certificate that names no kernel", ErrIdentity, id.Node)
+		}
+		return "/" + id.Node, nil
+	}
+	return id.Kernel + "/" + id.Node, nil
 }
 
 // linkKey is the bus's key lookup: the sovereign derives the key in the
@@ -1202,7 +1220,11 @@ func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]by
 		metricInc("bus.rejected.frame")
 		return nil, err
 	}
-	if f.OriginNode != peerNode {
+	// The sender's certificate names the origin's node, and (a
+	// kernel-bound certificate) the origin kernel: peerNode is
+	// "KERNEL/NODE", or "/NODE" for a legacy certificate.
+	peerKernel, node, _ := strings.Cut(peerNode, "/")
+	if f.OriginNode != node || (peerKernel != "" && peerKernel != f.Origin) {
 		metricInc("bus.rejected.origin")
 		return nil, errBusOrigin
 	}

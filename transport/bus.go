@@ -175,7 +175,9 @@ type Config struct {
 	// CA: tlsutil.Reloader.ClientConfig(""). Required.
 	ClientTLS *tls.Config
 	// PeerNode names the node at the other end of an accepted connection
-	// from its verified certificate: tlsutil.Reloader.PeerNode. Required.
+	// from its verified certificate (tlsutil.Reloader.PeerNode, or a name
+	// that also carries the certificate's kernel); the Handler receives
+	// it. Required.
 	PeerNode func(tls.ConnectionState) (string, error)
 	// Logger receives connection and rejection events. Nil discards.
 	Logger *slog.Logger
