@@ -613,9 +613,16 @@ func (r *fedRun) collect(ctx context.Context, in *checker.Input) []kernelInput {
 	return out
 }
 
+// sameHeads reports whether the replicas were read at one head, each
+// consistently: its verification covers exactly the head its status
+// showed. Domains keep recording renewals after the workload stops, so a
+// read that straddles one is read again rather than judged.
 func sameHeads(ls []checker.NodeLedger) bool {
 	for _, l := range ls {
 		if l.Status == nil || l.FetchErr != "" || ls[0].Status == nil || l.Status.Head != ls[0].Status.Head {
+			return false
+		}
+		if l.Verify != nil && l.Verify.OK && l.Verify.Head != l.Status.Head {
 			return false
 		}
 	}

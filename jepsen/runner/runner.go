@@ -373,23 +373,34 @@ func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Inp
 	if err := r.rec.Flush(); err != nil {
 		r.fail("history file: %v", err)
 	}
-	if _, err := r.cl.WaitConverged(after, 30*time.Second); err != nil {
-		r.fail("before reading the ledgers: %v", err)
-	}
-
-	// final state of every replica: bounded by the ledger's size
+	// final state of every replica: bounded by the ledger's size. The
+	// leader keeps recording member changes after a membership fault
+	// heals, so a read that straddles one is read again (sameHeads).
 	fctx, fcancel := context.WithTimeout(after, 10*time.Minute)
 	defer fcancel()
-	in.Ledgers = make([]checker.NodeLedger, len(r.cl.Nodes()))
-	var lwg sync.WaitGroup
-	for i, n := range r.cl.Nodes() {
-		lwg.Add(1)
-		go func() {
-			defer lwg.Done()
-			in.Ledgers[i] = r.cl.FetchLedger(fctx, n, 8)
-		}()
+	for attempt := 1; attempt <= 5; attempt++ {
+		converged := true
+		if _, err := r.cl.WaitConverged(after, 30*time.Second); err != nil {
+			if attempt == 1 {
+				r.fail("before reading the ledgers: %v", err)
+			}
+			converged = false
+		}
+		in.Ledgers = make([]checker.NodeLedger, len(r.cl.Nodes()))
+		var lwg sync.WaitGroup
+		for i, n := range r.cl.Nodes() {
+			lwg.Add(1)
+			go func() {
+				defer lwg.Done()
+				in.Ledgers[i] = r.cl.FetchLedger(fctx, n, 8)
+			}()
+		}
+		lwg.Wait()
+		if sameHeads(in.Ledgers) || !converged {
+			break
+		}
+		r.logf("replicas were read at different heads (attempt %d); reading again", attempt)
 	}
-	lwg.Wait()
 	for _, l := range in.Ledgers {
 		r.logf("%s: %d events read, head %s", l.Node, len(l.Events), headOf(l))
 	}
