@@ -63,6 +63,12 @@
 //     submitting, that moves it once M distinct valid signers, one
 //     sovereign-level, have signed (operatorQuorum); forged, foreign and
 //     repeated signatures are denied and change nothing.
+//   - Members (members.go): genesis seals the hash of the kernel's join
+//     secret and the first members' node keys and addresses; member.admit
+//     (an operator with operator.manage on "raft") admits a node by name
+//     and address; member.update (the kernel's own leader, internal)
+//     records a member's key or removal and never replaces a live member's
+//     key. Node names follow the certificate rule (letters, digits, -_.).
 //   - Protocols (protocol.go): a version names a set of decision rules.
 //     Genesis seals one; protocol.upgrade moves the ledger to a newer one
 //     at the entry that records it (State.Meta.Protocol is the version in

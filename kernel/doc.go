@@ -8,9 +8,19 @@
 //   - one TCP port per node (--bind) multiplexing Raft and node RPC after a
 //     mutual-TLS handshake; every outgoing connection is dialed from the
 //     node's own bind IP;
+//   - identity (identity.go): before anything listens or joins, the
+//     certificate is checked against --name, --kernel (its URI SAN
+//     dominus://KERNEL/NODE) and --bind, the data dir's identity.json
+//     against the kernel, and free disk; node connections are refused
+//     from certificates of another kernel and, by the connection hello,
+//     from another kernel id, so two clusters never merge;
 //   - cluster formation: bootstrap with BootstrapExpect only when the node
 //     has no Raft state; joining an existing cluster through its leader,
-//     as a voter or (NonVoter) a non-voting member;
+//     as a voter or (NonVoter) a non-voting member; after genesis only
+//     with the join secret or an operator's add-peer (members.go), the
+//     leader keeping the ledger's member table (node keys) in step with
+//     the configuration; data, membership, apply and secret RPCs are
+//     served to members only;
 //   - the write path: authenticate the token against ledger state (unknown
 //     tokens never reach Raft), forward to the leader (concurrent writes
 //     batched into one apply_batch call, each still its own Raft entry),
