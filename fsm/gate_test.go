@@ -249,18 +249,34 @@ func TestHaltDeniesAllButGovernance(t *testing.T) {
 }
 
 func TestOperatorsNeedScopedGovernance(t *testing.T) {
-	g := newGateLedger(t)
-	a := g.as(testRootToken[:], CmdCapGrant, &CapGrant{TokenHash: tokenHash("alice"), Entity: "alice", Operator: true, Ops: []string{"cap.grant", "cap.revoke"}, Resources: []string{"agents/*"}})
+	// Under protocol 3 an operator granted what its governance scope
+	// allowed, whatever it held itself.
+	g := &gateLedger{testLedger: &testLedger{Ledger: New()}, t: t, now: t0 + 1e9}
+	g.apply(env(CmdGenesis, "", nil, t0, &Genesis{KernelID: "k1", CanonHash: testCanon[:], Protocol: 3, RootTokenHash: testRootToken[:], DedupWindowNs: 60e9}))
+	operatorScopeCases(t, g, []string{"cap.grant", "cap.revoke"}, []string{"agents/*"}, []string{"*"})
+
+	// From protocol 4 a grant lies within the granter's own scope too.
+	g = newGateLedger(t)
+	operatorScopeCases(t, g, []string{"cap.grant", "cap.revoke", "kv.put"}, []string{"agents/*", "orders/*"}, []string{"orders/*"})
+	expect(t, g.as(tokenHash("alice"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("w"), Entity: "agents/w", Ops: []string{"kv.put"}, Resources: []string{"*"}}), DecisionDeny, ReasonWiderThanGranter)
+	expect(t, g.as(tokenHash("alice"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("v"), Entity: "agents/v", Ops: []string{"kv.get"}, Resources: []string{"orders/*"}}), DecisionDeny, ReasonWiderThanGranter)
+}
+
+// operatorScopeCases: alice, an operator holding ops on resources, may
+// grant inside agents/* what her scope holds, and nothing else.
+func operatorScopeCases(t *testing.T, g *gateLedger, ops, resources, granted []string) {
+	t.Helper()
+	a := g.as(testRootToken[:], CmdCapGrant, &CapGrant{TokenHash: tokenHash("alice"), Entity: "alice", Operator: true, Ops: ops, Resources: resources})
 	expect(t, a, DecisionPermit, ReasonOK)
-	ok := g.as(tokenHash("alice"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("agents/x"), Entity: "agents/x", Ops: []string{"kv.put"}, Resources: []string{"*"}})
+	ok := g.as(tokenHash("alice"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("agents/x"), Entity: "agents/x", Ops: []string{"kv.put"}, Resources: granted})
 	expect(t, ok, DecisionPermit, ReasonOK)
 	if g.State().Caps[ok.Result.ID].GrantedBy != "alice" {
 		t.Fatal("grant does not record its human")
 	}
-	expect(t, g.as(tokenHash("alice"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("y"), Entity: "other", Ops: []string{"kv.put"}, Resources: []string{"*"}}), DecisionDeny, ReasonForbidden)
+	expect(t, g.as(tokenHash("alice"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("y"), Entity: "other", Ops: []string{"kv.put"}, Resources: granted}), DecisionDeny, ReasonForbidden)
 	expect(t, g.as(tokenHash("alice"), CmdPolicySet, &PolicySet{Name: "p", Text: "permit(principal, action, resource);", Mode: PolicyActive}), DecisionDeny, ReasonForbidden)
 	expect(t, g.as(tokenHash("alice"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("bob"), Entity: "agents/bob", Operator: true, Ops: []string{"*"}, Resources: []string{"*"}}), DecisionDeny, ReasonForbidden)
-	expect(t, g.as(tokenHash("agents/x"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("z"), Entity: "agents/z", Ops: []string{"kv.put"}, Resources: []string{"*"}}), DecisionDeny, ReasonForbidden)
+	expect(t, g.as(tokenHash("agents/x"), CmdCapGrant, &CapGrant{TokenHash: tokenHash("z"), Entity: "agents/z", Ops: []string{"kv.put"}, Resources: granted}), DecisionDeny, ReasonForbidden)
 }
 
 // Property: over seeded random delegation trees, no capability ever holds

@@ -108,7 +108,7 @@ func (l *Ledger) govern(c *call, op, resource string) Reason {
 	if r := l.st.Usable(c.cap, c.now); r != ReasonOK {
 		return r
 	}
-	if !c.cap.Allows(op, resource) {
+	if !l.covers(c.cap, op, resource) {
 		return ReasonForbidden
 	}
 	return ReasonOK
@@ -165,7 +165,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	} else if len(resource) > MaxKeyBytes || len(args) > MaxArgsBytes {
 		return finish(deny(ReasonTooLarge))
 	}
-	if l.halted(cp.Entity) {
+	if l.haltedCap(cp) {
 		return finish(deny(ReasonHalted))
 	}
 	if r := st.Usable(cp, c.now); r != ReasonOK {
@@ -312,6 +312,13 @@ func applyCapGrant(l *Ledger, c *call) outcome {
 	if !validTokenHash(p.TokenHash) || !validName(p.Entity) || !validName(p.Domain) || !validPatterns(p.Ops) || !validPatterns(p.Resources) || p.TTLNs < 0 || p.Uses < 0 {
 		return deny(ReasonInvalidArgument)
 	}
+	var expires int64
+	if p.TTLNs > 0 {
+		expires = c.now + p.TTLNs
+	}
+	if r := l.grantWithin(c.cap, &p, expires); r != ReasonOK {
+		return deny(r)
+	}
 	th := hex.EncodeToString(p.TokenHash)
 	if st.CapByToken(th) != nil {
 		return deny(ReasonDuplicateToken)
@@ -319,10 +326,7 @@ func applyCapGrant(l *Ledger, c *call) outcome {
 	nc := &Capability{
 		ID: capID(st.Seq + 1), TokenHash: th, Entity: p.Entity, Operator: p.Operator, Domain: p.Domain,
 		Ops: append([]string(nil), p.Ops...), Resources: append([]string(nil), p.Resources...),
-		Uses: p.Uses, GrantedBy: c.actor, Created: st.Seq + 1,
-	}
-	if p.TTLNs > 0 {
-		nc.Expires = c.now + p.TTLNs
+		Uses: p.Uses, GrantedBy: c.actor, Created: st.Seq + 1, Expires: expires,
 	}
 	return l.issue(c, nc)
 }
@@ -335,7 +339,7 @@ func applyCapDelegate(l *Ledger, c *call) outcome {
 	st := l.st
 	parent := c.cap
 	c.subject = p.Entity
-	if l.halted(parent.Entity) {
+	if l.haltedCap(parent) {
 		return deny(ReasonHalted)
 	}
 	if r := st.Usable(parent, c.now); r != ReasonOK {
@@ -347,7 +351,7 @@ func applyCapDelegate(l *Ledger, c *call) outcome {
 	if int(parent.Depth)+1 > MaxDelegationDepth {
 		return deny(ReasonDepthExceeded)
 	}
-	if !scopeWithin(p.Ops, parent.Ops) || !scopeWithin(p.Resources, parent.Resources) {
+	if !scopeWithin(p.Ops, parent.Ops) || !scopeWithin(p.Resources, parent.Resources) || (l.authority() && !l.namedGovernance(p.Ops, parent)) {
 		return deny(ReasonWiderThanParent)
 	}
 	expires := parent.Expires
@@ -467,6 +471,9 @@ func applyApprovalDecide(l *Ledger, c *call) outcome {
 	}
 	if a == nil || a.State != ApprovalPending || c.now >= a.Expires {
 		return deny(ReasonApprovalInvalid)
+	}
+	if r := l.approverReason(c.cap, a); r != ReasonOK {
+		return deny(r)
 	}
 	a.DecidedBy = c.actor
 	reason := ReasonApprovalDenied

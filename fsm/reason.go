@@ -96,6 +96,10 @@ const (
 	ReasonTooOld              Reason = 44
 	ReasonSequenceGap         Reason = 45
 	ReasonNoRevocation        Reason = 46 // a key rotation names no revocation after the last rotation
+	ReasonWiderThanGranter    Reason = 47 // a grant or delegation beyond its granter's own scope (protocol 4)
+	ReasonSelfApproval        Reason = 48 // an approval decided by the caller or its delegation chain (protocol 4)
+	ReasonRequestIDReused     Reason = 49 // a request id reused with another command or payload (protocol 4)
+	ReasonQuotaExceeded       Reason = 50 // a caller's dedup quota, or the kv bound, is full (protocol 4)
 )
 
 var reasonNames = map[Reason]string{
@@ -146,6 +150,10 @@ var reasonNames = map[Reason]string{
 	ReasonTooOld:              "too_old",
 	ReasonSequenceGap:         "sequence_gap",
 	ReasonNoRevocation:        "no_revocation",
+	ReasonWiderThanGranter:    "wider_than_granter",
+	ReasonSelfApproval:        "self_approval",
+	ReasonRequestIDReused:     "request_id_reused",
+	ReasonQuotaExceeded:       "quota_exceeded",
 }
 
 // ReasonByName returns the code with the given name.

@@ -693,7 +693,7 @@ func (n *Node) handleBusEvent(w http.ResponseWriter, r *http.Request, token stri
 	}
 	var out *api.BusEvent
 	n.fedState(func(st *fsm.State, f *fsm.FedState) {
-		if e := f.OutEventByID(id); e != nil && (e.Entity == c.Entity || c.Allows(fsm.OpAuditRead, id)) {
+		if e := f.OutEventByID(id); e != nil && (e.Entity == c.Entity || st.Covers(c, fsm.OpAuditRead, id)) {
 			a := busEventToAPI(e)
 			out = &a
 		}

@@ -82,7 +82,7 @@ func (n *Node) requireScope(token, op string) error {
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
 		st := l.State()
 		c := st.CapByToken(hex.EncodeToString(TokenHash(token)))
-		if reason = st.Usable(c, st.Time); reason == fsm.ReasonOK && !c.Allows(op, "*") {
+		if reason = st.Usable(c, st.Time); reason == fsm.ReasonOK && !st.Covers(c, op, "*") {
 			reason = fsm.ReasonForbidden
 		}
 	})
