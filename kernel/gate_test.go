@@ -61,7 +61,7 @@ func TestGateStory(t *testing.T) {
 	root := func(i int) *client.Client { return g.as(g.root, i) }
 
 	// A named operator does the governance; every action names her.
-	op, err := root(0).OperatorAdd(ctx, api.OperatorRequest{Name: "alice", Scopes: []string{"cap.grant", "cap.revoke", "cap.read", "policy.set", "approval.decide", "halt", "audit.read"}})
+	op, err := root(0).OperatorAdd(ctx, api.OperatorRequest{Name: "alice", Scopes: []string{"cap.grant", "cap.revoke", "cap.read", "policy.set", "approval.decide", "halt", "audit.read", "kv.*", "payments.*"}})
 	mustDecision(t, op.Outcome, err, "permit", "ok")
 	alice := func(i int) *client.Client { return g.as(op.Token, i) }
 

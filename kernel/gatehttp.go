@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -307,6 +308,11 @@ func (n *Node) handleCapInspect(w http.ResponseWriter, r *http.Request, token st
 	writeJSON(w, http.StatusOK, caps[0])
 }
 
+// opName is an op an operator's scope may hold beside governance: the
+// ops of the capabilities it grants (a grant lies within its granter's
+// scope from protocol 4).
+var opName = regexp.MustCompile(`^[a-z0-9_-]+(\.[a-z0-9_-]+)+$`)
+
 func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, token string) {
 	var req api.OperatorRequest
 	if err := decodeBody(r, &req); err != nil {
@@ -318,8 +324,8 @@ func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, token s
 		return
 	}
 	for _, s := range req.Scopes {
-		if !fsm.IsGovernanceOp(s) && s != "*" && !strings.HasSuffix(s, "*") {
-			writeErr(w, badRequest("scope %q is not a governance operation", s))
+		if !fsm.IsGovernanceOp(s) && s != "*" && !strings.HasSuffix(s, "*") && !opName.MatchString(s) {
+			writeErr(w, badRequest("scope %q is neither a governance operation nor an op name or pattern (e.g. kv.put, kv.*)", s))
 			return
 		}
 	}

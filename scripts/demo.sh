@@ -92,7 +92,7 @@ echo "  exit status $RC"
 [[ $RC == 4 ]] || { echo "expected exit 4"; exit 1; }
 
 say "The syscall gate: a named operator, a 3-use capability, policy, escalation, halt"
-ALICE=$($D operator add alice --scopes cap.grant,cap.revoke,cap.read,policy.set,approval.decide,halt,audit.read | tail -1)
+ALICE=$($D operator add alice --scopes cap.grant,cap.revoke,cap.read,policy.set,approval.decide,halt,audit.read,kv.*,payments.*,exec.* | tail -1)
 AGENT=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-a --ops kv.put --resources 'orders/*' --uses 3 --ttl 1h | tail -1)
 PAYER=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-pay --ops payments.send,kv.put --resources 'acct/*,orders/*' --ttl 1h | tail -1)
 agent() { DOMINUS_TOKEN=$AGENT $D syscall "$@"; }

@@ -240,10 +240,14 @@ func operatorAddCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "add NAME --scopes SCOPES [--resources PATTERNS] [--ttl D]",
 		Short: "Issue a governance capability to a named human and print its token once",
-		Long: `add issues an operator capability with the given governance scopes
-(cap.grant, cap.revoke, cap.read, policy.set, approval.decide, halt,
-operator.manage, audit.read, snapshot.manage) and prints its id and, alone
-on the last line, its token, shown only this once.`,
+		Long: `add issues an operator capability with the given scopes and prints its id
+and, alone on the last line, its token, shown only this once. Scopes are
+governance operations (cap.grant, cap.revoke, cap.read, policy.set,
+approval.decide, halt, operator.manage, audit.read, snapshot.manage, ...)
+and the ops of the capabilities the operator will grant: from protocol 4 a
+grant lies within its granter's own scope (ops, resources, expiry, uses),
+so an operator who grants kv.put on orders/* holds it, e.g.
+--scopes cap.grant,kv.* --resources 'orders/*'.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -270,7 +274,7 @@ on the last line, its token, shown only this once.`,
 			return printGrant(cmd, "operator add "+name, r, head)
 		},
 	}
-	listFlag(c, &scopes, "scopes", "governance operations allowed, comma-separated (required)")
+	listFlag(c, &scopes, "scopes", "governance operations and the ops the operator may grant, comma-separated (required)")
 	listFlag(c, &resources, "resources", "resource patterns the scopes apply to (default '*')")
 	c.Flags().StringVar(&ttl, "ttl", "", "lifetime, a Go duration such as 720h (default: no expiry)")
 	return c
