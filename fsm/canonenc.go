@@ -306,8 +306,15 @@ func (d *DedupEntry) appendCanonical(b []byte) []byte {
 	if d == nil {
 		return mpNil(b)
 	}
-	b = mpMap(b, 4)
+	n := 4
+	if len(d.Digest) > 0 {
+		n++
+	}
+	b = mpMap(b, n)
 	b = mpStr(mpStr(b, "caller"), d.Caller)
+	if len(d.Digest) > 0 { // omitempty
+		b = mpBin(mpStr(b, "digest"), d.Digest)
+	}
 	b = d.Result.appendCanonical(mpStr(b, "result"))
 	b = mpStr(mpStr(b, "rid"), d.RequestID)
 	return mpInt(mpStr(b, "time"), d.Time)
@@ -327,6 +334,9 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 		n++
 	}
 	if len(s.Members) > 0 {
+		n++
+	}
+	if s.Limits != nil {
 		n++
 	}
 	if len(s.Sense) > 0 {
@@ -362,6 +372,9 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 		for i := range s.KV {
 			b = s.KV[i].appendCanonical(b)
 		}
+	}
+	if s.Limits != nil { // omitempty
+		b = append(mpStr(b, "limits"), encodeReflect(s.Limits)...)
 	}
 	if len(s.Members) > 0 { // omitempty
 		b = append(mpStr(b, "members"), encodeReflect(s.Members)...)

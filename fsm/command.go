@@ -68,6 +68,8 @@ const (
 	// Federation key epochs (keyepoch.go).
 	CmdFedKeysRotate CommandType = 41 // sovereign: the leader moves the key epoch on after a revocation
 	CmdFedKeysSign   CommandType = 42 // sovereign: one operator's signature to move the key epoch on
+
+	CmdLimitsSet CommandType = 43 // an operator sets the replicated limits (limits.go)
 )
 
 var commandNames = map[CommandType]string{
@@ -118,6 +120,8 @@ var commandNames = map[CommandType]string{
 	CmdMemberUpdate:  "member.update",
 	CmdFedKeysRotate: "fed.keys.rotate",
 	CmdFedKeysSign:   "fed.keys.sign",
+
+	CmdLimitsSet: "limits.set",
 }
 
 func (t CommandType) String() string {

@@ -237,6 +237,9 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	if external && !l.effectRoom() {
 		return finish(deny(ReasonEffectBacklog))
 	}
+	if !external && !l.kvWriteRoom(op, resource, args) {
+		return finish(deny(ReasonQuotaExceeded))
+	}
 	if cp.Uses > 0 {
 		cp.Used++
 	}

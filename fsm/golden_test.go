@@ -59,6 +59,7 @@ var goldenPayloads = map[CommandType]any{
 	CmdMemberUpdate:     &MemberUpdate{Node: "n4", PubKey: testCanon[:], Addr: "127.0.0.14:8300"},
 	CmdFedKeysRotate:    &FedKeysRotate{Epoch: 1, Domain: "payments"},
 	CmdFedKeysSign:      &FedKeysSign{Epoch: 1, Operator: "alice", Signature: []byte("sig")},
+	CmdLimitsSet:        &LimitsSet{DedupPerCaller: 500, KVBytes: 1 << 20, Rates: []EntityRate{{Entity: "agent-1", PerSecond: 10}}},
 	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 

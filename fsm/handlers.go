@@ -28,11 +28,14 @@ func (l *Ledger) kvEffect(op, key string, args []byte) outcome {
 		if e == nil {
 			return outcome{decision: DecisionPermit, reason: ReasonNotFound}
 		}
-		return outcome{decision: DecisionPermit, value: append([]byte(nil), e.Value...), found: true, version: e.Version}
+		// A stored value is never written in place (kvWrite replaces it),
+		// so the answer may share it.
+		return outcome{decision: DecisionPermit, value: e.Value, found: true, version: e.Version}
 	case "kv.delete":
 		if _, ok := l.st.KV[key]; !ok {
 			return outcome{decision: DecisionPermit, reason: ReasonNotFound}
 		}
+		l.st.kvBytes -= kvSize(key, l.st.KV[key].Value)
 		delete(l.st.KV, key)
 		return outcome{decision: DecisionPermit, found: true}
 	case "kv.cas":
@@ -173,7 +176,9 @@ func (l *Ledger) kvWrite(key string, value []byte) outcome {
 	if e == nil {
 		e = &KVEntry{Created: seq}
 		st.KV[key] = e
+		st.kvBytes += int64(len(key))
 	}
+	st.kvBytes += int64(len(value) - len(e.Value))
 	e.Value = append([]byte(nil), value...)
 	e.Version = seq
 	return outcome{decision: DecisionPermit, found: true, version: seq}
@@ -282,10 +287,12 @@ func applyEpoch(l *Ledger, c *call) outcome {
 		return deny(ReasonHeadMismatch)
 	}
 	st.KV = snap.KV
+	st.kvBytes = snap.kvBytes
 	st.Epoch++
 	st.dedup = map[dedupKey]int{}
 	st.dedupQueue = dedupRing{}
 	st.dedupBase = 0
+	st.dedupCount = map[string]int{}
 	l.digestOK = false
 	return outcome{decision: DecisionPermit}
 }

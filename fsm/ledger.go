@@ -19,7 +19,10 @@ type Result struct {
 	Found     bool
 	Version   uint64
 	Duplicate bool // a retry within the dedup window: nothing changed
-	Noop      bool // no event was appended
+	// Retried marks a retry answered with the current value of what it
+	// read, the window keeping only the first answer's digest (protocol 4).
+	Retried bool
+	Noop    bool // no event was appended
 	// ID names what the event created: a capability id for grants and
 	// delegations, an approval id for escalations.
 	ID string
@@ -209,6 +212,8 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 		return l.noop(env.Type, ReasonNotInitialized)
 	}
 	c := &call{env: env, raw: data, index: index, pre: p}
+	var refused Reason // a request id's own refusal (protocol 4), before any handler
+	var digest []byte
 	if spec.auth {
 		c.caller = p.caller
 		if id, ok := st.capByToken[c.caller]; ok {
@@ -216,8 +221,17 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 			c.actor = c.cap.Entity
 		}
 		if c.cap != nil && env.RequestID != "" {
+			if l.authority() {
+				digest = requestDigest(&env)
+			}
 			if i, ok := st.dedup[dedupKey{c.caller, env.RequestID}]; ok {
-				return l.duplicate(env.Type, st.dedupQueue.at(i-st.dedupBase).Result)
+				e := st.dedupQueue.at(i - st.dedupBase)
+				if e.Digest == nil || bytes.Equal(e.Digest, digest) {
+					return l.duplicate(&env, e.Result, e.Digest != nil)
+				}
+				refused = ReasonRequestIDReused
+			} else if digest != nil && !l.dedupRoom(c.caller) {
+				refused = ReasonQuotaExceeded
 			}
 		}
 	}
@@ -226,6 +240,9 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 	switch {
 	case spec.auth && c.cap == nil:
 		out = deny(ReasonUnknownToken)
+	case refused != ReasonOK:
+		c.subject = env.RequestID
+		return l.appendEvent(c, deny(refused)) // not remembered: the first answer stands
 	default:
 		out = spec.run(l, c)
 	}
@@ -238,7 +255,7 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 	}
 	applied := l.appendEvent(c, out)
 	if spec.auth && c.cap != nil && env.RequestID != "" {
-		l.remember(c, applied.Result)
+		l.remember(c, applied.Result, digest)
 	}
 	return applied
 }
@@ -259,8 +276,8 @@ func (l *Ledger) noop(t CommandType, r Reason) Applied {
 	}
 }
 
-func (l *Ledger) duplicate(t CommandType, r StoredResult) Applied {
-	a := l.noop(t, r.Reason)
+func (l *Ledger) duplicate(env *Envelope, r StoredResult, digestOnly bool) Applied {
+	a := l.noop(env.Type, r.Reason)
 	a.Result.Duplicate = true
 	a.Result.Seq = r.Seq
 	a.Result.Decision = r.Decision
@@ -268,7 +285,42 @@ func (l *Ledger) duplicate(t CommandType, r StoredResult) Applied {
 	a.Result.Found = r.Found
 	a.Result.Version = r.Version
 	a.Result.ID = r.ID
+	if digestOnly {
+		l.refreshRead(env, &a.Result)
+	}
 	return a
+}
+
+// refreshRead answers a retried read with the key's current value (the
+// window keeps the first answer's version, not its bytes), marked Retried
+// when the value has changed since.
+func (l *Ledger) refreshRead(env *Envelope, r *Result) {
+	if r.Decision != DecisionPermit {
+		return
+	}
+	var key string
+	switch env.Type {
+	case CmdKVGet:
+		var p KVKey
+		if Decode(env.Payload, &p) != nil {
+			return
+		}
+		key = p.Key
+	case CmdSyscall:
+		var p Syscall
+		if Decode(env.Payload, &p) != nil || p.Op != "kv.get" {
+			return
+		}
+		key = p.Resource
+	default:
+		return
+	}
+	found, version := r.Found, r.Version
+	r.Value, r.Found, r.Version = nil, false, 0
+	if e := l.st.KV[key]; e != nil {
+		r.Value, r.Found, r.Version = e.Value, true, e.Version
+	}
+	r.Retried = r.Found != found || r.Version != version
 }
 
 // appendEvent appends the chain record for c's outcome and advances seq,
@@ -307,26 +359,35 @@ func (l *Ledger) appendEvent(c *call, out outcome) Applied {
 	}
 }
 
-func (l *Ledger) remember(c *call, r Result) {
+// remember records a request id's first answer; from protocol 4 with the
+// digest of its command and payload, and without the answer's value (a
+// read's version names it).
+func (l *Ledger) remember(c *call, r Result, digest []byte) {
 	st := l.st
-	st.dedupQueue.push(DedupEntry{
-		Caller: c.caller, RequestID: c.env.RequestID, Time: r.Time,
-		Result: StoredResult{Seq: r.Seq, Decision: r.Decision, Reason: r.Reason, Value: r.Value, Found: r.Found, Version: r.Version, ID: r.ID},
-	})
+	sr := StoredResult{Seq: r.Seq, Decision: r.Decision, Reason: r.Reason, Value: r.Value, Found: r.Found, Version: r.Version, ID: r.ID}
+	if digest != nil {
+		sr.Value = nil
+	}
+	st.dedupQueue.push(DedupEntry{Caller: c.caller, RequestID: c.env.RequestID, Time: r.Time, Result: sr, Digest: digest})
 	st.dedup[dedupKey{c.caller, c.env.RequestID}] = st.dedupBase + st.dedupQueue.len() - 1
+	st.dedupCount[c.caller]++
 	l.pruneDedup()
 }
 
-// pruneDedup drops entries older than the window, and the oldest beyond
-// the size bound, in queue order.
+// pruneDedup drops entries older than the window and, before protocol 4,
+// the oldest beyond the size bound, in queue order (from protocol 4 the
+// bound refuses new entries instead: dedupRoom).
 func (l *Ledger) pruneDedup() {
 	st := l.st
 	for st.dedupQueue.len() > 0 {
 		e := st.dedupQueue.at(0)
-		if st.Time-e.Time <= st.Meta.DedupWindowNs && st.dedupQueue.len() <= MaxDedupEntries {
+		if st.Time-e.Time <= st.Meta.DedupWindowNs && (st.dedupQueue.len() <= MaxDedupEntries || l.authority()) {
 			break
 		}
 		delete(st.dedup, dedupKey{e.Caller, e.RequestID})
+		if st.dedupCount[e.Caller]--; st.dedupCount[e.Caller] <= 0 {
+			delete(st.dedupCount, e.Caller)
+		}
 		st.dedupQueue.drop()
 		st.dedupBase++
 	}

@@ -89,21 +89,42 @@ func TestLedgerTimeStrictlyIncreasing(t *testing.T) {
 }
 
 func TestRequestIDDeduplicatedWithinWindow(t *testing.T) {
-	tl := newTestLedger(t)
-	first := tl.put("req-1", "k", "v1", t0+1e9)
-	seq, head := tl.State().Seq, tl.State().Head
-	retry := tl.apply(env(CmdKVPut, "req-1", testRootToken[:], t0+2e9, &KVPut{Key: "k", Value: []byte("other")}))
-	if !retry.Result.Duplicate || retry.Event != nil || retry.Result.Seq != first.Result.Seq || retry.Result.Version != first.Result.Version {
-		t.Fatalf("retry: %+v", retry.Result)
-	}
-	if tl.State().Seq != seq || tl.State().Head != head || string(tl.State().KV["k"].Value) != "v1" {
-		t.Fatal("retry changed state")
-	}
-	// After the window (60 s of ledger time) the id is forgotten.
-	tl.put("", "x", "y", t0+62e9)
-	again := tl.put("req-1", "k", "v3", t0+63e9)
-	if again.Result.Duplicate || again.Event == nil {
-		t.Fatalf("request id still deduplicated after its window: %+v", again.Result)
+	for _, protocol := range []uint16{3, ProtocolAuthority} {
+		tl := &testLedger{Ledger: New()}
+		tl.apply(env(CmdGenesis, "", nil, t0, &Genesis{KernelID: "k1", CanonHash: testCanon[:], Protocol: protocol, RootTokenHash: testRootToken[:], DedupWindowNs: 60e9}))
+		first := tl.put("req-1", "k", "v1", t0+1e9)
+		seq, head := tl.State().Seq, tl.State().Head
+		retry := tl.apply(env(CmdKVPut, "req-1", testRootToken[:], t0+2e9, &KVPut{Key: "k", Value: []byte("v1")}))
+		if !retry.Result.Duplicate || retry.Event != nil || retry.Result.Seq != first.Result.Seq || retry.Result.Version != first.Result.Version {
+			t.Fatalf("protocol %d: retry: %+v", protocol, retry.Result)
+		}
+		if tl.State().Seq != seq || tl.State().Head != head || string(tl.State().KV["k"].Value) != "v1" {
+			t.Fatalf("protocol %d: retry changed state", protocol)
+		}
+		// The same id with another payload: under protocol 3 the first
+		// answer again; from protocol 4 a refusal that changes nothing else.
+		before := wholeState(tl.Ledger)
+		other := tl.apply(env(CmdKVPut, "req-1", testRootToken[:], t0+3e9, &KVPut{Key: "k", Value: []byte("other")}))
+		switch {
+		case protocol < ProtocolAuthority && (!other.Result.Duplicate || other.Event != nil):
+			t.Fatalf("protocol 3: reuse with another payload: %+v", other.Result)
+		case protocol >= ProtocolAuthority && (other.Event == nil || other.Result.Decision != DecisionDeny || other.Result.Reason != ReasonRequestIDReused):
+			t.Fatalf("protocol 4: reuse with another payload: %+v", other.Result)
+		case wholeState(tl.Ledger) != before || string(tl.State().KV["k"].Value) != "v1":
+			t.Fatalf("protocol %d: a reused request id changed the state", protocol)
+		}
+		if protocol >= ProtocolAuthority {
+			get := tl.apply(env(CmdKVGet, "req-1", testRootToken[:], t0+4e9, &KVKey{Key: "k"}))
+			if get.Result.Reason != ReasonRequestIDReused {
+				t.Fatalf("the id reused for another command: %+v", get.Result)
+			}
+		}
+		// After the window (60 s of ledger time) the id is forgotten.
+		tl.put("", "x", "y", t0+62e9)
+		again := tl.put("req-1", "k", "v3", t0+63e9)
+		if again.Result.Duplicate || again.Event == nil {
+			t.Fatalf("protocol %d: request id still deduplicated after its window: %+v", protocol, again.Result)
+		}
 	}
 }
 

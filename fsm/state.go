@@ -76,6 +76,9 @@ type DedupEntry struct {
 	RequestID string       `codec:"rid"`
 	Time      int64        `codec:"time"`
 	Result    StoredResult `codec:"result"`
+	// Digest binds the request id to its command and payload (protocol 4,
+	// requestDigest).
+	Digest []byte `codec:"digest,omitempty"`
 }
 
 // State is the whole replicated state. It is only changed by Ledger.Apply
@@ -104,6 +107,9 @@ type State struct {
 	Fed           *FedState          // federation state; nil on a standalone kernel
 	Sense         *sense.Sensor      // baselines, trust and posture; nil until the first sensed event
 	members       map[string]*Member // this kernel's nodes (members.go)
+	Limits        *Limits            // replicated limits (limits.go); nil: the defaults
+	kvBytes       int64              // bytes the kv store holds (derived)
+	dedupCount    map[string]int     // dedup entries per caller (derived)
 }
 
 // DedupLen is the number of entries in the dedup window.
@@ -120,6 +126,7 @@ func newState() *State {
 		Effects:    map[uint64]*Effect{},
 		dedup:      map[dedupKey]int{},
 		members:    map[string]*Member{},
+		dedupCount: map[string]int{},
 	}
 }
 
@@ -143,6 +150,7 @@ type stateBody struct {
 	Dedup         []DedupEntry   `codec:"dedup"`
 	Checkpoints   []HeadRef      `codec:"checkpoints"`
 	Fed           *FedState      `codec:"fed,omitempty"`
+	Limits        *Limits        `codec:"limits,omitempty"`
 	Members       []Member       `codec:"members,omitempty"` // name order
 	Sense         []byte         `codec:"sense,omitempty"`   // sense.Sensor.Encode
 }
@@ -173,6 +181,7 @@ func (s *State) body() stateBody {
 		Dedup:         s.dedupQueue.slice(),
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 		Fed:           s.Fed,
+		Limits:        s.Limits,
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
@@ -225,6 +234,7 @@ func stateFromBody(b stateBody) (*State, error) {
 		}
 		e := it.Entry
 		s.KV[it.Key] = &e
+		s.kvBytes += kvSize(it.Key, e.Value)
 	}
 	for i := range b.Caps {
 		c := b.Caps[i]
@@ -277,9 +287,17 @@ func stateFromBody(b stateBody) (*State, error) {
 			return nil, fmt.Errorf("state dedup entry repeated")
 		}
 		s.dedup[k] = i
+		s.dedupCount[d.Caller]++
 	}
 	s.dedupQueue = newDedupRing(b.Dedup)
 	s.Checkpoints = append([]HeadRef(nil), b.Checkpoints...)
+	if b.Limits != nil {
+		lim := *b.Limits
+		s.Limits = &lim
+		if len(lim.Rates) > MaxRateLimits {
+			return nil, fmt.Errorf("state rate limits exceed their bound")
+		}
+	}
 	for i := range b.Members {
 		m := b.Members[i]
 		if i > 0 && b.Members[i-1].Node >= m.Node {
