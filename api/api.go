@@ -131,6 +131,9 @@ type Outcome struct {
 	Decision  string    `json:"decision"` // permit, deny or escalate
 	Reason    string    `json:"reason"`
 	Duplicate bool      `json:"duplicate,omitempty"`
+	// Retried marks a retried read answered with the current value, which
+	// changed since its first answer (protocol 4).
+	Retried bool `json:"retried,omitempty"`
 }
 
 // KVPutRequest is PUT /v1/kv/{key}.

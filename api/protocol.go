@@ -63,3 +63,32 @@ type ProtocolUpgradeResponse struct {
 	// Warnings name non-voting members whose binaries stop at the upgrade.
 	Warnings []string `json:"warnings,omitempty"`
 }
+
+// Limits is GET /v1/operator/limits: the replicated bounds in force
+// (protocol 4), defaults filled in, and what the kv store holds.
+type Limits struct {
+	DedupPerCaller int64        `json:"dedup_per_caller"`
+	KVBytes        int64        `json:"kv_bytes"`
+	KVBytesUsed    int64        `json:"kv_bytes_used"`
+	Rates          []EntityRate `json:"rates"`
+}
+
+// EntityRate is one entity's replicated rate limit, in calls per second.
+type EntityRate struct {
+	Entity    string `json:"entity"`
+	PerSecond int64  `json:"per_second"`
+}
+
+// LimitsRequest is POST /v1/operator/limits (operator.manage): positive
+// fields set a bound; a rate of 0 removes that entity's.
+type LimitsRequest struct {
+	DedupPerCaller int64        `json:"dedup_per_caller,omitempty"`
+	KVBytes        int64        `json:"kv_bytes,omitempty"`
+	Rates          []EntityRate `json:"rates,omitempty"`
+}
+
+// LimitsResponse answers limits set.
+type LimitsResponse struct {
+	Outcome
+	Limits Limits `json:"limits"`
+}

@@ -20,3 +20,15 @@ func (c *Client) ProtocolUpgrade(ctx context.Context, req api.ProtocolUpgradeReq
 	var r api.ProtocolUpgradeResponse
 	return &r, c.do(ctx, http.MethodPost, "/v1/operator/protocol/upgrade", nil, req, &r, opts...)
 }
+
+// Limits returns the replicated limits in force.
+func (c *Client) Limits(ctx context.Context) (*api.Limits, error) {
+	var r api.Limits
+	return &r, c.do(ctx, http.MethodGet, "/v1/operator/limits", nil, nil, &r)
+}
+
+// LimitsSet changes the replicated limits (operator.manage).
+func (c *Client) LimitsSet(ctx context.Context, req api.LimitsRequest, opts ...Option) (*api.LimitsResponse, error) {
+	var r api.LimitsResponse
+	return &r, c.do(ctx, http.MethodPost, "/v1/operator/limits", nil, req, &r, opts...)
+}

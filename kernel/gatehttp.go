@@ -143,11 +143,6 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 		return
 	}
 	c := n.capOf(token)
-	if !n.limiter.allow(c.Entity, time.Now()) {
-		metricInc("gate.rate_limited")
-		writeJSON(w, http.StatusTooManyRequests, api.ErrorBody{Error: api.Error{Code: api.CodeRateLimited, Message: "rate limit for entity " + c.Entity}})
-		return
-	}
 	args := []byte(req.Args)
 	if req.Op == "kv.cas" {
 		var cr api.KVCASRequest

@@ -82,6 +82,13 @@ func (n *Node) Handler() http.Handler {
 					return
 				}
 			}
+			// Every authenticated route, before anything reaches Raft: the
+			// entity's replicated rate, else this node's default.
+			if entity, rate := n.entityRate(token); !n.limiter.allowAt(entity, time.Now(), float64(rate)) {
+				metricInc("gate.rate_limited")
+				writeJSON(w, http.StatusTooManyRequests, api.ErrorBody{Error: api.Error{Code: api.CodeRateLimited, Message: "rate limit for entity " + entity}})
+				return
+			}
 			h(w, r, token)
 		})
 	}
@@ -108,6 +115,7 @@ func (n *Node) Handler() http.Handler {
 	authed("POST /v1/snapshot/restore", n.handleSnapshotRestore)
 	n.registerGate(authed)
 	n.registerProtocol(open, authed)
+	n.registerLimits(authed)
 	n.registerFederation(open, authed)
 	n.registerSensing(authed)
 	n.registerCortex(open, authed)
@@ -124,6 +132,20 @@ func (n *Node) Handler() http.Handler {
 		}
 		limited.ServeHTTP(w, r)
 	})
+}
+
+// entityRate is the entity of token and its replicated rate (0: none).
+func (n *Node) entityRate(token string) (string, int64) {
+	var entity string
+	var rate int64
+	h := hex.EncodeToString(TokenHash(token))
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		if c := st.CapByToken(h); c != nil {
+			entity, rate = c.Entity, st.RateOf(c.Entity)
+		}
+	})
+	return entity, rate
 }
 
 func bearer(r *http.Request) string {
@@ -336,7 +358,7 @@ func (n *Node) propose(r *http.Request, token string, t fsm.CommandType, payload
 }
 
 func outcome(res fsm.Result) api.Outcome {
-	o := api.Outcome{Seq: res.Seq, Decision: res.Decision.JSON(), Reason: res.Reason.String(), Duplicate: res.Duplicate}
+	o := api.Outcome{Seq: res.Seq, Decision: res.Decision.JSON(), Reason: res.Reason.String(), Duplicate: res.Duplicate, Retried: res.Retried}
 	if res.Time > 0 {
 		o.Time = time.Unix(0, res.Time).UTC()
 	}

@@ -26,9 +26,23 @@ func newRateLimiter(perSecond float64, burst int) *rateLimiter {
 	return &rateLimiter{perSecond: perSecond, burst: float64(burst), maxEntities: 100_000, buckets: map[string]*bucket{}}
 }
 
-// allow takes one token for entity at now.
-func (r *rateLimiter) allow(entity string, now time.Time) bool {
-	if r == nil || r.perSecond <= 0 {
+// allow takes one token for entity at now, at the node's default rate.
+func (r *rateLimiter) allow(entity string, now time.Time) bool { return r.allowAt(entity, now, 0) }
+
+// allowAt takes one token for entity at now; perSecond > 0 is the
+// entity's own replicated rate (burst: two seconds of it), else the
+// node's default applies.
+func (r *rateLimiter) allowAt(entity string, now time.Time, perSecond float64) bool {
+	if r == nil {
+		return true
+	}
+	burst := r.burst
+	if perSecond > 0 {
+		burst = 2 * perSecond
+	} else {
+		perSecond = r.perSecond
+	}
+	if perSecond <= 0 {
 		return true
 	}
 	r.mu.Lock()
@@ -38,12 +52,12 @@ func (r *rateLimiter) allow(entity string, now time.Time) bool {
 		if len(r.buckets) >= r.maxEntities {
 			r.buckets = map[string]*bucket{}
 		}
-		b = &bucket{tokens: r.burst, last: now}
+		b = &bucket{tokens: burst, last: now}
 		r.buckets[entity] = b
 	}
-	b.tokens += now.Sub(b.last).Seconds() * r.perSecond
-	if b.tokens > r.burst {
-		b.tokens = r.burst
+	b.tokens += now.Sub(b.last).Seconds() * perSecond
+	if b.tokens > burst {
+		b.tokens = burst
 	}
 	b.last = now
 	if b.tokens < 1 {

@@ -102,17 +102,18 @@ type wireResult struct {
 	Noop      bool   `codec:"noop"`
 	ID        string `codec:"id"`
 	UsesLeft  int64  `codec:"uses_left"`
+	Retried   bool   `codec:"retried,omitempty"`
 }
 
 func toWire(r fsm.Result) wireResult {
 	return wireResult{Seq: r.Seq, Head: append([]byte(nil), r.Head[:]...), Time: r.Time, Type: uint16(r.Type),
 		Decision: uint8(r.Decision), Reason: uint16(r.Reason), Value: r.Value, Found: r.Found,
-		Version: r.Version, Duplicate: r.Duplicate, Noop: r.Noop, ID: r.ID, UsesLeft: r.UsesLeft}
+		Version: r.Version, Duplicate: r.Duplicate, Noop: r.Noop, ID: r.ID, UsesLeft: r.UsesLeft, Retried: r.Retried}
 }
 
 func fromWire(w wireResult) fsm.Result {
 	r := fsm.Result{Seq: w.Seq, Time: w.Time, Type: fsm.CommandType(w.Type), Decision: fsm.Decision(w.Decision),
-		Reason: fsm.Reason(w.Reason), Value: w.Value, Found: w.Found, Version: w.Version, Duplicate: w.Duplicate, Noop: w.Noop, ID: w.ID, UsesLeft: w.UsesLeft}
+		Reason: fsm.Reason(w.Reason), Value: w.Value, Found: w.Found, Version: w.Version, Duplicate: w.Duplicate, Noop: w.Noop, ID: w.ID, UsesLeft: w.UsesLeft, Retried: w.Retried}
 	copy(r.Head[:], w.Head)
 	return r
 }

@@ -20,7 +20,7 @@ func operatorCmd() *cobra.Command {
 	keygen, rekey := operatorKeyCmds()
 	return group("operator", "Initialize a kernel, manage operators and the Raft group",
 		operatorInitCmd(),
-		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(), keygen, rekey, operatorProtocolCmd(),
+		operatorAddCmd(), operatorListCmd(), operatorRevokeCmd(), keygen, rekey, operatorProtocolCmd(), operatorLimitsCmd(),
 		group("raft", "Inspect and change the Raft configuration",
 			raftListPeersCmd(), raftAddPeerCmd(), raftRemovePeerCmd(), raftTransferLeadershipCmd(), raftLeaveCmd(), raftSnapshotCmd()),
 	)

@@ -1,0 +1,70 @@
+package kernel
+
+import (
+	"net/http"
+
+	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/fsm"
+)
+
+// The replicated limits (fsm/limits.go) over HTTP: GET
+// /v1/operator/limits (audit.read or operator.manage) and POST
+// /v1/operator/limits (operator.manage; the ledger checks it again).
+
+func (n *Node) registerLimits(authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+	authed("GET /v1/operator/limits", n.handleLimitsShow)
+	authed("POST /v1/operator/limits", n.handleLimitsSet)
+}
+
+func (n *Node) limits() api.Limits {
+	var out api.Limits
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		lim := st.EffectiveLimits()
+		out = api.Limits{DedupPerCaller: lim.DedupPerCaller, KVBytes: lim.KVBytes, KVBytesUsed: st.KVBytes(), Rates: []api.EntityRate{}}
+		for _, r := range lim.Rates {
+			out.Rates = append(out.Rates, api.EntityRate{Entity: r.Entity, PerSecond: r.PerSecond})
+		}
+	})
+	return out
+}
+
+func (n *Node) handleLimitsShow(w http.ResponseWriter, r *http.Request, token string) {
+	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+		if err2 := n.requireScope(token, fsm.OpOperatorManage); err2 != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	if err := n.maybeConsistent(r); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n.limits())
+}
+
+func (n *Node) handleLimitsSet(w http.ResponseWriter, r *http.Request, token string) {
+	var req api.LimitsRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.DedupPerCaller < 0 || req.KVBytes < 0 || len(req.Rates) > fsm.MaxRateLimits {
+		writeErr(w, badRequest("limits must not be negative, and at most %d rates at once", fsm.MaxRateLimits))
+		return
+	}
+	p := fsm.LimitsSet{DedupPerCaller: req.DedupPerCaller, KVBytes: req.KVBytes}
+	for _, rt := range req.Rates {
+		if rt.PerSecond < 0 {
+			writeErr(w, badRequest("rate of %s: must not be negative", rt.Entity))
+			return
+		}
+		p.Rates = append(p.Rates, fsm.EntityRate{Entity: rt.Entity, PerSecond: rt.PerSecond})
+	}
+	res, err := n.propose(r, token, fsm.CmdLimitsSet, &p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.LimitsResponse{Outcome: outcome(res), Limits: n.limits()})
+}
