@@ -72,6 +72,10 @@ type oapiSchema struct {
 // schemaTypes maps each component schema to the type it describes.
 var schemaTypes = map[string]reflect.Type{
 	"Error":                     reflect.TypeFor[Error](),
+	"Limits":                    reflect.TypeFor[Limits](),
+	"EntityRate":                reflect.TypeFor[EntityRate](),
+	"LimitsRequest":             reflect.TypeFor[LimitsRequest](),
+	"LimitsResponse":            reflect.TypeFor[LimitsResponse](),
 	"ErrorBody":                 reflect.TypeFor[ErrorBody](),
 	"Head":                      reflect.TypeFor[Head](),
 	"Peer":                      reflect.TypeFor[Peer](),

@@ -143,8 +143,16 @@ func TestFederationExactlyOnceAcrossLeaderKillAndLinkCut(t *testing.T) {
 		if err := probe.ExpectBlocked(ctx, append(pairs(liveB, []string{aIP}), pairs([]string{aIP}, liveB)...)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond) // an ack already past the firewall may still land
+		// Acks already past the firewall may still be landing (a applies
+		// each as its own ledger entry): wait until a's count holds still
+		// for a second, bounded, before measuring the cut.
 		before := delivered()
+		for still, deadline := time.Now(), time.Now().Add(10*time.Second); time.Since(still) < time.Second && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			if d := delivered(); d != before {
+				before, still = d, time.Now()
+			}
+		}
 		time.Sleep(cut2)
 		if after := delivered(); after != before {
 			t.Fatalf("a recorded %d deliveries while the link was cut both ways", after-before)

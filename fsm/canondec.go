@@ -183,6 +183,8 @@ func (r *canonReader) bin() []byte {
 
 func (e *Envelope) decodeCanonical(b []byte) bool {
 	r := canonReader{b: b}
+	// The fast path reads a caller's envelope; one with member evidence
+	// (both fields) goes through the codec.
 	r.mapOf(5)
 	r.key("auth")
 	auth := r.bin()

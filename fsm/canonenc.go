@@ -113,8 +113,21 @@ func (e *Envelope) appendCanonical(b []byte) []byte {
 	if e == nil {
 		return mpNil(b)
 	}
-	b = mpMap(b, 5)
+	n := 5
+	if e.Node != "" { // omitempty
+		n++
+	}
+	if len(e.NodeSig) > 0 { // omitempty
+		n++
+	}
+	b = mpMap(b, n)
 	b = mpBin(mpStr(b, "auth"), e.Auth)
+	if e.Node != "" {
+		b = mpStr(mpStr(b, "node"), e.Node)
+	}
+	if len(e.NodeSig) > 0 {
+		b = mpBin(mpStr(b, "nsig"), e.NodeSig)
+	}
 	b = mpBin(mpStr(b, "p"), e.Payload)
 	b = mpStr(mpStr(b, "rid"), e.RequestID)
 	b = mpInt(mpStr(b, "ts"), e.Time)

@@ -174,7 +174,7 @@ func TestStateBodyEncoderMatchesTheCodec(t *testing.T) {
 	check("standalone ledger", tl.State().body())
 
 	k := newFedKeys(t)
-	acme := newDomainLedger(t, "acme")
+	acme := newDomainLedger(t, "acme").viewsBy(k)
 	acme.must("acme view", CmdFedUpdate, nil, k.view("acme", []string{"other"}, nil))
 	acme.must("grant agent", CmdCapGrant, testRootToken[:], &CapGrant{TokenHash: tokenHash("acme/agent"), Entity: "agent", Ops: []string{"kv.put"}, Resources: []string{"*"}})
 	acme.must("remote call", CmdSyscall, tokenHash("acme/agent"), &Syscall{Op: "kv.put", Resource: "other:orders/1", Args: []byte("v"),

@@ -150,6 +150,11 @@ type Envelope struct {
 	Auth      []byte      `codec:"auth"`
 	Time      int64       `codec:"ts"` // unix nanoseconds, stamped by the proposing leader
 	Payload   []byte      `codec:"p"`  // canonical encoding of the type's payload struct
+	// Node and NodeSig are an internal command's member evidence
+	// (internal.go): the proposing member and its signature. Absent on
+	// caller commands and in entries from before protocol 4.
+	Node    string `codec:"node,omitempty"`
+	NodeSig []byte `codec:"nsig,omitempty"`
 }
 
 // Limits on what may enter the log. Checked at the edge before Raft and

@@ -264,9 +264,11 @@ type FedState struct {
 	SovereignID   string                 `codec:"sovereign_id"`
 	Peers         map[string]*PeerRecord `codec:"peers"`
 	Revoked       []string               `codec:"revoked"` // passport ids, sorted
-	NextOut       map[string]uint64      `codec:"next_out"`
-	Outbox        []*OutEvent            `codec:"outbox"` // creation order, bounded
-	Inbox         map[string]*InboxLink  `codec:"inbox"`
+	// ViewSeq is the sovereign seq of the last view taken (protocol 4).
+	ViewSeq uint64                `codec:"view_seq,omitempty"`
+	NextOut map[string]uint64     `codec:"next_out"`
+	Outbox  []*OutEvent           `codec:"outbox"` // creation order, bounded
+	Inbox   map[string]*InboxLink `codec:"inbox"`
 
 	// Sovereign: the master cortex's findings, oldest first, bounded.
 	Knowledge []KnowledgeRecord `codec:"knowledge"`
@@ -586,6 +588,59 @@ type FedUpdate struct {
 	// takes a newer version than its own once the signatures verify
 	// against the operators it already trusts.
 	Protocol *ProtocolRatification `codec:"protocol,omitempty"`
+
+	// From protocol 4 a view is signed by the sovereign's signing nodes
+	// (each over FedUpdateMessage) and carries the sovereign ledger's seq
+	// when it was made: a domain takes a view only if a key it already
+	// pinned signed it, and never one older than the last it took.
+	SovereignSeq uint64          `codec:"sovereign_seq,omitempty"`
+	Signatures   []ViewSignature `codec:"signatures,omitempty"`
+}
+
+// ViewSignature is one sovereign node's signature over a view.
+type ViewSignature struct {
+	Node      string `codec:"node"`
+	Signature []byte `codec:"signature"`
+}
+
+const ctxFedUpdate = "dominus-federation-view-v1\x00"
+
+// FedUpdateMessage is what each sovereign node signs to send view u to
+// domain: the digest of the view without its signatures and without its
+// protocol ratification (the domain may set that aside until its voters
+// implement the version; it carries M of N operator signatures of its
+// own).
+func FedUpdateMessage(domain string, u *FedUpdate) []byte {
+	c := *u
+	c.Signatures, c.Protocol = nil, nil
+	sum := sha256.Sum256(Encode(&c))
+	return append([]byte(ctxFedUpdate+domain+"\x00"), sum[:]...)
+}
+
+// SignFedUpdate adds sovereign node signer's signature to view u for
+// domain.
+func SignFedUpdate(u *FedUpdate, domain, signer string, key ed25519.PrivateKey) {
+	u.Signatures = append(u.Signatures, ViewSignature{Node: signer, Signature: ed25519.Sign(key, FedUpdateMessage(domain, u))})
+}
+
+// viewSigned reports whether a key of pinned signed view u for domain:
+// at least one signature by a pinned node, and every signature by a
+// pinned node valid (those by nodes the domain does not know yet are
+// not evidence either way).
+func viewSigned(pinned map[string][]byte, domain string, u *FedUpdate) bool {
+	msg := FedUpdateMessage(domain, u)
+	ok := false
+	for _, s := range u.Signatures {
+		key := pinned[s.Node]
+		if len(key) != ed25519.PublicKeySize {
+			continue
+		}
+		if len(s.Signature) != ed25519.SignatureSize || !ed25519.Verify(key, msg, s.Signature) {
+			return false
+		}
+		ok = true
+	}
+	return ok
 }
 
 // FedHaltCmd halts the federation.
@@ -946,6 +1001,11 @@ func applyFedSigner(l *Ledger, c *call) outcome {
 	if !validName(p.Node) || len(p.PubKey) != ed25519.PublicKeySize || len(f.Signers) >= passport.MaxNodeKeys {
 		return deny(ReasonInvalidArgument)
 	}
+	// From protocol 4 a node registers only itself, with the node key
+	// the ledger holds for it: no proposer vouches for another key.
+	if l.authority() && (p.Node != c.env.Node || !bytes.Equal(p.PubKey, l.st.MemberKey(p.Node))) {
+		return deny(ReasonMemberUnverified)
+	}
 	if old, ok := f.Signers[p.Node]; ok && bytes.Equal(old, p.PubKey) {
 		return deny(ReasonAlreadyExists)
 	}
@@ -1223,6 +1283,25 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 		}
 		keys[k.Node] = append([]byte(nil), k.PubKey...)
 	}
+	// From protocol 4 the sovereign keys are pinned at join: the view
+	// must be signed by a key this domain already trusts (the first view,
+	// which the join brings, by one of its own keys) and be no older than
+	// the last one taken. A view that vouches for itself changes nothing.
+	if l.authority() {
+		pinned := f.SovereignKeys
+		if len(pinned) == 0 {
+			pinned = keys
+		}
+		if len(p.Signatures) > passport.MaxNodeKeys {
+			return deny(ReasonInvalidArgument)
+		}
+		if !viewSigned(pinned, st.Meta.Domain, &p) {
+			return deny(ReasonBadSignature)
+		}
+		if p.SovereignSeq < f.ViewSeq {
+			return deny(ReasonTooOld)
+		}
+	}
 	// The update's own passport must verify under the keys it brings and
 	// name this domain; its peers' passports must verify too.
 	trusted := map[string]ed25519.PublicKey{}
@@ -1291,6 +1370,9 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 	}
 	f.SovereignID = p.SovereignID
 	f.SovereignKeys = keys
+	if l.authority() {
+		f.ViewSeq = p.SovereignSeq
+	}
 	f.Passport = append([]byte(nil), p.Passport...)
 	f.Peers = peers
 	f.Revoked = revoked

@@ -89,6 +89,16 @@ type fedLedger struct {
 	t   *testing.T
 	now int64
 	log [][]byte
+	// viewKey, when set, signs every federation view without a signer as
+	// the sovereign's signing node does (protocol 4 pins the sovereign
+	// keys: views signed otherwise are the tests' forgeries).
+	viewKey ed25519.PrivateKey
+}
+
+// viewsBy makes f sign its unsigned views with k's signer.
+func (f *fedLedger) viewsBy(k *fedKeys) *fedLedger {
+	f.viewKey = k.signer
+	return f
 }
 
 func newFedLedger(t *testing.T) *fedLedger {
@@ -98,7 +108,12 @@ func newFedLedger(t *testing.T) *fedLedger {
 func (f *fedLedger) tick() int64 { f.now += 1e6; return f.now }
 
 func (f *fedLedger) at(ts int64, ct CommandType, auth []byte, payload any) Applied {
-	e := env(ct, "", auth, ts, payload)
+	if u, ok := payload.(*FedUpdate); ok && f.viewKey != nil && len(u.Signatures) == 0 && f.State().Initialized {
+		c := *u
+		SignFedUpdate(&c, f.State().Meta.Domain, fedSignerNode, f.viewKey)
+		payload = &c
+	}
+	e := f.sign(env(ct, "", auth, ts, payload))
 	f.log = append(f.log, e)
 	return f.apply(e)
 }
@@ -211,6 +226,9 @@ func sovereignGenesis(k *fedKeys, ops []fedOp, threshold int) *Genesis {
 	g := &Genesis{
 		KernelID: fedSovereignID, CanonHash: testCanon[:], Protocol: ProtocolVersion, RootTokenHash: testRootToken[:],
 		DedupWindowNs: 60e9, Role: RoleSovereign, Threshold: threshold,
+		// The signer is the sovereign's member node: its node key signs
+		// passports (fed.signer registers a member's own key only).
+		Members: []GenesisMember{{Node: fedSignerNode, PubKey: pubOf(k.signer)}},
 	}
 	for _, o := range ops {
 		g.Operators = append(g.Operators, GenesisOperator{Name: o.name, TokenHash: opToken(o.name), PubKey: pubOf(k.ops[o.name]), Level: o.level})
@@ -222,6 +240,7 @@ func sovereignGenesis(k *fedKeys, ops []fedOp, threshold int) *Genesis {
 func newSovereign(t *testing.T, k *fedKeys, ops []fedOp, threshold int) *sovWorld {
 	t.Helper()
 	w := &sovWorld{fedLedger: newFedLedger(t), k: k}
+	w.member, w.memberKey = fedSignerNode, k.signer
 	w.must("sovereign genesis", CmdGenesis, nil, sovereignGenesis(k, ops, threshold))
 	w.must("register signer", CmdFedSigner, nil, &FedSigner{Node: fedSignerNode, PubKey: pubOf(k.signer)})
 	return w
@@ -270,6 +289,7 @@ func TestFedSovereignGenesis(t *testing.T) {
 	k := newFedKeys(t)
 	ops := []fedOp{{"alice", LevelSovereign}, {"bob", LevelSovereign}, {"cara", LevelCoOperator}}
 	w := &sovWorld{fedLedger: newFedLedger(t), k: k}
+	w.member, w.memberKey = fedSignerNode, k.signer
 	a := w.must("genesis", CmdGenesis, nil, sovereignGenesis(k, ops, 2))
 	st := w.State()
 	if st.Meta.Role != RoleSovereign || st.Fed == nil || st.Fed.Threshold != 2 || len(st.Fed.Operators) != 3 {
@@ -344,7 +364,7 @@ func TestFedCommandsCheckTheRole(t *testing.T) {
 	standalone := newFedLedger(t)
 	standalone.must("standalone genesis", CmdGenesis, nil, &Genesis{KernelID: "k1", CanonHash: testCanon[:], Protocol: ProtocolVersion, RootTokenHash: testRootToken[:], DedupWindowNs: 60e9})
 	sov := newSovereign(t, k, threeSovereigns, 2)
-	dom := newDomainLedger(t, "acme")
+	dom := newDomainLedger(t, "acme").viewsBy(k)
 	root := testRootToken[:]
 	cases := []struct {
 		name string
@@ -766,7 +786,7 @@ func (k *fedKeys) view(self string, peers, revoked []string) *FedUpdate {
 
 func TestFedDomainUpdate(t *testing.T) {
 	k := newFedKeys(t)
-	d := newDomainLedger(t, "acme")
+	d := newDomainLedger(t, "acme").viewsBy(k)
 	cases := []struct {
 		name string
 		edit func(*FedUpdate)
@@ -849,8 +869,8 @@ func busEvent(ev *OutEvent, origin, passportID string) *BusReceive {
 
 func TestFedDomainBus(t *testing.T) {
 	k := newFedKeys(t)
-	acme := newDomainLedger(t, "acme")
-	other := newDomainLedger(t, "other")
+	acme := newDomainLedger(t, "acme").viewsBy(k)
+	other := newDomainLedger(t, "other").viewsBy(k)
 	acme.must("acme view", CmdFedUpdate, nil, k.view("acme", []string{"other"}, nil))
 	other.must("other view", CmdFedUpdate, nil, k.view("other", []string{"acme"}, nil))
 
@@ -957,7 +977,7 @@ func TestFedDomainBus(t *testing.T) {
 // approval unused, like every other DENY.
 func TestFedRemoteCallRefusalKeepsTheApproval(t *testing.T) {
 	k := newFedKeys(t)
-	acme := newDomainLedger(t, "acme")
+	acme := newDomainLedger(t, "acme").viewsBy(k)
 	acme.must("view", CmdFedUpdate, nil, k.view("acme", []string{"other"}, nil))
 	acme.must("grant agent", CmdCapGrant, testRootToken[:], &CapGrant{TokenHash: tokenHash("acme/agent"), Entity: "agent", Ops: []string{"kv.put"}, Resources: []string{"*"}})
 	acme.must("policy", CmdPolicySet, testRootToken[:], &PolicySet{Name: "remote", Mode: PolicyActive,
@@ -1010,8 +1030,8 @@ func sovereignStream(t *testing.T, k *fedKeys) *fedLedger {
 
 // domainStream runs the bus flow between two domains and returns both.
 func domainStream(t *testing.T, k *fedKeys) (*fedLedger, *fedLedger) {
-	acme := newDomainLedger(t, "acme")
-	other := newDomainLedger(t, "other")
+	acme := newDomainLedger(t, "acme").viewsBy(k)
+	other := newDomainLedger(t, "other").viewsBy(k)
 	acme.do(CmdFedUpdate, nil, k.view("acme", []string{"other"}, nil))
 	other.do(CmdFedUpdate, nil, k.view("other", []string{"acme"}, nil))
 	acme.do(CmdCapGrant, testRootToken[:], &CapGrant{TokenHash: tokenHash("acme/agent"), Entity: "agent", Ops: []string{"kv.put"}, Resources: []string{"*"}, Uses: 3})
@@ -1099,7 +1119,7 @@ func checkFedReplay(t *testing.T, ref *fedLedger) {
 // outside the lock that blocks Apply.
 func TestDigestLaterIgnoresLaterFederationChanges(t *testing.T) {
 	k := newFedKeys(t)
-	acme := newDomainLedger(t, "acme")
+	acme := newDomainLedger(t, "acme").viewsBy(k)
 	acme.must("acme view", CmdFedUpdate, nil, k.view("acme", []string{"other"}, nil))
 	acme.must("grant agent", CmdCapGrant, testRootToken[:], &CapGrant{TokenHash: tokenHash("acme/agent"), Entity: "agent", Ops: []string{"kv.put"}, Resources: []string{"*"}})
 	call := func(i int) {

@@ -162,7 +162,7 @@ func TestFedKeysDeterminism(t *testing.T) {
 // Key commands run only on the sovereign.
 func TestFedKeysOnlyOnTheSovereign(t *testing.T) {
 	k := newFedKeys(t)
-	dom := newDomainLedger(t, "acme")
+	dom := newDomainLedger(t, "acme").viewsBy(k)
 	dom.reject("domain rotation", ReasonWrongRole, CmdFedKeysRotate, nil, &FedKeysRotate{Epoch: 1, Domain: "acme"})
 	dom.reject("domain signature", ReasonWrongRole, CmdFedKeysSign, nil, keysSign(k.ops["alice"], "alice", 1))
 	standalone := newFedLedger(t)

@@ -182,6 +182,9 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	if env.Auth != nil && len(env.Auth) != sha256.Size {
 		return env, fmt.Errorf("auth is %d bytes, want %d", len(env.Auth), sha256.Size)
 	}
+	if len(env.Node) > 64 || len(env.NodeSig) > 64 {
+		return env, fmt.Errorf("member evidence of %d and %d bytes exceeds 64", len(env.Node), len(env.NodeSig))
+	}
 	return env, nil
 }
 
@@ -243,6 +246,13 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 	case refused != ReasonOK:
 		c.subject = env.RequestID
 		return l.appendEvent(c, deny(refused)) // not remembered: the first answer stands
+	case !spec.auth && env.Type != CmdGenesis && l.authority():
+		if r := l.memberEvidence(c); r != ReasonOK {
+			c.actor, c.subject = "kernel", "member "+env.Node
+			out = deny(r)
+		} else {
+			out = spec.run(l, c)
+		}
 	default:
 		out = spec.run(l, c)
 	}

@@ -27,6 +27,7 @@ func newRecordingGate(t *testing.T, protocol uint16) *recordingGate {
 }
 
 func (g *recordingGate) rec(e []byte) Applied {
+	e = g.sign(e)
 	g.log = append(g.log, e)
 	return g.apply(e)
 }

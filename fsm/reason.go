@@ -100,6 +100,8 @@ const (
 	ReasonSelfApproval        Reason = 48 // an approval decided by the caller or its delegation chain (protocol 4)
 	ReasonRequestIDReused     Reason = 49 // a request id reused with another command or payload (protocol 4)
 	ReasonQuotaExceeded       Reason = 50 // a caller's dedup quota, or the kv bound, is full (protocol 4)
+	ReasonInternalOnly        Reason = 51 // an internal command carrying a bearer token (protocol 4)
+	ReasonMemberUnverified    Reason = 52 // an internal command without a current member's valid signature (protocol 4)
 )
 
 var reasonNames = map[Reason]string{
@@ -154,6 +156,8 @@ var reasonNames = map[Reason]string{
 	ReasonSelfApproval:        "self_approval",
 	ReasonRequestIDReused:     "request_id_reused",
 	ReasonQuotaExceeded:       "quota_exceeded",
+	ReasonInternalOnly:        "internal_only",
+	ReasonMemberUnverified:    "member_unverified",
 }
 
 // ReasonByName returns the code with the given name.

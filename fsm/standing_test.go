@@ -13,7 +13,7 @@ import (
 // bound (PeerStanding).
 func TestDomainStandingEndsAtPassportExpiryPlusSlack(t *testing.T) {
 	k := newFedKeys(t)
-	acme := newDomainLedger(t, "acme")
+	acme := newDomainLedger(t, "acme").viewsBy(k)
 	acme.must("view", CmdFedUpdate, nil, k.view("acme", []string{"other"}, nil))
 	pp, err := passport.Decode(acme.State().Fed.Passport)
 	if err != nil {
@@ -77,7 +77,7 @@ func TestDomainSuspendedPastTheAcknowledgementDeadline(t *testing.T) {
 // expired.) A call into such a domain is refused at the origin.
 func TestRevokedPassportHasNoStandingInItsSlack(t *testing.T) {
 	k := newFedKeys(t)
-	acme := newDomainLedger(t, "acme")
+	acme := newDomainLedger(t, "acme").viewsBy(k)
 	acme.must("view with other revoked", CmdFedUpdate, nil, k.view("acme", []string{"other"}, []string{PassportID("other", 1)}))
 	pp, _ := passport.Decode(acme.State().Fed.Peers["other"].Passport)
 	for _, at := range []int64{pp.Expires - 1, pp.Expires, pp.Expires + StandingSlack/2} {

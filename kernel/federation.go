@@ -658,7 +658,7 @@ func (fd *fed) view(st *fsm.State, f *fsm.FedState, domain string, sovAddrs []st
 	if d == nil {
 		return FedView{}, errors.New("unknown domain")
 	}
-	u := fsm.FedUpdate{SovereignID: st.Meta.KernelID, Passport: d.Passport, Canon: f.Canon, Threshold: f.Threshold}
+	u := fsm.FedUpdate{SovereignID: st.Meta.KernelID, Passport: d.Passport, Canon: f.Canon, Threshold: f.Threshold, SovereignSeq: st.Seq}
 	for _, node := range sortedKeys(f.Signers) {
 		u.SovereignKeys = append(u.SovereignKeys, fsm.NodeKey{Node: node, PubKey: f.Signers[node]})
 	}
@@ -960,17 +960,72 @@ func (fd *fed) signRenewal(ctx context.Context, req *FedRenewRequest) error {
 
 type fedSignRequest struct {
 	Message []byte `codec:"message"`
+	// View and Domain ask a sovereign member to sign a federation view
+	// for a domain (instead of Message).
+	View   *fsm.FedUpdate `codec:"view,omitempty"`
+	Domain string         `codec:"domain,omitempty"`
+}
+
+// viewSignTimeout bounds how long a view waits for each member's
+// signature.
+const viewSignTimeout = time.Second
+
+// signView signs view u for domain with this node's key and asks every
+// other member of the sovereign to sign it too, in parallel: a domain
+// takes a view only if a sovereign key it pinned signed it (protocol 4),
+// and it may have pinned the keys of other members than this one (it
+// joined before this node did). Members that do not answer in time add
+// no signature; this node's own always stands.
+func (fd *fed) signView(ctx context.Context, u *fsm.FedUpdate, domain string) {
+	n := fd.n
+	// The view reaches the domain as JSON: sign what the domain will
+	// decode (JSON keeps no difference between a nil and an empty list).
+	if b, err := json.Marshal(u); err == nil {
+		var norm fsm.FedUpdate
+		if json.Unmarshal(b, &norm) == nil {
+			*u = norm
+		}
+	}
+	msg := fsm.FedUpdateMessage(domain, u)
+	sigs := []fsm.ViewSignature{{Node: n.cfg.Name, Signature: ed25519.Sign(fd.key, msg)}}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, sv := range f.Configuration().Servers {
+			if string(sv.ID) == n.cfg.Name {
+				continue
+			}
+			wg.Add(1)
+			go func(node, addr string) {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, viewSignTimeout)
+				defer cancel()
+				var out fedSignResponse
+				if err := n.pool.call(cctx, addr, rpcFedSign, &fedSignRequest{View: u, Domain: domain}, &out); err != nil {
+					n.log.Debug("a sovereign member did not sign a federation view", "member", node, "err", err)
+					return
+				}
+				mu.Lock()
+				sigs = append(sigs, fsm.ViewSignature{Node: node, Signature: out.Signature})
+				mu.Unlock()
+			}(string(sv.ID), string(sv.Address))
+		}
+		wg.Wait()
+	}
+	sort.Slice(sigs, func(i, j int) bool { return sigs[i].Node < sigs[j].Node })
+	u.Signatures = sigs
 }
 
 type fedSignResponse struct {
 	Signature []byte `codec:"signature"`
 }
 
-// serveSign signs a renewal of this node's own domain for a member of its
-// own kernel; it signs nothing else.
+// serveSign signs, for a member of its own kernel, a renewal of this
+// node's own domain (on a domain) or a federation view (on the
+// sovereign); it signs nothing else.
 func (n *Node) serveSign(ctx context.Context, peer string, body []byte) ([]byte, error) {
-	if n.fed == nil || n.cfg.Role != fsm.RoleDomain {
-		return nil, errors.New("not a domain kernel")
+	if n.fed == nil || (n.cfg.Role != fsm.RoleDomain && n.cfg.Role != fsm.RoleSovereign) {
+		return nil, errors.New("not a federation kernel")
 	}
 	if n.tls != nil && !n.isMember(peer) {
 		return nil, fmt.Errorf("signing refused: %q is not a member of this kernel", peer)
@@ -978,6 +1033,12 @@ func (n *Node) serveSign(ctx context.Context, peer string, body []byte) ([]byte,
 	var req fedSignRequest
 	if err := fsm.Decode(body, &req); err != nil {
 		return nil, err
+	}
+	if n.cfg.Role == fsm.RoleSovereign {
+		if req.View == nil || req.Domain == "" {
+			return nil, errors.New("signing refused: the sovereign signs federation views only")
+		}
+		return fsm.Encode(&fedSignResponse{Signature: ed25519.Sign(n.fed.key, fsm.FedUpdateMessage(req.Domain, req.View))}), nil
 	}
 	msg, ok := bytes.CutPrefix(req.Message, []byte(renewContext))
 	var r FedRenewRequest

@@ -287,11 +287,16 @@ func (n *Node) answerView(w http.ResponseWriter, r *http.Request, domain string)
 	_, sovAddrs := n.memberKeys(r.Context())
 	var view FedView
 	var err error
+	if _, err := n.fed.ensureSigner(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
 	n.fedState(func(st *fsm.State, f *fsm.FedState) { view, err = n.fed.view(st, f, domain, sovAddrs) })
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
+	n.fed.signView(r.Context(), &view.Update, domain)
 	writeJSON(w, http.StatusOK, view)
 }
 

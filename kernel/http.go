@@ -353,6 +353,11 @@ func (n *Node) propose(r *http.Request, token string, t fsm.CommandType, payload
 	if len(rid) > fsm.MaxRequestIDBytes {
 		return fsm.Result{}, badRequest("request id longer than %d bytes", fsm.MaxRequestIDBytes)
 	}
+	if fsm.IsInternal(t) {
+		// Internal commands come only from the kernel's own nodes; the
+		// ledger would refuse this one internal_only anyway.
+		return fsm.Result{}, &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("%s is an internal command: no bearer token may propose it", t)}
+	}
 	env := fsm.Envelope{Type: t, RequestID: rid, Auth: TokenHash(token), Payload: fsm.Encode(payload)}
 	return n.Apply(r.Context(), env)
 }

@@ -50,7 +50,9 @@ func newJoinSecret() (string, error) {
 func (n *Node) genesisMembers(ctx context.Context) []fsm.GenesisMember {
 	var out []fsm.GenesisMember
 	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
+	if f.Error() != nil || len(f.Configuration().Servers) == 0 {
+		// Not bootstrapped yet (an init that waits for the first
+		// election): this node at least; the leader records the others.
 		return []fsm.GenesisMember{{Node: n.cfg.Name, PubKey: n.NodePublicKey(), Addr: n.cfg.BindAddr}}
 	}
 	for _, s := range f.Configuration().Servers {
@@ -139,7 +141,11 @@ func (n *Node) reconcileMembers(ctx context.Context) {
 		return
 	}
 	inConfig := map[string]bool{}
-	for _, s := range f.Configuration().Servers {
+	servers := f.Configuration().Servers
+	// This node first: until the ledger holds its key, its other
+	// records would not verify (it records its own, signed with it).
+	sort.SliceStable(servers, func(i, j int) bool { return string(servers[i].ID) == n.cfg.Name && string(servers[j].ID) != n.cfg.Name })
+	for _, s := range servers {
 		name := string(s.ID)
 		inConfig[name] = true
 		k, ok := ledger[name]

@@ -703,6 +703,7 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 		defer cancel()
 	}
 	env.Time = 0
+	n.signInternal(&env)
 	var data []byte // encoded once, and only if the write is forwarded
 	backoff := 10 * time.Millisecond
 	for {
@@ -738,6 +739,50 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 }
 
 // applyLocal stamps and proposes envelope bytes on this leader.
+// signInternal gives an internal command this node's member evidence
+// (fsm/internal.go): its node name and its node key's signature over the
+// kernel id, the command and its payload. The ledger verifies it against
+// the key it holds for this member (protocol 4). Commands with a caller
+// token, genesis, and commands proposed before the kernel id is known
+// are left as they are.
+func (n *Node) signInternal(env *fsm.Envelope) {
+	if len(env.Auth) != 0 || env.Node != "" || !fsm.IsInternal(env.Type) || n.nodeKey == nil {
+		return
+	}
+	var kid string
+	var keyed bool
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		kid, keyed = st.Meta.KernelID, st.MemberKey(n.cfg.Name) != nil
+	})
+	if kid == "" {
+		return
+	}
+	fsm.SignMember(env, kid, n.cfg.Name, n.nodeKey)
+	if !keyed && env.Type != fsm.CmdMemberUpdate {
+		// A node the ledger holds no key for yet (it joined a moment ago;
+		// the leader records it within seconds) records its own first,
+		// or its command would not verify.
+		n.recordSelf()
+	}
+}
+
+// recordSelf proposes this node's own member record, signed with its key
+// (the ledger accepts that once, for a node it holds no key for).
+func (n *Node) recordSelf() {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	u := &fsm.MemberUpdate{Node: n.cfg.Name, PubKey: n.NodePublicKey(), Addr: n.cfg.BindAddr}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == n.cfg.Name {
+				u.Addr, u.NonVoter = string(s.Address), s.Suffrage != raft.Voter
+			}
+		}
+	}
+	n.proposeMember(ctx, u)
+}
+
 func (n *Node) applyLocal(ctx context.Context, env fsm.Envelope) (fsm.Result, uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return fsm.Result{}, 0, ErrNotLeader

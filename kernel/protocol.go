@@ -250,6 +250,11 @@ func (n *Node) checkUpgrade(ctx context.Context, version uint16) (warnings []str
 			return nil, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("voter %s implements protocols up to %d, not %d: upgrade its binary (or remove it from the configuration) first", m.node, m.supports, version)}
 		}
 	}
+	if version >= fsm.ProtocolAuthority {
+		if missing := n.unkeyedMembers(members); len(missing) > 0 {
+			return nil, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("from protocol %d every internal command carries its member's signature, and the ledger holds no node key yet for %s; the leader records a member's key within seconds of its joining (dominus operator raft list-peers shows node_key): retry then", fsm.ProtocolAuthority, strings.Join(missing, ", "))}
+		}
+	}
 	if n.cfg.Role == fsm.RoleSovereign && n.fed != nil {
 		var lagging []string
 		n.fedState(func(_ *fsm.State, f *fsm.FedState) {
@@ -267,6 +272,21 @@ func (n *Node) checkUpgrade(ctx context.Context, version uint16) (warnings []str
 		}
 	}
 	return warnings, nil
+}
+
+// unkeyedMembers names the members whose node key the ledger does not
+// hold: from protocol 4 their internal commands would be refused.
+func (n *Node) unkeyedMembers(members []memberProtocol) []string {
+	var missing []string
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		for _, m := range members {
+			if st.MemberKey(m.node) == nil {
+				missing = append(missing, m.node)
+			}
+		}
+	})
+	return missing
 }
 
 func supportText(s uint16) string {
@@ -389,10 +409,17 @@ func (fd *fed) protocolForVoters(ctx context.Context, u *fsm.FedUpdate) {
 	members, err := n.askMembers(ctx)
 	if err == nil {
 		var min uint16
-		if min, err = minVoterSupport(members); err == nil && min >= u.Protocol.Version {
-			return
-		}
-		if err == nil {
+		min, err = minVoterSupport(members)
+		if err == nil && min >= u.Protocol.Version {
+			missing := []string(nil)
+			if u.Protocol.Version >= fsm.ProtocolAuthority {
+				missing = n.unkeyedMembers(members)
+			}
+			if len(missing) == 0 {
+				return
+			}
+			err = fmt.Errorf("the ledger holds no node key yet for %s", strings.Join(missing, ", "))
+		} else if err == nil {
 			err = fmt.Errorf("a voter implements protocols only up to %d", min)
 		}
 	}
