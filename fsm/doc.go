@@ -79,6 +79,26 @@
 //     the contract's model (policy.go: Dominus:: types, context time and
 //     args_digest, principal domain); un-namespaced policies are judged
 //     against the un-namespaced types they name.
+//   - Who proposes (internal.go): every command is a caller command (a
+//     bearer token's hash; the ledger checks the capability's scope) or
+//     an internal one (no token; a member node proposes it). From
+//     protocol 4 an internal command carries its member's Ed25519
+//     signature over MemberCommandMessage, verified against the node key
+//     the ledger holds (internal_only with a token, member_unverified
+//     otherwise); fed.signer registers only the proposer's own key; a
+//     domain takes a federation view only if a sovereign key it pinned at
+//     join signed it, and never an older one. SECURITY.md's command table
+//     lists each command's proposer and checks (commandtable_test.go).
+//   - Authority (authority.go, protocol 4): a grant or delegation lies
+//     within its granter's scope (wider_than_granter); governance ops
+//     match only by name, never an agent's '*'; an approval is decided
+//     only outside the caller's delegation chain (self_approval); halts
+//     apply along the chain.
+//   - Bounded state (limits.go, protocol 4): a request id binds to the
+//     digest of its command and payload (request_id_reused); the dedup
+//     window keeps answer digests, not values, with a per-caller quota
+//     (quota_exceeded); the kv store's bytes are bounded; limits.set
+//     (operator.manage) sets the bounds and per-entity rates.
 //   - Sensing (sensing.go, protocol 2): every gate decision is folded into
 //     the sense.Sensor of the state; tier, trust, deviation and posture are
 //     Cedar context. A ledger sealed under protocol 1 replays without it.

@@ -24,7 +24,7 @@ func limitsShowCmd() *cobra.Command {
 		Long: `show prints the replicated limits in force, defaults filled in: the
 dedup entries each caller may hold, the bound on the kv store's bytes (and
 what it holds now), and each entity's own rate. An entity without a rate
-gets the node's default (agent --rate-limit).
+gets the node's default (1,000 calls per second).
 
   --json: {"dedup_per_caller": N, "kv_bytes": N, "kv_bytes_used": N,
            "rates": [{"entity", "per_second"}]}`,
