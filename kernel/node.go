@@ -703,7 +703,7 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 		defer cancel()
 	}
 	env.Time = 0
-	n.signInternal(&env)
+	n.signInternal(ctx, &env)
 	var data []byte // encoded once, and only if the write is forwarded
 	backoff := 10 * time.Millisecond
 	for {
@@ -745,16 +745,25 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 // the key it holds for this member (protocol 4). Commands with a caller
 // token, genesis, and commands proposed before the kernel id is known
 // are left as they are.
-func (n *Node) signInternal(env *fsm.Envelope) {
+func (n *Node) signInternal(ctx context.Context, env *fsm.Envelope) {
 	if len(env.Auth) != 0 || env.Node != "" || !fsm.IsInternal(env.Type) || n.nodeKey == nil {
 		return
 	}
 	var kid string
 	var keyed bool
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
-		st := l.State()
-		kid, keyed = st.Meta.KernelID, st.MemberKey(n.cfg.Name) != nil
-	})
+	read := func() {
+		n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+			st := l.State()
+			kid, keyed = st.Meta.KernelID, st.MemberKey(n.cfg.Name) != nil
+		})
+	}
+	if read(); kid == "" {
+		// The genesis may be committed but not applied here yet (a
+		// follower that forwarded it): catch up with the leader first.
+		if err := n.ConsistentRead(ctx); err == nil {
+			read()
+		}
+	}
 	if kid == "" {
 		return
 	}
