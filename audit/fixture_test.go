@@ -66,6 +66,15 @@ func buildHistory(t *testing.T, seed int64, n int) *history {
 		KernelID: "audit-test", CanonHash: canonHash[:], Protocol: fsm.ProtocolVersion,
 		RootTokenHash: rootToken[:], DedupWindowNs: 60e9,
 	}))
+	// sent keeps each request id's command, so that a retry repeats it
+	// (from protocol 4 a request id sent with another payload is a DENY
+	// request_id_reused, not a noop).
+	type sentCmd struct {
+		t       fsm.CommandType
+		auth    []byte
+		payload any
+	}
+	sent := map[string]sentCmd{}
 	var rids []string
 	for i := 0; i < n; i++ {
 		ts += int64(rng.Intn(2_000_000_000))
@@ -74,29 +83,36 @@ func buildHistory(t *testing.T, seed int64, n int) *history {
 		rid := fmt.Sprintf("rid-%d", i)
 		if len(rids) > 0 && rng.Intn(10) == 0 {
 			rid = rids[rng.Intn(len(rids))] // a retry: a noop inside the window
+			if c, ok := sent[rid]; ok {
+				apply(entry(c.t, rid, c.auth, ts, c.payload))
+				continue
+			}
 		}
 		rids = append(rids, rid)
 		auth := rootToken[:]
 		if rng.Intn(25) == 0 {
 			auth = otherToken[:]
 		}
-		var e []byte
+		var c sentCmd
 		switch rng.Intn(9) {
 		case 0, 1, 2, 3:
-			e = entry(fsm.CmdKVPut, rid, auth, ts, &fsm.KVPut{Key: key, Value: []byte(val)})
+			c = sentCmd{fsm.CmdKVPut, auth, &fsm.KVPut{Key: key, Value: []byte(val)}}
 		case 4:
-			e = entry(fsm.CmdKVGet, rid, auth, ts, &fsm.KVKey{Key: key})
+			c = sentCmd{fsm.CmdKVGet, auth, &fsm.KVKey{Key: key}}
 		case 5:
-			e = entry(fsm.CmdKVDelete, rid, auth, ts, &fsm.KVKey{Key: key})
+			c = sentCmd{fsm.CmdKVDelete, auth, &fsm.KVKey{Key: key}}
 		case 6:
-			e = entry(fsm.CmdKVCAS, rid, auth, ts, &fsm.KVCAS{Key: key, ExpectExists: rng.Intn(2) == 0, Expect: []byte(val), Value: []byte(val + "!")})
+			c = sentCmd{fsm.CmdKVCAS, auth, &fsm.KVCAS{Key: key, ExpectExists: rng.Intn(2) == 0, Expect: []byte(val), Value: []byte(val + "!")}}
 		case 7:
-			e = entry(fsm.CmdKVCAS, rid, auth, ts, &fsm.KVCAS{Key: key, Value: []byte(val)})
+			c = sentCmd{fsm.CmdKVCAS, auth, &fsm.KVCAS{Key: key, Value: []byte(val)}}
 		default:
-			e = make([]byte, 1+rng.Intn(10))
+			e := make([]byte, 1+rng.Intn(10))
 			rng.Read(e)
+			apply(e)
+			continue
 		}
-		apply(e)
+		sent[rid] = c
+		apply(entry(c.t, rid, c.auth, ts, c.payload))
 	}
 	if h.final.State().Seq < uint64(n/2) {
 		t.Fatalf("seed %d: history has only %d events for %d entries", seed, h.final.State().Seq, n)
