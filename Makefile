@@ -16,7 +16,7 @@ help: ## list targets
 build: ## build bin/dominus
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dominus
 
-test: build lint ## everything CI runs: vet, unit, race, cluster tests, then the fault-test smoke runs (root, iptables)
+test: build lint ## everything CI runs: vet, staticcheck, unit, race, cluster tests, then the fault-test smoke runs (root, iptables)
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN) -smoke
@@ -51,10 +51,13 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
 	  done; done
 
-lint: ## gofmt, go vet, go mod tidy check
+# staticcheck is pinned by the tool directive in go.mod (go tool runs that
+# version, nothing installed globally); it checks test files too.
+lint: ## gofmt, go vet, go mod tidy check, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	$(GO) tool staticcheck ./...
 
 demo: build ## run the kernel story, then the federation story (sovereign + 2 domains, 9 processes)
 	./scripts/demo.sh

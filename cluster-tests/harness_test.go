@@ -2,7 +2,6 @@ package clustertests
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -341,5 +340,3 @@ func (c *cluster) requireConverged(timeout time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:4]) }

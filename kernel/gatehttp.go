@@ -74,8 +74,6 @@ func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, token strin
 	writeJSON(w, http.StatusOK, out)
 }
 
-var errForbidden = &codedError{code: api.CodeForbidden, msg: "this token's capability does not cover the operation"}
-
 // requireScope checks, before Raft, that the caller's capability is usable
 // and covers op (used for reads that are not ledgered).
 func (n *Node) requireScope(token, op string) error {

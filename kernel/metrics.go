@@ -7,6 +7,7 @@ import (
 	metrics "github.com/armon/go-metrics"
 	"github.com/armon/go-metrics/prometheus"
 	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Raft and raft-boltdb report through go-metrics' global registry, so a
@@ -37,7 +38,7 @@ func SetupMetrics(node string) (*prom.Registry, error) {
 			metricsErr = err
 			return
 		}
-		reg.MustRegister(prom.NewGoCollector(), prom.NewProcessCollector(prom.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		metricsRegistry = reg
 	})
 	return metricsRegistry, metricsErr

@@ -26,9 +26,6 @@ func newRateLimiter(perSecond float64, burst int) *rateLimiter {
 	return &rateLimiter{perSecond: perSecond, burst: float64(burst), maxEntities: 100_000, buckets: map[string]*bucket{}}
 }
 
-// allow takes one token for entity at now, at the node's default rate.
-func (r *rateLimiter) allow(entity string, now time.Time) bool { return r.allowAt(entity, now, 0) }
-
 // allowAt takes one token for entity at now; perSecond > 0 is the
 // entity's own replicated rate (burst: two seconds of it), else the
 // node's default applies.

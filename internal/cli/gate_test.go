@@ -359,7 +359,7 @@ func TestCapGrantAndDelegateRefusals(t *testing.T) {
 	deny := api.GrantResponse{Outcome: outcomeOf("deny", "wider_than_parent", 30), ID: ""}
 	sent := fg.reply("POST /v1/caps/delegate", http.StatusOK, deny)
 	args := []string{"--token", "dmc_parent", "cap", "delegate", "--entity", "agent-2", "--ops", "kv.put", "--resources", "orders/*", "--uses", "3", "--ttl", "30m"}
-	r := run(t, "", fg.args(args...)...).wantCode(t, api.ExitDenied).wantStdout(t, "").wantStderr(t, "wider_than_parent")
+	run(t, "", fg.args(args...)...).wantCode(t, api.ExitDenied).wantStdout(t, "").wantStderr(t, "wider_than_parent")
 	call := fg.only(t)
 	var req api.GrantRequest
 	decodeStrict(t, call.body, &req)
@@ -369,8 +369,7 @@ func TestCapGrantAndDelegateRefusals(t *testing.T) {
 	if call.token != "dmc_parent" {
 		t.Fatalf("delegate sent token %q, want the parent's", call.token)
 	}
-	r = run(t, "", fg.args(append([]string{"--json"}, args...)...)...).wantCode(t, api.ExitDenied)
-	r.wantSameJSON(t, sent)
+	run(t, "", fg.args(append([]string{"--json"}, args...)...)...).wantCode(t, api.ExitDenied).wantSameJSON(t, sent)
 
 	// A permitted answer without a token (a retry of a request whose first
 	// answer was lost) is an error: the token is gone.
