@@ -49,8 +49,12 @@
 //     passport signing (a join token answers once; a repeat must be the
 //     joined kernel's, signed by a node key of its passport; a revoked
 //     domain gets nothing), domain renewal and witness loops, the QUIC bus
-//     handler and outbox shipper, secrets fetched only from this kernel's
-//     own leader over mutual TLS and never proposed to Raft; link and
+//     handler and outbox shipper, the per-origin replay windows
+//     (buswindow.go: seeded from the inbox the ledger applied; a frame
+//     is dropped before Raft only when the window rejects it and this
+//     node's ledger confirms it applied that seq, answered with the kept
+//     result or refused and counted), secrets fetched only from this
+//     kernel's own leader over mutual TLS and never proposed to Raft; link and
 //     gossip keys derived in the sovereign ledger's key epoch, which the
 //     sovereign's leader moves on after a revocation (operators with
 //     fed.keys.sign), domains taking the new keys at renewal and gossip

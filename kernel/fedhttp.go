@@ -729,6 +729,7 @@ func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token stri
 	})
 	if n.fed != nil {
 		out.KeyEpoch = n.fed.keyEpoch()
+		out.ReplayDropped = n.fed.windows.dropped.Load()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

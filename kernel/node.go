@@ -526,7 +526,7 @@ func (n *Node) leaderLoop() {
 		case isLeader := <-n.raft.LeaderCh():
 			if isLeader {
 				n.log.Info("became leader", "term", n.raft.CurrentTerm())
-				go n.ensureBarrier(context.Background())
+				go n.tookLeadership()
 			}
 		case <-t.C:
 			if n.raft.State() != raft.Leader {
@@ -543,6 +543,18 @@ func (n *Node) leaderLoop() {
 				}()
 			}
 		}
+	}
+}
+
+// tookLeadership runs once this node became leader: the term's barrier,
+// then what depends on having applied everything committed before the
+// term (the bus replay windows, seeded from the ledger).
+func (n *Node) tookLeadership() {
+	if err := n.ensureBarrier(n.ctx); err != nil {
+		return
+	}
+	if n.fed != nil {
+		n.fed.seedWindows()
 	}
 }
 
