@@ -33,9 +33,15 @@
 //   - start-up checks: the embedded canon, the canon sealed in genesis, and
 //     every stored Raft command entry against the archived bytes;
 //   - linearizable reads (ReadIndex: a barrier once per term, the leader's
-//     FSM-applied index, VerifyLeader), the clock-skew guard (a leader
-//     measures its clock against its quorum once per term before it
-//     stamps any write), the disk-space guard;
+//     FSM-applied index, VerifyLeader; rounds coalesced in readindex.go,
+//     each caller served by a round that started after it asked), and
+//     every scope check that no ledger entry decides (requireScope: reads
+//     of governance state, operator actions on a node) made on state
+//     confirmed that way within ReadConfirmTimeout, else 503 stale, so no
+//     node serves a capability revoked on the leader;
+//   - the clock-skew guard (a leader measures its clock against its
+//     quorum once per term before it stamps any write), the disk-space
+//     guard;
 //   - the gate's edge (gatehttp.go): size limits, token lookup, the
 //     per-entity rate limit, Cedar validation against the gate's schema
 //     (policycheck.go), grants that mint tokens (only their hashes are
