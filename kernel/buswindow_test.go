@@ -23,13 +23,13 @@ var replayFedIPs = []string{"127.0.0.135", "127.0.0.136", "127.0.0.137"}
 // busSender sends hand-made bus.receive frames from a to b, as a's
 // shipper would, under a's current passport.
 type busSender struct {
-	t     *testing.T
+	t     testing.TB
 	fx    *fedFixture
 	addrs []string
 	ppID  string
 }
 
-func newBusSender(t *testing.T, fx *fedFixture) *busSender {
+func newBusSender(t testing.TB, fx *fedFixture) *busSender {
 	s := &busSender{t: t, fx: fx, ppID: fx.a.Status().Passport.ID}
 	fx.a.fedState(func(_ *fsm.State, f *fsm.FedState) { s.addrs = f.Peers["b"].BusAddrs })
 	return s
