@@ -34,6 +34,12 @@ const (
 	CodeDenied         = "denied"
 	CodeInternal       = "internal"
 	CodeUnavailable    = "unavailable"
+	// CodeStale (503): a read that checks a capability's scope, on a node
+	// that cannot confirm against the leader that its state holds
+	// everything committed (cut off, deposed, too far behind): it would
+	// risk serving a capability revoked on the leader. Retry, or ask
+	// another node.
+	CodeStale = "stale"
 )
 
 // Error is the body of every non-2xx response: {"error": {...}}.

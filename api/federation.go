@@ -263,4 +263,8 @@ type BusStats struct {
 	// KeyEpoch is the epoch of the link keys this node's bus uses (the
 	// sovereign's ledger's; on a domain, the keys of its last renewal).
 	KeyEpoch uint64 `json:"key_epoch"`
+	// ReplayDropped counts bus events this node dropped before Raft
+	// because its ledger had already applied them (a resent or replayed
+	// frame the replay window rejected), since the node started.
+	ReplayDropped uint64 `json:"replay_dropped"`
 }

@@ -240,6 +240,21 @@ type InboxLink struct {
 	Recent []BusResult `codec:"recent"` // results of Next-len(Recent) .. Next-1
 }
 
+// Stored returns the result recorded for seq when seq was applied and its
+// answer is still kept (one of the last MaxInboxRecent); false otherwise,
+// including for a seq not applied yet. The receiving kernel answers a
+// resent frame with it.
+func (in *InboxLink) Stored(seq uint64) (BusResult, bool) {
+	if in == nil || seq == 0 || seq >= in.Next {
+		return BusResult{}, false
+	}
+	back := in.Next - seq
+	if back > uint64(len(in.Recent)) {
+		return BusResult{}, false
+	}
+	return in.Recent[uint64(len(in.Recent))-back], true
+}
+
 // FedState is the federation part of the replicated state. Sovereign
 // fields are empty on a domain and the reverse. Maps are encoded in
 // canonical (sorted) key order.
@@ -1589,11 +1604,10 @@ func applyBusReceive(l *Ledger, c *call) outcome {
 	}
 	if p.Seq < in.Next {
 		// Already applied: the stored answer, no change.
-		back := in.Next - p.Seq
-		if back > uint64(len(in.Recent)) {
+		res, ok := in.Stored(p.Seq)
+		if !ok {
 			return deny(ReasonTooOld)
 		}
-		res := in.Recent[uint64(len(in.Recent))-back]
 		return outcome{noop: true, reason: ReasonDuplicateEvent, value: Encode(&res)}
 	}
 	if p.Seq > in.Next {

@@ -1141,3 +1141,23 @@ func TestDigestLaterIgnoresLaterFederationChanges(t *testing.T) {
 		t.Fatalf("digest captured at seq %d changed with later applies: %x, want %x", seq, got, want)
 	}
 }
+
+// InboxLink.Stored answers for an applied seq whose result is still
+// kept, and for nothing else.
+func TestInboxLinkStored(t *testing.T) {
+	in := &InboxLink{Origin: "acme", Next: 5, Recent: []BusResult{{Seq: 30}, {Seq: 40}}} // results of 3 and 4
+	for _, c := range []struct {
+		seq    uint64
+		ok     bool
+		ledger uint64
+	}{{4, true, 40}, {3, true, 30}, {2, false, 0}, {1, false, 0}, {0, false, 0}, {5, false, 0}, {9, false, 0}} {
+		res, ok := in.Stored(c.seq)
+		if ok != c.ok || res.Seq != c.ledger {
+			t.Errorf("Stored(%d) = %+v %v, want ok %v ledger seq %d", c.seq, res, ok, c.ok, c.ledger)
+		}
+	}
+	var none *InboxLink
+	if _, ok := none.Stored(1); ok {
+		t.Error("a nil link answered")
+	}
+}

@@ -44,17 +44,22 @@ type Config struct {
 	JoinSecret string
 
 	// Limits and timing.
-	MaxClockSkew      time.Duration // the leader refuses writes when its clock runs ahead of its quorum by more
-	MinFreeDiskBytes  uint64        // writes fail with disk_full below this much free space in DataDir
-	ApplyTimeout      time.Duration // bound on one write, including forwarding
-	RaftTimeoutScale  float64       // multiplies Raft's heartbeat/election/lease timeouts (e.g. under -race)
-	SnapshotThreshold uint64        // Raft entries between snapshots
-	TrailingLogs      uint64        // Raft entries kept behind a snapshot for slow followers
-	SnapshotInterval  time.Duration // how often Raft checks whether to snapshot
-	RaftLogCache      int           // most recent Raft entries kept in memory (0 = none): replication reads them without raft.db
-	MaxRequestBytes   int64
-	RateLimitPerSec   float64 // syscalls per second per entity, before Raft; 0 disables
-	RateLimitBurst    int
+	MaxClockSkew     time.Duration // the leader refuses writes when its clock runs ahead of its quorum by more
+	MinFreeDiskBytes uint64        // writes fail with disk_full below this much free space in DataDir
+	ApplyTimeout     time.Duration // bound on one write, including forwarding
+	// ReadConfirmTimeout bounds a read-index round, and a scoped read's
+	// confirmation that this node applied everything the leader had
+	// committed when it asked; a read that cannot confirm within it is
+	// answered stale (503).
+	ReadConfirmTimeout time.Duration
+	RaftTimeoutScale   float64       // multiplies Raft's heartbeat/election/lease timeouts (e.g. under -race)
+	SnapshotThreshold  uint64        // Raft entries between snapshots
+	TrailingLogs       uint64        // Raft entries kept behind a snapshot for slow followers
+	SnapshotInterval   time.Duration // how often Raft checks whether to snapshot
+	RaftLogCache       int           // most recent Raft entries kept in memory (0 = none): replication reads them without raft.db
+	MaxRequestBytes    int64
+	RateLimitPerSec    float64 // syscalls per second per entity, before Raft; 0 disables
+	RateLimitBurst     int
 
 	// EnableDebug serves Go runtime profiles (net/http/pprof) at
 	// GET /v1/debug/pprof/{profile} to operators (operator.manage).
@@ -116,21 +121,22 @@ const DefaultRaftLogCache = 512
 // DefaultConfig returns a configuration with production defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxClockSkew:      2 * time.Second,
-		MinFreeDiskBytes:  64 << 20,
-		ApplyTimeout:      10 * time.Second,
-		RaftTimeoutScale:  1,
-		SnapshotThreshold: 8192,
-		TrailingLogs:      10240,
-		SnapshotInterval:  30 * time.Second,
-		RaftLogCache:      DefaultRaftLogCache,
-		MaxRequestBytes:   4 << 20,
-		RateLimitPerSec:   1000,
-		RateLimitBurst:    2000,
-		Version:           "dev",
-		PassportLifetime:  DefaultPassportLifetime,
-		RenewEvery:        DefaultRenewEvery,
-		WitnessEvery:      DefaultWitnessEvery,
+		MaxClockSkew:       2 * time.Second,
+		MinFreeDiskBytes:   64 << 20,
+		ApplyTimeout:       10 * time.Second,
+		ReadConfirmTimeout: DefaultReadConfirmTimeout,
+		RaftTimeoutScale:   1,
+		SnapshotThreshold:  8192,
+		TrailingLogs:       10240,
+		SnapshotInterval:   30 * time.Second,
+		RaftLogCache:       DefaultRaftLogCache,
+		MaxRequestBytes:    4 << 20,
+		RateLimitPerSec:    1000,
+		RateLimitBurst:     2000,
+		Version:            "dev",
+		PassportLifetime:   DefaultPassportLifetime,
+		RenewEvery:         DefaultRenewEvery,
+		WitnessEvery:       DefaultWitnessEvery,
 	}
 }
 
@@ -167,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ApplyTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Sprintf("apply timeout %s is below 100ms", c.ApplyTimeout))
+	}
+	if c.ReadConfirmTimeout < 50*time.Millisecond || c.ReadConfirmTimeout > time.Minute {
+		errs = append(errs, fmt.Sprintf("read confirm timeout %s is outside 50ms..1m", c.ReadConfirmTimeout))
 	}
 	if c.RaftTimeoutScale < 0.1 || c.RaftTimeoutScale > 100 {
 		errs = append(errs, fmt.Sprintf("raft timeout scale %v is outside 0.1..100", c.RaftTimeoutScale))

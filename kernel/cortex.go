@@ -804,7 +804,7 @@ func signalToAPI(s cortex.Signal) api.CortexSignal {
 // handleCortexSignals lists this node's latest signal of every (domain,
 // node, kind): gossip, not ledger, so it needs no consistent read.
 func (n *Node) handleCortexSignals(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
 	}

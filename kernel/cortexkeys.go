@@ -49,7 +49,7 @@ func (c *cortexNode) saveKeyring(keys [][]byte) error {
 // order (package cortex documents the procedure). Gossip keys are per
 // node and never enter a ledger.
 func (n *Node) handleCortexKeyring(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}

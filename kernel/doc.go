@@ -33,9 +33,15 @@
 //   - start-up checks: the embedded canon, the canon sealed in genesis, and
 //     every stored Raft command entry against the archived bytes;
 //   - linearizable reads (ReadIndex: a barrier once per term, the leader's
-//     FSM-applied index, VerifyLeader), the clock-skew guard (a leader
-//     measures its clock against its quorum once per term before it
-//     stamps any write), the disk-space guard;
+//     FSM-applied index, VerifyLeader; rounds coalesced in readindex.go,
+//     each caller served by a round that started after it asked), and
+//     every scope check that no ledger entry decides (requireScope: reads
+//     of governance state, operator actions on a node) made on state
+//     confirmed that way within ReadConfirmTimeout, else 503 stale, so no
+//     node serves a capability revoked on the leader;
+//   - the clock-skew guard (a leader measures its clock against its
+//     quorum once per term before it stamps any write), the disk-space
+//     guard;
 //   - the gate's edge (gatehttp.go): size limits, token lookup, the
 //     per-entity rate limit, Cedar validation against the gate's schema
 //     (policycheck.go), grants that mint tokens (only their hashes are
@@ -49,8 +55,12 @@
 //     passport signing (a join token answers once; a repeat must be the
 //     joined kernel's, signed by a node key of its passport; a revoked
 //     domain gets nothing), domain renewal and witness loops, the QUIC bus
-//     handler and outbox shipper, secrets fetched only from this kernel's
-//     own leader over mutual TLS and never proposed to Raft; link and
+//     handler and outbox shipper, the per-origin replay windows
+//     (buswindow.go: seeded from the inbox the ledger applied; a frame
+//     is dropped before Raft only when the window rejects it and this
+//     node's ledger confirms it applied that seq, answered with the kept
+//     result or refused and counted), secrets fetched only from this
+//     kernel's own leader over mutual TLS and never proposed to Raft; link and
 //     gossip keys derived in the sovereign ledger's key epoch, which the
 //     sovereign's leader moves on after a revocation (operators with
 //     fed.keys.sign), domains taking the new keys at renewal and gossip

@@ -58,6 +58,7 @@ type fed struct {
 	acked   uint64            // domain: the canon version this leader acknowledged over the bus
 	support map[string]uint16 // sovereign: per domain, the protocol its voters implement, as its last renewal said
 	kernel  string            // this kernel's bus name
+	windows *busWindows       // domain: the replay window of each origin's bus events
 }
 
 func linkName(from, to string) string { return from + ">" + to }
@@ -140,9 +141,11 @@ func (n *Node) startFederation() error {
 	if n.cfg.Role == fsm.RoleStandalone {
 		return nil
 	}
-	fd := &fed{n: n, key: n.nodeKey, links: map[string][]byte{}, start: map[string]int{}, kick: make(chan struct{}, 1), kernel: n.busName()}
+	fd := &fed{n: n, key: n.nodeKey, links: map[string][]byte{}, start: map[string]int{}, kick: make(chan struct{}, 1), kernel: n.busName(),
+		windows: newBusWindows()}
 	n.fed = fd
 	fd.loadSecrets()
+	fd.seedWindows() // from the state Raft restored
 	if n.tls != nil {
 		ip, _, _ := splitIPPort(n.cfg.BindAddr)
 		fd.httpc = &http.Client{Timeout: fedRequestTimeout, Transport: &http.Transport{
@@ -1273,59 +1276,27 @@ var (
 	errBusEventType = errors.New("bus: unknown event type")
 )
 
-// handleFrame is the bus handler: verify, apply through the ledger, ack.
+// handleFrame is the bus handler: verify, drop a replay the ledger
+// already applied, apply through the ledger, ack.
 func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]byte, error) {
-	n := fd.n
-	f, err := transport.Decode(b, fd.linkKey)
+	f, env, err := fd.verifyFrame(peerNode, b)
 	if err != nil {
-		metricInc("bus.rejected.frame")
 		return nil, err
 	}
-	// The sender's certificate names the origin's node, and (a
-	// kernel-bound certificate) the origin kernel: peerNode is
-	// "KERNEL/NODE", or "/NODE" for a legacy certificate.
-	peerKernel, node, _ := strings.Cut(peerNode, "/")
-	if f.OriginNode != node || (peerKernel != "" && peerKernel != f.Origin) {
-		metricInc("bus.rejected.origin")
-		return nil, errBusOrigin
-	}
-	if f.Destination != fd.kernel {
-		metricInc("bus.rejected.destination")
-		return nil, errBusNotForUs
-	}
-	if !fd.standing(f.Origin, f.PassportID) {
-		metricInc("bus.rejected.standing")
-		return nil, errBusStanding
-	}
-	var env fsm.Envelope
-	switch {
-	case f.Type == "witness" && n.cfg.Role == fsm.RoleSovereign:
-		var w fsm.FedWitness
-		if err := fsm.Decode(f.Payload, &w); err != nil || w.Domain != f.Origin {
-			metricInc("bus.rejected.payload")
-			return nil, fmt.Errorf("%w: witness payload", transport.ErrMalformed)
-		}
-		env = fsm.Envelope{Type: fsm.CmdFedWitness, Payload: f.Payload}
-	case f.Type == "canon.ack" && n.cfg.Role == fsm.RoleSovereign:
-		var a fsm.FedCanonAck
-		if err := fsm.Decode(f.Payload, &a); err != nil || a.Domain != f.Origin {
-			metricInc("bus.rejected.payload")
-			return nil, fmt.Errorf("%w: canon acknowledgement payload", transport.ErrMalformed)
-		}
-		env = fsm.Envelope{Type: fsm.CmdFedCanonAck, Payload: f.Payload}
-	case f.Type == "syscall" && n.cfg.Role == fsm.RoleDomain:
-		var p fsm.BusReceive
-		if err := fsm.Decode(f.Payload, &p); err != nil || p.Origin != f.Origin || p.Seq != f.Seq || p.PassportID != f.PassportID {
-			metricInc("bus.rejected.payload")
-			return nil, fmt.Errorf("%w: syscall payload does not match its frame", transport.ErrMalformed)
-		}
-		env = fsm.Envelope{Type: fsm.CmdBusReceive, Payload: f.Payload}
-	default:
-		metricInc("bus.rejected.type")
-		return nil, errBusEventType
-	}
 	ack := transport.Ack{Version: transport.FrameVersion, Origin: f.Origin, Responder: fd.kernel, Seq: f.Seq, EventDigest: transport.DigestFrame(b)}
-	res, err := n.Apply(ctx, env)
+	if env.Type == fsm.CmdBusReceive {
+		dropped, err := fd.screenReplay(f, &ack)
+		if err != nil {
+			return nil, err
+		}
+		if dropped {
+			return fd.sealAck(ack)
+		}
+	}
+	res, err := fd.n.Apply(ctx, env)
+	if env.Type == fsm.CmdBusReceive {
+		fd.windows.advance(f.Origin, fd.inbox(f.Origin, 0).next)
+	}
 	switch {
 	case err != nil, res.Reason == fsm.ReasonSequenceGap:
 		ack.Status = transport.AckUnavailable // the sender retries
@@ -1337,18 +1308,78 @@ func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]by
 		ack.Status = transport.AckApplied
 	}
 	if err == nil {
-		// A consumed bus event's value is its encoded fsm.BusResult (the
-		// stored one for a duplicate); anything else gets a summary.
-		ack.Result = res.Value
-		if env.Type != fsm.CmdBusReceive || len(res.Value) == 0 || len(res.Value) > transport.MaxAckResultBytes {
-			ack.Result = fsm.Encode(&fsm.BusResult{Decision: res.Decision, Reason: res.Reason, Seq: res.Seq})
-		}
+		ack.Result = ackResult(env.Type, res)
 	}
-	key, ok := fd.linkKey(fd.kernel, f.Origin)
+	return fd.sealAck(ack)
+}
+
+// sealAck encodes an ack under the key of the link back to its origin.
+func (fd *fed) sealAck(ack transport.Ack) ([]byte, error) {
+	key, ok := fd.linkKey(fd.kernel, ack.Origin)
 	if !ok {
 		return nil, transport.ErrUnknownLink
 	}
 	return transport.EncodeAck(ack, key)
+}
+
+// verifyFrame decodes a frame and checks, before anything reaches the
+// ledger, its sender, destination, standing and payload; it returns the
+// command the frame proposes.
+func (fd *fed) verifyFrame(peerNode string, b []byte) (transport.Frame, fsm.Envelope, error) {
+	f, err := transport.Decode(b, fd.linkKey)
+	if err != nil {
+		metricInc("bus.rejected.frame")
+		return f, fsm.Envelope{}, err
+	}
+	// The sender's certificate names the origin's node, and (a
+	// kernel-bound certificate) the origin kernel: peerNode is
+	// "KERNEL/NODE", or "/NODE" for a legacy certificate.
+	peerKernel, node, _ := strings.Cut(peerNode, "/")
+	if f.OriginNode != node || (peerKernel != "" && peerKernel != f.Origin) {
+		metricInc("bus.rejected.origin")
+		return f, fsm.Envelope{}, errBusOrigin
+	}
+	if f.Destination != fd.kernel {
+		metricInc("bus.rejected.destination")
+		return f, fsm.Envelope{}, errBusNotForUs
+	}
+	if !fd.standing(f.Origin, f.PassportID) {
+		metricInc("bus.rejected.standing")
+		return f, fsm.Envelope{}, errBusStanding
+	}
+	env, err := fd.frameCommand(f)
+	return f, env, err
+}
+
+// frameCommand is the command a verified frame proposes, by its type and
+// this kernel's role.
+func (fd *fed) frameCommand(f transport.Frame) (fsm.Envelope, error) {
+	role := fd.n.cfg.Role
+	switch {
+	case f.Type == "witness" && role == fsm.RoleSovereign:
+		var w fsm.FedWitness
+		if err := fsm.Decode(f.Payload, &w); err != nil || w.Domain != f.Origin {
+			metricInc("bus.rejected.payload")
+			return fsm.Envelope{}, fmt.Errorf("%w: witness payload", transport.ErrMalformed)
+		}
+		return fsm.Envelope{Type: fsm.CmdFedWitness, Payload: f.Payload}, nil
+	case f.Type == "canon.ack" && role == fsm.RoleSovereign:
+		var a fsm.FedCanonAck
+		if err := fsm.Decode(f.Payload, &a); err != nil || a.Domain != f.Origin {
+			metricInc("bus.rejected.payload")
+			return fsm.Envelope{}, fmt.Errorf("%w: canon acknowledgement payload", transport.ErrMalformed)
+		}
+		return fsm.Envelope{Type: fsm.CmdFedCanonAck, Payload: f.Payload}, nil
+	case f.Type == "syscall" && role == fsm.RoleDomain:
+		var p fsm.BusReceive
+		if err := fsm.Decode(f.Payload, &p); err != nil || p.Origin != f.Origin || p.Seq != f.Seq || p.PassportID != f.PassportID {
+			metricInc("bus.rejected.payload")
+			return fsm.Envelope{}, fmt.Errorf("%w: syscall payload does not match its frame", transport.ErrMalformed)
+		}
+		return fsm.Envelope{Type: fsm.CmdBusReceive, Payload: f.Payload}, nil
+	}
+	metricInc("bus.rejected.type")
+	return fsm.Envelope{}, errBusEventType
 }
 
 // standing applies fsm.State.PeerStanding, the ledger's own rule, before

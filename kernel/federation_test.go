@@ -30,8 +30,9 @@ type fedNet struct {
 	caDir  string
 	block  int
 	next   int
-	gossip bool // nodes gossip on their bus port + 1 with the test gossip key
-	derive bool // with gossip: no DATA/gossip.key, the key derived from the federation's master secret
+	gossip bool     // nodes gossip on their bus port + 1 with the test gossip key
+	derive bool     // with gossip: no DATA/gossip.key, the key derived from the federation's master secret
+	ips    []string // fixed loopback IPs, one per node in creation order, instead of the block's
 }
 
 func newFedNet(t testing.TB, block int) *fedNet {
@@ -46,6 +47,9 @@ func (fn *fedNet) node(name string, mut func(*Config)) *Node {
 	t := fn.t
 	fn.next++
 	ip := fmt.Sprintf("127.0.%d.%d", fn.block, fn.next)
+	if len(fn.ips) > 0 {
+		ip = fn.ips[fn.next-1]
+	}
 	cfg := DefaultConfig()
 	cfg.Name, cfg.DataDir, cfg.Logger, cfg.MinFreeDiskBytes = name, t.TempDir(), testLogger(t), 0
 	cfg.RaftLogOutput = testOutput()
@@ -139,12 +143,13 @@ type fedOpts struct {
 	extra    []string // domains joined besides a and b
 	protocol uint16   // the sovereign's genesis protocol (0: the newest)
 	sovMut   []func(*Config)
+	ips      []string // fixed loopback IPs (sovereign, then each domain) instead of the block's
 }
 
 func startFederationOpts(t testing.TB, o fedOpts) *fedFixture {
 	ctx := context.Background()
 	fn := newFedNet(t, o.block)
-	fn.gossip, fn.derive = o.gossip, o.derive
+	fn.gossip, fn.derive, fn.ips = o.gossip, o.derive, o.ips
 	fx := &fedFixture{opKeys: map[string]ed25519.PrivateKey{}, domains: map[string]*Node{}}
 	fx.sov = fn.node("s1", func(c *Config) {
 		c.Role = fsm.RoleSovereign

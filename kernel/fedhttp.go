@@ -683,8 +683,10 @@ func busEventToAPI(e *fsm.OutEvent) api.BusEvent {
 	return out
 }
 
+// handleBusEvent shows one outbox event: to the entity that made it, or
+// to an auditor (audit.read covering the event's id), whose scope is
+// checked on confirmed state.
 func (n *Node) handleBusEvent(w http.ResponseWriter, r *http.Request, token string) {
-	c := n.capOf(token)
 	id := r.PathValue("dest") + "/" + r.PathValue("seq")
 	if _, err := strconv.ParseUint(r.PathValue("seq"), 10, 64); err != nil {
 		writeErr(w, badRequest("seq must be a number"))
@@ -696,13 +698,26 @@ func (n *Node) handleBusEvent(w http.ResponseWriter, r *http.Request, token stri
 			return
 		}
 	}
-	var out *api.BusEvent
-	n.fedState(func(st *fsm.State, f *fsm.FedState) {
-		if e := f.OutEventByID(id); e != nil && (e.Entity == c.Entity || st.Covers(c, fsm.OpAuditRead, id)) {
-			a := busEventToAPI(e)
-			out = &a
+	c := n.capOf(token)
+	event := func() (out *api.BusEvent, own bool) {
+		n.fedState(func(_ *fsm.State, f *fsm.FedState) {
+			if e := f.OutEventByID(id); e != nil {
+				a := busEventToAPI(e)
+				out, own = &a, c != nil && e.Entity == c.Entity
+			}
+		})
+		return out, own
+	}
+	out, own := event()
+	if !own {
+		if err := n.confirmState(r.Context()); err != nil {
+			writeErr(w, err)
+			return
 		}
-	})
+		if out, _ = event(); n.scopeErr(token, fsm.OpAuditRead, id) != nil {
+			out = nil
+		}
+	}
 	if out == nil {
 		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no bus event " + id + " visible to this token"})
 		return
@@ -734,6 +749,7 @@ func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token stri
 	})
 	if n.fed != nil {
 		out.KeyEpoch = n.fed.keyEpoch()
+		out.ReplayDropped = n.fed.windows.dropped.Load()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

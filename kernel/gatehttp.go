@@ -42,12 +42,13 @@ func (n *Node) registerGate(authed func(string, func(http.ResponseWriter, *http.
 }
 
 func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, token string) {
-	own := n.capOf(token)
-	audit := n.requireScope(token, fsm.OpAuditRead) == nil
-	if err := n.maybeConsistent(r); err != nil {
+	// Whether the token audits is a scope check: made on confirmed state.
+	if err := n.confirmState(r.Context()); err != nil {
 		writeErr(w, err)
 		return
 	}
+	own := n.capOf(token)
+	audit := n.scopeErr(token, fsm.OpAuditRead, "*") == nil
 	want := r.PathValue("seq")
 	out := []api.Effect{}
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
@@ -74,22 +75,6 @@ func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, token strin
 	writeJSON(w, http.StatusOK, out)
 }
 
-// requireScope checks, before Raft, that the caller's capability is usable
-// and covers op (used for reads that are not ledgered).
-func (n *Node) requireScope(token, op string) error {
-	var reason fsm.Reason
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
-		st := l.State()
-		c := st.CapByToken(hex.EncodeToString(TokenHash(token)))
-		if reason = st.Usable(c, st.Time); reason == fsm.ReasonOK && !st.Covers(c, op, "*") {
-			reason = fsm.ReasonForbidden
-		}
-	})
-	if reason != fsm.ReasonOK {
-		return &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("%s requires a usable capability scoped to %q (%s)", op, op, reason)}
-	}
-	return nil
-}
 
 func newToken(prefix string) (string, []byte, error) {
 	var b [32]byte
@@ -265,12 +250,10 @@ func (n *Node) listCaps(filter func(*fsm.Capability) bool) []api.Capability {
 	return out
 }
 
+// readGuard checks op's scope on confirmed state (requireScope), which
+// also makes what the route reads next linearizable.
 func (n *Node) readGuard(w http.ResponseWriter, r *http.Request, token, op string) bool {
-	if err := n.requireScope(token, op); err != nil {
-		writeErr(w, err)
-		return false
-	}
-	if err := n.maybeConsistent(r); err != nil {
+	if err := n.requireScope(r.Context(), token, op); err != nil {
 		writeErr(w, err)
 		return false
 	}
@@ -410,13 +393,7 @@ func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, token st
 }
 
 func (n *Node) handleApprovalList(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpApprovalDecide); err != nil {
-		if err2 := n.requireScope(token, fsm.OpAuditRead); err2 != nil {
-			writeErr(w, err)
-			return
-		}
-	}
-	if err := n.maybeConsistent(r); err != nil {
+	if err := n.requireAnyScope(r.Context(), token, fsm.OpApprovalDecide, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -614,16 +591,12 @@ func (b *backtestTally) done() api.BacktestResponse {
 }
 
 func (n *Node) handleBacktest(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
 	}
 	var req api.BacktestRequest
 	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if err := n.maybeConsistent(r); err != nil {
 		writeErr(w, err)
 		return
 	}

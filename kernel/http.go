@@ -179,7 +179,7 @@ func httpStatus(code string) int {
 		return http.StatusConflict
 	case api.CodeNotInitialized:
 		return http.StatusPreconditionFailed
-	case api.CodeNoLeader, api.CodeUnavailable, api.CodeClockSkew, api.CodeTimeout:
+	case api.CodeNoLeader, api.CodeUnavailable, api.CodeClockSkew, api.CodeTimeout, api.CodeStale:
 		return http.StatusServiceUnavailable
 	case api.CodeDiskFull:
 		return http.StatusInsufficientStorage
@@ -296,21 +296,15 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
-	}
-	if r.URL.Query().Has("consistent") {
-		if err := n.ConsistentRead(r.Context()); err != nil {
-			writeErr(w, err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, n.Status().Peers)
 }
 
 func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -331,7 +325,7 @@ func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, token st
 }
 
 func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -496,19 +490,8 @@ func addDetail(out *api.Event, ev *fsm.Event) {
 	}
 }
 
-func (n *Node) maybeConsistent(r *http.Request) error {
-	if q := r.URL.Query(); q.Has("consistent") && q.Get("consistent") != "0" && q.Get("consistent") != "false" {
-		return n.ConsistentRead(r.Context())
-	}
-	return nil
-}
-
 func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if err := n.maybeConsistent(r); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -545,17 +528,13 @@ func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, token st
 }
 
 func (n *Node) handleLedgerShow(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
 	}
 	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 	if err != nil || seq == 0 {
 		writeErr(w, badRequest("seq must be a positive integer"))
-		return
-	}
-	if err := n.maybeConsistent(r); err != nil {
-		writeErr(w, err)
 		return
 	}
 	rec, err := n.arch.ReadSeq(seq)
@@ -619,7 +598,7 @@ func (n *Node) VerifyArchive() api.VerifyResponse {
 }
 
 func (n *Node) handleLedgerVerify(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -627,7 +606,7 @@ func (n *Node) handleLedgerVerify(w http.ResponseWriter, r *http.Request, token 
 }
 
 func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -664,12 +643,8 @@ func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, token 
 // handleSnapshotSave streams a snapshot of the current state and records
 // its head as a cluster checkpoint, so it can later be restored.
 func (n *Node) handleSnapshotSave(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpSnapshot); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if err := n.ConsistentRead(r.Context()); err != nil {
-		writeErr(w, err)
+	if err := n.requireScope(r.Context(), token, fsm.OpSnapshot); err != nil {
+		writeErr(w, err) // on confirmed state: the snapshot below is linearizable
 		return
 	}
 	var snap []byte
@@ -767,7 +742,7 @@ func (n *Node) Events(from uint64, fn func(api.Event) error) error {
 // leadership over first if it leads); the process keeps running as a
 // non-member until it is stopped.
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -781,7 +756,7 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request, token string)
 // handleRaftSnapshot takes a Raft snapshot on this node now (an operator's
 // compaction; the ledger is unchanged, nothing is proposed).
 func (n *Node) handleRaftSnapshot(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -803,7 +778,7 @@ func (n *Node) handlePprof(w http.ResponseWriter, r *http.Request, token string)
 		writeErr(w, &codedError{code: api.CodeNotFound, msg: "debug endpoints are off on this node (start the agent with --enable-debug)"})
 		return
 	}
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}

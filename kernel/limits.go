@@ -30,13 +30,7 @@ func (n *Node) limits() api.Limits {
 }
 
 func (n *Node) handleLimitsShow(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(token, fsm.OpAuditRead); err != nil {
-		if err2 := n.requireScope(token, fsm.OpOperatorManage); err2 != nil {
-			writeErr(w, err)
-			return
-		}
-	}
-	if err := n.maybeConsistent(r); err != nil {
+	if err := n.requireAnyScope(r.Context(), token, fsm.OpAuditRead, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}

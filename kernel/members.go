@@ -193,7 +193,7 @@ func (n *Node) handleAddPeer(w http.ResponseWriter, r *http.Request, token strin
 		writeErr(w, err)
 		return
 	}
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}

@@ -58,6 +58,7 @@ type Node struct {
 
 	rpcHandlers map[string]rpcHandler
 	limiter     *rateLimiter
+	reads       *readRounds // coalesced read-index rounds (ConsistentRead, scoped reads)
 	effects     *effectRunner
 	fed         *fed                       // federation machinery; nil on a standalone kernel
 	cortex      atomic.Pointer[cortexNode] // gossip pool; nil without --gossip
@@ -162,6 +163,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel, halted: make(chan struct{})}
 	n.clockOffset.Store(int64(cfg.ClockOffset))
 	n.limiter = newRateLimiter(cfg.RateLimitPerSec, cfg.RateLimitBurst)
+	n.reads = &readRounds{fetch: n.ReadIndex, base: ctx, timeout: cfg.ReadConfirmTimeout}
 	if err := n.open(); err != nil {
 		n.Close()
 		return nil, err
@@ -526,7 +528,7 @@ func (n *Node) leaderLoop() {
 		case isLeader := <-n.raft.LeaderCh():
 			if isLeader {
 				n.log.Info("became leader", "term", n.raft.CurrentTerm())
-				go n.ensureBarrier(context.Background())
+				go n.tookLeadership()
 			}
 		case <-t.C:
 			if n.raft.State() != raft.Leader {
@@ -546,6 +548,18 @@ func (n *Node) leaderLoop() {
 	}
 }
 
+// tookLeadership runs once this node became leader: the term's barrier,
+// then what depends on having applied everything committed before the
+// term (the bus replay windows, seeded from the ledger).
+func (n *Node) tookLeadership() {
+	if err := n.ensureBarrier(n.ctx); err != nil {
+		return
+	}
+	if n.fed != nil {
+		n.fed.seedWindows()
+	}
+}
+
 // ensureBarrier makes sure a barrier completed in the current term, so
 // this leader has applied everything committed before it took over.
 func (n *Node) ensureBarrier(ctx context.Context) error {
@@ -557,7 +571,7 @@ func (n *Node) ensureBarrier(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	if err := n.raft.Barrier(timeout).Error(); err != nil {
+	if err := waitFuture(ctx, n.raft.Barrier(timeout)); err != nil {
 		return err
 	}
 	n.barrierTerm.Store(term)
@@ -832,7 +846,9 @@ func (n *Node) applyLocal(ctx context.Context, env fsm.Envelope) (fsm.Result, ui
 
 // ReadIndex returns an index such that a read served after the local FSM
 // applied it is linearizable: on the leader, a barrier once per term, the
-// last log index, then a leadership check; followers ask the leader.
+// last log index, then a leadership check; followers ask the leader. It
+// returns by ctx's end. Callers go through n.reads, which coalesces
+// rounds.
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() == raft.Leader {
 		if err := n.ensureBarrier(ctx); err != nil {
@@ -844,7 +860,10 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		// noop and barrier entries never reach an FSM).
 		var idx uint64
 		n.fsm.read(func(_ *fsm.Ledger, last uint64) { idx = last })
-		if err := n.raft.VerifyLeader().Error(); err != nil {
+		if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+			if ctx.Err() != nil {
+				return 0, err
+			}
 			return 0, ErrNotLeader
 		}
 		return idx, nil
@@ -861,13 +880,27 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 }
 
 // ConsistentRead waits until this node has applied a linearizable read
-// index.
+// index, from a read-index round that started after the call (rounds are
+// coalesced: one serves every caller that arrived while the previous one
+// ran).
 func (n *Node) ConsistentRead(ctx context.Context) error {
-	idx, err := n.ReadIndex(ctx)
+	idx, err := n.reads.index(ctx)
 	if err != nil {
 		return err
 	}
 	return n.fsm.waitApplied(ctx, idx)
+}
+
+// waitFuture waits for a Raft future, or for ctx's end.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }() // ends when the future resolves or raft shuts down
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (n *Node) observe(r fsm.Result) {
@@ -969,7 +1002,7 @@ func (n *Node) registerRPC() {
 			if n.raft.State() != raft.Leader {
 				return nil, ErrNotLeader
 			}
-			idx, err := n.ReadIndex(ctx)
+			idx, err := n.reads.index(ctx) // one leadership check serves every follower asking meanwhile
 			if err != nil {
 				return nil, err
 			}

@@ -311,7 +311,7 @@ func (n *Node) handleProtocolUpgrade(w http.ResponseWriter, r *http.Request, tok
 		writeErr(w, err)
 		return
 	}
-	if err := n.requireScope(token, fsm.OpOperatorManage); err != nil {
+	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
 		writeErr(w, err)
 		return
 	}

@@ -30,8 +30,11 @@
 //     key taken from a kernel stops verifying once the federation rotates.
 //   - A Window accepts a sequence number at most once: never 0, never twice,
 //     never WindowSize or more below the highest accepted (ErrReplay,
-//     ErrTooOld). It is a pure function of the calls made on it. The
-//     receiver's ledger stays the authority on what was applied.
+//     ErrTooOld). It is a pure function of the calls made on it.
+//     AcceptUpTo records a whole prefix 1..seq at once, the state of a
+//     receiver whose ledger applies an origin's events in order, so a
+//     kernel seeds a Window from its ledger. The receiver's ledger stays
+//     the authority on what was applied.
 //   - The bus binds exactly one UDP socket, on the node's own IP; every
 //     connection it accepts or dials uses that socket, so peers see the
 //     node's own address and per-address network faults are real.

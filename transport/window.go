@@ -88,6 +88,26 @@ func (w *Window) Accept(seq uint64) error {
 	return nil
 }
 
+// AcceptUpTo records every sequence number from 1 through seq as accepted:
+// the state of a receiver whose ledger applies an origin's events in
+// sequence order and has applied them all through seq. It never lowers
+// the highest accepted, and leaves numbers above seq as they were. The
+// result is what Accept of 1, 2, ..., seq in turn would leave.
+func (w *Window) AcceptUpTo(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	if seq > w.highest {
+		w.shift(seq - w.highest)
+		w.highest = seq
+	}
+	// Offset d marks seq highest-d; mark seq and everything below it that
+	// the window still holds, down to seq 1.
+	for d := w.highest - seq; d < WindowSize && d < w.highest; d++ {
+		w.bits[d/64] |= 1 << (d % 64)
+	}
+}
+
 // shift moves every recorded bit n places toward older sequence numbers,
 // dropping those that leave the window.
 func (w *Window) shift(n uint64) {

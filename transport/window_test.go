@@ -147,3 +147,43 @@ func TestDecodeWindowRejectsUnreachableStates(t *testing.T) {
 		t.Fatalf("zero window: %v", err)
 	}
 }
+
+// AcceptUpTo(seq) leaves exactly what accepting 1, 2, ..., seq in turn
+// leaves, from any reachable window, and its result survives
+// Encode/Decode.
+func TestWindowAcceptUpToMatchesAcceptingEach(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x51ed27))
+	for run := range 300 {
+		var w Window
+		var highest uint64
+		for range rng.IntN(40) {
+			seq := nextSeq(rng, highest)
+			if w.Accept(seq) == nil {
+				highest = w.Highest()
+			}
+		}
+		upTo := nextSeq(rng, highest)
+		if rng.IntN(8) == 0 {
+			upTo = 0
+		}
+		want := w
+		for s := max(1, upTo-min(upTo, 2*WindowSize)); s <= upTo && s != 0; s++ {
+			_ = want.Accept(s) // below the window or already accepted: no change
+		}
+		got := w
+		got.AcceptUpTo(upTo)
+		if got != want {
+			t.Fatalf("run %d: AcceptUpTo(%d) from highest %d: highest %d, accepting each gives %d (or different marks)", run, upTo, highest, got.Highest(), want.Highest())
+		}
+		if back, err := DecodeWindow(got.Encode()); err != nil || back != got {
+			t.Fatalf("run %d: AcceptUpTo(%d) left a window Decode refuses: %v", run, upTo, err)
+		}
+		for s := upTo; s > 0 && upTo-s < WindowSize; s-- {
+			if err := got.Check(s); err == nil {
+				t.Fatalf("run %d: seq %d passes Check after AcceptUpTo(%d)", run, s, upTo)
+			}
+		}
+	}
+}

@@ -373,7 +373,7 @@ func busCmd() *cobra.Command {
 			if jsonMode(cmd) {
 				return writeJSON(cmd, s)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Bus:       %s\nKey epoch: %d\nAccepted:  %d\nPending:   %d\nDelivered: %d\n", s.Addr, s.KeyEpoch, s.Accepted, s.Pending, s.Delivered)
+			fmt.Fprintf(cmd.OutOrStdout(), "Bus:       %s\nKey epoch: %d\nAccepted:  %d\nPending:   %d\nDelivered: %d\nReplays dropped: %d\n", s.Addr, s.KeyEpoch, s.Accepted, s.Pending, s.Delivered, s.ReplayDropped)
 			for k, v := range s.Rejected {
 				if v > 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "Rejected %s: %d\n", k, v)

@@ -61,7 +61,7 @@ func ledgerTailCmd() *cobra.Command {
 		},
 	}
 	c.Flags().IntVarP(&n, "n", "n", defaultTailEvents, "number of events")
-	c.Flags().BoolVar(&consistent, "consistent", false, "first confirm the node has applied everything the leader committed")
+	c.Flags().BoolVar(&consistent, "consistent", false, "first confirm the node has applied everything the leader committed (the node always does now: it checks the token's audit scope on confirmed state)")
 	return c
 }
 
