@@ -431,7 +431,7 @@ func (l *Ledger) Snapshot() []byte {
 	sb := l.st.body()
 	body := Encode(&sb)
 	digest := sha256.Sum256(body)
-	return Encode(&SnapshotFile{
+	return encodeSnapshotFile(&SnapshotFile{
 		Format: stateFormat,
 		Head:   l.Head(),
 		Epoch:  l.st.Epoch,

@@ -343,11 +343,13 @@ type SnapshotFile struct {
 var ErrSnapshotDigest = fmt.Errorf("snapshot digest mismatch")
 
 // DecodeSnapshot decodes and verifies a snapshot: the digest must match the
-// body and the body's head must match the header.
+// body and the body's head must match the header. The file's Body shares b.
 func DecodeSnapshot(b []byte) (*SnapshotFile, *State, error) {
-	var f SnapshotFile
-	if err := Decode(b, &f); err != nil {
-		return nil, nil, fmt.Errorf("snapshot: %w", err)
+	f, ok := parseSnapshotFile(b)
+	if !ok {
+		if err := Decode(b, &f); err != nil {
+			return nil, nil, fmt.Errorf("snapshot: %w", err)
+		}
 	}
 	if f.Format != stateFormat {
 		return nil, nil, fmt.Errorf("snapshot: format %d not supported", f.Format)
