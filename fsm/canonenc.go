@@ -342,6 +342,9 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 	if len(s.Sense) > 0 {
 		n++
 	}
+	if s.Staging != nil {
+		n++
+	}
 	b = mpMap(b, n)
 	b = append(mpStr(b, "approvals"), encodeReflect(s.Approvals)...)
 	b = append(mpStr(b, "caps"), encodeReflect(s.Caps)...)
@@ -386,6 +389,9 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 		b = mpBin(mpStr(b, "sense"), s.Sense)
 	}
 	b = mpUint(mpStr(b, "seq"), s.Seq)
+	if s.Staging != nil { // omitempty
+		b = s.Staging.appendCanonical(mpStr(b, "staging"))
+	}
 	return mpInt(mpStr(b, "time"), s.Time)
 }
 

@@ -100,6 +100,7 @@ const (
 	ReasonSelfApproval        Reason = 48 // an approval decided by the caller or its delegation chain (protocol 4)
 	ReasonRequestIDReused     Reason = 49 // a request id reused with another command or payload (protocol 4)
 	ReasonQuotaExceeded       Reason = 50 // a caller's dedup quota, or the kv bound, is full (protocol 4)
+	ReasonRestoreIncomplete   Reason = 51 // an epoch names a staged restore that lacks bytes (protocol 4)
 )
 
 var reasonNames = map[Reason]string{
@@ -154,6 +155,7 @@ var reasonNames = map[Reason]string{
 	ReasonSelfApproval:        "self_approval",
 	ReasonRequestIDReused:     "request_id_reused",
 	ReasonQuotaExceeded:       "quota_exceeded",
+	ReasonRestoreIncomplete:   "restore_incomplete",
 }
 
 // ReasonByName returns the code with the given name.

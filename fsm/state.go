@@ -108,6 +108,7 @@ type State struct {
 	Sense         *sense.Sensor      // baselines, trust and posture; nil until the first sensed event
 	members       map[string]*Member // this kernel's nodes (members.go)
 	Limits        *Limits            // replicated limits (limits.go); nil: the defaults
+	Staging       *RestoreStaging    // the snapshot a restore is staging (restore.go); nil: none
 	kvBytes       int64              // bytes the kv store holds (derived)
 	dedupCount    map[string]int     // dedup entries per caller (derived)
 }
@@ -133,26 +134,27 @@ func newState() *State {
 // stateBody is the canonical, map-free form of State: snapshots and the
 // state digest are computed over its encoding.
 type stateBody struct {
-	Format        uint16         `codec:"format"`
-	Initialized   bool           `codec:"initialized"`
-	Meta          Meta           `codec:"meta"`
-	Seq           uint64         `codec:"seq"`
-	Head          []byte         `codec:"head"`
-	Time          int64          `codec:"time"`
-	Epoch         uint64         `codec:"epoch"`
-	KV            []kvItem       `codec:"kv"`
-	Caps          []Capability   `codec:"caps"`
-	Policies      []PolicyRecord `codec:"policies"`
-	PolicyVersion uint64         `codec:"policy_version"`
-	Approvals     []Approval     `codec:"approvals"` // creation order
-	Halts         []Halt         `codec:"halts"`
-	Effects       []Effect       `codec:"effects"` // creation order
-	Dedup         []DedupEntry   `codec:"dedup"`
-	Checkpoints   []HeadRef      `codec:"checkpoints"`
-	Fed           *FedState      `codec:"fed,omitempty"`
-	Limits        *Limits        `codec:"limits,omitempty"`
-	Members       []Member       `codec:"members,omitempty"` // name order
-	Sense         []byte         `codec:"sense,omitempty"`   // sense.Sensor.Encode
+	Format        uint16          `codec:"format"`
+	Initialized   bool            `codec:"initialized"`
+	Meta          Meta            `codec:"meta"`
+	Seq           uint64          `codec:"seq"`
+	Head          []byte          `codec:"head"`
+	Time          int64           `codec:"time"`
+	Epoch         uint64          `codec:"epoch"`
+	KV            []kvItem        `codec:"kv"`
+	Caps          []Capability    `codec:"caps"`
+	Policies      []PolicyRecord  `codec:"policies"`
+	PolicyVersion uint64          `codec:"policy_version"`
+	Approvals     []Approval      `codec:"approvals"` // creation order
+	Halts         []Halt          `codec:"halts"`
+	Effects       []Effect        `codec:"effects"` // creation order
+	Dedup         []DedupEntry    `codec:"dedup"`
+	Checkpoints   []HeadRef       `codec:"checkpoints"`
+	Fed           *FedState       `codec:"fed,omitempty"`
+	Limits        *Limits         `codec:"limits,omitempty"`
+	Members       []Member        `codec:"members,omitempty"` // name order
+	Sense         []byte          `codec:"sense,omitempty"`   // sense.Sensor.Encode
+	Staging       *RestoreStaging `codec:"staging,omitempty"` // restore.go
 }
 
 type kvItem struct {
@@ -185,6 +187,12 @@ func (s *State) body() stateBody {
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
+	}
+	if s.Staging != nil {
+		// A copy: Apply replaces the record's slices or appends beyond
+		// what this body holds, never writes inside it.
+		sg := *s.Staging
+		b.Staging = &sg
 	}
 	for _, m := range s.SortedMembers() {
 		b.Members = append(b.Members, *m)
@@ -314,6 +322,13 @@ func stateFromBody(b stateBody) (*State, error) {
 			return nil, fmt.Errorf("state sensing: %w", err)
 		}
 		s.Sense = sn
+	}
+	if b.Staging != nil {
+		sg := *b.Staging
+		if !validStaging(&sg) {
+			return nil, fmt.Errorf("state restore staging is inconsistent")
+		}
+		s.Staging = &sg
 	}
 	if b.Fed != nil {
 		if b.Meta.Role == RoleStandalone {
