@@ -3,7 +3,9 @@ package fsm
 import (
 	"bytes"
 	"crypto/sha256"
+	"io"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -109,21 +111,24 @@ func applyEpochChunk(l *Ledger, c *call) outcome {
 		return deny(r)
 	}
 	st := l.st
-	switch {
-	case p.Abort:
+	if p.Abort {
 		st.Staging = nil
 		c.detail = Encode(&GovernanceDetail{Target: p.Restore, Note: "aborted"})
 		return outcome{decision: DecisionPermit, id: p.Restore}
-	case p.Restore == "":
-		st.Staging = &RestoreStaging{ID: "rst-" + strconv.FormatUint(st.Seq+1, 10), By: c.cap.ID, Size: p.Size,
-			Digest: append([]byte(nil), p.Digest...), Data: append(make([]byte, 0, p.Size), p.Data...)}
+	}
+	if p.Restore == "" {
+		st.Staging = &RestoreStaging{ID: "rst-" + strconv.FormatUint(st.Seq+1, 10), By: c.cap.ID, Size: p.Size, Digest: append([]byte(nil), p.Digest...)}
 		c.subject = "restore " + st.Staging.ID
-	default:
-		// Appending never writes below len(Data): a captured state body
-		// (DigestLater) keeps seeing the bytes it captured.
-		st.Staging.Data = append(st.Staging.Data, p.Data...)
 	}
 	s := st.Staging
+	if int64(cap(s.Data)) < s.Size {
+		// One allocation of the declared size (bounded by MaxStagedBytes)
+		// rather than a copy at every growth.
+		s.Data = slices.Grow(s.Data, int(s.Size)-len(s.Data))
+	}
+	// Appending never writes below len(Data): a captured state body
+	// (DigestLater) keeps seeing the bytes it captured.
+	s.Data = append(s.Data, p.Data...)
 	c.detail = Encode(&GovernanceDetail{Target: s.ID, Note: "staged " + strconv.FormatInt(p.Offset, 10) + ".." +
 		strconv.FormatInt(int64(len(s.Data)), 10) + " of " + strconv.FormatInt(s.Size, 10) + " bytes"})
 	return outcome{decision: DecisionPermit, id: s.ID}
@@ -193,13 +198,27 @@ func validStaging(s *RestoreStaging) bool {
 		s.Size <= MaxStagedBytesLimit && int64(len(s.Data)) <= s.Size
 }
 
-func (s *RestoreStaging) appendCanonical(b []byte) []byte {
+func (s *RestoreStaging) appendCanonical(b []byte) []byte { return s.encode(b, nil) }
+
+// encode appends the staging to b or, with a sink, writes what b holds
+// and the staged bytes to it, returning the rest (stateBody.encode).
+func (s *RestoreStaging) encode(b []byte, sink io.Writer) []byte {
 	if s == nil {
 		return mpNil(b)
 	}
 	b = mpMap(b, 5)
 	b = mpStr(mpStr(b, "by"), s.By)
-	b = mpBin(mpStr(b, "data"), s.Data)
+	b = mpStr(b, "data")
+	switch {
+	case s.Data == nil:
+		b = mpNil(b)
+	case sink != nil:
+		_, _ = sink.Write(mpBinHeader(b, len(s.Data)))
+		_, _ = sink.Write(s.Data)
+		b = b[:0]
+	default:
+		b = mpBin(b, s.Data)
+	}
 	b = mpBin(mpStr(b, "digest"), s.Digest)
 	b = mpStr(mpStr(b, "id"), s.ID)
 	return mpInt(mpStr(b, "size"), s.Size)

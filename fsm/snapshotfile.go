@@ -18,7 +18,20 @@ func (f *SnapshotFile) appendCanonical(b []byte) []byte {
 		return mpNil(b)
 	}
 	b = mpMap(b, 5)
-	b = mpBin(mpStr(b, "body"), f.Body)
+	return f.appendTail(mpBin(mpStr(b, "body"), f.Body))
+}
+
+// snapshotBodyAt is where the body of a snapshot of more than 64 KiB
+// starts: after the map header, the key and a bin 32 header.
+const snapshotBodyAt = 11
+
+// snapshotBin32Header is what precedes a body of n > 65535 bytes.
+func snapshotBin32Header(n int) []byte {
+	return []byte{0x85, 0xa4, 'b', 'o', 'd', 'y', 0xc6, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
+// appendTail writes what follows the body.
+func (f *SnapshotFile) appendTail(b []byte) []byte {
 	b = mpBin(mpStr(b, "digest"), f.Digest)
 	b = mpUint(mpStr(b, "epoch"), f.Epoch)
 	b = mpUint(mpStr(b, "format"), uint64(f.Format))
@@ -79,9 +92,24 @@ type SnapshotStreamInfo struct {
 	Bytes  int64  // the snapshot's length
 }
 
-// ErrSnapshotEncoding is wrapped by VerifySnapshotStream's errors for
-// bytes that are not the canonical encoding of one snapshot file.
-var ErrSnapshotEncoding = errors.New("snapshot: not the canonical encoding of a snapshot file")
+// Errors of VerifySnapshotStream, besides ErrSnapshotDigest; any other
+// error is the reader's own.
+var (
+	// ErrSnapshotEncoding: the bytes are not the canonical encoding of
+	// one snapshot file (cut short, run on, or another form).
+	ErrSnapshotEncoding = errors.New("snapshot: not the canonical encoding of a snapshot file")
+	// ErrSnapshotFormat: a snapshot file of a format this binary lacks.
+	ErrSnapshotFormat = errors.New("snapshot: format not supported")
+)
+
+// encodingErr is ErrSnapshotEncoding for a read cut short, else the
+// reader's error.
+func encodingErr(err error, what string) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %s", ErrSnapshotEncoding, what)
+	}
+	return err
+}
 
 // VerifySnapshotStream reads r to its end without holding the snapshot
 // it carries: r must hold exactly the canonical encoding of one
@@ -94,7 +122,7 @@ func VerifySnapshotStream(r io.Reader) (SnapshotStreamInfo, error) {
 	cr := &countReader{r: r}
 	var pre [11]byte // fixmap 5, fixstr "body", a bin header of up to 5 bytes
 	if _, err := io.ReadFull(cr, pre[:7]); err != nil {
-		return info, fmt.Errorf("%w: %d bytes", ErrSnapshotEncoding, cr.n)
+		return info, encodingErr(err, fmt.Sprintf("%d bytes", cr.n))
 	}
 	if pre[0] != 0x85 || string(pre[1:6]) != "\xa4body" {
 		return info, ErrSnapshotEncoding
@@ -112,7 +140,7 @@ func VerifySnapshotStream(r io.Reader) (SnapshotStreamInfo, error) {
 		return info, ErrSnapshotEncoding
 	}
 	if _, err := io.ReadFull(cr, pre[7:7+width]); err != nil {
-		return info, ErrSnapshotEncoding
+		return info, encodingErr(err, "no body")
 	}
 	var n int64
 	for _, c := range pre[7 : 7+width] {
@@ -123,10 +151,7 @@ func VerifySnapshotStream(r io.Reader) (SnapshotStreamInfo, error) {
 	}
 	h := sha256.New()
 	if got, err := io.CopyN(h, cr, n); err != nil {
-		if errors.Is(err, io.EOF) {
-			return info, fmt.Errorf("%w: its body of %d bytes ends after %d", ErrSnapshotEncoding, n, got)
-		}
-		return info, err
+		return info, encodingErr(err, fmt.Sprintf("its body of %d bytes ends after %d", n, got))
 	}
 	tail, err := io.ReadAll(io.LimitReader(cr, snapshotTailMax+1))
 	if err != nil {
@@ -139,7 +164,7 @@ func VerifySnapshotStream(r io.Reader) (SnapshotStreamInfo, error) {
 		return info, fmt.Errorf("%w: after its body", ErrSnapshotEncoding)
 	}
 	if f.Format != stateFormat {
-		return info, fmt.Errorf("snapshot: format %d not supported", f.Format)
+		return info, fmt.Errorf("%w: %d", ErrSnapshotFormat, f.Format)
 	}
 	if sum := h.Sum(nil); !bytes.Equal(sum, f.Digest) {
 		return info, fmt.Errorf("snapshot: %w: carries %x, body hashes to %x", ErrSnapshotDigest, f.Digest, sum)

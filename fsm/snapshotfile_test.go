@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -99,4 +100,39 @@ func FuzzSnapshotFile(f *testing.F) {
 			t.Fatalf("DecodeSnapshot took what the stream refused: %v", serr)
 		}
 	})
+}
+
+// The state digest, hashed as the body is encoded, is the SHA-256 of the
+// body's bytes; a snapshot written in one buffer is the codec's encoding
+// of the snapshot file; both for a small state and for one past the bin
+// 16 bound and the flush size, with a staged restore.
+func TestStreamedDigestAndSnapshotMatchTheBytes(t *testing.T) {
+	check := func(what string, l *Ledger) {
+		t.Helper()
+		b := l.State().body()
+		bytes_ := b.appendCanonical(nil)
+		if d := b.digest(); d != sha256.Sum256(bytes_) || l.Digest() != d {
+			t.Fatalf("%s: the streamed digest differs from the body's", what)
+		}
+		digest := sha256.Sum256(bytes_)
+		want := encodeReflect(&SnapshotFile{Format: stateFormat, Head: l.Head(), Epoch: l.State().Epoch, Digest: digest[:], Body: bytes_})
+		if got := l.Snapshot(); !bytes.Equal(got, want) {
+			t.Fatalf("%s: the snapshot (%d bytes) differs from the codec's (%d)", what, len(got), len(want))
+		}
+		if hint := b.sizeHint(); hint < len(bytes_) {
+			t.Logf("%s: size hint %d below the body's %d bytes", what, hint, len(bytes_))
+		}
+	}
+	w := newRestoreWorld(t, ProtocolAuthority)
+	check("small state", w.Ledger)
+	root := testRootToken[:]
+	for i := 0; i < 40; i++ {
+		mustPermitted(t, "put", w.as(root, CmdKVPut, &KVPut{Key: fmt.Sprint("big", i), Value: bytes.Repeat([]byte{byte(i)}, 64<<10)}))
+	}
+	check("a state of 2.6 MB", w.Ledger)
+	w.snap = w.Snapshot()
+	sum := sha256.Sum256(w.snap)
+	w.digest = sum[:]
+	w.stage(root, "", 0, len(w.snap)-100, 64<<10)
+	check("a state with 5 MB staged", w.Ledger)
 }

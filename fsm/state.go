@@ -343,6 +343,26 @@ func stateFromBody(b stateBody) (*State, error) {
 	return s, nil
 }
 
+// decodeStateBody decodes a snapshot's body b, whose SHA-256 is digest,
+// and requires it to be the canonical encoding of what it decodes to:
+// its re-encoding hashes to digest too (stateBody.digest, which never
+// holds a second copy of the state).
+func decodeStateBody(b, digest []byte) (body stateBody, err error) {
+	defer func() {
+		// The codec may panic on hostile input; report it as an error.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("fsm: decode %T: %v", &body, r)
+		}
+	}()
+	if err := decodeBytes(b, &body); err != nil {
+		return body, fmt.Errorf("fsm: decode %T: %w", &body, err)
+	}
+	if d := body.digest(); !bytes.Equal(d[:], digest) {
+		return body, fmt.Errorf("decode %T: %w", &body, ErrNonCanonical)
+	}
+	return body, nil
+}
+
 // SnapshotFile is the on-disk and over-the-wire form of a snapshot. Body is
 // the canonical state encoding; Digest = SHA-256(Body).
 type SnapshotFile struct {
@@ -373,8 +393,8 @@ func DecodeSnapshot(b []byte) (*SnapshotFile, *State, error) {
 	if !bytes.Equal(sum[:], f.Digest) {
 		return nil, nil, fmt.Errorf("snapshot: %w: carries %x, body hashes to %x", ErrSnapshotDigest, f.Digest, sum)
 	}
-	var body stateBody
-	if err := Decode(f.Body, &body); err != nil {
+	body, err := decodeStateBody(f.Body, f.Digest)
+	if err != nil {
 		return nil, nil, fmt.Errorf("snapshot body: %w", err)
 	}
 	st, err := stateFromBody(body)
