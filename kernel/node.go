@@ -176,7 +176,9 @@ func (n *Node) open() error {
 		return err
 	}
 	var err error
-	if n.arch, err = archive.Open(filepath.Join(cfg.DataDir, "archive"), archive.Options{Logger: n.log}); err != nil {
+	// An inline epoch (protocol 3) is one entry of up to MaxEpochBytes:
+	// its record must fit, or the node would stop at it on every start.
+	if n.arch, err = archive.Open(filepath.Join(cfg.DataDir, "archive"), archive.Options{Logger: n.log, MaxRecordBytes: fsm.MaxEpochBytes + 1<<20}); err != nil {
 		return fmt.Errorf("open ledger archive: %w", err)
 	}
 	if err := n.checkSealedCanon(); err != nil {
