@@ -81,6 +81,8 @@ type Node struct {
 
 	support supportCache // members' protocol support, for Status
 
+	restoreRun sync.Mutex // one snapshot restore at a time on this node (snapshotrestore.go)
+
 	// halted is closed when the ledger stopped applying (stopErr says
 	// why): the node must be closed and its binary replaced.
 	halted   chan struct{}
@@ -181,6 +183,7 @@ func (n *Node) open() error {
 	if n.arch, err = archive.Open(filepath.Join(cfg.DataDir, "archive"), archive.Options{Logger: n.log, MaxRecordBytes: fsm.MaxEpochBytes + 1<<20}); err != nil {
 		return fmt.Errorf("open ledger archive: %w", err)
 	}
+	removeRestoreSpools(cfg.DataDir) // the archive's lock says no other process uses the data dir
 	if err := n.checkSealedCanon(); err != nil {
 		return err
 	}
