@@ -151,67 +151,6 @@ func TestSnapshotRestoreAboveTheLimit(t *testing.T) {
 	}
 }
 
-// Under protocol 3 a snapshot travels inline in one epoch entry; one
-// above the archive's old 16 MiB record bound restores (it stopped the
-// node before), and one above MaxEpochBytes is 413 before anything is
-// proposed.
-func TestSnapshotRestoreInlineBelowProtocol4(t *testing.T) {
-	n, cfg := singleNodeAt(t, "127.0.0.132", nil)
-	init, err := n.InitAt(context.Background(), fsm.ProtocolContract)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := init.RootToken
-	value := strings.Repeat("v", fsm.MaxValueBytes-16)
-	for i := 0; i < 18; i++ {
-		put(t, n, root, fmt.Sprint("k", i), value)
-	}
-	snap := saveSnapshot(t, n, root)
-	put(t, n, root, "k0", "changed")
-	status, _, out := restoreRequest(n, root, &watchedBody{r: bytes.NewReader(snap)}, int64(len(snap)))
-	var r api.SnapshotRestoreResponse
-	if err := json.Unmarshal(out, &r); err != nil || status != http.StatusOK || r.Decision != "permit" || r.Chunks != 0 || r.Bytes != int64(len(snap)) {
-		t.Fatalf("inline restore of %d bytes: %d %s", len(snap), status, out)
-	}
-	got, err := n.Apply(context.Background(), fsm.Envelope{Type: fsm.CmdKVGet, Auth: TokenHash(root), Payload: fsm.Encode(&fsm.KVKey{Key: "k0"})})
-	if err != nil || string(got.Value) != value {
-		t.Fatalf("k0 after the restore: %d bytes, %v", len(got.Value), err)
-	}
-	if v := n.VerifyArchive(); !v.OK {
-		t.Fatalf("archive after the inline epoch: %+v", v)
-	}
-	// Restarting re-applies the epoch entry from the Raft log.
-	head, _ := n.Head()
-	n.Close()
-	again, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { again.Close() })
-	(&testCluster{t: t, nodes: []*Node{again}}).leader(10 * time.Second)
-	waitHead(t, again, head, 20*time.Second)
-	if _, err := again.Apply(context.Background(), fsm.Envelope{Type: fsm.CmdKVGet, Auth: TokenHash(root), Payload: fsm.Encode(&fsm.KVKey{Key: "k0"})}); err != nil {
-		t.Fatal(err)
-	}
-
-	// A file that verifies as a stream (its body's digest holds; the body
-	// itself is zeros) at a checkpointed head, one byte beyond what an
-	// inline epoch carries.
-	sf, _, err := fsm.DecodeSnapshot(saveSnapshot(t, again, root))
-	if err != nil {
-		t.Fatal(err)
-	}
-	huge, size := zeroBodySnapshot(sf.Head, sf.Epoch, fsm.MaxEpochBytes+1)
-	before, _ := again.Head()
-	status, eb, _ := restoreRequest(again, root, &watchedBody{r: huge}, size)
-	if status != http.StatusRequestEntityTooLarge || eb.Error.Code != api.CodeTooLarge || !strings.Contains(eb.Error.Message, "before protocol 4") {
-		t.Fatalf("a %d-byte snapshot under protocol 3: %d %q %q", size, status, eb.Error.Code, eb.Error.Message)
-	}
-	if after, _ := again.Head(); after.Seq != before.Seq {
-		t.Fatalf("the refused restore reached the ledger: seq %d -> %d", before.Seq, after.Seq)
-	}
-}
-
 // waitHead waits until n has applied up to head, and requires head there.
 func waitHead(t *testing.T, n *Node, head fsm.HeadRef, timeout time.Duration) {
 	t.Helper()
