@@ -57,7 +57,7 @@ var errRaftSnapshotContainer = errors.New("raft snapshot container")
 // raftSnapshotFirstRead is how much of a declared ledger is allocated
 // before any of it arrives: a container that claims gigabytes and holds
 // little costs no more than this.
-const raftSnapshotFirstRead = 16 << 20
+const raftSnapshotFirstRead = 1 << 20
 
 // readRaftSnapshot reads one container from r, which must end with it.
 func readRaftSnapshot(r io.Reader) (raftSnapshot, error) {
