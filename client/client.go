@@ -304,8 +304,7 @@ func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) error {
 
 // SnapshotRestore restores a snapshot into the live cluster as a new epoch.
 func (c *Client) SnapshotRestore(ctx context.Context, snapshot []byte) (*api.SnapshotRestoreResponse, error) {
-	var r api.SnapshotRestoreResponse
-	return &r, c.do(ctx, http.MethodPost, "/v1/snapshot/restore", nil, snapshot, &r)
+	return c.SnapshotRestoreFrom(ctx, bytes.NewReader(snapshot), int64(len(snapshot)))
 }
 
 // SnapshotRestoreFrom restores the snapshot of size bytes read from rd,
