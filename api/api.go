@@ -201,11 +201,14 @@ type VerifyResponse struct {
 	Message string `json:"message,omitempty"`
 }
 
-// SnapshotRestoreResponse is POST /v1/snapshot/restore.
+// SnapshotRestoreResponse is POST /v1/snapshot/restore. The outcome is
+// the epoch's, or that of the epoch.chunk the ledger refused.
 type SnapshotRestoreResponse struct {
 	Outcome
 	Epoch        uint64 `json:"epoch"`
 	SnapshotHead Head   `json:"snapshot_head"`
+	Bytes        int64  `json:"bytes"`  // the snapshot's size
+	Chunks       int    `json:"chunks"` // epoch.chunk entries that staged it (protocol 4; 0: one inline epoch)
 }
 
 // RemovePeerRequest is POST /v1/operator/raft/remove-peer.

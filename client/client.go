@@ -105,6 +105,8 @@ func NewRequestID() string {
 type callOpts struct {
 	requestID string
 	raw       io.Writer // stream the body here instead of decoding JSON
+	upload    io.Reader // send this as the request body (one attempt: a stream is not replayed)
+	uploadLen int64     // its length, -1 unknown
 }
 
 // Option adjusts one call.
@@ -147,7 +149,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		err := c.once(ctx, method, path, query, body, out, o)
-		if err == nil || !retryable(err) || time.Now().Add(backoff).After(deadline) || o.raw != nil {
+		if err == nil || !retryable(err) || time.Now().Add(backoff).After(deadline) || o.raw != nil || o.upload != nil {
 			return err
 		}
 		select {
@@ -169,9 +171,16 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	if o.upload != nil {
+		rd = o.upload
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return err
+	}
+	if o.upload != nil {
+		req.ContentLength = o.uploadLen
+		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	if c.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
@@ -179,7 +188,7 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	if o.requestID != "" {
 		req.Header.Set(api.HeaderRequestID, o.requestID)
 	}
-	if body != nil {
+	if body != nil && o.upload == nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
@@ -295,8 +304,15 @@ func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) error {
 
 // SnapshotRestore restores a snapshot into the live cluster as a new epoch.
 func (c *Client) SnapshotRestore(ctx context.Context, snapshot []byte) (*api.SnapshotRestoreResponse, error) {
+	return c.SnapshotRestoreFrom(ctx, bytes.NewReader(snapshot), int64(len(snapshot)))
+}
+
+// SnapshotRestoreFrom restores the snapshot of size bytes read from rd,
+// streamed to the node (one attempt: the stream is not replayed). A node
+// whose restore limit the snapshot exceeds answers too_large (HTTP 413).
+func (c *Client) SnapshotRestoreFrom(ctx context.Context, rd io.Reader, size int64) (*api.SnapshotRestoreResponse, error) {
 	var r api.SnapshotRestoreResponse
-	return &r, c.do(ctx, http.MethodPost, "/v1/snapshot/restore", nil, snapshot, &r)
+	return &r, c.do(ctx, http.MethodPost, "/v1/snapshot/restore", nil, nil, &r, func(o *callOpts) { o.upload, o.uploadLen = rd, size })
 }
 
 // RaftPeers lists the Raft configuration.

@@ -157,6 +157,15 @@ func (r *canonReader) str() string { return string(r.take(r.strLen())) }
 
 // bin reads a byte slice (nil for nil) into a new slice.
 func (r *canonReader) bin() []byte {
+	s := r.binView()
+	if s == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(s)), s...)
+}
+
+// binView reads a byte slice (nil for nil) that shares the reader's bytes.
+func (r *canonReader) binView() []byte {
 	c := r.byte1()
 	var n, min int
 	switch c {
@@ -178,7 +187,7 @@ func (r *canonReader) bin() []byte {
 	if r.bad {
 		return nil
 	}
-	return append(make([]byte, 0, n), s...)
+	return s
 }
 
 func (e *Envelope) decodeCanonical(b []byte) bool {

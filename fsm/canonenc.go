@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"math"
 )
 
@@ -95,16 +97,18 @@ func mpBin(b []byte, v []byte) []byte {
 	if v == nil {
 		return mpNil(b)
 	}
-	n := len(v)
+	return append(mpBinHeader(b, len(v)), v...)
+}
+
+// mpBinHeader writes the header of a bin of n bytes.
+func mpBinHeader(b []byte, n int) []byte {
 	switch {
 	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
+		return append(b, 0xc4, byte(n))
 	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+		return binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
 	}
-	return append(b, v...)
+	return binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
 }
 
 // Keys are written as fixstr (every tag below is at most 31 bytes).
@@ -338,9 +342,25 @@ func (d *DedupEntry) appendCanonical(b []byte) []byte {
 // written by hand; the small ones go through the reflection codec one
 // field at a time, which writes a field's value exactly as it would
 // inside the struct.
-func (s *stateBody) appendCanonical(b []byte) []byte {
+func (s *stateBody) appendCanonical(b []byte) []byte { return s.encode(b, nil) }
+
+// bodyFlushBytes is how much of the body encode holds before it hands it
+// to its sink.
+const bodyFlushBytes = 1 << 20
+
+// encode appends the body to b or, with a sink, writes it to the sink
+// as it goes (holding about bodyFlushBytes at a time) and returns what
+// is left for the caller to write: hashing the state needs no copy of it.
+func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 	if s == nil {
 		return mpNil(b)
+	}
+	flush := func(b []byte) []byte {
+		if sink == nil || len(b) < bodyFlushBytes {
+			return b
+		}
+		_, _ = sink.Write(b) // a hash or a counter: it does not fail
+		return b[:0]
 	}
 	n := 16
 	if s.Fed != nil {
@@ -355,6 +375,9 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 	if len(s.Sense) > 0 {
 		n++
 	}
+	if s.Staging != nil {
+		n++
+	}
 	b = mpMap(b, n)
 	b = append(mpStr(b, "approvals"), encodeReflect(s.Approvals)...)
 	b = append(mpStr(b, "caps"), encodeReflect(s.Caps)...)
@@ -365,7 +388,7 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 	} else {
 		b = mpArray(b, len(s.Dedup))
 		for i := range s.Dedup {
-			b = s.Dedup[i].appendCanonical(b)
+			b = flush(s.Dedup[i].appendCanonical(b))
 		}
 	}
 	b = append(mpStr(b, "effects"), encodeReflect(s.Effects)...)
@@ -383,7 +406,7 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 	} else {
 		b = mpArray(b, len(s.KV))
 		for i := range s.KV {
-			b = s.KV[i].appendCanonical(b)
+			b = flush(s.KV[i].appendCanonical(b))
 		}
 	}
 	if s.Limits != nil { // omitempty
@@ -399,7 +422,40 @@ func (s *stateBody) appendCanonical(b []byte) []byte {
 		b = mpBin(mpStr(b, "sense"), s.Sense)
 	}
 	b = mpUint(mpStr(b, "seq"), s.Seq)
+	if s.Staging != nil { // omitempty
+		b = s.Staging.encode(mpStr(b, "staging"), sink)
+	}
 	return mpInt(mpStr(b, "time"), s.Time)
+}
+
+// sizeHint is about the size of the body's encoding, rarely less: what
+// a buffer for it is allocated with.
+func (s *stateBody) sizeHint() int {
+	n := 64 << 10
+	for i := range s.KV {
+		n += len(s.KV[i].Key) + len(s.KV[i].Entry.Value) + 64
+	}
+	for i := range s.Dedup {
+		d := &s.Dedup[i]
+		n += len(d.Caller) + len(d.RequestID) + len(d.Digest) + len(d.Result.Value) + len(d.Result.ID) + 128
+	}
+	n += len(s.Caps)*512 + len(s.Approvals)*1024 + len(s.Effects)*256 + len(s.Sense)
+	for i := range s.Policies {
+		n += len(s.Policies[i].Text) + 256
+	}
+	if s.Staging != nil {
+		n += len(s.Staging.Data) + 256
+	}
+	return n
+}
+
+// digest is the SHA-256 of the body's encoding, computed without holding it.
+func (s *stateBody) digest() [32]byte {
+	h := sha256.New()
+	h.Write(s.encode(make([]byte, 0, 2*bodyFlushBytes), h))
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 var (

@@ -40,12 +40,17 @@ func Encode(v any) []byte {
 	if a, ok := v.(canonicalAppender); ok {
 		sb := scratchPool.Get().(*[]byte)
 		b := a.appendCanonical((*sb)[:0])
+		if cap(b) > 1<<20 {
+			// b outgrew every pooled buffer (the pool keeps none this
+			// large): it is this call's own, and copying a state body
+			// would only double its memory.
+			scratchPool.Put(sb)
+			return b[:len(b):len(b)]
+		}
 		out := make([]byte, len(b))
 		copy(out, b)
-		if cap(b) <= 1<<20 {
-			*sb = b
-			scratchPool.Put(sb)
-		}
+		*sb = b
+		scratchPool.Put(sb)
 		return out
 	}
 	return encodeReflect(v)
@@ -63,11 +68,13 @@ func encodeReflect(v any) []byte {
 	if err := pe.enc.Encode(v); err != nil {
 		panic(fmt.Sprintf("fsm: encode %T: %v", v, err))
 	}
+	if pe.buf.Cap() > 1<<20 {
+		b := pe.buf.Bytes() // the encoder is not pooled again: its buffer is this call's own
+		return b[:len(b):len(b)]
+	}
 	out := make([]byte, pe.buf.Len())
 	copy(out, pe.buf.Bytes())
-	if pe.buf.Cap() <= 1<<20 {
-		encPool.Put(pe)
-	}
+	encPool.Put(pe)
 	return out
 }
 

@@ -70,6 +70,8 @@ const (
 	CmdFedKeysSign   CommandType = 42 // sovereign: one operator's signature to move the key epoch on
 
 	CmdLimitsSet CommandType = 43 // an operator sets the replicated limits (limits.go)
+
+	CmdEpochChunk CommandType = 44 // stages a piece of a snapshot for an epoch (restore.go, protocol 4)
 )
 
 var commandNames = map[CommandType]string{
@@ -122,6 +124,8 @@ var commandNames = map[CommandType]string{
 	CmdFedKeysSign:   "fed.keys.sign",
 
 	CmdLimitsSet: "limits.set",
+
+	CmdEpochChunk: "epoch.chunk",
 }
 
 func (t CommandType) String() string {
@@ -164,7 +168,7 @@ const (
 	MaxKeyBytes       = 1024
 	MaxValueBytes     = 1 << 20
 	MaxEnvelopeBytes  = MaxValueBytes + 64<<10
-	MaxEpochBytes     = 256 << 20 // an epoch command carries a whole snapshot
+	MaxEpochBytes     = 256 << 20 // an inline epoch carries a whole snapshot (from protocol 4 the kernel stages it in chunks: restore.go)
 )
 
 // Payload types. Each is a plain struct with explicit codec tags.
@@ -226,9 +230,13 @@ type Checkpoint struct {
 }
 
 // Epoch replaces the state with a snapshot's, starting a new epoch whose
-// first event links the old head to the snapshot's head.
+// first event links the old head to the snapshot's head. The snapshot is
+// carried inline, or (protocol 4) named by the staging that holds it:
+// Restore, its id, and Digest, the snapshot's SHA-256 (restore.go).
 type Epoch struct {
 	Snapshot []byte `codec:"snapshot"`
+	Restore  string `codec:"restore,omitempty"`
+	Digest   []byte `codec:"digest,omitempty"`
 }
 
 // CapGrant issues a capability (an operator's when Operator is set).

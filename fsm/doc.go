@@ -99,6 +99,15 @@
 //     window keeps answer digests, not values, with a per-caller quota
 //     (quota_exceeded); the kv store's bytes are bounded; limits.set
 //     (operator.manage) sets the bounds and per-entity rates.
+//   - Restores (restore.go, protocol 4): a snapshot reaches the ledger
+//     in epoch.chunk entries of at most MaxEpochChunkBytes (snapshot.manage;
+//     one staging per kernel, a new restore replacing it; its declared
+//     size bounded by MaxStagedBytes, twice the kv bound plus
+//     MaxEpochBytes) and is installed by an epoch that names the staging
+//     and the snapshot's SHA-256. The staging is replicated state, in the
+//     digest and in every snapshot. Under protocol 3 an epoch carries its
+//     snapshot inline (at most MaxEpochBytes); such ledgers replay as
+//     they were written.
 //   - Sensing (sensing.go, protocol 2): every gate decision is folded into
 //     the sense.Sensor of the state; tier, trust, deviation and posture are
 //     Cedar context. A ledger sealed under protocol 1 replays without it.

@@ -60,6 +60,7 @@ var goldenPayloads = map[CommandType]any{
 	CmdFedKeysRotate:    &FedKeysRotate{Epoch: 1, Domain: "payments"},
 	CmdFedKeysSign:      &FedKeysSign{Epoch: 1, Operator: "alice", Signature: []byte("sig")},
 	CmdLimitsSet:        &LimitsSet{DedupPerCaller: 500, KVBytes: 1 << 20, Rates: []EntityRate{{Entity: "agent-1", PerSecond: 10}}},
+	CmdEpochChunk:       &EpochChunk{Offset: 0, Size: 1 << 20, Digest: testCanon[:], Data: []byte("snapshot bytes")},
 	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 
@@ -79,34 +80,64 @@ func TestEveryCommandHasHandlerNameAndGolden(t *testing.T) {
 			continue
 		}
 		data := Encode(&Envelope{Type: ct, RequestID: "rid-1", Auth: testRootToken[:], Time: t0, Payload: Encode(p)})
-		path := filepath.Join("testdata", "golden", strings.ReplaceAll(ct.String(), ".", "_")+".hex")
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(hex.EncodeToString(data)+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("command %s: %v (run go test ./fsm -run Golden -update to create)", ct, err)
-			continue
-		}
-		if got := hex.EncodeToString(data); got != strings.TrimSpace(string(want)) {
-			t.Errorf("command %s encodes differently from its golden fixture:\n got %s\nwant %s", ct, got, want)
-		}
-		// The fixture decodes back to the same envelope.
-		raw, _ := hex.DecodeString(strings.TrimSpace(string(want)))
-		if _, err := DecodeEnvelope(raw); err != nil {
-			t.Errorf("command %s golden does not decode: %v", ct, err)
-		}
+		checkGolden(t, strings.ReplaceAll(ct.String(), ".", "_"), data)
 	}
 	for ct := range handlers { // test code: reporting only
 		if _, ok := commandNames[ct]; !ok {
 			t.Errorf("handler for unnamed command %d", ct)
 		}
+	}
+}
+
+// goldenForms are further payload forms of a command, each its own
+// fixture: the staged epoch (protocol 4) and a later epoch.chunk.
+var goldenForms = map[string]struct {
+	t CommandType
+	p any
+}{
+	"epoch_staged":      {CmdEpoch, &Epoch{Restore: "rst-12", Digest: testCanon[:]}},
+	"epoch_chunk_later": {CmdEpochChunk, &EpochChunk{Restore: "rst-12", Offset: 1 << 20, Data: []byte("more bytes")}},
+	"epoch_chunk_abort": {CmdEpochChunk, &EpochChunk{Restore: "rst-12", Abort: true}},
+}
+
+func TestGoldenForms(t *testing.T) {
+	names := make([]string, 0, len(goldenForms))
+	for n := range goldenForms { // test code: order fixed by the sort below
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		f := goldenForms[n]
+		checkGolden(t, n, Encode(&Envelope{Type: f.t, RequestID: "rid-1", Auth: testRootToken[:], Time: t0, Payload: Encode(f.p)}))
+	}
+}
+
+// checkGolden compares an entry with testdata/golden/NAME.hex (or, with
+// -update, writes it).
+func checkGolden(t *testing.T, name string, data []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".hex")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(data)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("%s: %v (run go test ./fsm -run Golden -update to create)", name, err)
+		return
+	}
+	if got := hex.EncodeToString(data); got != strings.TrimSpace(string(want)) {
+		t.Errorf("%s encodes differently from its golden fixture:\n got %s\nwant %s", name, got, want)
+	}
+	// The fixture decodes back to an envelope.
+	raw, _ := hex.DecodeString(strings.TrimSpace(string(want)))
+	if _, err := DecodeEnvelope(raw); err != nil {
+		t.Errorf("%s golden does not decode: %v", name, err)
 	}
 }
 

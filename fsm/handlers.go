@@ -260,14 +260,22 @@ func (l *Ledger) addCheckpoint(h HeadRef) {
 	}
 }
 
-// applyEpoch replaces the data state (the kv store) with a snapshot's. The
+// applyEpoch replaces the data state (the kv store) with a snapshot's,
+// carried inline or (protocol 4) staged by epoch.chunk (restore.go). The
 // snapshot must verify, belong to this kernel and canon, and carry a head
 // the cluster recorded as a checkpoint. Governance state (principals,
-// checkpoints, meta) is kept; the dedup table is cleared; the chain
-// continues from the current head, so nothing is silently rewound.
+// checkpoints, meta) is kept; the dedup table and any staging are
+// cleared; the chain continues from the current head, so nothing is
+// silently rewound.
 func applyEpoch(l *Ledger, c *call) outcome {
 	var p Epoch
 	if err := Decode(c.env.Payload, &p); err != nil {
+		return deny(ReasonMalformed)
+	}
+	staged := p.Restore != "" || p.Digest != nil
+	if staged && !l.authority() {
+		// Before protocol 4 an epoch has no such fields: the payload did
+		// not decode, as it does not for a binary from before them.
 		return deny(ReasonMalformed)
 	}
 	st := l.st
@@ -275,7 +283,14 @@ func applyEpoch(l *Ledger, c *call) outcome {
 	if r := l.govern(c, OpSnapshot, "*"); r != ReasonOK {
 		return deny(r)
 	}
-	f, snap, err := DecodeSnapshot(p.Snapshot)
+	snapshot := p.Snapshot
+	if staged {
+		var r Reason
+		if snapshot, r = l.stagedSnapshot(c, &p); r != ReasonOK {
+			return deny(r)
+		}
+	}
+	f, snap, err := DecodeSnapshot(snapshot)
 	if err != nil {
 		return deny(ReasonSnapshotInvalid)
 	}
@@ -293,6 +308,7 @@ func applyEpoch(l *Ledger, c *call) outcome {
 	st.dedupQueue = dedupRing{}
 	st.dedupBase = 0
 	st.dedupCount = map[string]int{}
+	st.Staging = nil
 	l.digestOK = false
 	return outcome{decision: DecisionPermit}
 }

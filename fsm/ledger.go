@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 )
 
 // Result is what one applied entry answers to its proposer.
@@ -409,7 +410,7 @@ func (l *Ledger) Digest() [32]byte {
 		return l.digest
 	}
 	body := l.st.body()
-	l.digest = sha256.Sum256(Encode(&body))
+	l.digest = body.digest()
 	l.digestSeq, l.digestEpoch, l.digestOK = l.st.Seq, l.st.Epoch, true
 	return l.digest
 }
@@ -433,21 +434,27 @@ func (l *Ledger) DigestLater() (seq, epoch uint64, compute func() [32]byte) {
 	if body.Fed != nil {
 		body.Fed = body.Fed.clone()
 	}
-	return l.st.Seq, l.st.Epoch, func() [32]byte { return sha256.Sum256(Encode(&body)) }
+	return l.st.Seq, l.st.Epoch, func() [32]byte { return body.digest() }
 }
 
-// Snapshot returns the canonical snapshot bytes of the current state.
+// Snapshot returns the canonical snapshot bytes of the current state,
+// written once into one buffer; nil for a state whose body exceeds the
+// 4 GiB - 1 a snapshot file carries.
 func (l *Ledger) Snapshot() []byte {
 	sb := l.st.body()
-	body := Encode(&sb)
+	buf := sb.encode(make([]byte, snapshotBodyAt, snapshotBodyAt+sb.sizeHint()+snapshotTailMax), nil)
+	body := buf[snapshotBodyAt:]
+	if len(body) > math.MaxUint32 {
+		return nil
+	}
 	digest := sha256.Sum256(body)
-	return Encode(&SnapshotFile{
-		Format: stateFormat,
-		Head:   l.Head(),
-		Epoch:  l.st.Epoch,
-		Digest: digest[:],
-		Body:   body,
-	})
+	f := &SnapshotFile{Format: stateFormat, Head: l.Head(), Epoch: l.st.Epoch, Digest: digest[:]}
+	if len(body) <= math.MaxUint16 { // a small state: a shorter bin header
+		f.Body = body
+		return encodeSnapshotFile(f)
+	}
+	copy(buf, snapshotBin32Header(len(body)))
+	return f.appendTail(buf)
 }
 
 // Restore replaces the state with a verified snapshot's.

@@ -102,6 +102,7 @@ const (
 	ReasonQuotaExceeded       Reason = 50 // a caller's dedup quota, or the kv bound, is full (protocol 4)
 	ReasonInternalOnly        Reason = 51 // an internal command carrying a bearer token (protocol 4)
 	ReasonMemberUnverified    Reason = 52 // an internal command without a current member's valid signature (protocol 4)
+	ReasonRestoreIncomplete   Reason = 53 // an epoch names a staged restore that lacks bytes (protocol 4)
 )
 
 var reasonNames = map[Reason]string{
@@ -158,6 +159,7 @@ var reasonNames = map[Reason]string{
 	ReasonQuotaExceeded:       "quota_exceeded",
 	ReasonInternalOnly:        "internal_only",
 	ReasonMemberUnverified:    "member_unverified",
+	ReasonRestoreIncomplete:   "restore_incomplete",
 }
 
 // ReasonByName returns the code with the given name.

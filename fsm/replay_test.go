@@ -62,6 +62,17 @@ func randomStream(seed int64, n int) [][]byte {
 		case 6:
 			e = env(CmdCheckpoint, rid, auth, ts, &Checkpoint{Seq: uint64(rng.Intn(i + 2)), Hash: make([]byte, 32)})
 		default:
+			if rng.Intn(2) == 0 { // a staged restore's chunk: opens, a guessed id's next bytes, or an abort
+				p := EpochChunk{Size: 64 + int64(rng.Intn(64)), Digest: tokenHash(key), Data: append([]byte{1}, val...)}
+				if rng.Intn(2) == 0 {
+					p = EpochChunk{Restore: fmt.Sprint("rst-", rng.Intn(i+2)), Offset: int64(rng.Intn(64)), Data: p.Data, Abort: rng.Intn(4) == 0}
+					if p.Abort {
+						p.Offset, p.Data = 0, nil
+					}
+				}
+				e = env(CmdEpochChunk, rid, auth, ts, &p)
+				break
+			}
 			e = make([]byte, rng.Intn(12))
 			rng.Read(e)
 		}
@@ -106,6 +117,9 @@ func checkReplay(t *testing.T, seed int64) {
 		}
 	}
 	ref := ledgers[0]
+	if st := ref.State(); st.Staging == nil && !stagedSomewhere(archives[0]) {
+		t.Fatalf("seed %d: the stream never staged a restore", seed)
+	}
 	if ref.State().Seq < 100 {
 		t.Fatalf("seed %d: stream produced only %d events", seed, ref.State().Seq)
 	}
@@ -137,6 +151,17 @@ func checkReplay(t *testing.T, seed int64) {
 	if replay.State().Head != ref.State().Head {
 		t.Fatal("replay head differs")
 	}
+}
+
+// stagedSomewhere reports whether an archived stream permitted an
+// epoch.chunk.
+func stagedSomewhere(archived [][]byte) bool {
+	for _, p := range archived {
+		if ae, err := DecodeArchived(p); err == nil && ae.Event != nil && ae.Event.Type == CmdEpochChunk && ae.Event.Decision == DecisionPermit {
+			return true
+		}
+	}
+	return false
 }
 
 func TestReplayDetectsTamperedEntry(t *testing.T) {

@@ -108,6 +108,7 @@ type State struct {
 	Sense         *sense.Sensor      // baselines, trust and posture; nil until the first sensed event
 	members       map[string]*Member // this kernel's nodes (members.go)
 	Limits        *Limits            // replicated limits (limits.go); nil: the defaults
+	Staging       *RestoreStaging    // the snapshot a restore is staging (restore.go); nil: none
 	kvBytes       int64              // bytes the kv store holds (derived)
 	dedupCount    map[string]int     // dedup entries per caller (derived)
 }
@@ -133,26 +134,27 @@ func newState() *State {
 // stateBody is the canonical, map-free form of State: snapshots and the
 // state digest are computed over its encoding.
 type stateBody struct {
-	Format        uint16         `codec:"format"`
-	Initialized   bool           `codec:"initialized"`
-	Meta          Meta           `codec:"meta"`
-	Seq           uint64         `codec:"seq"`
-	Head          []byte         `codec:"head"`
-	Time          int64          `codec:"time"`
-	Epoch         uint64         `codec:"epoch"`
-	KV            []kvItem       `codec:"kv"`
-	Caps          []Capability   `codec:"caps"`
-	Policies      []PolicyRecord `codec:"policies"`
-	PolicyVersion uint64         `codec:"policy_version"`
-	Approvals     []Approval     `codec:"approvals"` // creation order
-	Halts         []Halt         `codec:"halts"`
-	Effects       []Effect       `codec:"effects"` // creation order
-	Dedup         []DedupEntry   `codec:"dedup"`
-	Checkpoints   []HeadRef      `codec:"checkpoints"`
-	Fed           *FedState      `codec:"fed,omitempty"`
-	Limits        *Limits        `codec:"limits,omitempty"`
-	Members       []Member       `codec:"members,omitempty"` // name order
-	Sense         []byte         `codec:"sense,omitempty"`   // sense.Sensor.Encode
+	Format        uint16          `codec:"format"`
+	Initialized   bool            `codec:"initialized"`
+	Meta          Meta            `codec:"meta"`
+	Seq           uint64          `codec:"seq"`
+	Head          []byte          `codec:"head"`
+	Time          int64           `codec:"time"`
+	Epoch         uint64          `codec:"epoch"`
+	KV            []kvItem        `codec:"kv"`
+	Caps          []Capability    `codec:"caps"`
+	Policies      []PolicyRecord  `codec:"policies"`
+	PolicyVersion uint64          `codec:"policy_version"`
+	Approvals     []Approval      `codec:"approvals"` // creation order
+	Halts         []Halt          `codec:"halts"`
+	Effects       []Effect        `codec:"effects"` // creation order
+	Dedup         []DedupEntry    `codec:"dedup"`
+	Checkpoints   []HeadRef       `codec:"checkpoints"`
+	Fed           *FedState       `codec:"fed,omitempty"`
+	Limits        *Limits         `codec:"limits,omitempty"`
+	Members       []Member        `codec:"members,omitempty"` // name order
+	Sense         []byte          `codec:"sense,omitempty"`   // sense.Sensor.Encode
+	Staging       *RestoreStaging `codec:"staging,omitempty"` // restore.go
 }
 
 type kvItem struct {
@@ -185,6 +187,12 @@ func (s *State) body() stateBody {
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
+	}
+	if s.Staging != nil {
+		// A copy: Apply replaces the record's slices or appends beyond
+		// what this body holds, never writes inside it.
+		sg := *s.Staging
+		b.Staging = &sg
 	}
 	for _, m := range s.SortedMembers() {
 		b.Members = append(b.Members, *m)
@@ -315,6 +323,13 @@ func stateFromBody(b stateBody) (*State, error) {
 		}
 		s.Sense = sn
 	}
+	if b.Staging != nil {
+		sg := *b.Staging
+		if !validStaging(&sg) {
+			return nil, fmt.Errorf("state restore staging is inconsistent")
+		}
+		s.Staging = &sg
+	}
 	if b.Fed != nil {
 		if b.Meta.Role == RoleStandalone {
 			return nil, fmt.Errorf("standalone state carries federation state")
@@ -326,6 +341,26 @@ func stateFromBody(b stateBody) (*State, error) {
 		return nil, fmt.Errorf("state tables exceed their bounds")
 	}
 	return s, nil
+}
+
+// decodeStateBody decodes a snapshot's body b, whose SHA-256 is digest,
+// and requires it to be the canonical encoding of what it decodes to:
+// its re-encoding hashes to digest too (stateBody.digest, which never
+// holds a second copy of the state).
+func decodeStateBody(b, digest []byte) (body stateBody, err error) {
+	defer func() {
+		// The codec may panic on hostile input; report it as an error.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("fsm: decode %T: %v", &body, r)
+		}
+	}()
+	if err := decodeBytes(b, &body); err != nil {
+		return body, fmt.Errorf("fsm: decode %T: %w", &body, err)
+	}
+	if d := body.digest(); !bytes.Equal(d[:], digest) {
+		return body, fmt.Errorf("decode %T: %w", &body, ErrNonCanonical)
+	}
+	return body, nil
 }
 
 // SnapshotFile is the on-disk and over-the-wire form of a snapshot. Body is
@@ -343,11 +378,13 @@ type SnapshotFile struct {
 var ErrSnapshotDigest = fmt.Errorf("snapshot digest mismatch")
 
 // DecodeSnapshot decodes and verifies a snapshot: the digest must match the
-// body and the body's head must match the header.
+// body and the body's head must match the header. The file's Body shares b.
 func DecodeSnapshot(b []byte) (*SnapshotFile, *State, error) {
-	var f SnapshotFile
-	if err := Decode(b, &f); err != nil {
-		return nil, nil, fmt.Errorf("snapshot: %w", err)
+	f, ok := parseSnapshotFile(b)
+	if !ok {
+		if err := Decode(b, &f); err != nil {
+			return nil, nil, fmt.Errorf("snapshot: %w", err)
+		}
 	}
 	if f.Format != stateFormat {
 		return nil, nil, fmt.Errorf("snapshot: format %d not supported", f.Format)
@@ -356,8 +393,8 @@ func DecodeSnapshot(b []byte) (*SnapshotFile, *State, error) {
 	if !bytes.Equal(sum[:], f.Digest) {
 		return nil, nil, fmt.Errorf("snapshot: %w: carries %x, body hashes to %x", ErrSnapshotDigest, f.Digest, sum)
 	}
-	var body stateBody
-	if err := Decode(f.Body, &body); err != nil {
+	body, err := decodeStateBody(f.Body, f.Digest)
+	if err != nil {
 		return nil, nil, fmt.Errorf("snapshot body: %w", err)
 	}
 	st, err := stateFromBody(body)

@@ -22,7 +22,12 @@ import (
 
 func singleNode(t *testing.T, block int, mod func(*Config)) (*Node, Config) {
 	t.Helper()
-	ip := fmt.Sprintf("127.0.%d.1", block)
+	return singleNodeAt(t, fmt.Sprintf("127.0.%d.1", block), mod)
+}
+
+// singleNodeAt is singleNode bound to ip.
+func singleNodeAt(t *testing.T, ip string, mod func(*Config)) (*Node, Config) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name = "solo"
 	cfg.DataDir = t.TempDir()

@@ -58,6 +58,7 @@ type Config struct {
 	SnapshotInterval   time.Duration // how often Raft checks whether to snapshot
 	RaftLogCache       int           // most recent Raft entries kept in memory (0 = none): replication reads them without raft.db
 	MaxRequestBytes    int64
+	MaxRestoreBytes    int64   // bound on a snapshot restore's body, spooled to the data dir (413 too_large beyond)
 	RateLimitPerSec    float64 // syscalls per second per entity, before Raft; 0 disables
 	RateLimitBurst     int
 
@@ -118,6 +119,10 @@ type Config struct {
 // each.
 const DefaultRaftLogCache = 512
 
+// DefaultMaxRestoreBytes is the default bound on a restore's snapshot:
+// 4 GiB, the most a snapshot file can hold (its body is one msgpack bin).
+const DefaultMaxRestoreBytes = 4 << 30
+
 // DefaultConfig returns a configuration with production defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -131,6 +136,7 @@ func DefaultConfig() Config {
 		SnapshotInterval:   30 * time.Second,
 		RaftLogCache:       DefaultRaftLogCache,
 		MaxRequestBytes:    4 << 20,
+		MaxRestoreBytes:    DefaultMaxRestoreBytes,
 		RateLimitPerSec:    1000,
 		RateLimitBurst:     2000,
 		Version:            "dev",
@@ -191,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1<<16 {
 		errs = append(errs, fmt.Sprintf("max request bytes %d is below 64KiB", c.MaxRequestBytes))
+	}
+	if c.MaxRestoreBytes < 1<<20 || c.MaxRestoreBytes > DefaultMaxRestoreBytes {
+		errs = append(errs, fmt.Sprintf("max restore bytes %d is outside 1MiB..4GiB", c.MaxRestoreBytes))
 	}
 	switch c.Role {
 	case "":

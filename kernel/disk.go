@@ -19,11 +19,10 @@ func (n *Node) checkDisk() error {
 	if last := n.diskOKAt.Load(); last != 0 && now-last < int64(diskCheckInterval) {
 		return nil
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(n.cfg.DataDir, &st); err != nil {
-		return fmt.Errorf("statfs %s: %w", n.cfg.DataDir, err)
+	free, err := n.freeDisk()
+	if err != nil {
+		return err
 	}
-	free := st.Bavail * uint64(st.Bsize)
 	if free < n.cfg.MinFreeDiskBytes {
 		metricInc("disk.full_rejections")
 		return fmt.Errorf("%w (%d bytes free, minimum %d)", ErrDiskFull, free, n.cfg.MinFreeDiskBytes)
@@ -33,3 +32,26 @@ func (n *Node) checkDisk() error {
 }
 
 const diskCheckInterval = 500 * time.Millisecond
+
+// freeDisk is the space free for this process in the data dir.
+func (n *Node) freeDisk() (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(n.cfg.DataDir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", n.cfg.DataDir, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// checkDiskFor refuses to take bytes more into the data dir when that
+// would leave less than the configured minimum free.
+func (n *Node) checkDiskFor(bytes int64) error {
+	free, err := n.freeDisk()
+	if err != nil {
+		return err
+	}
+	if bytes < 0 || free < uint64(bytes)+n.cfg.MinFreeDiskBytes {
+		metricInc("disk.full_rejections")
+		return fmt.Errorf("%w (%d bytes free, %d needed and a minimum of %d kept)", ErrDiskFull, free, bytes, n.cfg.MinFreeDiskBytes)
+	}
+	return nil
+}

@@ -29,7 +29,14 @@
 //     before answering (fsynced before Raft may compact), verifies
 //     re-applied entries against the archive, and accepts a snapshot only
 //     if its head is in the archive or reachable by a verified backfill
-//     from the leader;
+//     from the leader; its Raft snapshots are streamed whole both ways,
+//     at any size (raftsnap.go);
+//   - snapshot restore (snapshotrestore.go): snapshot.manage before a
+//     byte of the body is read; the body spooled to the data dir up to
+//     Config.MaxRestoreBytes (413 beyond) and verified as it streams;
+//     from protocol 4 staged in epoch.chunk entries of 1 MiB and
+//     installed by one epoch, before it one inline epoch of at most
+//     256 MiB (the archive takes records of that size);
 //   - start-up checks: the embedded canon, the canon sealed in genesis, and
 //     every stored Raft command entry against the archived bytes;
 //   - linearizable reads (ReadIndex: a barrier once per term, the leader's

@@ -124,7 +124,7 @@ func (n *Node) Handler() http.Handler {
 		authed("GET /metrics", func(w http.ResponseWriter, r *http.Request, _ string) { ph.ServeHTTP(w, r) })
 	}
 	limited := http.MaxBytesHandler(mux, n.cfg.MaxRequestBytes)
-	restore := http.MaxBytesHandler(mux, fsm.MaxEpochBytes)
+	restore := http.MaxBytesHandler(mux, n.cfg.MaxRestoreBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/snapshot/restore" {
 			restore.ServeHTTP(w, r)
@@ -650,6 +650,10 @@ func (n *Node) handleSnapshotSave(w http.ResponseWriter, r *http.Request, token 
 	var snap []byte
 	var head fsm.HeadRef
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { snap, head = l.Snapshot(), l.Head() })
+	if snap == nil {
+		writeErr(w, errStateTooLarge)
+		return
+	}
 	res, err := n.propose(r, token, fsm.CmdCheckpoint, &fsm.Checkpoint{Seq: head.Seq, Hash: head.Hash})
 	if err != nil {
 		writeErr(w, err)
@@ -661,57 +665,6 @@ func (n *Node) handleSnapshotSave(w http.ResponseWriter, r *http.Request, token 
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(snap)
-}
-
-// handleSnapshotRestore restores a snapshot into the live cluster as a
-// ledgered new epoch. The snapshot must verify and its head must be in
-// this node's archive or among the cluster's recorded checkpoints.
-func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, token string) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	sf, _, err := fsm.DecodeSnapshot(body)
-	if err != nil {
-		writeErr(w, &codedError{code: api.CodeVerifyFailed, msg: err.Error()})
-		return
-	}
-	if err := n.ConsistentRead(r.Context()); err != nil {
-		writeErr(w, err)
-		return
-	}
-	var checkpointed bool
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) { checkpointed = l.State().HasCheckpoint(sf.Head) })
-	if !checkpointed {
-		rec, err := n.arch.ReadSeq(sf.Head.Seq)
-		ok := false
-		if err == nil {
-			if ae, err := fsm.DecodeArchived(rec.Data); err == nil && hex.EncodeToString(ae.Head) == hex.EncodeToString(sf.Head.Hash) {
-				ok = true
-			}
-		}
-		if !ok {
-			writeErr(w, &codedError{code: api.CodeVerifyFailed, msg: fmt.Sprintf("snapshot head %s matches neither the ledger archive nor a recorded checkpoint", sf.Head)})
-			return
-		}
-		if res, err := n.propose(r, token, fsm.CmdCheckpoint, &fsm.Checkpoint{Seq: sf.Head.Seq, Hash: sf.Head.Hash}); err != nil || res.Decision != fsm.DecisionPermit {
-			if err == nil {
-				err = &codedError{code: api.CodeForbidden, msg: "checkpoint denied: " + res.Reason.String()}
-			}
-			writeErr(w, err)
-			return
-		}
-	}
-	r.Header.Del(api.HeaderRequestID)
-	res, err := n.propose(r, token, fsm.CmdEpoch, &fsm.Epoch{Snapshot: body})
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	var epoch uint64
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) { epoch = l.State().Epoch })
-	writeJSON(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, SnapshotHead: api.Head{Seq: sf.Head.Seq, Hash: hex.EncodeToString(sf.Head.Hash)}})
 }
 
 // Events calls fn for every ledger event from seq on, in order, from this

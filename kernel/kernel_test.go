@@ -47,10 +47,20 @@ type testCluster struct {
 
 func startCluster(t *testing.T, block int, size int, mut ...func(*Config)) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t}
-	var binds []string
+	var ips []string
 	for i := 0; i < size; i++ {
-		ip := fmt.Sprintf("127.0.%d.%d", block, i+1)
+		ips = append(ips, fmt.Sprintf("127.0.%d.%d", block, i+1))
+	}
+	return startClusterAt(t, ips, mut...)
+}
+
+// startClusterAt is startCluster with one node bound to each of ips.
+func startClusterAt(t *testing.T, ips []string, mut ...func(*Config)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t}
+	size := len(ips)
+	var binds []string
+	for _, ip := range ips {
 		binds = append(binds, fmt.Sprintf("%s:%d", ip, freePort(t, ip)))
 	}
 	for i := 0; i < size; i++ {

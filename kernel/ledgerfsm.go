@@ -267,21 +267,27 @@ func (f *ledgerFSM) reapply(l *raft.Log) fsm.Result {
 }
 
 type fsmSnapshot struct {
-	data []byte
-	f    *ledgerFSM // whose archive Persist makes durable first
+	index  uint64
+	ledger []byte
+	f      *ledgerFSM // whose archive Persist makes durable first
 }
 
 // Persist syncs the archive before writing the snapshot: Raft compacts
 // its log behind a snapshot only after Persist returns (see Archive
 // durability on ledgerFSM). The sync runs here, on Raft's snapshot
 // goroutine, rather than in Snapshot, so the FSM goroutine does not wait
-// for it.
+// for it. The container is written as its header and then the ledger
+// snapshot itself (raftsnap.go), never copied into one buffer.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if err := s.f.syncArchive("snapshot"); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("sync the ledger archive before the snapshot: %w", err)
 	}
-	if _, err := sink.Write(s.data); err != nil {
+	if _, err := sink.Write(raftSnapshotHeader(s.index, len(s.ledger))); err != nil {
+		sink.Cancel()
+		return err
+	}
+	if _, err := sink.Write(s.ledger); err != nil {
 		sink.Cancel()
 		return err
 	}
@@ -296,16 +302,21 @@ func (s *fsmSnapshot) Release() {}
 func (f *ledgerFSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &fsmSnapshot{
-		data: fsm.Encode(&raftSnapshot{Index: f.lastIndex, Ledger: f.ledger.Snapshot()}),
-		f:    f,
-	}, nil
+	ledger := f.ledger.Snapshot()
+	if ledger == nil || len(ledger) > maxRaftSnapshotLedger {
+		return nil, errStateTooLarge
+	}
+	return &fsmSnapshot{index: f.lastIndex, ledger: ledger, f: f}, nil
 }
+
+// errStateTooLarge: a state a snapshot cannot carry.
+var errStateTooLarge = fmt.Errorf("the ledger's state exceeds the %d bytes a snapshot carries: lower the kv bound (limits.set) and delete keys", maxRaftSnapshotLedger)
 
 // Restore installs a snapshot (at start-up or from the leader). It is
 // accepted only if its head is in this node's archive, or the archive can
 // be backfilled from a peer with records that chain from the archive's
-// last head to exactly the snapshot's head.
+// last head to exactly the snapshot's head. The snapshot is read whole,
+// whatever its size (raftsnap.go), and decoded once.
 func (f *ledgerFSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	// Raft compacts its log after installing a snapshot: what this node
@@ -313,30 +324,25 @@ func (f *ledgerFSM) Restore(rc io.ReadCloser) error {
 	if err := f.syncArchive("restore"); err != nil {
 		return err
 	}
-	data, err := io.ReadAll(io.LimitReader(rc, fsm.MaxEpochBytes*2))
+	rs, err := readRaftSnapshot(rc)
 	if err != nil {
-		return fmt.Errorf("read snapshot: %w", err)
-	}
-	var rs raftSnapshot
-	if err := fsm.Decode(data, &rs); err != nil {
-		return fmt.Errorf("snapshot container: %w", err)
-	}
-	sf, _, err := fsm.DecodeSnapshot(rs.Ledger)
-	if err != nil {
-		return err
-	}
-	if err := f.checkAgainstArchive(sf.Head, rs.Index); err != nil {
 		return err
 	}
 	fresh := fsm.New()
-	if _, err := fresh.Restore(rs.Ledger); err != nil {
+	sf, err := fresh.Restore(rs.Ledger)
+	if err != nil {
+		return err
+	}
+	head := sf.Head
+	sf, rs.Ledger = nil, nil // the state holds its own copies: let the snapshot's bytes go
+	if err := f.checkAgainstArchive(head, rs.Index); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	f.ledger = fresh
 	f.lastIndex = rs.Index
 	f.mu.Unlock()
-	f.log.Info("restored snapshot", "seq", sf.Head.Seq, "index", rs.Index)
+	f.log.Info("restored snapshot", "seq", head.Seq, "index", rs.Index)
 	return nil
 }
 

@@ -82,6 +82,8 @@ type Node struct {
 
 	support supportCache // members' protocol support, for Status
 
+	restoreRun sync.Mutex // one snapshot restore at a time on this node (snapshotrestore.go)
+
 	// halted is closed when the ledger stopped applying (stopErr says
 	// why): the node must be closed and its binary replaced.
 	halted   chan struct{}
@@ -178,9 +180,12 @@ func (n *Node) open() error {
 		return err
 	}
 	var err error
-	if n.arch, err = archive.Open(filepath.Join(cfg.DataDir, "archive"), archive.Options{Logger: n.log}); err != nil {
+	// An inline epoch (protocol 3) is one entry of up to MaxEpochBytes:
+	// its record must fit, or the node would stop at it on every start.
+	if n.arch, err = archive.Open(filepath.Join(cfg.DataDir, "archive"), archive.Options{Logger: n.log, MaxRecordBytes: fsm.MaxEpochBytes + 1<<20}); err != nil {
 		return fmt.Errorf("open ledger archive: %w", err)
 	}
+	removeRestoreSpools(cfg.DataDir) // the archive's lock says no other process uses the data dir
 	if err := n.checkSealedCanon(); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ type agentFile struct {
 	AllowLegacyCerts bool     `json:"allow_legacy_certs"`
 	JoinSecret       string   `json:"join_secret"`
 	MinFreeDiskBytes uint64   `json:"min_free_disk_bytes"`
+	MaxRestoreBytes  int64    `json:"max_restore_bytes"`
 	RaftTimeoutScale float64  `json:"raft_timeout_scale"`
 	LogLevel         string   `json:"log_level"`
 	Role             string   `json:"role"`
@@ -152,6 +153,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				cfg.MaxClockSkew = skew
 			}
 			cfg.MinFreeDiskBytes = f.MinFreeDiskBytes
+			cfg.MaxRestoreBytes = f.MaxRestoreBytes
 			if f.RaftTimeoutScale != 0 {
 				cfg.RaftTimeoutScale = f.RaftTimeoutScale
 			}
@@ -223,6 +225,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.JoinSecret, "join-secret", "", "the kernel's join secret (from operator init), to join an initialized kernel; also "+EnvJoinSecret)
 	fl.DurationVar(&skew, "max-clock-skew", 0, "refuse writes on a leader whose clock runs ahead of its quorum by more (default 2s)")
 	fl.Uint64Var(&f.MinFreeDiskBytes, "min-free-disk", 64<<20, "refuse writes when the data dir has less free space (bytes)")
+	fl.Int64Var(&f.MaxRestoreBytes, "max-restore-bytes", kernel.DefaultMaxRestoreBytes, "refuse a snapshot restore above this many bytes (413 too_large), 1 MiB to 4 GiB; the body is spooled to the data dir")
 	fl.Float64Var(&f.RaftTimeoutScale, "raft-timeout-scale", 1, "multiply Raft timeouts")
 	fl.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&clockShift, "test-clock-offset", 0, "shift this node's clock (fault testing only)")
@@ -295,6 +298,9 @@ func mergeAgentFile(cmd *cobra.Command, f *agentFile, file agentFile, join *stri
 	}
 	if !set("http-insecure") {
 		f.HTTPInsecure = file.HTTPInsecure
+	}
+	if !set("max-restore-bytes") && file.MaxRestoreBytes != 0 {
+		f.MaxRestoreBytes = file.MaxRestoreBytes
 	}
 	if !set("min-free-disk") && file.MinFreeDiskBytes != 0 {
 		f.MinFreeDiskBytes = file.MinFreeDiskBytes

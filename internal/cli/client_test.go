@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,6 +34,11 @@ type fakeKernel struct {
 	exportBody []byte
 	exportCut  bool // close the connection halfway through the export
 	snapshot   []byte
+
+	restoreMax    int64  // the node's restore limit (413 beyond, before reading)
+	restored      []byte // the last restore's body
+	restoredLen   int64  // and its Content-Length
+	restoreBodies int
 }
 
 var fakeStatus = api.Status{
@@ -148,6 +155,19 @@ func newFakeKernel(t *testing.T) *fakeKernel {
 		}
 	})
 	authed("POST /v1/snapshot/save", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(fk.snapshot) })
+	authed("POST /v1/snapshot/restore", func(w http.ResponseWriter, r *http.Request) {
+		if fk.restoreMax > 0 && r.ContentLength > fk.restoreMax {
+			reply(w, http.StatusRequestEntityTooLarge, api.ErrorBody{Error: api.Error{Code: api.CodeTooLarge, Message: "a snapshot of more bytes exceeds this node's restore limit"}})
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		fk.mu.Lock()
+		fk.restored, fk.restoredLen = body, r.ContentLength
+		fk.restoreBodies++
+		fk.mu.Unlock()
+		reply(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: api.Outcome{Seq: 44, Time: now, Decision: "permit", Reason: "ok"}, Epoch: 1,
+			SnapshotHead: api.Head{Seq: 20, Hash: strings.Repeat("ab", 32)}, Bytes: int64(len(body)), Chunks: 1})
+	})
 	authed("GET /v1/operator/raft/peers", func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusOK, fakeStatus.Peers) })
 	fk.srv = httptest.NewServer(mux)
 	t.Cleanup(fk.srv.Close)
@@ -406,6 +426,43 @@ func TestSnapshotSaveVerifiesBeforeKeeping(t *testing.T) {
 	}
 	if names := dirNames(t, dir); len(names) != 1 {
 		t.Fatalf("folder after a rejected snapshot: %q", names)
+	}
+}
+
+// snapshot restore verifies the file, streams it whole with its length
+// (no size cut), and says so plainly when the node refuses its size.
+func TestSnapshotRestoreStreamsTheFile(t *testing.T) {
+	fk := newFakeKernel(t)
+	f := newLedgerFixture(t, 20)
+	snap := f.ledger.Snapshot()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.snap")
+	if err := os.WriteFile(path, snap, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "", fk.args("--json", "snapshot", "restore", path)...).wantCode(t, api.ExitOK)
+	var ans api.SnapshotRestoreResponse
+	r.decode(t, &ans)
+	if !bytes.Equal(fk.restored, snap) || fk.restoredLen != int64(len(snap)) || ans.Bytes != int64(len(snap)) {
+		t.Fatalf("the node got %d bytes (Content-Length %d) of a %d-byte snapshot", len(fk.restored), fk.restoredLen, len(snap))
+	}
+
+	fk.restoreMax = int64(len(snap)) - 1
+	r = run(t, "", fk.args("snapshot", "restore", path)...).wantCode(t, api.ExitError)
+	if !strings.Contains(r.stderr, "refuses") || !strings.Contains(r.stderr, api.CodeTooLarge) {
+		t.Fatalf("a snapshot above the node's limit: %q", r.stderr)
+	}
+
+	bad := append([]byte(nil), snap...)
+	bad[len(bad)/2] ^= 0x08
+	badPath := filepath.Join(dir, "bad.snap")
+	if err := os.WriteFile(badPath, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sent := fk.restoreBodies
+	run(t, "", fk.args("snapshot", "restore", badPath)...).wantCode(t, api.ExitVerify)
+	if fk.restoreBodies != sent {
+		t.Fatal("a snapshot that does not verify was sent")
 	}
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -120,19 +121,11 @@ func snapshotVerifyError(cmd *cobra.Command, info snapshotInfo) error {
 		fmt.Errorf("snapshot %s does not verify: %s", info.File, info.Message))
 }
 
-// readSnapshotFile reads a snapshot file of at most fsm.MaxEpochBytes.
+// readSnapshotFile reads a whole snapshot file, whatever its size.
 func readSnapshotFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, fsm.MaxEpochBytes+1))
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > fsm.MaxEpochBytes {
-		return nil, fmt.Errorf("%s exceeds the %d-byte snapshot limit", path, fsm.MaxEpochBytes)
 	}
 	return b, nil
 }
@@ -163,7 +156,7 @@ that does not verify is discarded and the command exits 4.`,
 				if _, err := f.Seek(0, io.SeekStart); err != nil {
 					return err
 				}
-				b, err := io.ReadAll(io.LimitReader(f, fsm.MaxEpochBytes+1))
+				b, err := io.ReadAll(f)
 				if err != nil {
 					return fmt.Errorf("read back %s: %w", f.Name(), err)
 				}
@@ -243,26 +236,32 @@ func snapshotRestoreCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Restore a snapshot into the live cluster as a new, ledgered epoch",
-		Long: `restore verifies FILE offline (exit 4 if it does not verify), then asks the
-kernel to adopt its state as a new epoch. The kernel accepts only a snapshot
-of this kernel whose head it recorded as a checkpoint (see snapshot save);
-the chain continues from the current head, so history is never rewound.`,
+		Long: `restore verifies FILE offline (its encoding and its body's digest; exit 4
+if it does not verify), then streams it to the kernel, which adopts its
+state as a new epoch. The kernel accepts only a snapshot of this kernel
+whose head it recorded as a checkpoint (see snapshot save); the chain
+continues from the current head, so history is never rewound. A node
+refuses a snapshot above its restore limit (dominus agent
+--max-restore-bytes, default 4 GiB) before it takes any of it; from
+protocol 4 the kernel stages it in chunks of 1 MiB, before that it
+carries at most 256 MiB in one entry.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := readSnapshotFile(args[0])
+			f, size, err := openVerifiedSnapshot(args[0])
 			if err != nil {
 				return err
 			}
-			if info := inspectSnapshot(args[0], b); !info.Valid {
-				return fail(api.ExitVerify, api.CodeVerifyFailed, fmt.Errorf("snapshot %s does not verify: %s", args[0], info.Message))
-			}
+			defer f.Close()
 			c, err := newStreamingClient(cmd)
 			if err != nil {
 				return err
 			}
-			r, err := c.SnapshotRestore(cmd.Context(), b)
+			r, err := c.SnapshotRestoreFrom(cmd.Context(), f, size)
 			if err != nil {
 				var ans api.SnapshotRestoreResponse
+				if client.IsCode(err, api.CodeTooLarge) {
+					return fail(api.ExitError, api.CodeTooLarge, fmt.Errorf("the node refuses %s (%d bytes): %w", args[0], size, err))
+				}
 				if !answerFromError(err, &ans) {
 					return err
 				}
@@ -277,8 +276,30 @@ the chain continues from the current head, so history is never rewound.`,
 			if err := outcomeError(cmd, "snapshot restore", r.Outcome); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "restored snapshot %s as epoch %d (seq %d)\n", headString(r.SnapshotHead), r.Epoch, r.Seq)
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "restored snapshot %s as epoch %d (seq %d, %d bytes)\n", headString(r.SnapshotHead), r.Epoch, r.Seq, r.Bytes)
 			return err
 		},
 	}
+}
+
+// openVerifiedSnapshot opens a snapshot file and verifies it as a stream
+// (encoding, format, body digest; exit 4 if it does not verify), ready
+// to be read again from its start.
+func openVerifiedSnapshot(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := fsm.VerifySnapshotStream(bufio.NewReaderSize(f, 1<<20))
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, fsm.ErrSnapshotEncoding) || errors.Is(err, fsm.ErrSnapshotFormat) || errors.Is(err, fsm.ErrSnapshotDigest) {
+			return nil, 0, fail(api.ExitVerify, api.CodeVerifyFailed, fmt.Errorf("snapshot %s does not verify: %w", path, err))
+		}
+		return nil, 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	return f, info.Bytes, nil
 }
