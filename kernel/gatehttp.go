@@ -75,7 +75,6 @@ func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, token strin
 	writeJSON(w, http.StatusOK, out)
 }
 
-
 func newToken(prefix string) (string, []byte, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
