@@ -17,6 +17,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 )
 
@@ -155,7 +156,7 @@ func TestDiskGuardRefusesWritesAndChangesNothing(t *testing.T) {
 	before, _ := n.Head()
 	n.cfg.MinFreeDiskBytes = 1 << 62 // more than any disk has
 	_, err = n.Apply(context.Background(), fsm.Envelope{Type: fsm.CmdKVPut, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.KVPut{Key: "b", Value: []byte("2")})})
-	if !errors.Is(err, ErrDiskFull) || errorCode(err) != api.CodeDiskFull {
+	if !errors.Is(err, ErrDiskFull) || httpedge.CodeOf(err) != api.CodeDiskFull {
 		t.Fatalf("write on a full disk: %v", err)
 	}
 	after, _ := n.Head()

@@ -28,6 +28,7 @@ import (
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/cortex"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 	"github.com/dominus-kernel/dominus/passport"
 )
 
@@ -790,10 +791,10 @@ func abs64(v int64) int64 {
 }
 
 // registerCortex adds the cortex endpoints.
-func (n *Node) registerCortex(open func(string, http.HandlerFunc), authed func(string, func(http.ResponseWriter, *http.Request, string))) {
-	authed("GET /v1/cortex/signals", n.handleCortexSignals)
-	authed("GET /v1/cortex/insights", n.handleCortexInsights)
-	authed("POST /v1/cortex/keyring", n.handleCortexKeyring)
+func (n *Node) registerCortex(open func(string, http.HandlerFunc), authed func(string, httpedge.Handler, ...string)) {
+	authed("GET /v1/cortex/signals", n.handleCortexSignals, fsm.OpAuditRead)
+	authed("GET /v1/cortex/insights", n.handleCortexInsights, fsm.OpAuditRead)
+	authed("POST /v1/cortex/keyring", n.handleCortexKeyring, fsm.OpOperatorManage)
 }
 
 func signalToAPI(s cortex.Signal) api.CortexSignal {
@@ -803,11 +804,7 @@ func signalToAPI(s cortex.Signal) api.CortexSignal {
 
 // handleCortexSignals lists this node's latest signal of every (domain,
 // node, kind): gossip, not ledger, so it needs no consistent read.
-func (n *Node) handleCortexSignals(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleCortexSignals(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.CortexSignal{}
 	if c := n.cortexOf(); c != nil {
 		if p := c.current(); p != nil {
@@ -816,14 +813,11 @@ func (n *Node) handleCortexSignals(w http.ResponseWriter, r *http.Request, token
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleCortexInsights lists the master cortex's ledgered findings.
-func (n *Node) handleCortexInsights(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
-		return
-	}
+func (n *Node) handleCortexInsights(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.CortexInsight{}
 	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
 		for _, k := range f.Knowledge {
@@ -831,5 +825,5 @@ func (n *Node) handleCortexInsights(w http.ResponseWriter, r *http.Request, toke
 				Confidence: k.Confidence, Summary: k.Summary, Window: time.Unix(0, k.Window).UTC(), Seq: k.Seq, Time: time.Unix(0, k.Time).UTC()})
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }

@@ -8,13 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/dominus-kernel/dominus/client"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/dominus-kernel/dominus/client"
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/cortex"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/cortex"
-	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // cortexKeyringFile holds this node's gossip keyring after an operator
@@ -48,14 +48,10 @@ func (c *cortexNode) saveKeyring(keys [][]byte) error {
 // use it (encrypt with it), remove the old one — on every member, in that
 // order (package cortex documents the procedure). Gossip keys are per
 // node and never enter a ledger.
-func (n *Node) handleCortexKeyring(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleCortexKeyring(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.CortexKeyringRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	c := n.cortexOf()
@@ -64,12 +60,12 @@ func (n *Node) handleCortexKeyring(w http.ResponseWriter, r *http.Request, token
 		p = c.current()
 	}
 	if p == nil {
-		writeErr(w, &codedError{code: api.CodeUnavailable, msg: "this node has no running gossip pool (--gossip)"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeUnavailable, Msg: "this node has no running gossip pool (--gossip)"})
 		return
 	}
 	key, err := hex.DecodeString(req.Key)
 	if err != nil || len(key) != cortex.KeyBytes {
-		writeErr(w, badRequest("key must be %d bytes of hex", cortex.KeyBytes))
+		httpedge.WriteErr(w, httpedge.BadRequest("key must be %d bytes of hex", cortex.KeyBytes))
 		return
 	}
 	switch req.Action {
@@ -83,12 +79,12 @@ func (n *Node) handleCortexKeyring(w http.ResponseWriter, r *http.Request, token
 		err = errors.New("action must be install, use or remove")
 	}
 	if err != nil {
-		writeErr(w, badRequest("%v", err))
+		httpedge.WriteErr(w, httpedge.BadRequest("%v", err))
 		return
 	}
 	keys := p.Keys()
 	if err := c.saveKeyring(keys); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	out := api.CortexKeyring{Node: n.cfg.Name}
@@ -96,5 +92,5 @@ func (n *Node) handleCortexKeyring(w http.ResponseWriter, r *http.Request, token
 		sum := hex.EncodeToString(k)
 		out.Keys = append(out.Keys, sum[:8]) // fingerprints only
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }

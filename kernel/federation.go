@@ -24,6 +24,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 	"github.com/dominus-kernel/dominus/passport"
 	"github.com/dominus-kernel/dominus/transport"
 )
@@ -103,7 +104,7 @@ func (n *Node) applyInternal(ctx context.Context, what string, t fsm.CommandType
 		return err
 	}
 	if res.Decision != fsm.DecisionPermit {
-		return &codedError{code: api.CodeDenied, msg: what + " denied: " + res.Reason.String()}
+		return &httpedge.Error{Code: api.CodeDenied, Msg: what + " denied: " + res.Reason.String()}
 	}
 	return nil
 }
@@ -809,13 +810,13 @@ func (n *Node) InitDomain(ctx context.Context, joinToken string) (string, fsm.Re
 // InitializeDomain is InitDomain with the join secret.
 func (n *Node) InitializeDomain(ctx context.Context, joinToken string) (InitResult, error) {
 	if n.cfg.Role != fsm.RoleDomain || n.fed == nil {
-		return InitResult{}, badRequest("this kernel is not a domain kernel (--role domain)")
+		return InitResult{}, httpedge.BadRequest("this kernel is not a domain kernel (--role domain)")
 	}
 	if joinToken == "" {
 		joinToken = n.cfg.JoinToken
 	}
 	if joinToken == "" {
-		return InitResult{}, badRequest("a join token is required (--join-token)")
+		return InitResult{}, httpedge.BadRequest("a join token is required (--join-token)")
 	}
 	var initialized bool
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { initialized = l.State().Initialized })
@@ -829,7 +830,7 @@ func (n *Node) InitializeDomain(ctx context.Context, joinToken string) (InitResu
 	req := n.joinRequest(ctx, joinToken, kid)
 	var view FedView
 	if err := n.fed.postSovereign(ctx, "/v1/federation/join", &req, &view); err != nil {
-		return InitResult{}, &codedError{code: "federation_join_failed", msg: err.Error()}
+		return InitResult{}, &httpedge.Error{Code: "federation_join_failed", Msg: err.Error()}
 	}
 	if err := n.fed.setSecrets(fedSecrets{Links: view.Links, KeyEpoch: view.KeyEpoch}); err != nil {
 		return InitResult{}, err

@@ -16,10 +16,11 @@ import (
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/canon"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 	"github.com/dominus-kernel/dominus/passport"
 )
 
-func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed func(string, httpedge.Handler, ...string)) {
 	// Authenticated by the join token, a node signature or an operator
 	// signature rather than a bearer token.
 	open("POST /v1/federation/join", n.handleFedJoin)
@@ -33,20 +34,20 @@ func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed fu
 	open("POST /v1/federation/keys/rotate", n.handleFedKeysRotate)
 
 	authed("POST /v1/federation/domains", n.handleDomainCreate)
-	authed("GET /v1/federation/domains", n.handleDomainList)
-	authed("GET /v1/passports", n.handlePassportList)
-	authed("GET /v1/passports/{id}", n.handlePassportInspect)
+	authed("GET /v1/federation/domains", n.handleDomainList, fsm.OpAuditRead)
+	authed("GET /v1/passports", n.handlePassportList, fsm.OpAuditRead)
+	authed("GET /v1/passports/{id}", n.handlePassportInspect, fsm.OpAuditRead)
 	authed("POST /v1/passports/{id}/revoke", n.handlePassportRevoke)
 	authed("POST /v1/canon/amendments", n.handleAmendPropose)
 	authed("POST /v1/canon/amendments/{id}/veto", n.handleAmendVeto)
 	authed("POST /v1/federation/halt", n.handleFedHalt)
-	authed("GET /v1/federation/witness", n.handleWitnessList)
-	authed("GET /v1/bus", n.handleBusStats)
+	authed("GET /v1/federation/witness", n.handleWitnessList, fsm.OpAuditRead)
+	authed("GET /v1/bus", n.handleBusStats, fsm.OpAuditRead)
 	authed("GET /v1/bus/{dest}/{seq}", n.handleBusEvent)
 }
 
 func errNotRole(role string) error {
-	return &codedError{code: api.CodeBadRequest, msg: "this endpoint needs a " + role + " kernel"}
+	return &httpedge.Error{Code: api.CodeBadRequest, Msg: "this endpoint needs a " + role + " kernel"}
 }
 
 // handleInit seals genesis: standalone, sovereign (named operators) or
@@ -54,8 +55,8 @@ func errNotRole(role string) error {
 func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
 	var req api.OperatorInitRequest
 	if r.ContentLength != 0 {
-		if err := decodeBody(r, &req); err != nil {
-			writeErr(w, err)
+		if err := httpedge.DecodeBody(r, &req); err != nil {
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
@@ -67,25 +68,25 @@ func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
 		opTokens, ir, err = n.initSovereign(r.Context(), req)
 	case fsm.RoleDomain:
 		if req.Protocol != 0 {
-			err = badRequest("a domain's protocol is the federation's: it is set on the sovereign")
+			err = httpedge.BadRequest("a domain's protocol is the federation's: it is set on the sovereign")
 		} else {
 			ir, err = n.InitializeDomain(r.Context(), req.JoinToken)
 		}
 	default:
 		if len(req.Operators) > 0 || req.JoinToken != "" {
-			err = badRequest("operators and join tokens belong to federated kernels (--role sovereign|domain)")
+			err = httpedge.BadRequest("operators and join tokens belong to federated kernels (--role sovereign|domain)")
 		} else {
 			ir, err = n.InitAt(r.Context(), req.Protocol)
 		}
 	}
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	var kid string
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { kid = l.State().Meta.KernelID })
 	res := ir.Result
-	writeJSON(w, http.StatusOK, api.OperatorInitResponse{
+	httpedge.WriteJSON(w, http.StatusOK, api.OperatorInitResponse{
 		InitResponse: api.InitResponse{RootToken: ir.RootToken, JoinSecret: ir.JoinSecret, KernelID: kid, Head: api.Head{Seq: res.Seq, Hash: hex.EncodeToString(res.Head[:])}},
 		Operators:    opTokens,
 	})
@@ -93,14 +94,14 @@ func (n *Node) handleInit(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) initSovereign(ctx context.Context, req api.OperatorInitRequest) ([]api.OperatorToken, InitResult, error) {
 	if len(req.Operators) == 0 || req.Threshold < 1 || req.Threshold > len(req.Operators) {
-		return nil, InitResult{}, badRequest("a sovereign needs named operators and a threshold M with 1 <= M <= N")
+		return nil, InitResult{}, httpedge.BadRequest("a sovereign needs named operators and a threshold M with 1 <= M <= N")
 	}
 	var ops []fsm.GenesisOperator
 	var toks []api.OperatorToken
 	for _, o := range req.Operators {
 		pub, err := hex.DecodeString(o.PubKey)
 		if err != nil || len(pub) != ed25519.PublicKeySize {
-			return nil, InitResult{}, badRequest("operator %q: pub_key must be a hex Ed25519 public key", o.Name)
+			return nil, InitResult{}, httpedge.BadRequest("operator %q: pub_key must be a hex Ed25519 public key", o.Name)
 		}
 		tok, th, err := newToken("dmo_")
 		if err != nil {
@@ -143,7 +144,7 @@ func fedStatus(st *fsm.State, s *api.Status) {
 // decode the request, and answer only as the sovereign's leader, after a
 // linearizable read (signing needs the leader's key and current state).
 func (n *Node) sovereignService(w http.ResponseWriter, r *http.Request, req any) bool {
-	err := decodeBody(r, req)
+	err := httpedge.DecodeBody(r, req)
 	switch {
 	case err != nil:
 	case n.cfg.Role != fsm.RoleSovereign || n.fed == nil:
@@ -154,7 +155,7 @@ func (n *Node) sovereignService(w http.ResponseWriter, r *http.Request, req any)
 		}
 	}
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return false
 	}
 	return true
@@ -163,7 +164,7 @@ func (n *Node) sovereignService(w http.ResponseWriter, r *http.Request, req any)
 func (n *Node) requireLeader() error {
 	if n.raft.State() != raft.Leader {
 		addr, id := n.raft.LeaderWithID()
-		return &codedError{code: api.CodeUnavailable, msg: fmt.Sprintf("not the leader; the leader is %s (%s)", id, addr)}
+		return &httpedge.Error{Code: api.CodeUnavailable, Msg: fmt.Sprintf("not the leader; the leader is %s (%s)", id, addr)}
 	}
 	return nil
 }
@@ -190,7 +191,7 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 		protocol = st.Meta.Protocol
 	})
 	if !found || d.JoinTokenHash != th {
-		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "unknown domain or join token"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeUnauthorized, Msg: "unknown domain or join token"})
 		return
 	}
 	if d.KernelID != "" {
@@ -198,12 +199,12 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 		// a node key of its passport, gets its view (and keys) again.
 		if err := n.checkJoinRepeat(&req, &d, cur, revoked); err != nil {
 			metricInc("federation.join.refused")
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
 	if req.ProtocolSupport != 0 && req.ProtocolSupport < protocol {
-		writeErr(w, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("this federation runs protocol %d and the domain's voters implement protocols only up to %d: upgrade their binaries first", protocol, req.ProtocolSupport)})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("this federation runs protocol %d and the domain's voters implement protocols only up to %d: upgrade their binaries first", protocol, req.ProtocolSupport)})
 		return
 	}
 	n.fed.setDomainSupport(req.Domain, req.ProtocolSupport)
@@ -212,27 +213,27 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 		for _, k := range req.NodeKeys {
 			b, err := hex.DecodeString(k)
 			if err != nil || len(b) != ed25519.PublicKeySize {
-				writeErr(w, badRequest("node keys must be hex Ed25519 public keys"))
+				httpedge.WriteErr(w, httpedge.BadRequest("node keys must be hex Ed25519 public keys"))
 				return
 			}
 			keys = append(keys, b)
 		}
 		if len(keys) == 0 || len(keys) > passport.MaxNodeKeys {
-			writeErr(w, badRequest("1..%d node keys required", passport.MaxNodeKeys))
+			httpedge.WriteErr(w, httpedge.BadRequest("1..%d node keys required", passport.MaxNodeKeys))
 			return
 		}
 		if err := n.fed.ensureMaster(ctx); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 		if _, err := n.fed.ensureSigner(ctx); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 		b, _ := n.fed.issuePassport(&d, keys, issuer, d.CreatedBy)
 		if err := n.applyInternal(ctx, "join", fsm.CmdFedJoin, fsm.Encode(&fsm.FedJoin{
 			Domain: req.Domain, JoinTokenHash: TokenHash(req.JoinToken), KernelID: req.KernelID, Passport: b, BusAddrs: req.BusAddrs, Protocol: protocol})); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
@@ -245,21 +246,21 @@ func (n *Node) handleFedJoin(w http.ResponseWriter, r *http.Request) {
 // bound, and the domain must be neither revoked nor suspended.
 func (n *Node) checkJoinRepeat(req *FedJoinRequest, d *fsm.DomainRecord, cur passport.Passport, revoked bool) error {
 	if d.KernelID != req.KernelID {
-		return &codedError{code: api.CodeForbidden, msg: "join token already redeemed by another kernel"}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: "join token already redeemed by another kernel"}
 	}
 	if req.Signature == "" {
-		return &codedError{code: api.CodeUnauthorized, msg: "join token already redeemed: a repeated join must be signed by a node key of the domain's passport"}
+		return &httpedge.Error{Code: api.CodeUnauthorized, Msg: "join token already redeemed: a repeated join must be signed by a node key of the domain's passport"}
 	}
 	nodeKey, err := n.checkDomainSigned("join", "federation.join.bad_signature", req.NodeKey, req.Signature, req.signingBytes(), req.SentAt)
 	switch {
 	case err != nil:
 		return err
 	case !passport.HasNodeKey(cur, nodeKey):
-		return &codedError{code: api.CodeUnauthorized, msg: "join signed by a key outside the domain's passport"}
+		return &httpedge.Error{Code: api.CodeUnauthorized, Msg: "join signed by a key outside the domain's passport"}
 	case revoked:
-		return &codedError{code: api.CodeForbidden, msg: "passport " + cur.ID + " is revoked"}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: "passport " + cur.ID + " is revoked"}
 	case d.Suspended:
-		return &codedError{code: api.CodeForbidden, msg: "domain is suspended: " + d.SuspendReason}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: "domain is suspended: " + d.SuspendReason}
 	}
 	return nil
 }
@@ -273,10 +274,10 @@ func (n *Node) checkDomainSigned(what, metric, nodeKeyHex, sigHex string, msg []
 	sig, serr := hex.DecodeString(sigHex)
 	if err != nil || serr != nil || len(nodeKey) != ed25519.PublicKeySize || !ed25519.Verify(nodeKey, msg, sig) {
 		metricInc(metric)
-		return nil, &codedError{code: api.CodeUnauthorized, msg: what + " signature does not verify"}
+		return nil, &httpedge.Error{Code: api.CodeUnauthorized, Msg: what + " signature does not verify"}
 	}
 	if d := n.now().Sub(time.Unix(0, sentAt)); d > 2*time.Minute || d < -2*time.Minute {
-		return nil, &codedError{code: api.CodeUnauthorized, msg: what + " request is stale or from the future"}
+		return nil, &httpedge.Error{Code: api.CodeUnauthorized, Msg: what + " request is stale or from the future"}
 	}
 	return nodeKey, nil
 }
@@ -288,16 +289,16 @@ func (n *Node) answerView(w http.ResponseWriter, r *http.Request, domain string)
 	var view FedView
 	var err error
 	if _, err := n.fed.ensureSigner(r.Context()); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	n.fedState(func(st *fsm.State, f *fsm.FedState) { view, err = n.fed.view(st, f, domain, sovAddrs) })
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	n.fed.signView(r.Context(), &view.Update, domain)
-	writeJSON(w, http.StatusOK, view)
+	httpedge.WriteJSON(w, http.StatusOK, view)
 }
 
 func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
@@ -308,7 +309,7 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	nodeKey, err := n.checkDomainSigned("renewal", "federation.renew.bad_signature", req.NodeKey, req.Signature, req.signingBytes(), req.SentAt)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	now := n.now()
@@ -326,21 +327,21 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case !found || d.KernelID == "" || d.KernelID != req.KernelID:
-		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "unknown domain kernel"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeUnauthorized, Msg: "unknown domain kernel"})
 		return
 	case !passport.HasNodeKey(cur, nodeKey):
-		writeErr(w, &codedError{code: api.CodeUnauthorized, msg: "renewal signed by a key outside the domain's passport"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeUnauthorized, Msg: "renewal signed by a key outside the domain's passport"})
 		return
 	case revoked:
-		writeErr(w, &codedError{code: api.CodeForbidden, msg: "passport " + cur.ID + " is revoked"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeForbidden, Msg: "passport " + cur.ID + " is revoked"})
 		return
 	case d.Suspended:
-		writeErr(w, &codedError{code: api.CodeForbidden, msg: "domain is suspended: " + d.SuspendReason})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeForbidden, Msg: "domain is suspended: " + d.SuspendReason})
 		return
 	}
 	if req.CanonAck > d.CanonAck {
 		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedCanonAck, Payload: fsm.Encode(&fsm.FedCanonAck{Domain: d.Name, Version: req.CanonAck})}); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
@@ -349,7 +350,7 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.ProtocolAck > d.ProtocolAck {
 		if _, err := n.Apply(ctx, fsm.Envelope{Type: fsm.CmdFedProtocolAck, Payload: fsm.Encode(&fsm.FedProtocolAck{Domain: d.Name, Version: req.ProtocolAck})}); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
@@ -367,12 +368,12 @@ func (n *Node) handleFedRenew(w http.ResponseWriter, r *http.Request) {
 	half := int64(n.cfg.PassportLifetime) / 2
 	if len(keys) > 0 && (!sameKeys || !slices.Equal(req.BusAddrs, d.BusAddrs) || cur.Expires-now.UnixNano() < half || cur.KeyID != n.cfg.Name && !n.fed.signerKnown(cur.KeyID)) {
 		if _, err := n.fed.ensureSigner(ctx); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 		b, _ := n.fed.issuePassport(&d, keys, issuer, d.CreatedBy)
 		if err := n.applyInternal(ctx, "renewal", fsm.CmdFedPassport, fsm.Encode(&fsm.FedPassport{Domain: d.Name, Passport: b, BusAddrs: req.BusAddrs})); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
@@ -385,33 +386,30 @@ func (fd *fed) signerKnown(node string) bool {
 	return ok
 }
 
-func (n *Node) handleDomainCreate(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleDomainCreate(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.DomainCreateRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	jt, th, err := newToken("dmj_")
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdFedDomainCreate, &fsm.FedDomainCreate{Name: req.Name, JoinTokenHash: th, Scopes: req.Scopes})
+	res, err := n.propose(r, caller.Token, fsm.CmdFedDomainCreate, &fsm.FedDomainCreate{Name: req.Name, JoinTokenHash: th, Scopes: req.Scopes})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	out := api.DomainCreateResponse{Outcome: outcome(res), Domain: req.Name}
 	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
 		out.JoinToken = jt
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleDomainList(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
-		return
-	}
+func (n *Node) handleDomainList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.Domain{}
 	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
 		for _, d := range f.SortedDomains() {
@@ -423,7 +421,7 @@ func (n *Node) handleDomainList(w http.ResponseWriter, r *http.Request, token st
 			out = append(out, ad)
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 func passportToAPI(p passport.Passport, revoked, current bool) api.Passport {
@@ -465,17 +463,11 @@ func (n *Node) passports() []api.Passport {
 	return out
 }
 
-func (n *Node) handlePassportList(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
-		return
-	}
-	writeJSON(w, http.StatusOK, n.passports())
+func (n *Node) handlePassportList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	httpedge.WriteJSON(w, http.StatusOK, n.passports())
 }
 
-func (n *Node) handlePassportInspect(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
-		return
-	}
+func (n *Node) handlePassportInspect(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	id := r.PathValue("id")
 	var out *api.Passport
 	n.fedState(func(st *fsm.State, f *fsm.FedState) {
@@ -504,20 +496,20 @@ func (n *Node) handlePassportInspect(w http.ResponseWriter, r *http.Request, tok
 		}
 	}
 	if out == nil {
-		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no passport " + id})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: "no passport " + id})
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handlePassportRevoke(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handlePassportRevoke(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	id := r.PathValue("id")
-	res, err := n.propose(r, token, fsm.CmdFedPassportRevoke, &fsm.FedPassportRevoke{ID: id})
+	res, err := n.propose(r, caller.Token, fsm.CmdFedPassportRevoke, &fsm.FedPassportRevoke{ID: id})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: id})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: id})
 }
 
 func amendmentToAPI(a *fsm.Amendment, state string, withText bool) api.Amendment {
@@ -532,7 +524,7 @@ func amendmentToAPI(a *fsm.Amendment, state string, withText bool) api.Amendment
 func (n *Node) handleCanonShow(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Has("consistent") {
 		if err := n.ConsistentRead(r.Context()); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
@@ -548,21 +540,21 @@ func (n *Node) handleCanonShow(w http.ResponseWriter, r *http.Request) {
 			out.Operators = append(out.Operators, api.OperatorInfo{Name: o.Name, Level: o.Level, PubKey: hex.EncodeToString(o.PubKey), Revoked: o.Revoked})
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleAmendPropose(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleAmendPropose(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.AmendProposeRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdFedAmendPropose, &fsm.FedAmendPropose{Text: req.Text})
+	res, err := n.propose(r, caller.Token, fsm.CmdFedAmendPropose, &fsm.FedAmendPropose{Text: req.Text})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: res.ID, State: fsm.AmendPending})
+	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: res.ID, State: fsm.AmendPending})
 }
 
 func (n *Node) amendState(id string) string {
@@ -579,50 +571,50 @@ func (n *Node) amendState(id string) string {
 
 func (n *Node) handleAmendSign(w http.ResponseWriter, r *http.Request) {
 	var req api.AmendSignRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	sig, err := hex.DecodeString(req.Signature)
 	if err != nil {
-		writeErr(w, badRequest("signature must be hex"))
+		httpedge.WriteErr(w, httpedge.BadRequest("signature must be hex"))
 		return
 	}
 	id := r.PathValue("id")
 	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedAmendSign, Payload: fsm.Encode(&fsm.FedAmendSign{ID: id, Operator: req.Operator, Signature: sig})})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	state := n.amendState(id)
 	if res.Decision == fsm.DecisionPermit && res.Version > 0 {
 		state = fsm.AmendRatified // this node may not have applied it yet
 	}
-	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: state, Version: res.Version})
+	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: state, Version: res.Version})
 }
 
-func (n *Node) handleAmendVeto(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleAmendVeto(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	id := r.PathValue("id")
-	res, err := n.propose(r, token, fsm.CmdFedAmendVeto, &fsm.FedAmendVeto{ID: id})
+	res, err := n.propose(r, caller.Token, fsm.CmdFedAmendVeto, &fsm.FedAmendVeto{ID: id})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: n.amendState(id)})
+	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: n.amendState(id)})
 }
 
-func (n *Node) handleFedHalt(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleFedHalt(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.FedHaltRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdFedHalt, &fsm.FedHaltCmd{Reason: req.Reason})
+	res, err := n.propose(r, caller.Token, fsm.CmdFedHalt, &fsm.FedHaltCmd{Reason: req.Reason})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: res.ID})
+	httpedge.WriteJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: res.ID})
 }
 
 func (n *Node) handleFedHaltState(w http.ResponseWriter, r *http.Request) {
@@ -633,32 +625,29 @@ func (n *Node) handleFedHaltState(w http.ResponseWriter, r *http.Request) {
 			out.Halted, out.ID, out.Reason, out.By, out.Resumers = true, h.ID, h.Reason, h.By, append([]string{}, h.Resumers...)
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleFedResume(w http.ResponseWriter, r *http.Request) {
 	var req api.FedResumeRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	sig, err := hex.DecodeString(req.Signature)
 	if err != nil {
-		writeErr(w, badRequest("signature must be hex"))
+		httpedge.WriteErr(w, httpedge.BadRequest("signature must be hex"))
 		return
 	}
 	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedResume, Payload: fsm.Encode(&fsm.FedResume{HaltID: req.HaltID, Operator: req.Operator, Signature: sig})})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: req.HaltID, Resumed: res.Found})
+	httpedge.WriteJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: req.HaltID, Resumed: res.Found})
 }
 
-func (n *Node) handleWitnessList(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
-		return
-	}
+func (n *Node) handleWitnessList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	domain := r.URL.Query().Get("domain")
 	out := []api.WitnessHead{}
 	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
@@ -671,7 +660,7 @@ func (n *Node) handleWitnessList(w http.ResponseWriter, r *http.Request, token s
 			}
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 func busEventToAPI(e *fsm.OutEvent) api.BusEvent {
@@ -686,19 +675,19 @@ func busEventToAPI(e *fsm.OutEvent) api.BusEvent {
 // handleBusEvent shows one outbox event: to the entity that made it, or
 // to an auditor (audit.read covering the event's id), whose scope is
 // checked on confirmed state.
-func (n *Node) handleBusEvent(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleBusEvent(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	id := r.PathValue("dest") + "/" + r.PathValue("seq")
 	if _, err := strconv.ParseUint(r.PathValue("seq"), 10, 64); err != nil {
-		writeErr(w, badRequest("seq must be a number"))
+		httpedge.WriteErr(w, httpedge.BadRequest("seq must be a number"))
 		return
 	}
 	if r.URL.Query().Has("consistent") {
 		if err := n.ConsistentRead(r.Context()); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
-	c := n.capOf(token)
+	c := &caller.Cap
 	event := func() (out *api.BusEvent, own bool) {
 		n.fedState(func(_ *fsm.State, f *fsm.FedState) {
 			if e := f.OutEventByID(id); e != nil {
@@ -711,24 +700,21 @@ func (n *Node) handleBusEvent(w http.ResponseWriter, r *http.Request, token stri
 	out, own := event()
 	if !own {
 		if err := n.confirmState(r.Context()); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
-		if out, _ = event(); n.scopeErr(token, fsm.OpAuditRead, id) != nil {
+		if out, _ = event(); n.scopeErr(caller.Token, fsm.OpAuditRead, id) != nil {
 			out = nil
 		}
 	}
 	if out == nil {
-		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no bus event " + id + " visible to this token"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: "no bus event " + id + " visible to this token"})
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
-		return
-	}
+func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := api.BusStats{Rejected: map[string]uint64{}}
 	if n.fed != nil && n.fed.bus != nil {
 		st := n.fed.bus.Stats()
@@ -751,19 +737,19 @@ func (n *Node) handleBusStats(w http.ResponseWriter, r *http.Request, token stri
 		out.KeyEpoch = n.fed.keyEpoch()
 		out.ReplayDropped = n.fed.windows.dropped.Load()
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleFedKeys shows the sovereign's key epoch and the signatures
 // gathered for the next one.
 func (n *Node) handleFedKeys(w http.ResponseWriter, r *http.Request) {
 	if n.cfg.Role != fsm.RoleSovereign {
-		writeErr(w, errNotRole("sovereign"))
+		httpedge.WriteErr(w, errNotRole("sovereign"))
 		return
 	}
 	if r.URL.Query().Has("consistent") {
 		if err := n.ConsistentRead(r.Context()); err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 	}
@@ -775,29 +761,29 @@ func (n *Node) handleFedKeys(w http.ResponseWriter, r *http.Request) {
 			out.Since, out.By = time.Unix(0, k.Since).UTC(), k.By
 		}
 	})
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleFedKeysRotate submits one operator's signature to move the key
 // epoch on; the signature is the authority, checked by the ledger.
 func (n *Node) handleFedKeysRotate(w http.ResponseWriter, r *http.Request) {
 	var req api.KeyRotateRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if n.cfg.Role != fsm.RoleSovereign {
-		writeErr(w, errNotRole("sovereign"))
+		httpedge.WriteErr(w, errNotRole("sovereign"))
 		return
 	}
 	sig, err := hex.DecodeString(req.Signature)
 	if err != nil {
-		writeErr(w, badRequest("signature must be hex"))
+		httpedge.WriteErr(w, httpedge.BadRequest("signature must be hex"))
 		return
 	}
 	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedKeysSign, Payload: fsm.Encode(&fsm.FedKeysSign{Epoch: req.Epoch, Operator: req.Operator, Signature: sig})})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	out := api.KeyRotateResponse{Outcome: outcome(res), Rotated: res.Found, Pending: []string{}}
@@ -808,34 +794,34 @@ func (n *Node) handleFedKeysRotate(w http.ResponseWriter, r *http.Request) {
 	if res.Found {
 		out.KeyEpoch = max(out.KeyEpoch, res.Version) // this node may not have applied it yet
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleOperatorRekey(w http.ResponseWriter, r *http.Request) {
 	var req api.RekeyRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	name := r.PathValue("name")
 	newKey, err := hex.DecodeString(req.NewPubKey)
 	if err != nil {
-		writeErr(w, badRequest("new_pub_key must be hex"))
+		httpedge.WriteErr(w, httpedge.BadRequest("new_pub_key must be hex"))
 		return
 	}
 	p := fsm.FedOperatorRekey{Operator: name, NewPubKey: newKey}
 	for _, sg := range req.Signatures {
 		sig, err := hex.DecodeString(sg.Signature)
 		if err != nil {
-			writeErr(w, badRequest("signature of %q must be hex", sg.Operator))
+			httpedge.WriteErr(w, httpedge.BadRequest("signature of %q must be hex", sg.Operator))
 			return
 		}
 		p.Signatures = append(p.Signatures, fsm.OperatorSignature{Operator: sg.Operator, Signature: sig})
 	}
 	res, err := n.Apply(r.Context(), fsm.Envelope{Type: fsm.CmdFedOperatorRekey, Payload: fsm.Encode(&p)})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: name})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: name})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // rpcApplyBatch carries several forwarded writes in one call: the
@@ -209,7 +210,7 @@ func (n *Node) serveApplyBatch(ctx context.Context, body []byte) ([]byte, error)
 		return nil, err
 	}
 	if len(req.Items) > fwdMaxBatch {
-		return nil, badRequest("%d writes in one batch; at most %d", len(req.Items), fwdMaxBatch)
+		return nil, httpedge.BadRequest("%d writes in one batch; at most %d", len(req.Items), fwdMaxBatch)
 	}
 	out := applyBatchResponse{Items: make([]applyBatchAnswer, len(req.Items))}
 	var wg sync.WaitGroup
@@ -226,7 +227,7 @@ func (n *Node) serveApplyBatch(ctx context.Context, body []byte) ([]byte, error)
 			defer cancel()
 			res, idx, err := n.applyForwarded(ictx, it.Envelope)
 			if err != nil {
-				a.Code, a.Message = errorCode(err), err.Error()
+				a.Code, a.Message = httpedge.CodeOf(err), err.Error()
 				return
 			}
 			a.Result, a.Index = toWire(res), idx
@@ -242,7 +243,7 @@ func (n *Node) serveApplyBatch(ctx context.Context, body []byte) ([]byte, error)
 func (n *Node) applyForwarded(ctx context.Context, envelope []byte) (fsm.Result, uint64, error) {
 	env, err := fsm.DecodeEnvelope(envelope)
 	if err != nil {
-		return fsm.Result{}, 0, badRequest("malformed envelope: %v", err)
+		return fsm.Result{}, 0, httpedge.BadRequest("malformed envelope: %v", err)
 	}
 	return n.applyLocal(ctx, env)
 }

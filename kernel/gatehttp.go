@@ -15,40 +15,41 @@ import (
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // registerGate adds the gate's endpoints.
-func (n *Node) registerGate(authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+func (n *Node) registerGate(authed func(string, httpedge.Handler, ...string)) {
 	authed("POST /v1/syscall", n.handleSyscall)
 	authed("POST /v1/caps", n.handleGrant)
 	authed("POST /v1/caps/delegate", n.handleDelegate)
 	authed("POST /v1/caps/{id}/revoke", n.handleRevoke)
-	authed("GET /v1/caps", n.handleCapList)
+	authed("GET /v1/caps", n.handleCapList, fsm.OpCapRead)
 	authed("GET /v1/caps/{id}", n.handleCapInspect)
 	authed("POST /v1/operators", n.handleOperatorAdd)
-	authed("GET /v1/operators", n.handleOperatorList)
+	authed("GET /v1/operators", n.handleOperatorList, fsm.OpCapRead)
 	authed("POST /v1/operators/{name}/revoke", n.handleOperatorRevoke)
 	authed("POST /v1/policies", n.handlePolicySet)
-	authed("GET /v1/policies", n.handlePolicyList)
-	authed("POST /v1/policies/backtest", n.handleBacktest)
-	authed("GET /v1/approvals", n.handleApprovalList)
-	authed("POST /v1/approvals/{id}/approve", func(w http.ResponseWriter, r *http.Request, t string) { n.handleDecide(w, r, t, true) })
-	authed("POST /v1/approvals/{id}/deny", func(w http.ResponseWriter, r *http.Request, t string) { n.handleDecide(w, r, t, false) })
-	authed("POST /v1/halt", func(w http.ResponseWriter, r *http.Request, t string) { n.handleHalt(w, r, t, fsm.CmdHalt) })
-	authed("POST /v1/resume", func(w http.ResponseWriter, r *http.Request, t string) { n.handleHalt(w, r, t, fsm.CmdResume) })
+	authed("GET /v1/policies", n.handlePolicyList, fsm.OpAuditRead)
+	authed("POST /v1/policies/backtest", n.handleBacktest, fsm.OpAuditRead)
+	authed("GET /v1/approvals", n.handleApprovalList, fsm.OpApprovalDecide, fsm.OpAuditRead)
+	authed("POST /v1/approvals/{id}/approve", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleDecide(w, r, t, true) })
+	authed("POST /v1/approvals/{id}/deny", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleDecide(w, r, t, false) })
+	authed("POST /v1/halt", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleHalt(w, r, t, fsm.CmdHalt) })
+	authed("POST /v1/resume", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleHalt(w, r, t, fsm.CmdResume) })
 	authed("GET /v1/halts", n.handleHaltList)
 	authed("GET /v1/effects", n.handleEffects)
 	authed("GET /v1/effects/{seq}", n.handleEffects)
 }
 
-func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	// Whether the token audits is a scope check: made on confirmed state.
 	if err := n.confirmState(r.Context()); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	own := n.capOf(token)
-	audit := n.scopeErr(token, fsm.OpAuditRead, "*") == nil
+	own := &caller.Cap
+	audit := n.scopeErr(caller.Token, fsm.OpAuditRead, "*") == nil
 	want := r.PathValue("seq")
 	out := []api.Effect{}
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
@@ -66,13 +67,13 @@ func (n *Node) handleEffects(w http.ResponseWriter, r *http.Request, token strin
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	if want != "" {
 		if len(out) == 0 {
-			writeErr(w, &codedError{code: api.CodeNotFound, msg: "no effect " + want + " visible to this token"})
+			httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: "no effect " + want + " visible to this token"})
 			return
 		}
-		writeJSON(w, http.StatusOK, out[0])
+		httpedge.WriteJSON(w, http.StatusOK, out[0])
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 func newToken(prefix string) (string, []byte, error) {
@@ -90,7 +91,7 @@ func parseTTL(s string) (int64, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, badRequest("ttl %q is not a positive duration", s)
+		return 0, httpedge.BadRequest("ttl %q is not a positive duration", s)
 	}
 	return int64(d), nil
 }
@@ -106,14 +107,14 @@ func (n *Node) capOf(token string) *fsm.Capability {
 	return c
 }
 
-func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.SyscallRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if req.Op == "" || len(req.Op) > fsm.MaxPatternBytes || len(req.Resource) > fsm.MaxKeyBytes || len(req.ApprovalID) > 64 {
-		writeErr(w, badRequest("op must be 1..%d bytes, resource at most %d", fsm.MaxPatternBytes, fsm.MaxKeyBytes))
+		httpedge.WriteErr(w, httpedge.BadRequest("op must be 1..%d bytes, resource at most %d", fsm.MaxPatternBytes, fsm.MaxKeyBytes))
 		return
 	}
 	limit := fsm.MaxArgsBytes
@@ -121,15 +122,15 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 		limit = 2*fsm.MaxValueBytes + 1024
 	}
 	if len(req.Args) > limit {
-		writeErr(w, &codedError{code: api.CodeTooLarge, msg: fmt.Sprintf("args of %d bytes exceed %d", len(req.Args), limit)})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("args of %d bytes exceed %d", len(req.Args), limit)})
 		return
 	}
-	c := n.capOf(token)
+	c := &caller.Cap
 	args := []byte(req.Args)
 	if req.Op == "kv.cas" {
 		var cr api.KVCASRequest
 		if err := json.Unmarshal(args, &cr); err != nil {
-			writeErr(w, badRequest("kv.cas args must be a JSON object {expect, expect_absent, expect_version, value}: %v", err))
+			httpedge.WriteErr(w, httpedge.BadRequest("kv.cas args must be a JSON object {expect, expect_absent, expect_version, value}: %v", err))
 			return
 		}
 		args = fsm.Encode(&fsm.KVCAS{Key: req.Resource, ExpectExists: !cr.ExpectAbsent, Expect: []byte(cr.Expect), ExpectVersion: cr.ExpectVersion, Value: []byte(cr.Value)})
@@ -138,9 +139,9 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 	if req.RemoteToken != "" {
 		sc.RemoteTokenHash = TokenHash(req.RemoteToken)
 	}
-	res, err := n.propose(r, token, fsm.CmdSyscall, sc)
+	res, err := n.propose(r, caller.Token, fsm.CmdSyscall, sc)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	metricInc("gate.decision." + res.Decision.JSON())
@@ -165,39 +166,39 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, token strin
 	} else {
 		out.UsesLeft = res.UsesLeft
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) grantLike(w http.ResponseWriter, r *http.Request, token string, delegate bool) {
+func (n *Node) grantLike(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller, delegate bool) {
 	var req api.GrantRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	ttl, err := parseTTL(req.TTL)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	tok, th, err := newToken("dmc_")
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	var res fsm.Result
 	if delegate {
-		res, err = n.propose(r, token, fsm.CmdCapDelegate, &fsm.CapDelegate{TokenHash: th, Entity: req.Entity, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
+		res, err = n.propose(r, caller.Token, fsm.CmdCapDelegate, &fsm.CapDelegate{TokenHash: th, Entity: req.Entity, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
 	} else {
-		res, err = n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Entity, Domain: req.Domain, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
+		res, err = n.propose(r, caller.Token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Entity, Domain: req.Domain, Ops: req.Ops, Resources: req.Resources, TTLNs: ttl, Uses: req.Uses})
 	}
-	n.answerGrant(w, tok, n.capOf(token).Entity, res, err)
+	n.answerGrant(w, tok, caller.Cap.Entity, res, err)
 }
 
 // answerGrant returns a new capability's token exactly once: only with
 // the first PERMIT (a deduplicated retry cannot show it again).
 func (n *Node) answerGrant(w http.ResponseWriter, tok, grantedBy string, res fsm.Result, err error) {
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	out := api.GrantResponse{Outcome: outcome(res), ID: res.ID}
@@ -205,24 +206,24 @@ func (n *Node) answerGrant(w http.ResponseWriter, tok, grantedBy string, res fsm
 		out.Token = tok
 		out.GrantedBy = grantedBy // the caller: grants and delegations record who made them
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleGrant(w http.ResponseWriter, r *http.Request, token string) {
-	n.grantLike(w, r, token, false)
+func (n *Node) handleGrant(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	n.grantLike(w, r, caller, false)
 }
 
-func (n *Node) handleDelegate(w http.ResponseWriter, r *http.Request, token string) {
-	n.grantLike(w, r, token, true)
+func (n *Node) handleDelegate(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	n.grantLike(w, r, caller, true)
 }
 
-func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request, token string) {
-	res, err := n.propose(r, token, fsm.CmdCapRevoke, &fsm.CapRevoke{ID: r.PathValue("id")})
+func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	res, err := n.propose(r, caller.Token, fsm.CmdCapRevoke, &fsm.CapRevoke{ID: r.PathValue("id")})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
 }
 
 func capToAPI(st *fsm.State, c *fsm.Capability) api.Capability {
@@ -253,34 +254,31 @@ func (n *Node) listCaps(filter func(*fsm.Capability) bool) []api.Capability {
 // also makes what the route reads next linearizable.
 func (n *Node) readGuard(w http.ResponseWriter, r *http.Request, token, op string) bool {
 	if err := n.requireScope(r.Context(), token, op); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return false
 	}
 	return true
 }
 
-func (n *Node) handleCapList(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpCapRead) {
-		return
-	}
+func (n *Node) handleCapList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.URL.Query().Get("entity")
-	writeJSON(w, http.StatusOK, n.listCaps(func(c *fsm.Capability) bool { return entity == "" || c.Entity == entity }))
+	httpedge.WriteJSON(w, http.StatusOK, n.listCaps(func(c *fsm.Capability) bool { return entity == "" || c.Entity == entity }))
 }
 
-func (n *Node) handleCapInspect(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleCapInspect(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	id := r.PathValue("id")
 	// A holder may inspect its own capability; others need cap.read.
-	if own := n.capOf(token); own == nil || own.ID != id {
-		if !n.readGuard(w, r, token, fsm.OpCapRead) {
+	if own := &caller.Cap; own == nil || own.ID != id {
+		if !n.readGuard(w, r, caller.Token, fsm.OpCapRead) {
 			return
 		}
 	}
 	caps := n.listCaps(func(c *fsm.Capability) bool { return c.ID == id })
 	if len(caps) == 0 {
-		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no capability " + id})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: "no capability " + id})
 		return
 	}
-	writeJSON(w, http.StatusOK, caps[0])
+	httpedge.WriteJSON(w, http.StatusOK, caps[0])
 }
 
 // opName is an op an operator's scope may hold beside governance: the
@@ -288,19 +286,19 @@ func (n *Node) handleCapInspect(w http.ResponseWriter, r *http.Request, token st
 // scope from protocol 4).
 var opName = regexp.MustCompile(`^[a-z0-9_-]+(\.[a-z0-9_-]+)+$`)
 
-func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.OperatorRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if len(req.Scopes) == 0 {
-		writeErr(w, badRequest("an operator needs at least one scope (e.g. cap.grant, cap.revoke, policy.set, approval.decide, halt, audit.read)"))
+		httpedge.WriteErr(w, httpedge.BadRequest("an operator needs at least one scope (e.g. cap.grant, cap.revoke, policy.set, approval.decide, halt, audit.read)"))
 		return
 	}
 	for _, s := range req.Scopes {
 		if !fsm.IsGovernanceOp(s) && s != "*" && !strings.HasSuffix(s, "*") && !opName.MatchString(s) {
-			writeErr(w, badRequest("scope %q is neither a governance operation nor an op name or pattern (e.g. kv.put, kv.*)", s))
+			httpedge.WriteErr(w, httpedge.BadRequest("scope %q is neither a governance operation nor an op name or pattern (e.g. kv.put, kv.*)", s))
 			return
 		}
 	}
@@ -309,38 +307,35 @@ func (n *Node) handleOperatorAdd(w http.ResponseWriter, r *http.Request, token s
 	}
 	ttl, err := parseTTL(req.TTL)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	tok, th, err := newToken("dmo_")
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Name, Operator: true, Ops: req.Scopes, Resources: req.Resources, TTLNs: ttl})
-	n.answerGrant(w, tok, n.capOf(token).Entity, res, err)
+	res, err := n.propose(r, caller.Token, fsm.CmdCapGrant, &fsm.CapGrant{TokenHash: th, Entity: req.Name, Operator: true, Ops: req.Scopes, Resources: req.Resources, TTLNs: ttl})
+	n.answerGrant(w, tok, caller.Cap.Entity, res, err)
 }
 
-func (n *Node) handleOperatorList(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpCapRead) {
-		return
-	}
-	writeJSON(w, http.StatusOK, n.listCaps(func(c *fsm.Capability) bool { return c.Operator }))
+func (n *Node) handleOperatorList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	httpedge.WriteJSON(w, http.StatusOK, n.listCaps(func(c *fsm.Capability) bool { return c.Operator }))
 }
 
-func (n *Node) handleOperatorRevoke(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleOperatorRevoke(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	name := r.PathValue("name")
 	caps := n.listCaps(func(c *fsm.Capability) bool { return c.Operator && c.Entity == name && !c.Revoked })
 	if len(caps) == 0 {
-		writeErr(w, &codedError{code: api.CodeNotFound, msg: "no active operator " + name})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: "no active operator " + name})
 		return
 	}
 	var last fsm.Result
 	for _, c := range caps {
 		r.Header.Del(api.HeaderRequestID)
-		res, err := n.propose(r, token, fsm.CmdCapRevoke, &fsm.CapRevoke{ID: c.ID})
+		res, err := n.propose(r, caller.Token, fsm.CmdCapRevoke, &fsm.CapRevoke{ID: c.ID})
 		if err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 		last = res
@@ -348,13 +343,13 @@ func (n *Node) handleOperatorRevoke(w http.ResponseWriter, r *http.Request, toke
 			break
 		}
 	}
-	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(last), ID: caps[0].ID})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(last), ID: caps[0].ID})
 }
 
-func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.PolicyRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if req.Mode == "" {
@@ -365,22 +360,19 @@ func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, token str
 	if req.Text != "" {
 		var err error
 		if warnings, err = ValidatePolicy(req.Name, req.Text, n.protocolInForce()); err != nil {
-			writeErr(w, &codedError{code: api.CodePolicyInvalid, msg: err.Error()})
+			httpedge.WriteErr(w, &httpedge.Error{Code: api.CodePolicyInvalid, Msg: err.Error()})
 			return
 		}
 	}
-	res, err := n.propose(r, token, fsm.CmdPolicySet, &fsm.PolicySet{Name: req.Name, Text: req.Text, Mode: req.Mode})
+	res, err := n.propose(r, caller.Token, fsm.CmdPolicySet, &fsm.PolicySet{Name: req.Name, Text: req.Text, Mode: req.Mode})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.PolicyResponse{Outcome: outcome(res), Name: req.Name, PolicyVersion: res.Version, Warnings: warnings})
+	httpedge.WriteJSON(w, http.StatusOK, api.PolicyResponse{Outcome: outcome(res), Name: req.Name, PolicyVersion: res.Version, Warnings: warnings})
 }
 
-func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, token string) {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
-		return
-	}
+func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.Policy{}
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
 		for _, p := range l.State().Policies {
@@ -388,14 +380,10 @@ func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, token st
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleApprovalList(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireAnyScope(r.Context(), token, fsm.OpApprovalDecide, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleApprovalList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	state := r.URL.Query().Get("state")
 	out := []api.Approval{}
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
@@ -408,33 +396,33 @@ func (n *Node) handleApprovalList(w http.ResponseWriter, r *http.Request, token 
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].RequestedSeq < out[j].RequestedSeq })
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleDecide(w http.ResponseWriter, r *http.Request, token string, approve bool) {
-	res, err := n.propose(r, token, fsm.CmdApprovalDecide, &fsm.ApprovalDecide{ID: r.PathValue("id"), Approve: approve})
+func (n *Node) handleDecide(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller, approve bool) {
+	res, err := n.propose(r, caller.Token, fsm.CmdApprovalDecide, &fsm.ApprovalDecide{ID: r.PathValue("id"), Approve: approve})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
 }
 
-func (n *Node) handleHalt(w http.ResponseWriter, r *http.Request, token string, ct fsm.CommandType) {
+func (n *Node) handleHalt(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller, ct fsm.CommandType) {
 	var req api.HaltRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, ct, &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason})
+	res, err := n.propose(r, caller.Token, ct, &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: req.Entity})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: req.Entity})
 }
 
-func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.Halt{}
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
 		for _, h := range l.State().Halts {
@@ -442,7 +430,7 @@ func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, token stri
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Entity < out[j].Entity })
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 // Backtest re-judges recorded syscalls in [from, to] that reached the
@@ -505,7 +493,7 @@ func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
 // added as a new set). It also returns the ledger's head seq.
 func (n *Node) backtestSets(req api.BacktestRequest, protocol uint16) ([]*fsm.CompiledSet, uint64, error) {
 	if _, err := ValidatePolicy("backtest", req.Text, protocol); err != nil {
-		return nil, 0, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
+		return nil, 0, &httpedge.Error{Code: api.CodePolicyInvalid, Msg: err.Error()}
 	}
 	var recs []fsm.PolicyRecord
 	var head uint64
@@ -536,7 +524,7 @@ func (n *Node) backtestSets(req api.BacktestRequest, protocol uint16) ([]*fsm.Co
 		}
 		cs, err := fsm.CompilePolicySet(p.Name, p.Mode, p.Version, p.Text)
 		if err != nil {
-			return nil, 0, &codedError{code: api.CodePolicyInvalid, msg: err.Error()}
+			return nil, 0, &httpedge.Error{Code: api.CodePolicyInvalid, Msg: err.Error()}
 		}
 		sets = append(sets, cs)
 	}
@@ -589,20 +577,16 @@ func (b *backtestTally) done() api.BacktestResponse {
 	return b.out
 }
 
-func (n *Node) handleBacktest(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleBacktest(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.BacktestRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	out, err := n.Backtest(req)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }

@@ -1,10 +1,8 @@
 package kernel
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,15 +10,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/canon"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // listenHTTP binds the HTTP API's port (before the node joins anything).
@@ -55,62 +51,34 @@ func (n *Node) serveHTTP() {
 	}()
 }
 
-// Handler returns the HTTP API.
-func (n *Node) Handler() http.Handler {
-	mux := http.NewServeMux()
-	open := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, h) }
-	authed := func(pattern string, h func(w http.ResponseWriter, r *http.Request, token string)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			token := bearer(r)
-			if _, err := n.Authenticate(token); err != nil {
-				// This node may lag the leader (a grant or init that just
-				// committed): catch up to a linearizable read index once.
-				ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-				if token != "" {
-					if rerr := n.ConsistentRead(ctx); rerr == nil {
-						_, err = n.Authenticate(token)
-					} else {
-						// Unknown here, and this node cannot catch up right
-						// now: say so, rather than call a valid token unknown.
-						err = fmt.Errorf("%w: %v", errCatchingUp, rerr)
-					}
-				}
-				cancel()
-				if err != nil {
-					metricInc("http.unauthenticated")
-					writeErr(w, err)
-					return
-				}
-			}
-			// Every authenticated route, before anything reaches Raft: the
-			// entity's replicated rate, else this node's default.
-			if entity, rate := n.entityRate(token); !n.limiter.allowAt(entity, time.Now(), float64(rate)) {
-				metricInc("gate.rate_limited")
-				writeJSON(w, http.StatusTooManyRequests, api.ErrorBody{Error: api.Error{Code: api.CodeRateLimited, Message: "rate limit for entity " + entity}})
-				return
-			}
-			h(w, r, token)
-		})
+// routes are the kernel's own HTTP routes (services add theirs).
+func (n *Node) routes() []httpedge.Route {
+	var out []httpedge.Route
+	open := func(pattern string, h http.HandlerFunc) { out = append(out, httpedge.Route{Pattern: pattern, Open: h}) }
+	authed := func(pattern string, h httpedge.Handler, scopes ...string) {
+		out = append(out, httpedge.Route{Pattern: pattern, Handler: h, Scopes: scopes})
 	}
-	open("GET /v1/health", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, api.Health{Status: "ok"}) })
+	open("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		httpedge.WriteJSON(w, http.StatusOK, api.Health{Status: "ok"})
+	})
 	open("GET /v1/ready", n.handleReady)
 	open("GET /v1/status", n.handleStatus)
 	open("POST /v1/operator/init", n.handleInit)
-	authed("GET /v1/operator/raft/peers", n.handlePeers)
+	authed("GET /v1/operator/raft/peers", n.handlePeers, fsm.OpAuditRead)
 	authed("POST /v1/operator/raft/add-peer", n.handleAddPeer)
-	authed("POST /v1/operator/raft/remove-peer", n.handleRemovePeer)
-	authed("POST /v1/operator/raft/transfer-leadership", n.handleTransfer)
-	authed("POST /v1/operator/raft/leave", n.handleLeave)
-	authed("POST /v1/operator/raft/snapshot", n.handleRaftSnapshot)
+	authed("POST /v1/operator/raft/remove-peer", n.handleRemovePeer, fsm.OpOperatorManage)
+	authed("POST /v1/operator/raft/transfer-leadership", n.handleTransfer, fsm.OpOperatorManage)
+	authed("POST /v1/operator/raft/leave", n.handleLeave, fsm.OpOperatorManage)
+	authed("POST /v1/operator/raft/snapshot", n.handleRaftSnapshot, fsm.OpOperatorManage)
 	authed("GET /v1/debug/pprof/{profile}", n.handlePprof)
 	authed("PUT /v1/kv/{key...}", n.handleKVPut)
 	authed("DELETE /v1/kv/{key...}", n.handleKVDelete)
 	authed("POST /v1/kv-get/{key...}", n.handleKVGet)
 	authed("POST /v1/cas/{key...}", n.handleKVCAS)
-	authed("GET /v1/ledger/tail", n.handleLedgerTail)
-	authed("GET /v1/ledger/event/{seq}", n.handleLedgerShow)
-	authed("GET /v1/ledger/verify", n.handleLedgerVerify)
-	authed("GET /v1/ledger/export", n.handleLedgerExport)
+	authed("GET /v1/ledger/tail", n.handleLedgerTail, fsm.OpAuditRead)
+	authed("GET /v1/ledger/event/{seq}", n.handleLedgerShow, fsm.OpAuditRead)
+	authed("GET /v1/ledger/verify", n.handleLedgerVerify, fsm.OpAuditRead)
+	authed("GET /v1/ledger/export", n.handleLedgerExport, fsm.OpAuditRead)
 	authed("POST /v1/snapshot/save", n.handleSnapshotSave)
 	authed("POST /v1/snapshot/restore", n.handleSnapshotRestore)
 	n.registerGate(authed)
@@ -119,122 +87,16 @@ func (n *Node) Handler() http.Handler {
 	n.registerFederation(open, authed)
 	n.registerSensing(authed)
 	n.registerCortex(open, authed)
-	if reg, err := SetupMetrics(n.cfg.Name); err == nil && reg != nil {
-		ph := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-		authed("GET /metrics", func(w http.ResponseWriter, r *http.Request, _ string) { ph.ServeHTTP(w, r) })
-	}
-	limited := http.MaxBytesHandler(mux, n.cfg.MaxRequestBytes)
-	restore := http.MaxBytesHandler(mux, n.cfg.MaxRestoreBytes)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/snapshot/restore" {
-			restore.ServeHTTP(w, r)
-			return
-		}
-		limited.ServeHTTP(w, r)
-	})
-}
-
-// entityRate is the entity of token and its replicated rate (0: none).
-func (n *Node) entityRate(token string) (string, int64) {
-	var entity string
-	var rate int64
-	h := hex.EncodeToString(TokenHash(token))
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
-		st := l.State()
-		if c := st.CapByToken(h); c != nil {
-			entity, rate = c.Entity, st.RateOf(c.Entity)
-		}
-	})
-	return entity, rate
-}
-
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(t)
-	}
-	return ""
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	_ = enc.Encode(v)
-}
-
-func httpStatus(code string) int {
-	switch code {
-	case api.CodeBadRequest:
-		return http.StatusBadRequest
-	case api.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case api.CodeForbidden, api.CodeDenied:
-		return http.StatusForbidden
-	case api.CodeNotFound:
-		return http.StatusNotFound
-	case api.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case api.CodeAlreadyInit:
-		return http.StatusConflict
-	case api.CodeNotInitialized:
-		return http.StatusPreconditionFailed
-	case api.CodeNoLeader, api.CodeUnavailable, api.CodeClockSkew, api.CodeTimeout, api.CodeStale:
-		return http.StatusServiceUnavailable
-	case api.CodeDiskFull:
-		return http.StatusInsufficientStorage
-	case api.CodePolicyInvalid:
-		return http.StatusBadRequest
-	case api.CodeVerifyFailed, api.CodeProtocolUnsupported:
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
-}
-
-type codedError struct {
-	code string
-	msg  string
-}
-
-func (e *codedError) Error() string { return e.msg }
-
-func badRequest(format string, args ...any) error {
-	return &codedError{code: api.CodeBadRequest, msg: fmt.Sprintf(format, args...)}
-}
-
-func writeErr(w http.ResponseWriter, err error) {
-	code := errorCode(err)
-	var ce *codedError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &ce):
-		code = ce.code
-	case errors.As(err, &mbe):
-		code = api.CodeTooLarge
-	}
-	writeJSON(w, httpStatus(code), api.ErrorBody{Error: api.Error{Code: code, Message: err.Error()}})
-}
-
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("request body: %v", err)
-	}
-	return nil
+	return out
 }
 
 func (n *Node) handleReady(w http.ResponseWriter, r *http.Request) {
 	addr, _ := n.raft.LeaderWithID()
 	if addr == "" {
-		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "unready", Reason: "no leader"})
+		httpedge.WriteJSON(w, http.StatusServiceUnavailable, api.Health{Status: "unready", Reason: "no leader"})
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Health{Status: "ready"})
+	httpedge.WriteJSON(w, http.StatusOK, api.Health{Status: "ready"})
 }
 
 // Status reports this node's view.
@@ -292,65 +154,53 @@ func (n *Node) Status() api.Status {
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, n.Status())
+	httpedge.WriteJSON(w, http.StatusOK, n.Status())
 }
 
-func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, n.Status().Peers)
+func (n *Node) handlePeers(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	httpedge.WriteJSON(w, http.StatusOK, n.Status().Peers)
 }
 
-func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleRemovePeer(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.RemovePeerRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if req.ID == "" {
-		writeErr(w, badRequest("id is required"))
+		httpedge.WriteErr(w, httpedge.BadRequest("id is required"))
 		return
 	}
 	if err := n.RemovePeer(r.Context(), req.ID); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"removed": req.ID})
+	httpedge.WriteJSON(w, http.StatusOK, map[string]string{"removed": req.ID})
 }
 
-func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.TransferLeadershipRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if err := n.TransferLeadership(r.Context(), req.ID); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"leader": n.Status().Leader})
+	httpedge.WriteJSON(w, http.StatusOK, map[string]string{"leader": n.Status().Leader})
 }
 
 // propose builds an authenticated envelope for the caller and applies it.
 func (n *Node) propose(r *http.Request, token string, t fsm.CommandType, payload any) (fsm.Result, error) {
 	rid := r.Header.Get(api.HeaderRequestID)
 	if len(rid) > fsm.MaxRequestIDBytes {
-		return fsm.Result{}, badRequest("request id longer than %d bytes", fsm.MaxRequestIDBytes)
+		return fsm.Result{}, httpedge.BadRequest("request id longer than %d bytes", fsm.MaxRequestIDBytes)
 	}
 	if fsm.IsInternal(t) {
 		// Internal commands come only from the kernel's own nodes; the
 		// ledger would refuse this one internal_only anyway.
-		return fsm.Result{}, &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("%s is an internal command: no bearer token may propose it", t)}
+		return fsm.Result{}, &httpedge.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("%s is an internal command: no bearer token may propose it", t)}
 	}
 	env := fsm.Envelope{Type: t, RequestID: rid, Auth: TokenHash(token), Payload: fsm.Encode(payload)}
 	return n.Apply(r.Context(), env)
@@ -371,19 +221,19 @@ func kvResponse(key string, res fsm.Result) api.KVResponse {
 
 func checkKey(key string) error {
 	if key == "" || len(key) > fsm.MaxKeyBytes {
-		return badRequest("key must be 1..%d bytes", fsm.MaxKeyBytes)
+		return httpedge.BadRequest("key must be 1..%d bytes", fsm.MaxKeyBytes)
 	}
 	return nil
 }
 
 func (n *Node) kvAnswer(w http.ResponseWriter, key string, res fsm.Result, err error) {
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	// Every decision is an answer: DENY and ESCALATE are 200 with the
 	// decision and reason in the body, like PERMIT.
-	writeJSON(w, http.StatusOK, kvResponse(key, res))
+	httpedge.WriteJSON(w, http.StatusOK, kvResponse(key, res))
 }
 
 // keyAndBody reads the {key} of the path and the JSON body, answering
@@ -392,60 +242,60 @@ func keyAndBody(w http.ResponseWriter, r *http.Request, body any) (string, bool)
 	key := r.PathValue("key")
 	err := checkKey(key)
 	if err == nil {
-		err = decodeBody(r, body)
+		err = httpedge.DecodeBody(r, body)
 	}
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return "", false
 	}
 	return key, true
 }
 
-func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.KVPutRequest
 	key, ok := keyAndBody(w, r, &req)
 	if !ok {
 		return
 	}
 	if len(req.Value) > fsm.MaxValueBytes {
-		writeErr(w, &codedError{code: api.CodeTooLarge, msg: fmt.Sprintf("value of %d bytes exceeds %d", len(req.Value), fsm.MaxValueBytes)})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("value of %d bytes exceeds %d", len(req.Value), fsm.MaxValueBytes)})
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdKVPut, &fsm.KVPut{Key: key, Value: []byte(req.Value)})
+	res, err := n.propose(r, caller.Token, fsm.CmdKVPut, &fsm.KVPut{Key: key, Value: []byte(req.Value)})
 	n.kvAnswer(w, key, res, err)
 }
 
-func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request, token string) {
-	n.kvKeyOnly(w, r, token, fsm.CmdKVGet)
+func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	n.kvKeyOnly(w, r, caller, fsm.CmdKVGet)
 }
 
-func (n *Node) handleKVDelete(w http.ResponseWriter, r *http.Request, token string) {
-	n.kvKeyOnly(w, r, token, fsm.CmdKVDelete)
+func (n *Node) handleKVDelete(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	n.kvKeyOnly(w, r, caller, fsm.CmdKVDelete)
 }
 
 // kvKeyOnly proposes a kv command that takes only the key.
-func (n *Node) kvKeyOnly(w http.ResponseWriter, r *http.Request, token string, ct fsm.CommandType) {
+func (n *Node) kvKeyOnly(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller, ct fsm.CommandType) {
 	key := r.PathValue("key")
 	if err := checkKey(key); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, ct, &fsm.KVKey{Key: key})
+	res, err := n.propose(r, caller.Token, ct, &fsm.KVKey{Key: key})
 	n.kvAnswer(w, key, res, err)
 }
 
-func (n *Node) handleKVCAS(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleKVCAS(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.KVCASRequest
 	key, ok := keyAndBody(w, r, &req)
 	if !ok {
 		return
 	}
 	if len(req.Value) > fsm.MaxValueBytes || len(req.Expect) > fsm.MaxValueBytes {
-		writeErr(w, &codedError{code: api.CodeTooLarge, msg: "value exceeds the limit"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeTooLarge, Msg: "value exceeds the limit"})
 		return
 	}
 	p := &fsm.KVCAS{Key: key, ExpectExists: !req.ExpectAbsent, Expect: []byte(req.Expect), ExpectVersion: req.ExpectVersion, Value: []byte(req.Value)}
-	res, err := n.propose(r, token, fsm.CmdKVCAS, p)
+	res, err := n.propose(r, caller.Token, fsm.CmdKVCAS, p)
 	n.kvAnswer(w, key, res, err)
 }
 
@@ -490,16 +340,12 @@ func addDetail(out *api.Event, ev *fsm.Event) {
 	}
 }
 
-func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	count := 20
 	if s := r.URL.Query().Get("n"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 || v > 10000 {
-			writeErr(w, badRequest("n must be 1..10000"))
+			httpedge.WriteErr(w, httpedge.BadRequest("n must be 1..10000"))
 			return
 		}
 		count = v
@@ -521,37 +367,33 @@ func (n *Node) handleLedgerTail(w http.ResponseWriter, r *http.Request, token st
 		return nil
 	})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, evs)
+	httpedge.WriteJSON(w, http.StatusOK, evs)
 }
 
-func (n *Node) handleLedgerShow(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleLedgerShow(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 	if err != nil || seq == 0 {
-		writeErr(w, badRequest("seq must be a positive integer"))
+		httpedge.WriteErr(w, httpedge.BadRequest("seq must be a positive integer"))
 		return
 	}
 	rec, err := n.arch.ReadSeq(seq)
 	if errors.Is(err, archive.ErrNotFound) {
-		writeErr(w, &codedError{code: api.CodeNotFound, msg: fmt.Sprintf("no event at seq %d", seq)})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: fmt.Sprintf("no event at seq %d", seq)})
 		return
 	}
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	ev, _, err := EventFromArchive(rec)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ev)
+	httpedge.WriteJSON(w, http.StatusOK, ev)
 }
 
 // VerifyArchive re-checks every link of the archive from genesis.
@@ -597,24 +439,16 @@ func (n *Node) VerifyArchive() api.VerifyResponse {
 	return out
 }
 
-func (n *Node) handleLedgerVerify(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, n.VerifyArchive())
+func (n *Node) handleLedgerVerify(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	httpedge.WriteJSON(w, http.StatusOK, n.VerifyArchive())
 }
 
-func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpAuditRead); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	from := uint64(1)
 	if s := r.URL.Query().Get("from"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || v == 0 {
-			writeErr(w, badRequest("from must be a positive integer"))
+			httpedge.WriteErr(w, httpedge.BadRequest("from must be a positive integer"))
 			return
 		}
 		from = v
@@ -622,7 +456,7 @@ func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, token 
 	w.Header().Set("Content-Type", "application/octet-stream")
 	ew, err := archive.NewExportWriter(w, archive.ExportHeader{FromSeq: from, Meta: []byte(n.cfg.Name)})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	_, last := n.arch.Last()
@@ -642,25 +476,25 @@ func (n *Node) handleLedgerExport(w http.ResponseWriter, r *http.Request, token 
 
 // handleSnapshotSave streams a snapshot of the current state and records
 // its head as a cluster checkpoint, so it can later be restored.
-func (n *Node) handleSnapshotSave(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpSnapshot); err != nil {
-		writeErr(w, err) // on confirmed state: the snapshot below is linearizable
+func (n *Node) handleSnapshotSave(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	if err := n.requireScope(r.Context(), caller.Token, fsm.OpSnapshot); err != nil {
+		httpedge.WriteErr(w, err) // on confirmed state: the snapshot below is linearizable
 		return
 	}
 	var snap []byte
 	var head fsm.HeadRef
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { snap, head = l.Snapshot(), l.Head() })
 	if snap == nil {
-		writeErr(w, errStateTooLarge)
+		httpedge.WriteErr(w, errStateTooLarge)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdCheckpoint, &fsm.Checkpoint{Seq: head.Seq, Hash: head.Hash})
+	res, err := n.propose(r, caller.Token, fsm.CmdCheckpoint, &fsm.Checkpoint{Seq: head.Seq, Hash: head.Hash})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if res.Decision != fsm.DecisionPermit {
-		writeErr(w, &codedError{code: api.CodeForbidden, msg: "checkpoint denied: " + res.Reason.String()})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeForbidden, Msg: "checkpoint denied: " + res.Reason.String()})
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -694,31 +528,23 @@ func (n *Node) Events(from uint64, fn func(api.Event) error) error {
 // handleLeave removes this node from the Raft configuration (handing
 // leadership over first if it leads); the process keeps running as a
 // non-member until it is stopped.
-func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	if err := n.Leave(r.Context()); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"left": n.cfg.Name})
+	httpedge.WriteJSON(w, http.StatusOK, map[string]string{"left": n.cfg.Name})
 }
 
 // handleRaftSnapshot takes a Raft snapshot on this node now (an operator's
 // compaction; the ledger is unchanged, nothing is proposed).
-func (n *Node) handleRaftSnapshot(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
-		return
-	}
+func (n *Node) handleRaftSnapshot(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	res, err := n.RaftSnapshot()
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpedge.WriteJSON(w, http.StatusOK, res)
 }
 
 // handlePprof serves a Go runtime profile of this process (net/http/pprof:
@@ -726,13 +552,13 @@ func (n *Node) handleRaftSnapshot(w http.ResponseWriter, r *http.Request, token 
 // mutex, threadcreate take ?debug=N; block and mutex stay empty, their
 // sampling is never turned on) when the agent runs with
 // --enable-debug.
-func (n *Node) handlePprof(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handlePprof(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	if !n.cfg.EnableDebug {
-		writeErr(w, &codedError{code: api.CodeNotFound, msg: "debug endpoints are off on this node (start the agent with --enable-debug)"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: "debug endpoints are off on this node (start the agent with --enable-debug)"})
 		return
 	}
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
+	if err := n.requireScope(r.Context(), caller.Token, fsm.OpOperatorManage); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	switch name := r.PathValue("profile"); name {
@@ -743,7 +569,7 @@ func (n *Node) handlePprof(w http.ResponseWriter, r *http.Request, token string)
 	case "heap", "allocs", "goroutine", "block", "mutex", "threadcreate":
 		pprof.Handler(name).ServeHTTP(w, r)
 	default:
-		writeErr(w, &codedError{code: api.CodeNotFound, msg: fmt.Sprintf("no profile %q (profile, trace, heap, allocs, goroutine, block, mutex, threadcreate)", name)})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: fmt.Sprintf("no profile %q (profile, trace, heap, allocs, goroutine, block, mutex, threadcreate)", name)})
 	}
 }
 

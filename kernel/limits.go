@@ -5,14 +5,15 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // The replicated limits (fsm/limits.go) over HTTP: GET
 // /v1/operator/limits (audit.read or operator.manage) and POST
 // /v1/operator/limits (operator.manage; the ledger checks it again).
 
-func (n *Node) registerLimits(authed func(string, func(http.ResponseWriter, *http.Request, string))) {
-	authed("GET /v1/operator/limits", n.handleLimitsShow)
+func (n *Node) registerLimits(authed func(string, httpedge.Handler, ...string)) {
+	authed("GET /v1/operator/limits", n.handleLimitsShow, fsm.OpAuditRead, fsm.OpOperatorManage)
 	authed("POST /v1/operator/limits", n.handleLimitsSet)
 }
 
@@ -29,36 +30,32 @@ func (n *Node) limits() api.Limits {
 	return out
 }
 
-func (n *Node) handleLimitsShow(w http.ResponseWriter, r *http.Request, token string) {
-	if err := n.requireAnyScope(r.Context(), token, fsm.OpAuditRead, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, n.limits())
+func (n *Node) handleLimitsShow(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	httpedge.WriteJSON(w, http.StatusOK, n.limits())
 }
 
-func (n *Node) handleLimitsSet(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleLimitsSet(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.LimitsRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if req.DedupPerCaller < 0 || req.KVBytes < 0 || len(req.Rates) > fsm.MaxRateLimits {
-		writeErr(w, badRequest("limits must not be negative, and at most %d rates at once", fsm.MaxRateLimits))
+		httpedge.WriteErr(w, httpedge.BadRequest("limits must not be negative, and at most %d rates at once", fsm.MaxRateLimits))
 		return
 	}
 	p := fsm.LimitsSet{DedupPerCaller: req.DedupPerCaller, KVBytes: req.KVBytes}
 	for _, rt := range req.Rates {
 		if rt.PerSecond < 0 {
-			writeErr(w, badRequest("rate of %s: must not be negative", rt.Entity))
+			httpedge.WriteErr(w, httpedge.BadRequest("rate of %s: must not be negative", rt.Entity))
 			return
 		}
 		p.Rates = append(p.Rates, fsm.EntityRate{Entity: rt.Entity, PerSecond: rt.PerSecond})
 	}
-	res, err := n.propose(r, token, fsm.CmdLimitsSet, &p)
+	res, err := n.propose(r, caller.Token, fsm.CmdLimitsSet, &p)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.LimitsResponse{Outcome: outcome(res), Limits: n.limits()})
+	httpedge.WriteJSON(w, http.StatusOK, api.LimitsResponse{Outcome: outcome(res), Limits: n.limits()})
 }

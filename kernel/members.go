@@ -14,6 +14,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // Membership: who may enter this kernel's Raft configuration, and the
@@ -89,14 +90,14 @@ func (n *Node) admitJoin(req joinRequest) error {
 	case admitted && admittedAddr == req.BindAddr:
 		return nil
 	case admitted:
-		return &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("join refused: %s was admitted at %s, not %s", req.Name, admittedAddr, req.BindAddr)}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("join refused: %s was admitted at %s, not %s", req.Name, admittedAddr, req.BindAddr)}
 	case n.inConfiguration(req.Name, req.BindAddr):
 		return nil // a member rejoining from an empty data dir at its own address
 	case req.JoinSecret != "":
 		metricInc("rpc.join_secret_refused")
-		return &codedError{code: api.CodeForbidden, msg: "join refused: the join secret is not this kernel's"}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: "join refused: the join secret is not this kernel's"}
 	}
-	return &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("join refused: this kernel is initialized; start %s with --join-secret (printed by operator init), or admit it first: dominus operator raft add-peer %s %s", req.Name, req.Name, req.BindAddr)}
+	return &httpedge.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("join refused: this kernel is initialized; start %s with --join-secret (printed by operator init), or admit it first: dominus operator raft add-peer %s %s", req.Name, req.Name, req.BindAddr)}
 }
 
 // inConfiguration reports whether node is in the Raft configuration at
@@ -187,39 +188,39 @@ func (n *Node) proposeMember(ctx context.Context, u *fsm.MemberUpdate) {
 
 // handleAddPeer is POST /v1/operator/raft/add-peer (operator.manage): it
 // admits the node in the ledger, then adds it to the configuration.
-func (n *Node) handleAddPeer(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleAddPeer(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.AddPeerRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
+	if err := n.requireScope(r.Context(), caller.Token, fsm.OpOperatorManage); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if err := validName(req.ID); err != nil {
-		writeErr(w, badRequest("%v", err))
+		httpedge.WriteErr(w, httpedge.BadRequest("%v", err))
 		return
 	}
 	if _, _, err := splitIPPort(req.Address); err != nil {
-		writeErr(w, badRequest("address %q: %v", req.Address, err))
+		httpedge.WriteErr(w, httpedge.BadRequest("address %q: %v", req.Address, err))
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdMemberAdmit, &fsm.MemberAdmit{Node: req.ID, Addr: req.Address, NonVoter: req.NonVoter})
+	res, err := n.propose(r, caller.Token, fsm.CmdMemberAdmit, &fsm.MemberAdmit{Node: req.ID, Addr: req.Address, NonVoter: req.NonVoter})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	out := api.AddPeerResponse{Outcome: outcome(res), ID: req.ID, Address: req.Address}
 	if res.Decision == fsm.DecisionPermit || res.Reason == fsm.ReasonAlreadyExists {
 		err = n.onLeaderAdd(r.Context(), req)
 		if err != nil {
-			writeErr(w, err)
+			httpedge.WriteErr(w, err)
 			return
 		}
 		out.Added = true
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 type addPeerRPC struct {
@@ -250,7 +251,7 @@ func (n *Node) addPeerLocal(ctx context.Context, req addPeerRPC) error {
 		admitted = m != nil && !m.Removed && m.Admitted != "" && m.Addr == req.Address
 	})
 	if !admitted {
-		return &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("%s at %s is not admitted in the ledger", req.ID, req.Address)}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("%s at %s is not admitted in the ledger", req.ID, req.Address)}
 	}
 	if err := n.checkJoinerProtocol(ctx, req.ID, req.Address); err != nil {
 		return err

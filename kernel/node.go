@@ -30,6 +30,7 @@ import (
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/canon"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 )
 
@@ -57,6 +58,8 @@ type Node struct {
 	raft      *raft.Raft
 
 	rpcHandlers map[string]rpcHandler
+	services    []Service // plugged in by New (service.go)
+	duties      []*duty   // the services' leader duties
 	limiter     *rateLimiter
 	reads       *readRounds // coalesced read-index rounds (ConsistentRead, scoped reads)
 	effects     *effectRunner
@@ -93,63 +96,26 @@ type Node struct {
 	closeOnce sync.Once
 }
 
-// Errors with API codes.
+// Errors with API codes (httpedge.Coder): errors.Is matches them.
 var (
-	ErrNoLeader       = errors.New("no leader elected")
-	ErrNotLeader      = errors.New("this node is not the leader")
-	ErrDiskFull       = errors.New("disk full: free space in the data dir is below the configured minimum; writes are refused")
-	ErrClockSkew      = errors.New("leader clock differs from its quorum's beyond the maximum skew; writes are refused")
-	ErrNotInitialized = errors.New("kernel not initialized: run `dominus operator init`")
-	ErrAlreadyInit    = errors.New("kernel already initialized")
-	ErrUnauthorized   = errors.New("missing or unknown token")
+	ErrNoLeader       error = &httpedge.Error{Code: api.CodeNoLeader, Msg: "no leader elected"}
+	ErrNotLeader      error = &httpedge.Error{Code: api.CodeNoLeader, Msg: "this node is not the leader"}
+	ErrDiskFull       error = &httpedge.Error{Code: api.CodeDiskFull, Msg: "disk full: free space in the data dir is below the configured minimum; writes are refused"}
+	ErrClockSkew      error = &httpedge.Error{Code: api.CodeClockSkew, Msg: "leader clock differs from its quorum's beyond the maximum skew; writes are refused"}
+	ErrNotInitialized error = &httpedge.Error{Code: api.CodeNotInitialized, Msg: "kernel not initialized: run `dominus operator init`"}
+	ErrAlreadyInit    error = &httpedge.Error{Code: api.CodeAlreadyInit, Msg: "kernel already initialized"}
+	ErrUnauthorized   error = &httpedge.Error{Code: api.CodeUnauthorized, Msg: "missing or unknown token"}
 )
 
-func errorCode(err error) string {
-	var re *rpcError
-	var ce *codedError
-	switch {
-	case errors.As(err, &re):
-		return re.Code
-	case errors.As(err, &ce):
-		return ce.code
-	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, errNotDelivered):
-		return api.CodeNoLeader
-	case errors.Is(err, ErrClockUnverified), errors.Is(err, errCatchingUp):
-		return api.CodeUnavailable
-	case errors.Is(err, ErrDiskFull):
-		return api.CodeDiskFull
-	case errors.Is(err, ErrClockSkew):
-		return api.CodeClockSkew
-	case errors.Is(err, ErrNotInitialized):
-		return api.CodeNotInitialized
-	case errors.Is(err, ErrAlreadyInit):
-		return api.CodeAlreadyInit
-	case errors.Is(err, ErrUnauthorized):
-		return api.CodeUnauthorized
-	case errors.Is(err, context.DeadlineExceeded):
-		return api.CodeTimeout
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrEnqueueTimeout),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		// The outcome is unknown: the client retries with the same
-		// request id and the ledger deduplicates.
-		return api.CodeUnavailable
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return api.CodeUnavailable
-	}
-	return api.CodeInternal
-}
-
 // errCatchingUp: this node has a log but has not applied genesis yet.
-var errCatchingUp = errors.New("this node is catching up with the cluster; retry")
+var errCatchingUp error = &httpedge.Error{Code: api.CodeUnavailable, Msg: "this node is catching up with the cluster; retry"}
 
 // ErrCanon is wrapped by start-up errors about the canon.
 var ErrCanon = errors.New("canon check failed")
 
 // New validates the configuration, checks the canon and the stored log
-// against the ledger archive, and starts the node.
-func New(cfg Config) (*Node, error) {
+// against the ledger archive, and starts the node with its services.
+func New(cfg Config, services ...Service) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -162,7 +128,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	log = log.With("node", cfg.Name)
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel, halted: make(chan struct{})}
+	n := &Node{cfg: cfg, log: log, ctx: ctx, cancel: cancel, halted: make(chan struct{}), services: services}
 	n.clockOffset.Store(int64(cfg.ClockOffset))
 	n.limiter = newRateLimiter(cfg.RateLimitPerSec, cfg.RateLimitBurst)
 	n.reads = &readRounds{fetch: n.ReadIndex, base: ctx, timeout: cfg.ReadConfirmTimeout}
@@ -279,6 +245,9 @@ func (n *Node) open() error {
 	// Federation identity (node key, secrets, the bus) exists before any
 	// peer can ask for it.
 	if err := n.startFederation(); err != nil {
+		return err
+	}
+	if err := n.startServices(); err != nil {
 		return err
 	}
 	n.mux.serve()
@@ -540,6 +509,7 @@ func (n *Node) leaderLoop() {
 				continue
 			}
 			n.checkSkew(n.raft.CurrentTerm())
+			n.runDuties(time.Now())
 			if time.Since(lastReconcile) >= reconcileEvery && reconciling.CompareAndSwap(false, true) {
 				lastReconcile = time.Now()
 				go func() {
@@ -676,7 +646,7 @@ func abs(d time.Duration) time.Duration {
 
 // ErrClockUnverified is returned by a new leader that could not yet
 // compare its clock with a quorum's: it stamps nothing until it has.
-var ErrClockUnverified = errors.New("leader has not yet verified its clock against a quorum; retry")
+var ErrClockUnverified error = &httpedge.Error{Code: api.CodeUnavailable, Msg: "leader has not yet verified its clock against a quorum; retry"}
 
 // ensureSkewChecked makes a leader measure its clock against its quorum
 // once per term before it stamps any write, so a leader elected with a
@@ -741,7 +711,7 @@ func (n *Node) Apply(ctx context.Context, env fsm.Envelope) (fsm.Result, error) 
 		if err == nil {
 			return res, nil
 		}
-		code := errorCode(err)
+		code := httpedge.CodeOf(err)
 		// Only retry where the entry certainly did not reach the log.
 		if !(errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) || errors.Is(err, raft.ErrNotLeader) || errors.Is(err, ErrClockUnverified) || code == api.CodeNoLeader) {
 			return res, err
@@ -1179,7 +1149,7 @@ func (n *Node) InitAt(ctx context.Context, protocol uint16) (InitResult, error) 
 		return n.InitializeDomain(ctx, "")
 	}
 	if n.cfg.Role == fsm.RoleSovereign {
-		return InitResult{}, badRequest("a sovereign kernel is initialized with its named operators (operator init --operators)")
+		return InitResult{}, httpedge.BadRequest("a sovereign kernel is initialized with its named operators (operator init --operators)")
 	}
 	protocol, err := n.genesisProtocol(ctx, protocol)
 	if err != nil {
@@ -1198,7 +1168,7 @@ func (n *Node) InitAt(ctx context.Context, protocol uint16) (InitResult, error) 
 // asked).
 func (n *Node) genesisProtocol(ctx context.Context, requested uint16) (uint16, error) {
 	if requested > fsm.ProtocolVersion {
-		return 0, badRequest("protocol %d: this node implements protocols 1 to %d", requested, fsm.ProtocolVersion)
+		return 0, httpedge.BadRequest("protocol %d: this node implements protocols 1 to %d", requested, fsm.ProtocolVersion)
 	}
 	actx, cancel := context.WithTimeout(ctx, memberSupportTimeout)
 	defer cancel()
@@ -1212,11 +1182,11 @@ func (n *Node) genesisProtocol(ctx context.Context, requested uint16) (uint16, e
 		n.log.Warn("sealing genesis under this binary's newest protocol: a voter did not say which it implements", "protocol", fsm.ProtocolVersion, "err", err)
 		return fsm.ProtocolVersion, nil
 	case err != nil:
-		return 0, &codedError{code: api.CodeProtocolUnsupported, msg: err.Error()}
+		return 0, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: err.Error()}
 	case requested == 0:
 		return newest, nil
 	case requested > newest:
-		return 0, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("protocol %d: a voter implements protocols only up to %d", requested, newest)}
+		return 0, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("protocol %d: a voter implements protocols only up to %d", requested, newest)}
 	}
 	return requested, nil
 }
@@ -1374,6 +1344,7 @@ func (n *Node) Close() error {
 		} else if n.httpLn != nil {
 			n.httpLn.Close()
 		}
+		n.stopServices()
 		n.fed.close()
 		if n.raft != nil {
 			_ = n.raft.Shutdown().Error()
@@ -1429,7 +1400,7 @@ func (n *Node) Leave(ctx context.Context) error {
 			n.log.Info("left the cluster")
 			return nil
 		}
-		if time.Now().After(deadline) || errorCode(err) != api.CodeNoLeader {
+		if time.Now().After(deadline) || httpedge.CodeOf(err) != api.CodeNoLeader {
 			return err
 		}
 		select {

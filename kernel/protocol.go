@@ -14,6 +14,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // Protocol upgrades, the kernel's half (the ledger's is fsm/protocol.go):
@@ -216,7 +217,7 @@ func (n *Node) checkJoinerProtocol(ctx context.Context, name, addr string) error
 		return nil
 	}
 	if resp.Supports < inForce {
-		return &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("join refused: %s implements protocols up to %d and this kernel runs protocol %d; start it with a release that implements %d", name, resp.Supports, inForce, inForce)}
+		return &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("join refused: %s implements protocols up to %d and this kernel runs protocol %d; start it with a release that implements %d", name, resp.Supports, inForce, inForce)}
 	}
 	return nil
 }
@@ -227,10 +228,10 @@ func (n *Node) checkJoinerProtocol(ctx context.Context, name, addr string) error
 func (n *Node) checkUpgrade(ctx context.Context, version uint16) (warnings []string, _ error) {
 	inForce := n.protocolInForce()
 	if version <= inForce {
-		return nil, badRequest("protocol %d is already in force; an upgrade moves forward only (in force: %d)", version, inForce)
+		return nil, httpedge.BadRequest("protocol %d is already in force; an upgrade moves forward only (in force: %d)", version, inForce)
 	}
 	if version > fsm.ProtocolVersion {
-		return nil, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("this node (%s) implements protocols up to %d, not %d", n.cfg.Name, fsm.ProtocolVersion, version)}
+		return nil, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("this node (%s) implements protocols up to %d, not %d", n.cfg.Name, fsm.ProtocolVersion, version)}
 	}
 	members, err := n.askMembers(ctx)
 	if err != nil {
@@ -244,15 +245,15 @@ func (n *Node) checkUpgrade(ctx context.Context, version uint16) (warnings []str
 			continue
 		}
 		if m.err != nil {
-			return nil, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("voter %s did not say which protocols it implements (%v); every voter must implement protocol %d before the upgrade", m.node, m.err, version)}
+			return nil, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("voter %s did not say which protocols it implements (%v); every voter must implement protocol %d before the upgrade", m.node, m.err, version)}
 		}
 		if m.supports < version {
-			return nil, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("voter %s implements protocols up to %d, not %d: upgrade its binary (or remove it from the configuration) first", m.node, m.supports, version)}
+			return nil, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("voter %s implements protocols up to %d, not %d: upgrade its binary (or remove it from the configuration) first", m.node, m.supports, version)}
 		}
 	}
 	if version >= fsm.ProtocolAuthority {
 		if missing := n.unkeyedMembers(members); len(missing) > 0 {
-			return nil, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("from protocol %d every internal command carries its member's signature, and the ledger holds no node key yet for %s; the leader records a member's key within seconds of its joining (dominus operator raft list-peers shows node_key): retry then", fsm.ProtocolAuthority, strings.Join(missing, ", "))}
+			return nil, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("from protocol %d every internal command carries its member's signature, and the ledger holds no node key yet for %s; the leader records a member's key within seconds of its joining (dominus operator raft list-peers shows node_key): retry then", fsm.ProtocolAuthority, strings.Join(missing, ", "))}
 		}
 	}
 	if n.cfg.Role == fsm.RoleSovereign && n.fed != nil {
@@ -268,7 +269,7 @@ func (n *Node) checkUpgrade(ctx context.Context, version uint16) (warnings []str
 			}
 		})
 		if len(lagging) > 0 {
-			return nil, &codedError{code: api.CodeProtocolUnsupported, msg: fmt.Sprintf("domains not ready for protocol %d: %s; each domain reports what its voters implement at its next renewal", version, strings.Join(lagging, ", "))}
+			return nil, &httpedge.Error{Code: api.CodeProtocolUnsupported, Msg: fmt.Sprintf("domains not ready for protocol %d: %s; each domain reports what its voters implement at its next renewal", version, strings.Join(lagging, ", "))}
 		}
 	}
 	return warnings, nil
@@ -296,55 +297,55 @@ func supportText(s uint16) string {
 	return fmt.Sprintf("up to %d", s)
 }
 
-func (n *Node) registerProtocol(open func(string, http.HandlerFunc), authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+func (n *Node) registerProtocol(open func(string, http.HandlerFunc), authed func(string, httpedge.Handler, ...string)) {
 	open("GET /v1/operator/protocol", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), memberSupportTimeout+time.Second)
 		defer cancel()
-		writeJSON(w, http.StatusOK, n.ProtocolStatus(ctx))
+		httpedge.WriteJSON(w, http.StatusOK, n.ProtocolStatus(ctx))
 	})
 	authed("POST /v1/operator/protocol/upgrade", n.handleProtocolUpgrade)
 }
 
-func (n *Node) handleProtocolUpgrade(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleProtocolUpgrade(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.ProtocolUpgradeRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
-	if err := n.requireScope(r.Context(), token, fsm.OpOperatorManage); err != nil {
-		writeErr(w, err)
+	if err := n.requireScope(r.Context(), caller.Token, fsm.OpOperatorManage); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if n.cfg.Role == fsm.RoleDomain {
-		writeErr(w, badRequest("a domain takes the federation's protocol from the sovereign: upgrade there, with the federation operators' signatures"))
+		httpedge.WriteErr(w, httpedge.BadRequest("a domain takes the federation's protocol from the sovereign: upgrade there, with the federation operators' signatures"))
 		return
 	}
 	sigs, err := parseSignatures(req.Signatures)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if n.cfg.Role == fsm.RoleSovereign && len(sigs) == 0 {
-		writeErr(w, badRequest("a federation's protocol upgrade needs the operators' signatures: each runs dominus operator protocol sign %d --key KEY and the outputs go to --signature", req.Version))
+		httpedge.WriteErr(w, httpedge.BadRequest("a federation's protocol upgrade needs the operators' signatures: each runs dominus operator protocol sign %d --key KEY and the outputs go to --signature", req.Version))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*memberSupportTimeout)
 	defer cancel()
 	warnings, err := n.checkUpgrade(ctx, req.Version)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdProtocolUpgrade, &fsm.ProtocolUpgrade{Version: req.Version, Signatures: sigs})
+	res, err := n.propose(r, caller.Token, fsm.CmdProtocolUpgrade, &fsm.ProtocolUpgrade{Version: req.Version, Signatures: sigs})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	inForce := n.protocolInForce() // this node may not have applied the upgrade yet
 	if res.Decision == fsm.DecisionPermit {
 		inForce = req.Version
 	}
-	writeJSON(w, http.StatusOK, api.ProtocolUpgradeResponse{Outcome: outcome(res), InForce: inForce, Warnings: warnings})
+	httpedge.WriteJSON(w, http.StatusOK, api.ProtocolUpgradeResponse{Outcome: outcome(res), InForce: inForce, Warnings: warnings})
 }
 
 // parseSignatures reads OPERATOR:HEX signatures.
@@ -354,7 +355,7 @@ func parseSignatures(in []string) ([]fsm.OperatorSignature, error) {
 		op, sig, ok := strings.Cut(s, ":")
 		b, err := hex.DecodeString(sig)
 		if !ok || op == "" || err != nil {
-			return nil, badRequest("signature %q: want OPERATOR:HEX", s)
+			return nil, httpedge.BadRequest("signature %q: want OPERATOR:HEX", s)
 		}
 		out = append(out, fsm.OperatorSignature{Operator: op, Signature: b})
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // DefaultReadConfirmTimeout bounds a read-index round and how long a
@@ -87,7 +88,7 @@ func (rr *readRounds) run() {
 
 // errStale answers a scoped read this node cannot confirm.
 func errStale(cause error) error {
-	return &codedError{code: api.CodeStale, msg: fmt.Sprintf("this node cannot confirm its state with the leader (%v): "+
+	return &httpedge.Error{Code: api.CodeStale, Msg: fmt.Sprintf("this node cannot confirm its state with the leader (%v): "+
 		"a capability revoked there may still look valid here, so the read is refused; retry, or ask another node", cause)}
 }
 
@@ -120,7 +121,7 @@ func (n *Node) scopeErr(token, op, resource string) error {
 		}
 	})
 	if reason != fsm.ReasonOK {
-		return &codedError{code: api.CodeForbidden, msg: fmt.Sprintf("%s requires a usable capability scoped to %q (%s)", op, op, reason)}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: fmt.Sprintf("%s requires a usable capability scoped to %q (%s)", op, op, reason)}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // Node-to-node RPC: length-prefixed canonical msgpack frames on a
@@ -53,7 +54,7 @@ type rpcResponse struct {
 
 // errNotDelivered: the request certainly did not reach the peer (the dial
 // failed, or it could not be written), so retrying it is safe.
-var errNotDelivered = errors.New("request not delivered")
+var errNotDelivered error = &httpedge.Error{Code: api.CodeNoLeader, Msg: "request not delivered"}
 
 // rpcError is an error answered by a peer.
 type rpcError struct {
@@ -61,6 +62,9 @@ type rpcError struct {
 }
 
 func (e *rpcError) Error() string { return e.Code + ": " + e.Message }
+
+// APICode implements httpedge.Coder.
+func (e *rpcError) APICode() string { return e.Code }
 
 type identifyResponse struct {
 	Name        string `codec:"name"`
@@ -219,7 +223,7 @@ func (n *Node) serveRPC(conn net.Conn, peer string) {
 			body, err := h(ctx, peer, req.Body)
 			cancel()
 			if err != nil {
-				resp.Code, resp.Message = errorCode(err), err.Error()
+				resp.Code, resp.Message = httpedge.CodeOf(err), err.Error()
 			}
 			resp.Body = body
 		}

@@ -7,10 +7,11 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 	"github.com/dominus-kernel/dominus/sense"
 )
 
-func (n *Node) registerSensing(authed func(string, func(http.ResponseWriter, *http.Request, string))) {
+func (n *Node) registerSensing(authed func(string, httpedge.Handler, ...string)) {
 	authed("POST /v1/signals", n.handleSignal)
 	authed("GET /v1/baselines/{entity...}", n.handleBaseline)
 	authed("GET /v1/trust/{entity...}", n.handleTrust)
@@ -20,18 +21,18 @@ func (n *Node) registerSensing(authed func(string, func(http.ResponseWriter, *ht
 	authed("GET /v1/posture/similar", n.handlePostureSimilar)
 }
 
-func (n *Node) handleSignal(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleSignal(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.SignalRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
-	res, err := n.propose(r, token, fsm.CmdSignalIngest, &fsm.SignalIngest{Kind: req.Kind, Value: req.Value})
+	res, err := n.propose(r, caller.Token, fsm.CmdSignalIngest, &fsm.SignalIngest{Kind: req.Kind, Value: req.Value})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.SignalResponse{Outcome: outcome(res), Kind: req.Kind, Value: req.Value, Level: res.ID, Score: int64(res.Version)})
+	httpedge.WriteJSON(w, http.StatusOK, api.SignalResponse{Outcome: outcome(res), Kind: req.Kind, Value: req.Value, Level: res.ID, Score: int64(res.Version)})
 }
 
 // sensed runs fn on the sensing state (a fresh one when nothing has been
@@ -52,10 +53,10 @@ func (n *Node) sensed(w http.ResponseWriter, r *http.Request, token string, fn f
 	return true
 }
 
-func (n *Node) handleBaseline(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleBaseline(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.PathValue("entity")
 	var out api.Baseline
-	if !n.sensed(w, r, token, func(st *fsm.State, s *sense.Sensor) {
+	if !n.sensed(w, r, caller.Token, func(st *fsm.State, s *sense.Sensor) {
 		rep := s.Deviation(entity, st.Time)
 		out = api.Baseline{Entity: entity, Observations: rep.Windows, Established: rep.Established, Deviation: rep.Score,
 			Escalate: rep.Escalate, Events: rep.Events, Metrics: []api.MetricReport{}}
@@ -68,34 +69,34 @@ func (n *Node) handleBaseline(w http.ResponseWriter, r *http.Request, token stri
 	}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleTrust(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleTrust(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.PathValue("entity")
 	var out api.TrustReport
-	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
 		t := s.Trust(entity)
 		out = api.TrustReport{Entity: entity, Known: t.Known, Score: t.Score, Tier: t.Tier}
 	}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleTrustAdjust(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleTrustAdjust(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.TrustAdjustRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeErr(w, err)
+	if err := httpedge.DecodeBody(r, &req); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	entity := r.PathValue("entity")
-	res, err := n.propose(r, token, fsm.CmdTrustAdjust, &fsm.TrustAdjust{Entity: entity, Delta: req.Delta, Reason: req.Reason})
+	res, err := n.propose(r, caller.Token, fsm.CmdTrustAdjust, &fsm.TrustAdjust{Entity: entity, Delta: req.Delta, Reason: req.Reason})
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.TrustAdjustResponse{Outcome: outcome(res), Entity: entity, Score: int64(res.Version), Tier: res.ID})
+	httpedge.WriteJSON(w, http.StatusOK, api.TrustAdjustResponse{Outcome: outcome(res), Entity: entity, Score: int64(res.Version), Tier: res.ID})
 }
 
 func signalMap(v sense.SignalVector) map[string]int64 {
@@ -110,9 +111,9 @@ func snapshotToAPI(s sense.Snapshot) api.PostureSnapshot {
 	return api.PostureSnapshot{Seq: s.Seq, Time: time.Unix(0, s.Time).UTC(), Level: s.Level.String(), Score: s.Sensitivity, Signals: signalMap(s.Signals)}
 }
 
-func (n *Node) handlePosture(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handlePosture(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var out api.Posture
-	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
 		p := s.Posture()
 		out = api.Posture{Level: p.Level.String(), Score: p.Sensitivity, Signals: signalMap(p.Signals)}
 		if p.Set {
@@ -122,31 +123,31 @@ func (n *Node) handlePosture(w http.ResponseWriter, r *http.Request, token strin
 	}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handlePostureHistory(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handlePostureHistory(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.PostureSnapshot{}
-	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
 		for _, sn := range s.Archive() {
 			out = append(out, snapshotToAPI(sn))
 		}
 	}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 // handlePostureSimilar answers "have we seen this before, and what
 // happened next": ?incident_level=N&...&k=K; kinds not given are taken
 // from the current posture.
-func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	q := r.URL.Query()
 	k := 3
 	if s := q.Get("k"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 || v > 100 {
-			writeErr(w, badRequest("k must be 1..100"))
+			httpedge.WriteErr(w, httpedge.BadRequest("k must be 1..100"))
 			return
 		}
 		k = v
@@ -157,7 +158,7 @@ func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, toke
 		if s := q.Get(name); s != "" {
 			v, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
-				writeErr(w, badRequest("%s must be an integer", name))
+				httpedge.WriteErr(w, httpedge.BadRequest("%s must be an integer", name))
 				return
 			}
 			given[i] = &v
@@ -165,13 +166,13 @@ func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, toke
 	}
 	for name := range q {
 		if _, err := sense.ParseSignalKind(name); err != nil && name != "k" && name != "consistent" {
-			writeErr(w, badRequest("unknown signal kind %q", name))
+			httpedge.WriteErr(w, httpedge.BadRequest("unknown signal kind %q", name))
 			return
 		}
 	}
 	out := []api.PostureMatch{}
 	var serr error
-	if !n.sensed(w, r, token, func(_ *fsm.State, s *sense.Sensor) {
+	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
 		v := s.Posture().Signals
 		for i, g := range given {
 			if g != nil {
@@ -195,8 +196,8 @@ func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, toke
 		return
 	}
 	if serr != nil {
-		writeErr(w, badRequest("%v", serr))
+		httpedge.WriteErr(w, httpedge.BadRequest("%v", serr))
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // A snapshot restore (POST /v1/snapshot/restore) is a ledgered new epoch:
@@ -50,32 +51,32 @@ type spooledSnapshot struct {
 	sum  []byte // SHA-256 of the whole snapshot: what the staged epoch names
 }
 
-func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, token string) {
+func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	// Authority first: a caller without snapshot.manage never gets a byte
 	// of its body read, spooled or decoded.
-	if err := n.requireScope(r.Context(), token, fsm.OpSnapshot); err != nil {
-		writeErr(w, err)
+	if err := n.requireScope(r.Context(), caller.Token, fsm.OpSnapshot); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	if !n.restoreRun.TryLock() {
-		writeErr(w, &codedError{code: api.CodeUnavailable, msg: "another snapshot restore is running on this node; retry when it has ended"})
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeUnavailable, Msg: "another snapshot restore is running on this node; retry when it has ended"})
 		return
 	}
 	defer n.restoreRun.Unlock()
 	start := time.Now()
 	spool, err := n.spoolSnapshot(r)
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	defer os.Remove(spool.path)
 	spooled := time.Since(start)
 	if err := n.ConsistentRead(r.Context()); err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
-	if err := n.checkpointSnapshotHead(r, token, spool.info.Head); err != nil {
-		writeErr(w, err)
+	if err := n.checkpointSnapshotHead(r, caller.Token, spool.info.Head); err != nil {
+		httpedge.WriteErr(w, err)
 		return
 	}
 	var protocol uint16
@@ -83,12 +84,12 @@ func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, tok
 	var res fsm.Result
 	chunks := 0
 	if protocol < fsm.ProtocolAuthority {
-		res, err = n.restoreInline(r.Context(), token, spool)
+		res, err = n.restoreInline(r.Context(), caller.Token, spool)
 	} else {
-		res, chunks, err = n.restoreStaged(r.Context(), token, spool)
+		res, chunks, err = n.restoreStaged(r.Context(), caller.Token, spool)
 	}
 	if err != nil {
-		writeErr(w, err)
+		httpedge.WriteErr(w, err)
 		return
 	}
 	// The answer came from the leader: this node reports the epoch once
@@ -98,7 +99,7 @@ func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, tok
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { epoch = l.State().Epoch })
 	n.log.Info("snapshot restore", "decision", res.Decision.String(), "reason", res.Reason.String(), "bytes", spool.info.Bytes,
 		"chunks", chunks, "head", spool.info.Head.String(), "spooled_in", spooled.String(), "took", time.Since(start).String())
-	writeJSON(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, Bytes: spool.info.Bytes, Chunks: chunks,
+	httpedge.WriteJSON(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, Bytes: spool.info.Bytes, Chunks: chunks,
 		SnapshotHead: api.Head{Seq: spool.info.Head.Seq, Hash: hex.EncodeToString(spool.info.Head.Hash)}})
 }
 
@@ -108,7 +109,7 @@ func (n *Node) restoreTooLarge(size int64) error {
 	if size > 0 {
 		what = fmt.Sprintf("a snapshot of %d bytes", size)
 	}
-	return &codedError{code: api.CodeTooLarge, msg: fmt.Sprintf("%s exceeds this node's restore limit of %d bytes (dominus agent --max-restore-bytes)", what, n.cfg.MaxRestoreBytes)}
+	return &httpedge.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("%s exceeds this node's restore limit of %d bytes (dominus agent --max-restore-bytes)", what, n.cfg.MaxRestoreBytes)}
 }
 
 // spoolSnapshot streams the request body into a file in the data dir and
@@ -144,7 +145,7 @@ func (n *Node) spoolSnapshot(r *http.Request) (_ *spooledSnapshot, err error) {
 	case errors.Is(err, syscall.ENOSPC):
 		return nil, fmt.Errorf("%w: spooling the snapshot: %v", ErrDiskFull, err)
 	case errors.Is(err, fsm.ErrSnapshotEncoding), errors.Is(err, fsm.ErrSnapshotFormat), errors.Is(err, fsm.ErrSnapshotDigest):
-		return nil, &codedError{code: api.CodeVerifyFailed, msg: err.Error()}
+		return nil, &httpedge.Error{Code: api.CodeVerifyFailed, Msg: err.Error()}
 	case err != nil:
 		return nil, fmt.Errorf("read the snapshot: %w", err)
 	}
@@ -178,14 +179,14 @@ func (n *Node) checkpointSnapshotHead(r *http.Request, token string, head fsm.He
 		}
 	}
 	if !ok {
-		return &codedError{code: api.CodeVerifyFailed, msg: fmt.Sprintf("snapshot head %s matches neither the ledger archive nor a recorded checkpoint", head)}
+		return &httpedge.Error{Code: api.CodeVerifyFailed, Msg: fmt.Sprintf("snapshot head %s matches neither the ledger archive nor a recorded checkpoint", head)}
 	}
 	res, err := n.propose(r, token, fsm.CmdCheckpoint, &fsm.Checkpoint{Seq: head.Seq, Hash: head.Hash})
 	if err != nil {
 		return err
 	}
 	if res.Decision != fsm.DecisionPermit {
-		return &codedError{code: api.CodeForbidden, msg: "checkpoint denied: " + res.Reason.String()}
+		return &httpedge.Error{Code: api.CodeForbidden, Msg: "checkpoint denied: " + res.Reason.String()}
 	}
 	return nil
 }
@@ -194,7 +195,7 @@ func (n *Node) checkpointSnapshotHead(r *http.Request, token string, head fsm.He
 // protocol 4).
 func (n *Node) restoreInline(ctx context.Context, token string, spool *spooledSnapshot) (fsm.Result, error) {
 	if spool.info.Bytes > fsm.MaxEpochBytes {
-		return fsm.Result{}, &codedError{code: api.CodeTooLarge, msg: fmt.Sprintf("a snapshot of %d bytes exceeds the %d one epoch entry carries before protocol 4; upgrade the kernel (dominus operator protocol upgrade %d) to restore it in chunks",
+		return fsm.Result{}, &httpedge.Error{Code: api.CodeTooLarge, Msg: fmt.Sprintf("a snapshot of %d bytes exceeds the %d one epoch entry carries before protocol 4; upgrade the kernel (dominus operator protocol upgrade %d) to restore it in chunks",
 			spool.info.Bytes, fsm.MaxEpochBytes, fsm.ProtocolAuthority)}
 	}
 	snap, err := os.ReadFile(spool.path)
@@ -202,7 +203,7 @@ func (n *Node) restoreInline(ctx context.Context, token string, spool *spooledSn
 		return fsm.Result{}, err
 	}
 	if _, _, err := fsm.DecodeSnapshot(snap); err != nil {
-		return fsm.Result{}, &codedError{code: api.CodeVerifyFailed, msg: err.Error()}
+		return fsm.Result{}, &httpedge.Error{Code: api.CodeVerifyFailed, Msg: err.Error()}
 	}
 	return n.Apply(ctx, fsm.Envelope{Type: fsm.CmdEpoch, Auth: TokenHash(token), Payload: fsm.Encode(&fsm.Epoch{Snapshot: snap})})
 }
