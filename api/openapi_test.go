@@ -184,15 +184,26 @@ type kernelRoute struct {
 	file         string
 }
 
-var routeRE = regexp.MustCompile(`\b(authed|open)\("(GET|HEAD|POST|PUT|PATCH|DELETE) (/[^"]*)"`)
+var (
+	routeRE   = regexp.MustCompile(`\b(authed|open)\("(GET|HEAD|POST|PUT|PATCH|DELETE) (/[^"]*)"`)
+	serviceRE = regexp.MustCompile(`\bPattern: "(GET|HEAD|POST|PUT|PATCH|DELETE) (/[^"]*)", (Open|Handler):`)
+)
 
-// kernelRoutes reads every route registration from the kernel's non-test
-// sources; http.go and gatehttp.go must each contribute.
+// routeDirs hold the kernel and the services that plug into it.
+var routeDirs = []string{"kernel", "sense/senseapi", "sovereign", "domain", "cortex", "planner"}
+
+// kernelRoutes reads every route registration from the non-test sources
+// of the kernel and its services; http.go and gatehttp.go must each
+// contribute.
 func kernelRoutes(t *testing.T) []kernelRoute {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "kernel", "*.go"))
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, d := range routeDirs {
+		fs, err := filepath.Glob(filepath.Join("..", filepath.FromSlash(d), "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, fs...)
 	}
 	var out []kernelRoute
 	perFile := map[string]int{}
@@ -207,6 +218,11 @@ func kernelRoutes(t *testing.T) []kernelRoute {
 		for _, m := range routeRE.FindAllStringSubmatch(string(b), -1) {
 			path := strings.ReplaceAll(m[3], "...}", "}")
 			out = append(out, kernelRoute{method: m[2], path: path, open: m[1] == "open", file: filepath.Base(f)})
+			perFile[filepath.Base(f)]++
+		}
+		for _, m := range serviceRE.FindAllStringSubmatch(string(b), -1) {
+			path := strings.ReplaceAll(m[2], "...}", "}")
+			out = append(out, kernelRoute{method: m[1], path: path, open: m[3] == "Open", file: filepath.Base(f)})
 			perFile[filepath.Base(f)]++
 		}
 	}

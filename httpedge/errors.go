@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/fsm"
 )
 
 // Coder is an error that carries its API code.
@@ -129,4 +131,13 @@ func DecodeBody(r *http.Request, v any) error {
 		return BadRequest("request body: %v", err)
 	}
 	return nil
+}
+
+// Outcome is a ledger result's common answer fields.
+func Outcome(res fsm.Result) api.Outcome {
+	o := api.Outcome{Seq: res.Seq, Decision: res.Decision.JSON(), Reason: res.Reason.String(), Duplicate: res.Duplicate, Retried: res.Retried}
+	if res.Time > 0 {
+		o.Time = time.Unix(0, res.Time).UTC()
+	}
+	return o
 }

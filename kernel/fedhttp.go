@@ -402,7 +402,7 @@ func (n *Node) handleDomainCreate(w http.ResponseWriter, r *http.Request, caller
 		httpedge.WriteErr(w, err)
 		return
 	}
-	out := api.DomainCreateResponse{Outcome: outcome(res), Domain: req.Name}
+	out := api.DomainCreateResponse{Outcome: httpedge.Outcome(res), Domain: req.Name}
 	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
 		out.JoinToken = jt
 	}
@@ -509,7 +509,7 @@ func (n *Node) handlePassportRevoke(w http.ResponseWriter, r *http.Request, call
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: id})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: id})
 }
 
 func amendmentToAPI(a *fsm.Amendment, state string, withText bool) api.Amendment {
@@ -554,7 +554,7 @@ func (n *Node) handleAmendPropose(w http.ResponseWriter, r *http.Request, caller
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: res.ID, State: fsm.AmendPending})
+	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: httpedge.Outcome(res), ID: res.ID, State: fsm.AmendPending})
 }
 
 func (n *Node) amendState(id string) string {
@@ -590,7 +590,7 @@ func (n *Node) handleAmendSign(w http.ResponseWriter, r *http.Request) {
 	if res.Decision == fsm.DecisionPermit && res.Version > 0 {
 		state = fsm.AmendRatified // this node may not have applied it yet
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: state, Version: res.Version})
+	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: httpedge.Outcome(res), ID: id, State: state, Version: res.Version})
 }
 
 func (n *Node) handleAmendVeto(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
@@ -600,7 +600,7 @@ func (n *Node) handleAmendVeto(w http.ResponseWriter, r *http.Request, caller *h
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: outcome(res), ID: id, State: n.amendState(id)})
+	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: httpedge.Outcome(res), ID: id, State: n.amendState(id)})
 }
 
 func (n *Node) handleFedHalt(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
@@ -614,7 +614,7 @@ func (n *Node) handleFedHalt(w http.ResponseWriter, r *http.Request, caller *htt
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: res.ID})
+	httpedge.WriteJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: httpedge.Outcome(res), HaltID: res.ID})
 }
 
 func (n *Node) handleFedHaltState(w http.ResponseWriter, r *http.Request) {
@@ -644,7 +644,7 @@ func (n *Node) handleFedResume(w http.ResponseWriter, r *http.Request) {
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: outcome(res), HaltID: req.HaltID, Resumed: res.Found})
+	httpedge.WriteJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: httpedge.Outcome(res), HaltID: req.HaltID, Resumed: res.Found})
 }
 
 func (n *Node) handleWitnessList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
@@ -786,7 +786,7 @@ func (n *Node) handleFedKeysRotate(w http.ResponseWriter, r *http.Request) {
 		httpedge.WriteErr(w, err)
 		return
 	}
-	out := api.KeyRotateResponse{Outcome: outcome(res), Rotated: res.Found, Pending: []string{}}
+	out := api.KeyRotateResponse{Outcome: httpedge.Outcome(res), Rotated: res.Found, Pending: []string{}}
 	n.fedState(func(_ *fsm.State, f *fsm.FedState) {
 		out.KeyEpoch = f.CurrentKeyEpoch()
 		out.Pending = append(out.Pending, f.PendingKeySigners()...)
@@ -823,5 +823,5 @@ func (n *Node) handleOperatorRekey(w http.ResponseWriter, r *http.Request) {
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: name})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: name})
 }

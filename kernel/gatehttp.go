@@ -145,7 +145,7 @@ func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, caller *htt
 		return
 	}
 	metricInc("gate.decision." + res.Decision.JSON())
-	out := api.SyscallResponse{Outcome: outcome(res), Op: req.Op, Resource: req.Resource, CapID: c.ID, Value: string(res.Value), Found: res.Found, Version: res.Version, UsesLeft: -1}
+	out := api.SyscallResponse{Outcome: httpedge.Outcome(res), Op: req.Op, Resource: req.Resource, CapID: c.ID, Value: string(res.Value), Found: res.Found, Version: res.Version, UsesLeft: -1}
 	if res.Decision == fsm.DecisionEscalate {
 		out.EscalationID, out.ApprovalID = res.ID, res.ID
 	}
@@ -201,7 +201,7 @@ func (n *Node) answerGrant(w http.ResponseWriter, tok, grantedBy string, res fsm
 		httpedge.WriteErr(w, err)
 		return
 	}
-	out := api.GrantResponse{Outcome: outcome(res), ID: res.ID}
+	out := api.GrantResponse{Outcome: httpedge.Outcome(res), ID: res.ID}
 	if res.Decision == fsm.DecisionPermit && !res.Duplicate {
 		out.Token = tok
 		out.GrantedBy = grantedBy // the caller: grants and delegations record who made them
@@ -223,7 +223,7 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request, caller *http
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: r.PathValue("id")})
 }
 
 func capToAPI(st *fsm.State, c *fsm.Capability) api.Capability {
@@ -343,7 +343,7 @@ func (n *Node) handleOperatorRevoke(w http.ResponseWriter, r *http.Request, call
 			break
 		}
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(last), ID: caps[0].ID})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(last), ID: caps[0].ID})
 }
 
 func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
@@ -369,7 +369,7 @@ func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, caller *h
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.PolicyResponse{Outcome: outcome(res), Name: req.Name, PolicyVersion: res.Version, Warnings: warnings})
+	httpedge.WriteJSON(w, http.StatusOK, api.PolicyResponse{Outcome: httpedge.Outcome(res), Name: req.Name, PolicyVersion: res.Version, Warnings: warnings})
 }
 
 func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
@@ -405,7 +405,7 @@ func (n *Node) handleDecide(w http.ResponseWriter, r *http.Request, caller *http
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: r.PathValue("id")})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: r.PathValue("id")})
 }
 
 func (n *Node) handleHalt(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller, ct fsm.CommandType) {
@@ -419,7 +419,7 @@ func (n *Node) handleHalt(w http.ResponseWriter, r *http.Request, caller *httped
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: outcome(res), ID: req.Entity})
+	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: req.Entity})
 }
 
 func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {

@@ -85,7 +85,6 @@ func (n *Node) routes() []httpedge.Route {
 	n.registerProtocol(open, authed)
 	n.registerLimits(authed)
 	n.registerFederation(open, authed)
-	n.registerSensing(authed)
 	n.registerCortex(open, authed)
 	return out
 }
@@ -206,16 +205,8 @@ func (n *Node) propose(r *http.Request, token string, t fsm.CommandType, payload
 	return n.Apply(r.Context(), env)
 }
 
-func outcome(res fsm.Result) api.Outcome {
-	o := api.Outcome{Seq: res.Seq, Decision: res.Decision.JSON(), Reason: res.Reason.String(), Duplicate: res.Duplicate, Retried: res.Retried}
-	if res.Time > 0 {
-		o.Time = time.Unix(0, res.Time).UTC()
-	}
-	return o
-}
-
 func kvResponse(key string, res fsm.Result) api.KVResponse {
-	return api.KVResponse{Outcome: outcome(res), Key: key, Value: string(res.Value), Found: res.Found, Version: res.Version,
+	return api.KVResponse{Outcome: httpedge.Outcome(res), Key: key, Value: string(res.Value), Found: res.Found, Version: res.Version,
 		Succeeded: res.Decision == fsm.DecisionPermit && res.Reason == fsm.ReasonOK}
 }
 

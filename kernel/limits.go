@@ -57,5 +57,5 @@ func (n *Node) handleLimitsSet(w http.ResponseWriter, r *http.Request, caller *h
 		httpedge.WriteErr(w, err)
 		return
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.LimitsResponse{Outcome: outcome(res), Limits: n.limits()})
+	httpedge.WriteJSON(w, http.StatusOK, api.LimitsResponse{Outcome: httpedge.Outcome(res), Limits: n.limits()})
 }

@@ -211,7 +211,7 @@ func (n *Node) handleAddPeer(w http.ResponseWriter, r *http.Request, caller *htt
 		httpedge.WriteErr(w, err)
 		return
 	}
-	out := api.AddPeerResponse{Outcome: outcome(res), ID: req.ID, Address: req.Address}
+	out := api.AddPeerResponse{Outcome: httpedge.Outcome(res), ID: req.ID, Address: req.Address}
 	if res.Decision == fsm.DecisionPermit || res.Reason == fsm.ReasonAlreadyExists {
 		err = n.onLeaderAdd(r.Context(), req)
 		if err != nil {

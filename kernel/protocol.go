@@ -345,7 +345,7 @@ func (n *Node) handleProtocolUpgrade(w http.ResponseWriter, r *http.Request, cal
 	if res.Decision == fsm.DecisionPermit {
 		inForce = req.Version
 	}
-	httpedge.WriteJSON(w, http.StatusOK, api.ProtocolUpgradeResponse{Outcome: outcome(res), InForce: inForce, Warnings: warnings})
+	httpedge.WriteJSON(w, http.StatusOK, api.ProtocolUpgradeResponse{Outcome: httpedge.Outcome(res), InForce: inForce, Warnings: warnings})
 }
 
 // parseSignatures reads OPERATOR:HEX signatures.

@@ -117,3 +117,39 @@ func (n *Node) Read(fn func(l *fsm.Ledger, applied uint64)) { n.fsm.read(fn) }
 func (n *Node) Propose(r *http.Request, c *httpedge.Caller, t fsm.CommandType, payload any) (fsm.Result, error) {
 	return n.propose(r, c.Token, t, payload)
 }
+
+// RequireScope is nil when one of ops holds for the caller on state
+// confirmed by the leader (stale when it cannot be confirmed, forbidden
+// when no op holds): for a route that checks its scope after validating
+// its input.
+func (n *Node) RequireScope(ctx context.Context, c *httpedge.Caller, ops ...string) error {
+	return n.requireAnyScope(ctx, c.Token, ops...)
+}
+
+// Command is the handler of a route that proposes one command on the
+// caller's behalf: decode the JSON body into Req (none when Req is
+// struct{}), build the payload (an error answers as it is), propose,
+// and answer the result (every decision is 200 with the decision in the
+// body).
+func Command[Req any](k *Node, t fsm.CommandType, build func(r *http.Request, req *Req) (any, error), answer func(r *http.Request, req *Req, res fsm.Result) any) httpedge.Handler {
+	return func(w http.ResponseWriter, r *http.Request, c *httpedge.Caller) {
+		var req Req
+		if _, none := any(req).(struct{}); !none {
+			if err := httpedge.DecodeBody(r, &req); err != nil {
+				httpedge.WriteErr(w, err)
+				return
+			}
+		}
+		payload, err := build(r, &req)
+		if err != nil {
+			httpedge.WriteErr(w, err)
+			return
+		}
+		res, err := k.Propose(r, c, t, payload)
+		if err != nil {
+			httpedge.WriteErr(w, err)
+			return
+		}
+		httpedge.WriteJSON(w, http.StatusOK, answer(r, &req, res))
+	}
+}

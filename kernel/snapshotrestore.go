@@ -99,7 +99,7 @@ func (n *Node) handleSnapshotRestore(w http.ResponseWriter, r *http.Request, cal
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { epoch = l.State().Epoch })
 	n.log.Info("snapshot restore", "decision", res.Decision.String(), "reason", res.Reason.String(), "bytes", spool.info.Bytes,
 		"chunks", chunks, "head", spool.info.Head.String(), "spooled_in", spooled.String(), "took", time.Since(start).String())
-	httpedge.WriteJSON(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: outcome(res), Epoch: epoch, Bytes: spool.info.Bytes, Chunks: chunks,
+	httpedge.WriteJSON(w, http.StatusOK, api.SnapshotRestoreResponse{Outcome: httpedge.Outcome(res), Epoch: epoch, Bytes: spool.info.Bytes, Chunks: chunks,
 		SnapshotHead: api.Head{Seq: spool.info.Head.Seq, Hash: hex.EncodeToString(spool.info.Head.Hash)}})
 }
 

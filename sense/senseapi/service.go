@@ -1,4 +1,4 @@
-package kernel
+package senseapi
 
 import (
 	"net/http"
@@ -8,41 +8,62 @@ import (
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
 	"github.com/dominus-kernel/dominus/httpedge"
+	"github.com/dominus-kernel/dominus/kernel"
 	"github.com/dominus-kernel/dominus/sense"
 )
 
-func (n *Node) registerSensing(authed func(string, httpedge.Handler, ...string)) {
-	authed("POST /v1/signals", n.handleSignal)
-	authed("GET /v1/baselines/{entity...}", n.handleBaseline)
-	authed("GET /v1/trust/{entity...}", n.handleTrust)
-	authed("POST /v1/trust-adjust/{entity...}", n.handleTrustAdjust)
-	authed("GET /v1/posture", n.handlePosture)
-	authed("GET /v1/posture/history", n.handlePostureHistory)
-	authed("GET /v1/posture/similar", n.handlePostureSimilar)
+// Service serves the sensing API: signal ingest, baselines, trust,
+// posture and its history. Signals and trust adjustments are ledgered
+// commands (the ledger decides who may); the reads need audit.read on
+// leader-confirmed state.
+type Service struct {
+	kernel.BaseService
+	k *kernel.Node
 }
 
-func (n *Node) handleSignal(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
-	var req api.SignalRequest
-	if err := httpedge.DecodeBody(r, &req); err != nil {
-		httpedge.WriteErr(w, err)
-		return
+// New returns the sensing service.
+func New() *Service { return &Service{} }
+
+// Name implements kernel.Service.
+func (sv *Service) Name() string { return "sensing" }
+
+// Start implements kernel.Service.
+func (sv *Service) Start(k *kernel.Node) error { sv.k = k; return nil }
+
+// Routes implements kernel.Service.
+func (sv *Service) Routes() []httpedge.Route {
+	return []httpedge.Route{
+		{Pattern: "POST /v1/signals", Handler: kernel.Command(sv.k, fsm.CmdSignalIngest,
+			func(_ *http.Request, req *api.SignalRequest) (any, error) {
+				return &fsm.SignalIngest{Kind: req.Kind, Value: req.Value}, nil
+			},
+			func(_ *http.Request, req *api.SignalRequest, res fsm.Result) any {
+				return api.SignalResponse{Outcome: httpedge.Outcome(res), Kind: req.Kind, Value: req.Value, Level: res.ID, Score: int64(res.Version)}
+			})},
+		{Pattern: "GET /v1/baselines/{entity...}", Handler: sv.handleBaseline},
+		{Pattern: "GET /v1/trust/{entity...}", Handler: sv.handleTrust},
+		{Pattern: "POST /v1/trust-adjust/{entity...}", Handler: kernel.Command(sv.k, fsm.CmdTrustAdjust,
+			func(r *http.Request, req *api.TrustAdjustRequest) (any, error) {
+				return &fsm.TrustAdjust{Entity: r.PathValue("entity"), Delta: req.Delta, Reason: req.Reason}, nil
+			},
+			func(r *http.Request, _ *api.TrustAdjustRequest, res fsm.Result) any {
+				return api.TrustAdjustResponse{Outcome: httpedge.Outcome(res), Entity: r.PathValue("entity"), Score: int64(res.Version), Tier: res.ID}
+			})},
+		{Pattern: "GET /v1/posture", Handler: sv.handlePosture},
+		{Pattern: "GET /v1/posture/history", Handler: sv.handlePostureHistory},
+		{Pattern: "GET /v1/posture/similar", Handler: sv.handlePostureSimilar},
 	}
-	res, err := n.propose(r, caller.Token, fsm.CmdSignalIngest, &fsm.SignalIngest{Kind: req.Kind, Value: req.Value})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.SignalResponse{Outcome: outcome(res), Kind: req.Kind, Value: req.Value, Level: res.ID, Score: int64(res.Version)})
 }
 
 // sensed runs fn on the sensing state (a fresh one when nothing has been
 // sensed yet) under the FSM read lock, after a linearizable read when
 // asked.
-func (n *Node) sensed(w http.ResponseWriter, r *http.Request, token string, fn func(st *fsm.State, s *sense.Sensor)) bool {
-	if !n.readGuard(w, r, token, fsm.OpAuditRead) {
+func (sv *Service) sensed(w http.ResponseWriter, r *http.Request, c *httpedge.Caller, fn func(st *fsm.State, s *sense.Sensor)) bool {
+	if err := sv.k.RequireScope(r.Context(), c, fsm.OpAuditRead); err != nil {
+		httpedge.WriteErr(w, err)
 		return false
 	}
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+	sv.k.Read(func(l *fsm.Ledger, _ uint64) {
 		st := l.State()
 		s := st.Sense
 		if s == nil {
@@ -53,10 +74,10 @@ func (n *Node) sensed(w http.ResponseWriter, r *http.Request, token string, fn f
 	return true
 }
 
-func (n *Node) handleBaseline(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+func (sv *Service) handleBaseline(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.PathValue("entity")
 	var out api.Baseline
-	if !n.sensed(w, r, caller.Token, func(st *fsm.State, s *sense.Sensor) {
+	if !sv.sensed(w, r, caller, func(st *fsm.State, s *sense.Sensor) {
 		rep := s.Deviation(entity, st.Time)
 		out = api.Baseline{Entity: entity, Observations: rep.Windows, Established: rep.Established, Deviation: rep.Score,
 			Escalate: rep.Escalate, Events: rep.Events, Metrics: []api.MetricReport{}}
@@ -72,31 +93,16 @@ func (n *Node) handleBaseline(w http.ResponseWriter, r *http.Request, caller *ht
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleTrust(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+func (sv *Service) handleTrust(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.PathValue("entity")
 	var out api.TrustReport
-	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
+	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
 		t := s.Trust(entity)
 		out = api.TrustReport{Entity: entity, Known: t.Known, Score: t.Score, Tier: t.Tier}
 	}) {
 		return
 	}
 	httpedge.WriteJSON(w, http.StatusOK, out)
-}
-
-func (n *Node) handleTrustAdjust(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
-	var req api.TrustAdjustRequest
-	if err := httpedge.DecodeBody(r, &req); err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	entity := r.PathValue("entity")
-	res, err := n.propose(r, caller.Token, fsm.CmdTrustAdjust, &fsm.TrustAdjust{Entity: entity, Delta: req.Delta, Reason: req.Reason})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.TrustAdjustResponse{Outcome: outcome(res), Entity: entity, Score: int64(res.Version), Tier: res.ID})
 }
 
 func signalMap(v sense.SignalVector) map[string]int64 {
@@ -111,9 +117,9 @@ func snapshotToAPI(s sense.Snapshot) api.PostureSnapshot {
 	return api.PostureSnapshot{Seq: s.Seq, Time: time.Unix(0, s.Time).UTC(), Level: s.Level.String(), Score: s.Sensitivity, Signals: signalMap(s.Signals)}
 }
 
-func (n *Node) handlePosture(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+func (sv *Service) handlePosture(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var out api.Posture
-	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
+	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
 		p := s.Posture()
 		out = api.Posture{Level: p.Level.String(), Score: p.Sensitivity, Signals: signalMap(p.Signals)}
 		if p.Set {
@@ -126,9 +132,9 @@ func (n *Node) handlePosture(w http.ResponseWriter, r *http.Request, caller *htt
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handlePostureHistory(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+func (sv *Service) handlePostureHistory(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.PostureSnapshot{}
-	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
+	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
 		for _, sn := range s.Archive() {
 			out = append(out, snapshotToAPI(sn))
 		}
@@ -141,7 +147,7 @@ func (n *Node) handlePostureHistory(w http.ResponseWriter, r *http.Request, call
 // handlePostureSimilar answers "have we seen this before, and what
 // happened next": ?incident_level=N&...&k=K; kinds not given are taken
 // from the current posture.
-func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+func (sv *Service) handlePostureSimilar(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	q := r.URL.Query()
 	k := 3
 	if s := q.Get("k"); s != "" {
@@ -172,7 +178,7 @@ func (n *Node) handlePostureSimilar(w http.ResponseWriter, r *http.Request, call
 	}
 	out := []api.PostureMatch{}
 	var serr error
-	if !n.sensed(w, r, caller.Token, func(_ *fsm.State, s *sense.Sensor) {
+	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
 		v := s.Posture().Signals
 		for i, g := range given {
 			if g != nil {
