@@ -27,6 +27,7 @@ import (
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
 	"github.com/dominus-kernel/dominus/internal/faultnet"
+	"github.com/dominus-kernel/dominus/internal/server"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 	"github.com/dominus-kernel/dominus/jepsen/netfault"
 	"github.com/dominus-kernel/dominus/kernel"
@@ -125,7 +126,7 @@ func (w *fedWorld) certify(cfg *kernel.Config) {
 func (w *fedWorld) start(cfg kernel.Config) *kernel.Node {
 	w.t.Helper()
 	w.certify(&cfg)
-	n, err := kernel.New(cfg)
+	n, err := server.New(cfg)
 	if err != nil {
 		w.t.Fatalf("start %s: %v", cfg.Name, err)
 	}

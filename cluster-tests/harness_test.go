@@ -19,6 +19,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/fsm"
 	"github.com/dominus-kernel/dominus/internal/faultnet"
+	"github.com/dominus-kernel/dominus/internal/server"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 	"github.com/dominus-kernel/dominus/kernel"
 )
@@ -131,7 +132,7 @@ func (c *cluster) start(name string) {
 	}
 	cfg.Listener = ln
 	cfg.Dial = c.net.Dialer(name)
-	n, err := kernel.New(cfg)
+	n, err := server.New(cfg)
 	if err != nil {
 		ln.Close()
 		c.t.Fatalf("start %s: %v", name, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dominus-kernel/dominus/internal/server"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 	"github.com/dominus-kernel/dominus/kernel"
 )
@@ -181,7 +182,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 			if _, err := kernel.SetupMetrics(cfg.Name); err != nil {
 				return err
 			}
-			node, err := kernel.New(cfg)
+			node, err := server.New(cfg)
 			if err != nil {
 				return err
 			}

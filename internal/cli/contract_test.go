@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/internal/server"
 	"github.com/dominus-kernel/dominus/kernel"
 )
 
@@ -61,7 +62,7 @@ func startLiveKernelCfg(t *testing.T, mut func(*kernel.Config), initFlags ...str
 	if mut != nil {
 		mut(&cfg)
 	}
-	n, err := kernel.New(cfg)
+	n, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package kernel
+package senseapi
 
 import (
 	"context"
@@ -7,13 +7,14 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/client"
+	"github.com/dominus-kernel/dominus/kernel/kerneltest"
 )
 
 // The sensing API end to end on one node: a critical signal sets the
 // posture, a bad one is refused and changes nothing, and baseline and
 // trust answer with the contract's fields.
 func TestSensingOverHTTP(t *testing.T) {
-	n, _ := singleNode(t, 45, nil)
+	n := kerneltest.SingleNode(t, "127.0.45.1", nil, New())
 	ctx := context.Background()
 	token, _, err := n.Init(ctx)
 	if err != nil {

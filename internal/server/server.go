@@ -1,0 +1,20 @@
+// Package server composes a kernel node with the services every Dominus
+// node runs: the one place that imports both kernel and the packages that
+// plug into it. The agent command and the tests that run whole nodes
+// start nodes here.
+package server
+
+import (
+	"github.com/dominus-kernel/dominus/kernel"
+	"github.com/dominus-kernel/dominus/sense/senseapi"
+)
+
+// Services are the services of a node configured by cfg, in start order.
+func Services(cfg kernel.Config) []kernel.Service {
+	return []kernel.Service{senseapi.New()}
+}
+
+// New starts a kernel node with its services (kernel.New).
+func New(cfg kernel.Config) (*kernel.Node, error) {
+	return kernel.New(cfg, Services(cfg)...)
+}
