@@ -72,7 +72,10 @@ func TestRouterAuthenticatesAdmitsAndChecksScopesBeforeTheHandler(t *testing.T) 
 	var denied []string
 	rt := NewRouter(g, func(reason string) { denied = append(denied, reason) })
 	var got *Caller
-	h := func(w http.ResponseWriter, _ *http.Request, c *Caller) { got = c; WriteJSON(w, http.StatusOK, map[string]string{"ok": "yes"}) }
+	h := func(w http.ResponseWriter, _ *http.Request, c *Caller) {
+		got = c
+		WriteJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
+	}
 	rt.Add(
 		Route{Pattern: "GET /open", Open: func(w http.ResponseWriter, _ *http.Request) { WriteJSON(w, http.StatusOK, "open") }},
 		Route{Pattern: "GET /read", Scopes: []string{"audit.read"}, Handler: h},
