@@ -164,11 +164,8 @@ type Envelope struct {
 // Limits on what may enter the log. Checked at the edge before Raft and
 // again in the FSM, which must reject (not trust) anything larger.
 const (
-	MaxRequestIDBytes = 128
-	MaxKeyBytes       = 1024
-	MaxValueBytes     = 1 << 20
-	MaxEnvelopeBytes  = MaxValueBytes + 64<<10
-	MaxEpochBytes     = 256 << 20 // an inline epoch carries a whole snapshot (from protocol 4 the kernel stages it in chunks: restore.go)
+	MaxEnvelopeBytes = MaxValueBytes + 64<<10
+	MaxEpochBytes    = 256 << 20 // an inline epoch carries a whole snapshot (from protocol 4 the kernel stages it in chunks: restore.go)
 )
 
 // Payload types. Each is a plain struct with explicit codec tags.

@@ -113,5 +113,6 @@
 //     Cedar context. A ledger sealed under protocol 1 replays without it.
 //
 // Imports: standard library hashing/encoding, go-msgpack, cedar-go,
-// passport and sense (both pure). No I/O.
+// passport and sense (both pure), and api for the public limits, names and
+// operator signing messages, which fsm names again in apialias.go. No I/O.
 package fsm

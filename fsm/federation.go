@@ -16,15 +16,6 @@ import (
 	"github.com/dominus-kernel/dominus/passport"
 )
 
-// Kernel roles, sealed at genesis. A kernel sealed without a role is a
-// standalone kernel: it has no federation state and rejects every
-// federation command.
-const (
-	RoleStandalone = ""
-	RoleSovereign  = "sovereign"
-	RoleDomain     = "domain"
-)
-
 // SovereignKernel is the bus name of the sovereign kernel; domains are
 // named by their domain name, which may not be this.
 const SovereignKernel = "sovereign"
@@ -48,7 +39,6 @@ const (
 	MaxDomains          = 256
 	MaxOperators        = 64
 	MaxAmendments       = 64
-	MaxCanonBytes       = 256 << 10
 	MaxWitnessPerDomain = 1024
 	MaxOutbox           = 10_000
 	MaxInboxRecent      = 256
@@ -67,22 +57,11 @@ const (
 )
 
 // Signature contexts: every federation signature covers a context string
-// that no other Dominus signature uses.
+// that no other Dominus signature uses (the operators' contexts are in
+// api/signing.go).
 const (
-	ctxAmendment = "dominus-canon-amendment-v1\x00"
-	ctxResume    = "dominus-federation-resume-v1\x00"
-	ctxWitness   = "dominus-witness-v1\x00"
+	ctxWitness = "dominus-witness-v1\x00"
 )
-
-// AmendmentMessage is what an operator signs to ratify amendment id over
-// the exact text whose SHA-256 is textHash.
-func AmendmentMessage(id string, textHash []byte) []byte {
-	return []byte(ctxAmendment + id + "\x00" + hex.EncodeToString(textHash))
-}
-
-// ResumeMessage is what an operator signs to resume the federation after
-// halt id.
-func ResumeMessage(haltID string) []byte { return []byte(ctxResume + haltID) }
 
 // WitnessMessage is what a domain node signs to report its chain head.
 func WitnessMessage(domain string, seq uint64, hash []byte) []byte {

@@ -10,8 +10,6 @@ const (
 	MaxPatterns        = 16
 	MaxPatternBytes    = 256
 	MaxEntityBytes     = 128
-	MaxArgsBytes       = 64 << 10
-	MaxPolicyBytes     = 64 << 10
 	MaxPolicySets      = 64
 	MaxApprovals       = 10_000
 	DefaultApprovalTTL = int64(3600 * 1e9) // an escalation's approval window: 1 h of ledger time
@@ -187,14 +185,6 @@ type Approval struct {
 	DecidedBy     string `codec:"decided_by"`
 }
 
-// Approval states.
-const (
-	ApprovalPending  = "pending"
-	ApprovalApproved = "approved"
-	ApprovalDenied   = "denied"
-	ApprovalUsed     = "used"
-)
-
 // PolicyRecord is one named Cedar policy set.
 type PolicyRecord struct {
 	Name    string `codec:"name"`
@@ -203,12 +193,6 @@ type PolicyRecord struct {
 	Version uint64 `codec:"version"`
 	SetBy   string `codec:"set_by"`
 }
-
-// Policy modes.
-const (
-	PolicyActive = "ACTIVE"
-	PolicyShadow = "SHADOW"
-)
 
 // Halt records a kill switch in force.
 type Halt struct {

@@ -37,14 +37,6 @@ import (
 // Any rotation answers every revocation recorded before it and clears the
 // signatures gathered for the epoch it reaches.
 
-const ctxRotateKeys = "dominus-federation-keys-v1\x00"
-
-// RotateKeysMessage is what a federation operator signs to move the key
-// epoch of the sovereign kernel sovereignID on to epoch.
-func RotateKeysMessage(sovereignID string, epoch uint64) []byte {
-	return []byte(ctxRotateKeys + sovereignID + "\x00" + strconv.FormatUint(epoch, 10))
-}
-
 func init() {
 	register(CmdFedKeysRotate, handlerSpec{run: applyFedKeysRotate})
 	register(CmdFedKeysSign, handlerSpec{run: applyFedKeysSign})

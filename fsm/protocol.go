@@ -44,14 +44,6 @@ const ProtocolContract uint16 = 3
 // operator.manage scope.
 const OperatorProtocol = "protocol"
 
-const ctxProtocol = "dominus-protocol-upgrade-v1\x00"
-
-// ProtocolMessage is what a federation operator signs to move the
-// federation of the sovereign kernel sovereignID to protocol version.
-func ProtocolMessage(sovereignID string, version uint16) []byte {
-	return []byte(ctxProtocol + sovereignID + "\x00" + strconv.FormatUint(uint64(version), 10))
-}
-
 func init() {
 	register(CmdProtocolUpgrade, handlerSpec{auth: true, run: applyProtocolUpgrade})
 	register(CmdFedProtocolAck, handlerSpec{run: applyFedProtocolAck})

@@ -8,15 +8,6 @@ import (
 
 func init() { register(CmdFedOperatorRekey, handlerSpec{run: applyFedOperatorRekey}) }
 
-const ctxRekey = "dominus-operator-rekey-v1\x00"
-
-// RekeyMessage is what an operator signs to replace operator's key oldKey
-// with newKey. Naming the old key makes a signature good for one
-// replacement only.
-func RekeyMessage(operator string, oldKey, newKey []byte) []byte {
-	return []byte(ctxRekey + operator + "\x00" + hex.EncodeToString(oldKey) + "\x00" + hex.EncodeToString(newKey))
-}
-
 // OperatorSignature is one operator's signature.
 type OperatorSignature struct {
 	Operator  string `codec:"operator"`

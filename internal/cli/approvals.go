@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/api"
 )
 
 func init() { register(approvalsCmd) }
@@ -17,7 +17,7 @@ func approvalsCmd() *cobra.Command {
 }
 
 // approvalStates are the states an approval can be listed in.
-var approvalStates = []string{fsm.ApprovalPending, fsm.ApprovalApproved, fsm.ApprovalDenied, fsm.ApprovalUsed}
+var approvalStates = []string{api.ApprovalPending, api.ApprovalApproved, api.ApprovalDenied, api.ApprovalUsed}
 
 func approvalsListCmd() *cobra.Command {
 	var state string

@@ -7,8 +7,11 @@
 //
 // Invariants:
 //   - The CLI talks to a kernel only through the public client package,
-//     the same one agents use; offline commands (tls, snapshot inspect,
-//     audit replay) use no network at all.
+//     the same one agents use, and takes limits and signing messages from
+//     api; offline commands (tls, snapshot inspect, audit replay) use no
+//     network at all. Only the files that read ledgers and snapshot files
+//     offline (audit.go, snapshotfile.go) import fsm, and only agent.go
+//     imports kernel (imports_test.go).
 //   - Every command has machine output with --json on stdout; errors go
 //     to stderr as "error: <message>" and, with --json, also to stdout as
 //     {"error": {"code", "message"}} unless the command already printed
@@ -20,8 +23,8 @@
 //   - Run builds a fresh command tree per call: no flag state is shared
 //     between runs, so Run is safe to call repeatedly in one process.
 //
-// Imports: api, client, audit, fsm (snapshot decoding and limits), canon,
-// internal/tlsutil, cobra and the standard library; kernel only for the
-// commands that run a node (agent, dev). Nothing imports cli except
-// cmd/dominus.
+// Imports: api, client, audit, fsm (offline ledger and snapshot decoding),
+// canon, bench, driver, internal/tlsutil, cobra and the standard library;
+// kernel only for the command that runs a node (agent). Nothing imports
+// cli except cmd/dominus.
 package cli

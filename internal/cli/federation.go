@@ -17,7 +17,6 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/client"
-	"github.com/dominus-kernel/dominus/fsm"
 )
 
 func init() {
@@ -257,7 +256,7 @@ func canonCmd() *cobra.Command {
 		Short: "Propose a new canon text (sovereign); it ratifies with M operators' signatures",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			text, err := readLimitedFile(cmd, "file", file, fsm.MaxCanonBytes)
+			text, err := readLimitedFile(cmd, "file", file, api.MaxCanonBytes)
 			if err != nil {
 				return err
 			}
@@ -303,7 +302,7 @@ func canonCmd() *cobra.Command {
 			if hash == nil {
 				return fail(api.ExitError, api.CodeNotFound, fmt.Errorf("no amendment %s", pos[0]))
 			}
-			sig := ed25519.Sign(key, fsm.AmendmentMessage(pos[0], hash))
+			sig := ed25519.Sign(key, api.AmendmentMessage(pos[0], hash))
 			r, err := gateAnswer(c.AmendSign(cmd.Context(), pos[0], api.AmendSignRequest{Operator: name, Signature: hex.EncodeToString(sig)}))
 			if err != nil {
 				return err
@@ -414,7 +413,7 @@ after a passport revocation.`,
 				return err
 			}
 			next := ks.KeyEpoch + 1
-			sig := ed25519.Sign(key, fsm.RotateKeysMessage(ks.KernelID, next))
+			sig := ed25519.Sign(key, api.RotateKeysMessage(ks.KernelID, next))
 			r, err := gateAnswer(c.FedRotateKeys(cmd.Context(), api.KeyRotateRequest{Epoch: next, Operator: name, Signature: hex.EncodeToString(sig)}))
 			if err != nil {
 				return err

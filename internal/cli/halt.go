@@ -11,7 +11,6 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/client"
-	"github.com/dominus-kernel/dominus/fsm"
 )
 
 func init() {
@@ -152,7 +151,7 @@ func resumeFederation(cmd *cobra.Command, c *client.Client, keyFile string) erro
 	if !st.Halted {
 		return fail(api.ExitError, "not_halted", errors.New("the federation is not halted"))
 	}
-	sig := ed25519.Sign(key, fsm.ResumeMessage(st.ID))
+	sig := ed25519.Sign(key, api.ResumeMessage(st.ID))
 	r, err := gateAnswer(c.FedResume(cmd.Context(), api.FedResumeRequest{HaltID: st.ID, Operator: name, Signature: hex.EncodeToString(sig)}))
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/client"
-	"github.com/dominus-kernel/dominus/fsm"
 )
 
 func init() { register(kvCmd) }
@@ -29,9 +28,6 @@ func isDecision(decision, want string) bool { return strings.EqualFold(decision,
 // humanDecision is a decision as text for people shows it: PERMIT, DENY,
 // ESCALATE.
 func humanDecision(decision string) string { return strings.ToUpper(decision) }
-
-// reasonNotFound is the reason name of an answer about a missing key.
-var reasonNotFound = fsm.ReasonNotFound.String()
 
 // outcomeError returns the error for a DENY (exit 2) or ESCALATE (exit 3)
 // decision, or nil. The caller has already printed the JSON answer, if any.
@@ -95,12 +91,12 @@ func readValue(cmd *cobra.Command, arg string) (string, error) {
 	if arg != "-" {
 		return arg, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), fsm.MaxValueBytes+1))
+	b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), api.MaxValueBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("read value from stdin: %w", err)
 	}
-	if len(b) > fsm.MaxValueBytes {
-		return "", usageError(fmt.Errorf("value from stdin exceeds %d bytes", fsm.MaxValueBytes))
+	if len(b) > api.MaxValueBytes {
+		return "", usageError(fmt.Errorf("value from stdin exceeds %d bytes", api.MaxValueBytes))
 	}
 	return string(b), nil
 }
@@ -215,7 +211,7 @@ func kvDeleteCmd() *cobra.Command {
 				return err
 			}
 			msg := "ok: %s deleted (seq %d)%s\n"
-			if !r.Found || r.Reason == reasonNotFound {
+			if !r.Found || r.Reason == api.ReasonNotFound {
 				msg = "ok: %s did not exist (seq %d)%s\n"
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), msg, args[0], r.Seq, dupNote(r))

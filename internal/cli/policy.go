@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dominus-kernel/dominus/api"
-	"github.com/dominus-kernel/dominus/fsm"
 )
 
 func init() { register(policyCmd) }
@@ -23,7 +22,7 @@ func policyCmd() *cobra.Command {
 // readPolicy reads a Cedar policy file (- for standard input) and refuses
 // an empty one: empty text removes a set, which takes --delete.
 func readPolicy(cmd *cobra.Command, path string) (string, error) {
-	text, err := readLimitedFile(cmd, "file", path, fsm.MaxPolicyBytes)
+	text, err := readLimitedFile(cmd, "file", path, api.MaxPolicyBytes)
 	if err != nil {
 		return "", err
 	}
@@ -102,17 +101,17 @@ func policySetRequest(cmd *cobra.Command, name, file, mode string, del, shadow b
 		return req, nil
 	}
 	m := strings.ToUpper(mode)
-	if m != fsm.PolicyActive && m != fsm.PolicyShadow {
+	if m != api.PolicyActive && m != api.PolicyShadow {
 		return req, usageError(fmt.Errorf("--mode %q: want active or shadow", mode))
 	}
 	if flags.Changed("shadow") {
 		if !shadow {
 			return req, usageError(errors.New("--shadow=false: to install an ACTIVE set, leave out --shadow"))
 		}
-		if flags.Changed("mode") && m != fsm.PolicyShadow {
+		if flags.Changed("mode") && m != api.PolicyShadow {
 			return req, usageError(fmt.Errorf("--shadow contradicts --mode %s", mode))
 		}
-		m = fsm.PolicyShadow
+		m = api.PolicyShadow
 	}
 	text, err := readPolicy(cmd, file)
 	if err != nil {

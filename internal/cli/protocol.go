@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dominus-kernel/dominus/api"
-	"github.com/dominus-kernel/dominus/fsm"
 )
 
 // operatorProtocolCmd is `dominus operator protocol status|upgrade|sign`.
@@ -164,10 +163,10 @@ upgrade only.`,
 			if err != nil {
 				return err
 			}
-			if s.Role != fsm.RoleSovereign || s.KernelID == "" {
+			if s.Role != api.RoleSovereign || s.KernelID == "" {
 				return usageError(fmt.Errorf("--addr must be an initialized sovereign kernel (it is %q, role %q)", s.KernelID, s.Role))
 			}
-			sig := ed25519.Sign(key, fsm.ProtocolMessage(s.KernelID, v))
+			sig := ed25519.Sign(key, api.ProtocolMessage(s.KernelID, v))
 			if jsonMode(cmd) {
 				return writeJSON(cmd, map[string]string{"operator": me, "signature": hex.EncodeToString(sig), "kernel_id": s.KernelID})
 			}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dominus-kernel/dominus/api"
-	"github.com/dominus-kernel/dominus/fsm"
 )
 
 // operatorKeyCmds are the commands that replace a lost operator key: the
@@ -76,7 +75,7 @@ func operatorKeyCmds() (keygen, rekey *cobra.Command) {
 			if old == nil {
 				return fail(api.ExitError, api.CodeNotFound, fmt.Errorf("no operator %s", pos[0]))
 			}
-			sig := ed25519.Sign(key, fsm.RekeyMessage(pos[0], old, nk))
+			sig := ed25519.Sign(key, api.RekeyMessage(pos[0], old, nk))
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s:%s\n", me, hex.EncodeToString(sig))
 			return err
 		},

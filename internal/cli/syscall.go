@@ -12,15 +12,14 @@ import (
 
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/client"
-	"github.com/dominus-kernel/dominus/fsm"
 )
 
 func init() { register(syscallCmd) }
 
 // maxSyscallArgsBytes is the largest --args the kernel accepts (kv.put and
-// kv.cas carry values; other ops are limited to fsm.MaxArgsBytes, which
+// kv.cas carry values; other ops are limited to api.MaxArgsBytes, which
 // the kernel enforces).
-const maxSyscallArgsBytes = 2*fsm.MaxValueBytes + 1024
+const maxSyscallArgsBytes = 2*api.MaxValueBytes + 1024
 
 func syscallCmd() *cobra.Command {
 	var args, argsFile, approval, rid, remoteToken string

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,6 +95,75 @@ func TestImportDAG(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// allowRule: packages under `from` may depend, directly or transitively,
+// on no module package except their own and those under `only`. Where
+// rules forbid what a package must not reach, these name all it may.
+type allowRule struct {
+	from string
+	only []string
+	why  string
+}
+
+var allowRules = []allowRule{
+	{"api", nil, "api is the leaf every client shares: shapes, public limits and signing messages"},
+	{"client", []string{"api"}, "agents import the client; it talks HTTP only"},
+}
+
+// allowViolations returns what p depends on in the module outside r.
+func allowViolations(p pkg, r allowRule) []string {
+	var bad []string
+	for _, d := range append(append([]string{}, p.Imports...), p.Deps...) {
+		if !strings.HasPrefix(d, mod) || under(d, r.from) || slices.Contains(bad, d) {
+			continue
+		}
+		if !slices.ContainsFunc(r.only, func(a string) bool { return under(d, a) }) {
+			bad = append(bad, d)
+		}
+	}
+	return bad
+}
+
+func TestImportAllowlist(t *testing.T) {
+	pkgs := loadPackages(t)
+	for _, r := range allowRules {
+		seen := false
+		for _, p := range pkgs {
+			if !under(p.ImportPath, r.from) {
+				continue
+			}
+			seen = true
+			for _, d := range allowViolations(p, r) {
+				t.Errorf("%s depends on %s: %s", strings.TrimPrefix(p.ImportPath, mod), d, r.why)
+			}
+		}
+		if !seen {
+			t.Errorf("no package under %s: a rule about nothing passes", r.from)
+		}
+	}
+}
+
+// TestImportAllowlistCatches shows the allowlist fails where it should.
+func TestImportAllowlistCatches(t *testing.T) {
+	api, client := allowRules[0], allowRules[1]
+	tests := []struct {
+		name string
+		p    pkg
+		r    allowRule
+		bad  int
+	}{
+		{"api on the standard library", pkg{ImportPath: mod + "api", Imports: []string{"time"}}, api, 0},
+		{"api on fsm", pkg{ImportPath: mod + "api", Imports: []string{mod + "fsm"}}, api, 1},
+		{"api on passport through a dependency", pkg{ImportPath: mod + "api", Deps: []string{mod + "passport"}}, api, 1},
+		{"client on api", pkg{ImportPath: mod + "client", Imports: []string{mod + "api"}, Deps: []string{mod + "api"}}, client, 0},
+		{"client on kernel and fsm", pkg{ImportPath: mod + "client", Imports: []string{mod + "kernel"}, Deps: []string{mod + "kernel", mod + "fsm"}}, client, 2},
+	}
+	for _, tt := range tests {
+		if got := allowViolations(tt.p, tt.r); len(got) != tt.bad {
+			t.Errorf("%s: got %v, want %d violations", tt.name, got, tt.bad)
 		}
 	}
 }
