@@ -190,7 +190,7 @@ var (
 )
 
 // routeDirs hold the kernel and the services that plug into it.
-var routeDirs = []string{"kernel", "sense/senseapi", "sovereign", "domain", "cortex", "planner"}
+var routeDirs = []string{"kernel", "sensing", "sovereign", "domain", "cortex", "planner"}
 
 // kernelRoutes reads every route registration from the non-test sources
 // of the kernel and its services; http.go and gatehttp.go must each

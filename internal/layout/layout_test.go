@@ -59,14 +59,15 @@ type rule struct {
 var pureImports = []string{"os", "os/exec", "net", "net/http", "io/ioutil", "syscall", "math/rand", "math/rand/v2", "crypto/rand"}
 
 var rules = []rule{
-	{"fsm", []string{"kernel", "archive", "transport", "client", "internal/cli", "audit", "driver"}, pureImports, "the replicated core is pure: no I/O, no server packages"},
+	{"fsm", []string{"kernel", "archive", "transport", "client", "internal/cli", "audit", "driver", "httpedge", "sensing", "sovereign", "domain", "planner", "internal/server"}, pureImports, "the replicated core is pure: no I/O, no server packages, no services"},
 	{"canon", []string{"kernel", "fsm"}, pureImports, "the canon is pure data"},
 	{"passport", []string{"kernel", "transport"}, pureImports, "passport verification is pure"},
 	{"sense", []string{"kernel", "fsm", "transport", "cortex"}, pureImports, "sensing is a pure fold the ledger runs"},
 	{"cortex", []string{"kernel", "fsm"}, nil, "gossip is advisory: the ledger never depends on it"},
 	{"api", []string{"kernel", "fsm", "client"}, nil, "api is shapes only"},
 	{"client", []string{"kernel", "fsm", "archive", "audit"}, nil, "agents import the client; it talks HTTP only"},
-	{"kernel", []string{"internal/cli", "client", "jepsen", "audit", "bench"}, nil, "the kernel does not depend on its users"},
+	{"kernel", []string{"internal/cli", "client", "jepsen", "audit", "bench", "internal/server", "sensing", "sovereign", "domain", "planner"}, nil, "the kernel does not depend on its users, nor on the services that plug into it"},
+	{"httpedge", []string{"kernel", "internal/server", "sensing", "sovereign", "domain", "planner"}, nil, "the HTTP edge sits below the kernel and its services"},
 	{"audit", []string{"kernel", "client"}, nil, "offline replay needs no server"},
 	{"jepsen", []string{"fsm", "kernel", "archive", "audit"}, nil, "the fault harness checks the system as a client, independently"},
 	{"driver", []string{"kernel", "fsm"}, nil, "drivers are separate processes speaking a line protocol"},
@@ -164,6 +165,37 @@ func TestImportAllowlistCatches(t *testing.T) {
 	for _, tt := range tests {
 		if got := allowViolations(tt.p, tt.r); len(got) != tt.bad {
 			t.Errorf("%s: got %v, want %d violations", tt.name, got, tt.bad)
+		}
+	}
+}
+
+// services are the packages that plug into a kernel node (kernel.Service).
+var services = []string{"sensing"}
+
+// A service plugs into the kernel: it imports kernel (the kernel never
+// imports it, TestImportDAG), and internal/server composes it.
+func TestServicesPlugIntoTheKernel(t *testing.T) {
+	byPath := map[string]pkg{}
+	for _, p := range loadPackages(t) {
+		byPath[p.ImportPath] = p
+	}
+	imports := func(from, to string) bool {
+		for _, d := range byPath[mod+from].Imports {
+			if d == mod+to {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range services {
+		if _, ok := byPath[mod+s]; !ok {
+			t.Fatalf("service package %s not found", s)
+		}
+		if !imports(s, "kernel") {
+			t.Errorf("%s does not import kernel: a service plugs into the kernel", s)
+		}
+		if !imports("internal/server", s) {
+			t.Errorf("internal/server does not compose %s", s)
 		}
 	}
 }

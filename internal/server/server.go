@@ -6,12 +6,12 @@ package server
 
 import (
 	"github.com/dominus-kernel/dominus/kernel"
-	"github.com/dominus-kernel/dominus/sense/senseapi"
+	"github.com/dominus-kernel/dominus/sensing"
 )
 
 // Services are the services of a node configured by cfg, in start order.
 func Services(cfg kernel.Config) []kernel.Service {
-	return []kernel.Service{senseapi.New()}
+	return []kernel.Service{sensing.New()}
 }
 
 // New starts a kernel node with its services (kernel.New).

@@ -1,4 +1,4 @@
-package senseapi
+package sensing
 
 import (
 	"net/http"
