@@ -37,10 +37,26 @@ func (n *Node) registerFederation(open func(string, http.HandlerFunc), authed fu
 	authed("GET /v1/federation/domains", n.handleDomainList, fsm.OpAuditRead)
 	authed("GET /v1/passports", n.handlePassportList, fsm.OpAuditRead)
 	authed("GET /v1/passports/{id}", n.handlePassportInspect, fsm.OpAuditRead)
-	authed("POST /v1/passports/{id}/revoke", n.handlePassportRevoke)
-	authed("POST /v1/canon/amendments", n.handleAmendPropose)
-	authed("POST /v1/canon/amendments/{id}/veto", n.handleAmendVeto)
-	authed("POST /v1/federation/halt", n.handleFedHalt)
+	authed("POST /v1/passports/{id}/revoke", Command(n, fsm.CmdFedPassportRevoke, pathCommand(func(id string) any { return &fsm.FedPassportRevoke{ID: id} }), answerID))
+	authed("POST /v1/canon/amendments", Command(n, fsm.CmdFedAmendPropose,
+		func(_ *http.Request, req *api.AmendProposeRequest) (any, error) {
+			return &fsm.FedAmendPropose{Text: req.Text}, nil
+		},
+		func(_ *http.Request, _ *api.AmendProposeRequest, res fsm.Result) any {
+			return api.AmendResponse{Outcome: httpedge.Outcome(res), ID: res.ID, State: fsm.AmendPending}
+		}))
+	authed("POST /v1/canon/amendments/{id}/veto", Command(n, fsm.CmdFedAmendVeto, pathCommand(func(id string) any { return &fsm.FedAmendVeto{ID: id} }),
+		func(r *http.Request, _ *struct{}, res fsm.Result) any {
+			id := r.PathValue("id")
+			return api.AmendResponse{Outcome: httpedge.Outcome(res), ID: id, State: n.amendState(id)}
+		}))
+	authed("POST /v1/federation/halt", Command(n, fsm.CmdFedHalt,
+		func(_ *http.Request, req *api.FedHaltRequest) (any, error) {
+			return &fsm.FedHaltCmd{Reason: req.Reason}, nil
+		},
+		func(_ *http.Request, _ *api.FedHaltRequest, res fsm.Result) any {
+			return api.FedHaltResponse{Outcome: httpedge.Outcome(res), HaltID: res.ID}
+		}))
 	authed("GET /v1/federation/witness", n.handleWitnessList, fsm.OpAuditRead)
 	authed("GET /v1/bus", n.handleBusStats, fsm.OpAuditRead)
 	authed("GET /v1/bus/{dest}/{seq}", n.handleBusEvent)
@@ -502,16 +518,6 @@ func (n *Node) handlePassportInspect(w http.ResponseWriter, r *http.Request, cal
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handlePassportRevoke(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
-	id := r.PathValue("id")
-	res, err := n.propose(r, caller.Token, fsm.CmdFedPassportRevoke, &fsm.FedPassportRevoke{ID: id})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: id})
-}
-
 func amendmentToAPI(a *fsm.Amendment, state string, withText bool) api.Amendment {
 	out := api.Amendment{ID: a.ID, Hash: hex.EncodeToString(a.Hash), PrevHash: hex.EncodeToString(a.PrevHash), Version: a.Version,
 		Proposer: a.Proposer, Expires: time.Unix(0, a.Expires).UTC(), Signers: append([]string{}, a.Signers...), State: state, VetoedBy: a.VetoedBy}
@@ -541,20 +547,6 @@ func (n *Node) handleCanonShow(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	httpedge.WriteJSON(w, http.StatusOK, out)
-}
-
-func (n *Node) handleAmendPropose(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
-	var req api.AmendProposeRequest
-	if err := httpedge.DecodeBody(r, &req); err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	res, err := n.propose(r, caller.Token, fsm.CmdFedAmendPropose, &fsm.FedAmendPropose{Text: req.Text})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: httpedge.Outcome(res), ID: res.ID, State: fsm.AmendPending})
 }
 
 func (n *Node) amendState(id string) string {
@@ -591,30 +583,6 @@ func (n *Node) handleAmendSign(w http.ResponseWriter, r *http.Request) {
 		state = fsm.AmendRatified // this node may not have applied it yet
 	}
 	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: httpedge.Outcome(res), ID: id, State: state, Version: res.Version})
-}
-
-func (n *Node) handleAmendVeto(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
-	id := r.PathValue("id")
-	res, err := n.propose(r, caller.Token, fsm.CmdFedAmendVeto, &fsm.FedAmendVeto{ID: id})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.AmendResponse{Outcome: httpedge.Outcome(res), ID: id, State: n.amendState(id)})
-}
-
-func (n *Node) handleFedHalt(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
-	var req api.FedHaltRequest
-	if err := httpedge.DecodeBody(r, &req); err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	res, err := n.propose(r, caller.Token, fsm.CmdFedHalt, &fsm.FedHaltCmd{Reason: req.Reason})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.FedHaltResponse{Outcome: httpedge.Outcome(res), HaltID: res.ID})
 }
 
 func (n *Node) handleFedHaltState(w http.ResponseWriter, r *http.Request) {

@@ -23,7 +23,7 @@ func (n *Node) registerGate(authed func(string, httpedge.Handler, ...string)) {
 	authed("POST /v1/syscall", n.handleSyscall)
 	authed("POST /v1/caps", n.handleGrant)
 	authed("POST /v1/caps/delegate", n.handleDelegate)
-	authed("POST /v1/caps/{id}/revoke", n.handleRevoke)
+	authed("POST /v1/caps/{id}/revoke", Command(n, fsm.CmdCapRevoke, pathCommand(func(id string) any { return &fsm.CapRevoke{ID: id} }), answerID))
 	authed("GET /v1/caps", n.handleCapList, fsm.OpCapRead)
 	authed("GET /v1/caps/{id}", n.handleCapInspect)
 	authed("POST /v1/operators", n.handleOperatorAdd)
@@ -33,10 +33,19 @@ func (n *Node) registerGate(authed func(string, httpedge.Handler, ...string)) {
 	authed("GET /v1/policies", n.handlePolicyList, fsm.OpAuditRead)
 	authed("POST /v1/policies/backtest", n.handleBacktest, fsm.OpAuditRead)
 	authed("GET /v1/approvals", n.handleApprovalList, fsm.OpApprovalDecide, fsm.OpAuditRead)
-	authed("POST /v1/approvals/{id}/approve", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleDecide(w, r, t, true) })
-	authed("POST /v1/approvals/{id}/deny", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleDecide(w, r, t, false) })
-	authed("POST /v1/halt", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleHalt(w, r, t, fsm.CmdHalt) })
-	authed("POST /v1/resume", func(w http.ResponseWriter, r *http.Request, t *httpedge.Caller) { n.handleHalt(w, r, t, fsm.CmdResume) })
+	for path, approve := range map[string]bool{"approve": true, "deny": false} {
+		authed("POST /v1/approvals/{id}/"+path, Command(n, fsm.CmdApprovalDecide,
+			pathCommand(func(id string) any { return &fsm.ApprovalDecide{ID: id, Approve: approve} }), answerID))
+	}
+	for path, ct := range map[string]fsm.CommandType{"halt": fsm.CmdHalt, "resume": fsm.CmdResume} {
+		authed("POST /v1/"+path, Command(n, ct,
+			func(_ *http.Request, req *api.HaltRequest) (any, error) {
+				return &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason}, nil
+			},
+			func(_ *http.Request, req *api.HaltRequest, res fsm.Result) any {
+				return api.GrantResponse{Outcome: httpedge.Outcome(res), ID: req.Entity}
+			}))
+	}
 	authed("GET /v1/halts", n.handleHaltList)
 	authed("GET /v1/effects", n.handleEffects)
 	authed("GET /v1/effects/{seq}", n.handleEffects)
@@ -217,15 +226,6 @@ func (n *Node) handleDelegate(w http.ResponseWriter, r *http.Request, caller *ht
 	n.grantLike(w, r, caller, true)
 }
 
-func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
-	res, err := n.propose(r, caller.Token, fsm.CmdCapRevoke, &fsm.CapRevoke{ID: r.PathValue("id")})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: r.PathValue("id")})
-}
-
 func capToAPI(st *fsm.State, c *fsm.Capability) api.Capability {
 	out := api.Capability{ID: c.ID, Entity: c.Entity, Operator: c.Operator, Domain: c.Domain, Ops: c.Ops, Resources: c.Resources,
 		Uses: c.Uses, Used: c.Used, Reserved: c.Reserved, Remaining: c.Remaining(), Parent: c.Parent, Depth: int(c.Depth),
@@ -399,29 +399,6 @@ func (n *Node) handleApprovalList(w http.ResponseWriter, r *http.Request, caller
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleDecide(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller, approve bool) {
-	res, err := n.propose(r, caller.Token, fsm.CmdApprovalDecide, &fsm.ApprovalDecide{ID: r.PathValue("id"), Approve: approve})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: r.PathValue("id")})
-}
-
-func (n *Node) handleHalt(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller, ct fsm.CommandType) {
-	var req api.HaltRequest
-	if err := httpedge.DecodeBody(r, &req); err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	res, err := n.propose(r, caller.Token, ct, &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason})
-	if err != nil {
-		httpedge.WriteErr(w, err)
-		return
-	}
-	httpedge.WriteJSON(w, http.StatusOK, api.GrantResponse{Outcome: httpedge.Outcome(res), ID: req.Entity})
-}
-
 func (n *Node) handleHaltList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.Halt{}
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
@@ -589,4 +566,14 @@ func (n *Node) handleBacktest(w http.ResponseWriter, r *http.Request, caller *ht
 		return
 	}
 	httpedge.WriteJSON(w, http.StatusOK, out)
+}
+
+// pathCommand builds a command from the route's {id} alone (no body).
+func pathCommand(build func(id string) any) func(*http.Request, *struct{}) (any, error) {
+	return func(r *http.Request, _ *struct{}) (any, error) { return build(r.PathValue("id")), nil }
+}
+
+// answerID answers a command on the route's {id} with its outcome.
+func answerID(r *http.Request, _ *struct{}, res fsm.Result) any {
+	return api.GrantResponse{Outcome: httpedge.Outcome(res), ID: r.PathValue("id")}
 }
