@@ -9,9 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dominus-kernel/dominus/api"
@@ -176,41 +174,19 @@ const (
 )
 
 type fedRun struct {
-	cfg   FedConfig
-	dir   string
-	logw  io.Writer
-	clock *history.Clock
-	runID string
+	base
+	cfg FedConfig
 
 	kernels map[string]*cluster.Cluster
 	order   []string // sovereign, a, b
-	fw      *netfault.Firewall
-	probe   *netfault.Prober
-	rec     *history.Recorder
 	wl      *workload.Fed
 	opToken string // the sovereign operator alice's token
 
 	agents map[string]func(node, token string) (*client.Client, error)
 
-	mu      sync.Mutex
-	harness []string
+	// guarded by mu
 	revoked string // the domain whose passport was revoked
 	calls   map[string]int
-}
-
-func (r *fedRun) logf(format string, args ...any) {
-	line := fmt.Sprintf("[%7.2fs] ", float64(r.clock.Now())/1e9) + fmt.Sprintf(format, args...) + "\n"
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	io.WriteString(r.logw, line)
-}
-
-func (r *fedRun) fail(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	r.logf("HARNESS FAILURE: %s", msg)
-	r.mu.Lock()
-	r.harness = append(r.harness, msg)
-	r.mu.Unlock()
 }
 
 // RunFederation performs one federation run and writes its report: a
@@ -222,59 +198,31 @@ func (r *fedRun) fail(format string, args ...any) {
 // could be produced.
 func RunFederation(ctx context.Context, cfg FedConfig) (*Result, error) {
 	cfg.defaults()
-	stamp := time.Now().UTC().Format("20060102T150405Z")
-	dir, err := filepath.Abs(filepath.Join(cfg.ReportsDir, fmt.Sprintf("%s-%s-seed%d", stamp, cfg.Label, cfg.Seed)))
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	runLog, err := os.Create(filepath.Join(dir, "run.log"))
+	r := &fedRun{cfg: cfg, kernels: map[string]*cluster.Cluster{}, wl: &workload.Fed{},
+		agents: map[string]func(string, string) (*client.Client, error){}, calls: map[string]int{}}
+	runLog, err := r.open(cfg.ReportsDir, cfg.Label, cfg.Seed, cfg.Chain, cfg.Out, "f")
 	if err != nil {
 		return nil, err
 	}
 	defer runLog.Close()
-	r := &fedRun{cfg: cfg, dir: dir, logw: io.MultiWriter(cfg.Out, runLog), clock: history.NewClock(),
-		runID: fmt.Sprintf("f%x", time.Now().UnixNano()&0xffffffffff), kernels: map[string]*cluster.Cluster{},
-		wl: &workload.Fed{}, agents: map[string]func(string, string) (*client.Client, error){}, calls: map[string]int{}}
-	res := &Result{Dir: dir, Repro: cfg.Repro}
+	res := &Result{Dir: r.dir, Repro: cfg.Repro}
 	r.logf("%s run: seed %d, %s of ops, nemesis %s, clients %d in a and %d in b, passports live %s (bound %s), report in %s",
-		cfg.Label, cfg.Seed, cfg.Duration, kindsOrNone(cfg.Kinds), cfg.ClientsA, cfg.ClientsB, cfg.PassportLifetime, cfg.Bound(), dir)
+		cfg.Label, cfg.Seed, cfg.Duration, kindsOrNone(cfg.Kinds), cfg.ClientsA, cfg.ClientsB, cfg.PassportLifetime, cfg.Bound(), r.dir)
 
 	sched := nemesis.FedPlan(nemesis.FedPlanConfig{Seed: cfg.Seed, Kinds: cfg.Kinds, Duration: cfg.Duration, A: fedA, B: fedB, RevokeAt: cfg.RevokeAt})
-	if err := writeJSON(filepath.Join(dir, "schedule.json"), sched); err != nil {
+	if err := writeSchedule(&r.base, sched, sched.Steps); err != nil {
 		return nil, err
-	}
-	r.logf("schedule (seed %d, %d steps):", cfg.Seed, len(sched.Steps))
-	for _, st := range sched.Steps {
-		r.logf("  %s", st)
 	}
 
 	in, faults, phases, perKernel := r.execute(ctx, sched)
 	r.cleanup()
-	in.Dir = dir
-	res.Stats = r.stats(in, faults)
-	if res.Stats.OK == 0 {
-		r.fail("no client op succeeded: nothing was tested")
-	}
-
-	r.logf("checking %d history lines", len(in.History))
-	verdicts := r.check(ctx, in, perKernel, faults)
-	r.mu.Lock()
-	harness := append([]string(nil), r.harness...)
-	r.mu.Unlock()
-	hv := checker.Verdict{Checker: "harness", Valid: len(harness) == 0, Summary: "federation up, faults applied, probed and healed; kernels operated as planned"}
-	if !hv.Valid {
-		hv.Violations, hv.ViolationCount = harness, len(harness)
-		hv.Summary = fmt.Sprintf("%d harness failure(s); first: %s", len(harness), harness[0])
-	}
-	verdicts = append([]checker.Verdict{hv}, verdicts...)
-	res.Verdicts, res.Valid = verdicts, checker.AllValid(verdicts)
-	r.writeReport(res, in, sched, faults, phases, perKernel)
+	r.judge(res, in, tally(in, cfg.ClientsA+cfg.ClientsB, nil, nemesis.FedSummary(faults)), func() []checker.Verdict {
+		return r.check(ctx, in, perKernel, faults)
+	}, "federation up, faults applied, probed and healed; kernels operated as planned")
+	r.report(res, in, faults, phases, perKernel)
 	if res.Valid && !cfg.KeepData {
 		for _, k := range r.order {
-			os.RemoveAll(filepath.Join(dir, k, "data"))
+			os.RemoveAll(filepath.Join(r.dir, k, "data"))
 		}
 	}
 	return res, nil
@@ -443,26 +391,17 @@ func (r *fedRun) nodeClient(k, node, token string) (*client.Client, error) {
 func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*checker.Input, []nemesis.Fault, []report.Span, []kernelInput) {
 	cfg := r.cfg
 	in := &checker.Input{StartWall: r.clock.Start()}
-	var phases []report.Span
-	var err error
 	needNet := false
 	for _, k := range cfg.Kinds {
 		needNet = needNet || k == nemesis.BusCut
 	}
-	if needNet {
-		if r.fw, err = netfault.Open(cfg.Chain); err != nil {
-			r.fail("bus cuts were requested but cannot be injected: %v", err)
-			return in, nil, nil, nil
-		}
-		r.logf("iptables chain %s installed (jumped to from INPUT and OUTPUT)", cfg.Chain)
-	}
 	ips := r.allIPs()
-	if r.probe, err = netfault.NewProber(ips, cfg.ProbePort, 0); err != nil {
-		r.fail("probe listeners: %v", err)
+	if err := r.openNetwork(needNet, "bus cuts", ips, cfg.ProbePort); err != nil {
+		r.fail("%v", err)
 		return in, nil, nil, nil
 	}
-	if err := r.probe.ExpectOpen(ctx, netfault.AllPairs(ips), 3); err != nil {
-		r.fail("node addresses do not reach each other before any fault: %v", err)
+	if err := r.pathsOpen(ctx, ips); err != nil {
+		r.fail("%v", err)
 		return in, nil, nil, nil
 	}
 	upStart := r.clock.Now()
@@ -470,31 +409,17 @@ func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*check
 		r.fail("%v", err)
 		return in, nil, nil, r.collect(ctx, in)
 	}
-	phases = append(phases, report.Span{Label: "federation up", Group: "phase", Start: upStart, End: r.clock.Now()})
-
-	f, err := os.Create(filepath.Join(r.dir, "history.jsonl"))
+	phases := []report.Span{{Label: "federation up", Group: "phase", Start: upStart, End: r.clock.Now()}}
+	hist, err := r.openHistory()
 	if err != nil {
 		r.fail("%v", err)
 		return in, nil, nil, r.collect(ctx, in)
 	}
-	defer f.Close()
-	r.rec = history.NewRecorder(r.clock, f)
-	roots := map[string]*client.Client{}
-	for _, d := range []string{fedA, fedB} {
-		c := r.kernels[d]
-		if roots[d], err = c.Client(c.Nodes()[0], 10*time.Second); err != nil {
-			r.fail("%v", err)
-			return in, nil, nil, r.collect(ctx, in)
-		}
-	}
-	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
-	err = r.wl.Setup(sctx, roots)
-	scancel()
-	if err != nil {
-		r.fail("workload setup: %v", err)
+	defer hist.Close()
+	if err := r.setup(ctx); err != nil {
+		r.fail("%v", err)
 		return in, nil, nil, r.collect(ctx, in)
 	}
-	r.logf("workload fed set up: agents in a and b, each granted kv.put on the other's fed/*")
 
 	var nem *nemesis.FedNemesis
 	procs := fedProcs{r}
@@ -503,44 +428,17 @@ func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*check
 	} else {
 		nem = nemesis.NewFed(procs, nil, r.probe, r.revoke, fedA, fedB, r.clock.Now, r.logf)
 	}
-
-	opsStart := time.Now()
-	opsStartNs := r.clock.Now()
-	opsCtx, cancel := context.WithDeadline(ctx, opsStart.Add(cfg.Duration))
-	var wg sync.WaitGroup
-	for p := 0; p < cfg.ClientsA+cfg.ClientsB; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.client(ctx, opsCtx, p)
-		}()
-	}
-	nemErr := make(chan error, 1)
-	go func() { nemErr <- nem.Run(opsCtx, sched, opsStart) }()
-	r.logf("%d clients running for %s", cfg.ClientsA+cfg.ClientsB, cfg.Duration)
-	if err := <-nemErr; err != nil {
-		r.fail("%v", err)
-		cancel()
-	}
-	wg.Wait()
-	cancel()
-	phases = append(phases, report.Span{Label: "ops under faults", Group: "phase", Start: opsStartNs, End: r.clock.Now()})
-
-	healStart := r.clock.Now()
-	after := context.WithoutCancel(ctx)
-	hctx, hcancel := context.WithTimeout(after, 90*time.Second)
-	if err := nem.Heal(hctx); err != nil {
-		r.fail("heal: %v", err)
-	}
-	for _, k := range r.order {
-		if _, err := r.kernels[k].WaitConverged(hctx, 60*time.Second); err != nil {
-			r.fail("%s after heal: %v", k, err)
+	inject := func(ctx context.Context, start time.Time) error { return nem.Run(ctx, sched, start) }
+	phases = append(phases, r.underFaults(ctx, cfg.Duration, cfg.ClientsA+cfg.ClientsB, r.client, inject))
+	phases = append(phases, r.healPhase(ctx, nem.Heal, func(hctx context.Context) {
+		for _, k := range r.order {
+			if _, err := r.kernels[k].WaitConverged(hctx, 60*time.Second); err != nil {
+				r.fail("%s after heal: %v", k, err)
+			}
 		}
-	}
-	hcancel()
-	phases = append(phases, report.Span{Label: "heal", Group: "phase", Start: healStart, End: r.clock.Now()})
-	r.logf("healed; every rule removed, the bus open both ways, every node running")
+	}, "healed; every rule removed, the bus open both ways, every node running"))
 
+	after := context.WithoutCancel(ctx)
 	if ctx.Err() == nil {
 		finalStart := r.clock.Now()
 		r.drain(after)
@@ -556,6 +454,26 @@ func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*check
 	return in, nem.Faults(), phases, perKernel
 }
 
+// setup sets the fed workload up through the first node of each domain.
+func (r *fedRun) setup(ctx context.Context) error {
+	roots := map[string]*client.Client{}
+	for _, d := range []string{fedA, fedB} {
+		c := r.kernels[d]
+		var err error
+		if roots[d], err = c.Client(c.Nodes()[0], 10*time.Second); err != nil {
+			return err
+		}
+	}
+	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+	err := r.wl.Setup(sctx, roots)
+	scancel()
+	if err != nil {
+		return fmt.Errorf("workload setup: %w", err)
+	}
+	r.logf("workload fed set up: agents in a and b, each granted kv.put on the other's fed/*")
+	return nil
+}
+
 // collect reads every kernel's ledgers (read again while replicas
 // disagree: the sovereign and the domains keep recording renewals), the
 // agents' leadership claims, and stops the processes (recording exits).
@@ -569,37 +487,12 @@ func (r *fedRun) collect(ctx context.Context, in *checker.Input) []kernelInput {
 		for _, n := range c.Nodes() {
 			ki.nodes = append(ki.nodes, n.Name)
 		}
-		for attempt := 1; attempt <= 5; attempt++ {
-			converged := true
-			if _, err := c.WaitConverged(fctx, 30*time.Second); err != nil {
-				r.logf("%s before reading the ledgers: %v", k, err)
-				converged = false
-			}
-			ki.ledgers = make([]checker.NodeLedger, len(c.Nodes()))
-			var wg sync.WaitGroup
-			for i, n := range c.Nodes() {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ki.ledgers[i] = c.FetchLedger(fctx, n, 8)
-				}()
-			}
-			wg.Wait()
-			if sameHeads(ki.ledgers) || !converged {
-				break
-			}
-			r.logf("%s: replicas were read at different heads (attempt %d); reading again", k, attempt)
-		}
-		for _, l := range ki.ledgers {
-			r.logf("%s: %d events read, head %s", l.Node, len(l.Events), headOf(l))
-		}
-		ki.final = r.quiescentKernel(fctx, c, ki.ledgers)
-		var logs []string
-		for _, n := range c.Nodes() {
-			logs = append(logs, n.LogPath)
-		}
+		ki.ledgers = r.readLedgers(fctx, fctx, c, k+": ", func(_ int, err error) {
+			r.logf("%s before reading the ledgers: %v", k, err)
+		})
+		ki.final, _ = settled(fctx, c, ki.ledgers, 500*time.Millisecond)
 		var err error
-		if ki.leaders, err = checker.ReadLeaderLogs(logs); err != nil {
+		if ki.leaders, err = leaderClaims(c); err != nil {
 			r.fail("%s agent logs: %v", k, err)
 		}
 		out = append(out, ki)
@@ -611,35 +504,6 @@ func (r *fedRun) collect(ctx context.Context, in *checker.Input) []kernelInput {
 		in.Exits = append(in.Exits, out[i].exits...)
 	}
 	return out
-}
-
-// sameHeads reports whether the replicas were read at one head, each
-// consistently: its verification covers exactly the head its status
-// showed. Domains keep recording renewals after the workload stops, so a
-// read that straddles one is read again rather than judged.
-func sameHeads(ls []checker.NodeLedger) bool {
-	for _, l := range ls {
-		if l.Status == nil || l.FetchErr != "" || ls[0].Status == nil || l.Status.Head != ls[0].Status.Head {
-			return false
-		}
-		if l.Verify != nil && l.Verify.OK && l.Verify.Head != l.Status.Head {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *fedRun) quiescentKernel(ctx context.Context, c *cluster.Cluster, ls []checker.NodeLedger) bool {
-	if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
-		return false
-	}
-	for i, s := range c.Statuses(ctx) {
-		l := ls[i]
-		if s == nil || l.Status == nil || l.FetchErr != "" || s.Head != l.Status.Head || uint64(len(l.Events)) != l.Status.Head.Seq {
-			return false
-		}
-	}
-	return true
 }
 
 // client runs one process's ops until opsCtx is done: processes below
@@ -694,20 +558,6 @@ func (r *fedRun) performCall(ctx context.Context, origin, token string, inv hist
 		r.mu.Unlock()
 		return r.wl.Call(octx, c, origin, inv)
 	})
-}
-
-// record appends inv, runs do, appends its completion and returns it.
-func (r *fedRun) record(inv history.Op, do func(history.Op) history.Op) history.Op {
-	inv, err := r.rec.Invoke(inv)
-	if err != nil {
-		r.fail("history: %v", err)
-		return inv
-	}
-	out, err := r.rec.Complete(do(inv))
-	if err != nil {
-		r.fail("history: %v", err)
-	}
-	return out
 }
 
 // sovClient is a client of the sovereign's first node sending token.
@@ -1012,28 +862,9 @@ func (r *fedRun) check(ctx context.Context, in *checker.Input, perKernel []kerne
 	}
 	out = append(out, checker.Run(cctx, fcs, in, r.cfg.CheckTimeout)...)
 	if r.cfg.RequireAllKinds {
-		out = append(out, fedCoverage(r.cfg.Kinds, faults))
+		out = append(out, coverage(r.cfg.Kinds, faults, nemesis.FedSummary))
 	}
 	return out
-}
-
-func fedCoverage(kinds []nemesis.Kind, faults []nemesis.Fault) checker.Verdict {
-	seen := map[nemesis.Kind]int{}
-	for _, f := range faults {
-		seen[f.Kind]++
-	}
-	v := checker.Verdict{Checker: "nemesis-coverage", Valid: true, Summary: "every requested fault kind was injected: " + nemesis.FedSummary(faults)}
-	for _, k := range kinds {
-		if seen[k] == 0 {
-			v.Valid = false
-			v.ViolationCount++
-			v.Violations = append(v.Violations, fmt.Sprintf("%s was never injected", k))
-		}
-	}
-	if !v.Valid {
-		v.Summary = strings.Join(v.Violations, "; ")
-	}
-	return v
 }
 
 // cleanup stops everything the run started; it is safe to call twice.
@@ -1041,106 +872,25 @@ func (r *fedRun) cleanup() {
 	for _, k := range r.order {
 		r.kernels[k].Close()
 	}
-	if r.probe != nil {
-		r.probe.Close()
-		r.probe = nil
-	}
-	if r.fw != nil {
-		if err := r.fw.Close(); err != nil {
-			r.fail("removing iptables chain %s: %v", r.cfg.Chain, err)
-		}
-		r.fw = nil
-		left, err := netfault.Leftovers(r.cfg.Chain)
-		switch {
-		case err != nil:
-			r.fail("iptables -S: %v", err)
-		case len(left) > 0:
-			r.fail("iptables rules left behind: %s", strings.Join(left, "; "))
-		default:
-			r.logf("iptables chain %s removed; iptables -S shows nothing of it", r.cfg.Chain)
-		}
-	}
+	r.closeNetwork()
 }
 
-func (r *fedRun) stats(in *checker.Input, faults []nemesis.Fault) Stats {
-	s := Stats{ByF: map[string]history.Counts{}, ByWorkload: map[string]history.Counts{}, Faults: nemesis.FedSummary(faults)}
-	ps, err := history.Pairs(in.History)
-	if err != nil {
-		return s
-	}
-	clients := r.cfg.ClientsA + r.cfg.ClientsB
-	var first, last int64 = -1, 0
-	for _, p := range ps {
-		if p.Invoke.Process >= clients {
-			continue
-		}
-		if first < 0 || p.Start() < first {
-			first = p.Start()
-		}
-		last = max(last, p.End())
-		c := s.ByF[p.Invoke.F]
-		switch p.Type() {
-		case history.OK:
-			s.OK++
-			c.OK++
-		case history.Fail:
-			s.Fail++
-			c.Fail++
-		default:
-			s.Info++
-			c.Info++
-		}
-		s.ByF[p.Invoke.F] = c
-		s.Ops++
-	}
-	if last > first && first >= 0 {
-		s.OpsPerSec = float64(s.Ops) / (float64(last-first) / 1e9)
-	}
-	for _, l := range in.Ledgers {
-		if l.Status != nil {
-			s.Events = max(s.Events, l.Status.Head.Seq)
-		}
-	}
-	return s
-}
-
-func (r *fedRun) writeReport(res *Result, in *checker.Input, sched nemesis.FedSchedule, faults []nemesis.Fault, phases []report.Span, perKernel []kernelInput) {
-	dir := r.dir
-	try := func(what string, err error) {
-		if err != nil {
-			r.logf("report: %s: %v", what, err)
-		}
-	}
+// report writes the report folder: one copy of the ledger per kernel
+// unless its replicas differ.
+func (r *fedRun) report(res *Result, in *checker.Input, faults []nemesis.Fault, phases []report.Span, perKernel []kernelInput) {
+	cfg := r.cfg
 	nodes := []map[string]string{}
 	for _, k := range r.order {
 		for _, n := range r.kernels[k].Nodes() {
 			nodes = append(nodes, map[string]string{"kernel": k, "name": n.Name, "ip": n.IP, "bind": n.Bind, "http": n.URL, "log": n.LogPath})
 		}
 	}
-	try("run.json", writeJSON(filepath.Join(dir, "run.json"), map[string]any{
-		"label": r.cfg.Label, "seed": r.cfg.Seed, "duration": r.cfg.Duration.String(), "nemesis": nemesis.KindNames(r.cfg.Kinds),
-		"clients_a": r.cfg.ClientsA, "clients_b": r.cfg.ClientsB, "op_timeout": r.cfg.OpTimeout.String(), "workload": "fed", "bin": r.cfg.Bin,
-		"https": r.cfg.HTTPS, "start_wall": r.clock.Start().UTC(), "nodes": nodes, "repro": r.cfg.Repro, "run_id": r.runID,
-		"passport_lifetime": r.cfg.PassportLifetime.String(), "renew_every": r.cfg.RenewEvery.String(), "bound": r.cfg.Bound().String(),
-	}))
-	try("faults.json", writeJSON(filepath.Join(dir, "faults.json"), faults))
-	try("verdicts.json", writeJSON(filepath.Join(dir, "verdicts.json"), res))
-	try("exits.json", writeJSON(filepath.Join(dir, "exits.json"), in.Exits))
-	try("nodes.json", writeJSON(filepath.Join(dir, "nodes.json"), in.Ledgers))
 	var leaders []checker.LeaderClaim
+	var ledgers []ledgerGroup
 	for _, ki := range perKernel {
 		leaders = append(leaders, ki.leaders...)
-		// Converged replicas serve the same events: keep one copy per
-		// kernel unless they differ.
-		same := sameHeads(ki.ledgers)
-		for _, l := range ki.ledgers {
-			try("ledger", writeLedger(filepath.Join(dir, "ledger-"+l.Node+".jsonl"), l))
-			if same && len(l.Events) > 0 {
-				break
-			}
-		}
+		ledgers = append(ledgers, ledgerGroup{ledgers: ki.ledgers, oneCopy: sameHeads(ki.ledgers)})
 	}
-	try("leaders.json", writeJSON(filepath.Join(dir, "leaders.json"), leaders))
 	var spans []report.Span
 	for _, f := range faults {
 		g := "partition"
@@ -1153,27 +903,20 @@ func (r *fedRun) writeReport(res *Result, in *checker.Input, sched nemesis.FedSc
 		}
 		spans = append(spans, report.Span{Label: f.Desc, Group: g, Start: f.Start, End: f.End})
 	}
-	ps, _ := history.Pairs(in.History)
-	tl := report.Timeline{
-		Title: fmt.Sprintf("dominus %s run, seed %d: %s", r.cfg.Label, r.cfg.Seed, validity(res.Valid)),
-		Lines: []string{
+	r.writeReport(runReport{
+		res: res, in: in, faults: faults, leaders: leaders, ledgers: ledgers, spans: spans, phases: phases,
+		run: map[string]any{
+			"duration": cfg.Duration.String(), "nemesis": nemesis.KindNames(cfg.Kinds), "clients_a": cfg.ClientsA, "clients_b": cfg.ClientsB,
+			"op_timeout": cfg.OpTimeout.String(), "workload": "fed", "bin": cfg.Bin, "https": cfg.HTTPS, "nodes": nodes, "repro": cfg.Repro,
+			"passport_lifetime": cfg.PassportLifetime.String(), "renew_every": cfg.RenewEvery.String(), "bound": cfg.Bound().String(),
+		},
+		lines: []string{
 			fmt.Sprintf("%d ops (%.0f/s) from %d clients in a and %d in b: ok %d, fail %d, info %d", res.Stats.Ops, res.Stats.OpsPerSec,
-				r.cfg.ClientsA, r.cfg.ClientsB, res.Stats.OK, res.Stats.Fail, res.Stats.Info),
+				cfg.ClientsA, cfg.ClientsB, res.Stats.OK, res.Stats.Fail, res.Stats.Info),
 			"faults: " + res.Stats.Faults,
 		},
-		Pairs: ps, Faults: spans, Phases: phases,
-	}
-	if f, err := os.Create(filepath.Join(dir, "timeline.svg")); err == nil {
-		try("timeline.svg", tl.WriteSVG(f))
-		f.Close()
-	} else {
-		try("timeline.svg", err)
-	}
-	summary := FedSummary(res, r.cfg)
-	try("summary.txt", os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(summary), 0o644))
-	r.mu.Lock()
-	io.WriteString(r.logw, summary)
-	r.mu.Unlock()
+		summary: FedSummary(res, cfg),
+	})
 }
 
 // FedSummary renders a federation run's result for people.
@@ -1184,33 +927,8 @@ func FedSummary(res *Result, cfg FedConfig) string {
 	fmt.Fprintf(&b, "seed %d, %s of ops, workload fed, nemesis %s, clients %d in a and %d in b, op timeout %s, passports %s (bound %s)\n",
 		cfg.Seed, cfg.Duration, kindsOrNone(cfg.Kinds), cfg.ClientsA, cfg.ClientsB, cfg.OpTimeout, cfg.PassportLifetime, cfg.Bound())
 	fmt.Fprintf(&b, "ops %d (%.1f/s): ok %d, fail %d, info %d; most ledger events in one kernel %d\n", s.Ops, s.OpsPerSec, s.OK, s.Fail, s.Info, s.Events)
-	fs := make([]string, 0, len(s.ByF))
-	for f := range s.ByF {
-		fs = append(fs, f)
-	}
-	sort.Strings(fs)
-	for _, f := range fs {
-		c := s.ByF[f]
-		fmt.Fprintf(&b, "  %-10s ok %d, fail %d, info %d\n", f, c.OK, c.Fail, c.Info)
-	}
-	fmt.Fprintf(&b, "faults injected: %s\n", s.Faults)
-	for _, v := range res.Verdicts {
-		mark := "PASS"
-		if !v.Valid {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(&b, "  %s %-26s %s\n", mark, v.Checker, v.Summary)
-		if !v.Valid {
-			for _, x := range v.Violations {
-				fmt.Fprintf(&b, "       - %s\n", x)
-			}
-		}
-	}
-	if res.Valid {
-		fmt.Fprintf(&b, "RESULT: VALID (timeline: %s)\n", filepath.Join(res.Dir, "timeline.svg"))
-	} else {
-		fmt.Fprintf(&b, "RESULT: INVALID (timeline: %s)\nreproduce with:\n  %s\n", filepath.Join(res.Dir, "timeline.svg"), res.Repro)
-	}
+	writeCounts(&b, "", s.ByF, 10)
+	writeVerdicts(&b, res, 26)
 	return b.String()
 }
 
