@@ -2,11 +2,13 @@ package runner
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,6 +23,14 @@ import (
 	"github.com/dominus-kernel/dominus/jepsen/netfault"
 	"github.com/dominus-kernel/dominus/jepsen/report"
 )
+
+// setDefault sets *v to def when it is zero or less (or empty).
+func setDefault[T cmp.Ordered](v *T, def T) {
+	var zero T
+	if *v <= zero {
+		*v = def
+	}
+}
 
 // base is what every run (Run, RunFederation) shares: its report folder
 // and log, the run clock and id, the harness failures, the network it
@@ -107,6 +117,17 @@ func (b *base) openNetwork(need bool, what string, ips []string, probePort int) 
 	return nil
 }
 
+// firewall is the run's firewall as the network a nemesis takes: nil
+// when the run cuts nothing (a nil *Firewall must reach the nemesis as
+// a nil N).
+func firewall[N any](b *base) N {
+	var n N
+	if b.fw != nil {
+		n = any(b.fw).(N)
+	}
+	return n
+}
+
 // pathsOpen proves every pair of ips open before any fault.
 func (b *base) pathsOpen(ctx context.Context, ips []string) error {
 	if err := b.probe.ExpectOpen(ctx, netfault.AllPairs(ips), 3); err != nil {
@@ -150,26 +171,50 @@ func (b *base) openHistory() (io.Closer, error) {
 	return f, nil
 }
 
-// record appends inv, runs do, appends its completion and returns it
-// (inv itself, unrecorded, if the history refused it).
-func (b *base) record(inv history.Op, do func(history.Op) history.Op) history.Op {
-	out, _ := b.recordOK(inv, do)
+// record appends inv, performs it (do, within timeout), appends its
+// completion and returns it (inv itself, unrecorded, if the history
+// refused it).
+func (b *base) record(ctx context.Context, timeout time.Duration, inv history.Op, do func(context.Context, history.Op) history.Op) history.Op {
+	out, _ := b.recordOK(ctx, timeout, inv, do)
 	return out
 }
 
 // recordOK is record that also reports whether both halves were recorded.
-func (b *base) recordOK(inv history.Op, do func(history.Op) history.Op) (history.Op, bool) {
+func (b *base) recordOK(ctx context.Context, timeout time.Duration, inv history.Op, do func(context.Context, history.Op) history.Op) (history.Op, bool) {
 	inv, err := b.rec.Invoke(inv)
 	if err != nil {
 		b.fail("history: %v", err)
 		return inv, false
 	}
-	out, err := b.rec.Complete(do(inv))
-	if err != nil {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	out := do(dctx, inv)
+	cancel()
+	if out, err = b.rec.Complete(out); err != nil {
 		b.fail("history: %v", err)
 		return out, false
 	}
 	return out, true
+}
+
+// paced calls op with n = 1, 2, ... until opsCtx is done, starting
+// at most rate ops a second (0: as fast as they complete); rng is the
+// process's own, drawn from the seed.
+func paced(opsCtx context.Context, seed int64, process int, rate float64, op func(n int, rng *rand.Rand)) {
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(process)+1))
+	var pace time.Duration
+	if rate > 0 {
+		pace = time.Duration(float64(time.Second) / rate)
+	}
+	for n := 1; opsCtx.Err() == nil; n++ {
+		started := time.Now()
+		op(n, rng)
+		if d := pace - time.Since(started); d > 0 {
+			select {
+			case <-opsCtx.Done():
+			case <-time.After(d):
+			}
+		}
+	}
 }
 
 // underFaults runs clients processes (client) until d has passed while

@@ -92,69 +92,29 @@ type FedConfig struct {
 }
 
 func (c *FedConfig) defaults() {
-	if c.ReportsDir == "" {
-		c.ReportsDir = filepath.Join("jepsen", "reports")
-	}
-	if c.Label == "" {
-		c.Label = "federation"
-	}
-	if c.Duration <= 0 {
-		c.Duration = 45 * time.Second
-	}
-	if c.ClientsA <= 0 {
-		c.ClientsA = 3
-	}
-	if c.ClientsB <= 0 {
-		c.ClientsB = 2
-	}
-	if c.RatePerClient <= 0 {
-		c.RatePerClient = 2
-	}
-	if c.OpTimeout <= 0 {
-		c.OpTimeout = 3 * time.Second
-	}
-	if c.SovereignNodes <= 0 {
-		c.SovereignNodes = 1
-	}
-	if c.DomainNodes <= 0 {
-		c.DomainNodes = 3
-	}
-	if c.SovereignPrefix == "" {
-		c.SovereignPrefix = "127.0.91"
-	}
-	if c.APrefix == "" {
-		c.APrefix = "127.0.92"
-	}
-	if c.BPrefix == "" {
-		c.BPrefix = "127.0.93"
-	}
+	setDefault(&c.ReportsDir, filepath.Join("jepsen", "reports"))
+	setDefault(&c.Label, "federation")
+	setDefault(&c.Duration, 45*time.Second)
+	setDefault(&c.ClientsA, 3)
+	setDefault(&c.ClientsB, 2)
+	setDefault(&c.RatePerClient, 2)
+	setDefault(&c.OpTimeout, 3*time.Second)
+	setDefault(&c.SovereignNodes, 1)
+	setDefault(&c.DomainNodes, 3)
+	setDefault(&c.SovereignPrefix, "127.0.91")
+	setDefault(&c.APrefix, "127.0.92")
+	setDefault(&c.BPrefix, "127.0.93")
 	if c.ProbePort == 0 {
 		c.ProbePort = 7990
 	}
-	if c.Chain == "" {
-		c.Chain = netfault.DefaultChain
-	}
-	if c.PassportLifetime <= 0 {
-		c.PassportLifetime = 20 * time.Second
-	}
-	if c.RenewEvery <= 0 {
-		c.RenewEvery = time.Second
-	}
-	if c.StandingSlack <= 0 {
-		c.StandingSlack = DefaultStandingSlack
-	}
-	if c.MaxExpiryWait <= 0 {
-		c.MaxExpiryWait = 2 * time.Minute
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 60 * time.Second
-	}
-	if c.CheckTimeout <= 0 {
-		c.CheckTimeout = 2 * time.Minute
-	}
-	if c.MaxClockAhead <= 0 {
-		c.MaxClockAhead = 2*time.Second + 250*time.Millisecond
-	}
+	setDefault(&c.Chain, netfault.DefaultChain)
+	setDefault(&c.PassportLifetime, 20*time.Second)
+	setDefault(&c.RenewEvery, time.Second)
+	setDefault(&c.StandingSlack, DefaultStandingSlack)
+	setDefault(&c.MaxExpiryWait, 2*time.Minute)
+	setDefault(&c.DrainTimeout, 60*time.Second)
+	setDefault(&c.CheckTimeout, 2*time.Minute)
+	setDefault(&c.MaxClockAhead, 2*time.Second+250*time.Millisecond)
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -421,13 +381,7 @@ func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*check
 		return in, nil, nil, r.collect(ctx, in)
 	}
 
-	var nem *nemesis.FedNemesis
-	procs := fedProcs{r}
-	if r.fw != nil {
-		nem = nemesis.NewFed(procs, r.fw, r.probe, r.revoke, fedA, fedB, r.clock.Now, r.logf)
-	} else {
-		nem = nemesis.NewFed(procs, nil, r.probe, r.revoke, fedA, fedB, r.clock.Now, r.logf)
-	}
+	nem := nemesis.NewFed(fedProcs{r}, firewall[nemesis.UDPNetwork](&r.base), r.probe, r.revoke, fedA, fedB, r.clock.Now, r.logf)
 	inject := func(ctx context.Context, start time.Time) error { return nem.Run(ctx, sched, start) }
 	phases = append(phases, r.underFaults(ctx, cfg.Duration, cfg.ClientsA+cfg.ClientsB, r.client, inject))
 	phases = append(phases, r.healPhase(ctx, nem.Heal, func(hctx context.Context) {
@@ -514,12 +468,9 @@ func (r *fedRun) client(ctx, opsCtx context.Context, process int) {
 	if process >= r.cfg.ClientsA {
 		origin, dest = fedB, fedA
 	}
-	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(process)+1))
-	pace := time.Duration(float64(time.Second) / r.cfg.RatePerClient)
 	nodes := r.kernels[origin].Nodes()
 	token := r.wl.AgentToken(origin)
-	for n := 1; opsCtx.Err() == nil; n++ {
-		started := time.Now()
+	paced(opsCtx, r.cfg.Seed, process, r.cfg.RatePerClient, func(n int, rng *rand.Rand) {
 		node := nodes[rng.IntN(len(nodes))].Name
 		unique := fmt.Sprintf("%s-p%d-%d", r.runID, process, n)
 		var inv history.Op
@@ -530,13 +481,7 @@ func (r *fedRun) client(ctx, opsCtx context.Context, process int) {
 		}
 		inv.Process, inv.Node, inv.RequestID = process, node, fmt.Sprintf("%s-p%d-%d", r.runID, process, n)
 		r.performCall(ctx, origin, token, inv, r.cfg.OpTimeout)
-		if d := pace - time.Since(started); d > 0 {
-			select {
-			case <-opsCtx.Done():
-			case <-time.After(d):
-			}
-		}
-	}
+	})
 }
 
 // performCall records and performs a fed-call or fed-local op of an
@@ -547,9 +492,7 @@ func (r *fedRun) performCall(ctx context.Context, origin, token string, inv hist
 		r.fail("%v", err)
 		return inv
 	}
-	return r.record(inv, func(inv history.Op) history.Op {
-		octx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
+	return r.record(ctx, timeout, inv, func(octx context.Context, inv history.Op) history.Op {
 		if inv.F == checker.FFedLocal {
 			return r.wl.Local(octx, c, inv)
 		}
@@ -578,9 +521,7 @@ func (r *fedRun) revoke(ctx context.Context, domain string) (string, error) {
 	sovNode := r.kernels[fedSovereign].Nodes()[0].Name
 	read := func(n int) history.Op {
 		inv := history.Op{Process: fedRevokeProc, F: checker.FPassportRead, Key: domain, Node: sovNode, RequestID: fmt.Sprintf("%s-pp-read-%d", r.runID, n)}
-		return r.record(inv, func(inv history.Op) history.Op {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
+		return r.record(ctx, 10*time.Second, inv, func(cctx context.Context, inv history.Op) history.Op {
 			return r.wl.PassportRead(cctx, sov, nil, inv)
 		})
 	}
@@ -593,9 +534,7 @@ func (r *fedRun) revoke(ctx context.Context, domain string) (string, error) {
 	for attempt := 1; attempt <= 3; attempt++ {
 		inv := history.Op{Process: fedRevokeProc, F: checker.FPassportRevoke, Key: id, Value: domain, Node: sovNode,
 			RequestID: fmt.Sprintf("%s-revoke-%d", r.runID, attempt)}
-		last = r.record(inv, func(inv history.Op) history.Op {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
+		last = r.record(context.WithoutCancel(ctx), 10*time.Second, inv, func(cctx context.Context, inv history.Op) history.Op {
 			return r.wl.Revoke(cctx, sov, inv)
 		})
 		if last.Type != history.Info {
@@ -636,9 +575,7 @@ func (r *fedRun) awaitPeerKnows(ctx context.Context, peer, domain string) time.D
 			return -1
 		}
 		inv := history.Op{Process: fedRevokeProc, F: checker.FPassportRead, Key: domain, Node: n.Name, RequestID: fmt.Sprintf("%s-pp-known-%d", r.runID, i)}
-		out := r.record(inv, func(inv history.Op) history.Op {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
+		out := r.record(ctx, 2*time.Second, inv, func(cctx context.Context, inv history.Op) history.Op {
 			return r.wl.PassportRead(cctx, cl, nil, inv)
 		})
 		if out.Type == history.OK && out.Found {
@@ -721,9 +658,7 @@ func (r *fedRun) afterStanding(ctx context.Context) {
 	}
 	inv := history.Op{Process: fedFinalProc, F: checker.FPassportRead, Key: revoked, Node: r.kernels[fedSovereign].Nodes()[0].Name,
 		RequestID: r.runID + "-pp-read-final"}
-	rd := r.record(inv, func(inv history.Op) history.Op {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
+	rd := r.record(ctx, 10*time.Second, inv, func(cctx context.Context, inv history.Op) history.Op {
 		return r.wl.PassportRead(cctx, sov, own, inv)
 	})
 	if rd.Type != history.OK {
@@ -789,9 +724,7 @@ func (r *fedRun) readStatuses(ctx context.Context) {
 				}
 				inv := history.Op{Process: fedStatusProc, F: checker.FFedStatus, Key: fmt.Sprintf("%s/%d", dest, seq), Node: n.Name,
 					RequestID: fmt.Sprintf("%s-status-%s-%d-%d", r.runID, origin, seq, attempt)}
-				r.record(inv, func(inv history.Op) history.Op {
-					cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					defer cancel()
+				r.record(ctx, 5*time.Second, inv, func(cctx context.Context, inv history.Op) history.Op {
 					var out history.Op
 					out, err = r.wl.Status(cctx, cl, inv)
 					return out

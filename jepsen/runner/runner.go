@@ -62,42 +62,22 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.ReportsDir == "" {
-		c.ReportsDir = filepath.Join("jepsen", "reports")
-	}
-	if c.Label == "" {
-		c.Label = "jepsen"
-	}
-	if c.Duration <= 0 {
-		c.Duration = 3 * time.Minute
-	}
+	setDefault(&c.ReportsDir, filepath.Join("jepsen", "reports"))
+	setDefault(&c.Label, "jepsen")
+	setDefault(&c.Duration, 3*time.Minute)
 	if c.Workload == nil {
 		c.Workload = workload.KV{}
 	}
-	if c.Clients <= 0 {
-		c.Clients = 5
-	}
-	if c.OpTimeout <= 0 {
-		c.OpTimeout = 2 * time.Second
-	}
-	if c.Nodes <= 0 {
-		c.Nodes = 3
-	}
+	setDefault(&c.Clients, 5)
+	setDefault(&c.OpTimeout, 2*time.Second)
+	setDefault(&c.Nodes, 3)
 	if c.ProbePort == 0 {
 		c.ProbePort = 7990
 	}
-	if c.TrailingLogs == 0 {
-		c.TrailingLogs = 1024
-	}
-	if c.Chain == "" {
-		c.Chain = netfault.DefaultChain
-	}
-	if c.CheckTimeout <= 0 {
-		c.CheckTimeout = 2 * time.Minute
-	}
-	if c.MaxClockAhead <= 0 {
-		c.MaxClockAhead = 2*time.Second + 250*time.Millisecond
-	}
+	setDefault(&c.TrailingLogs, 1024)
+	setDefault(&c.Chain, netfault.DefaultChain)
+	setDefault(&c.CheckTimeout, 2*time.Minute)
+	setDefault(&c.MaxClockAhead, 2*time.Second+250*time.Millisecond)
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -203,13 +183,7 @@ func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Inp
 		r.fail("%v", err)
 		return in, nil, nil
 	}
-	// A nil *Firewall must reach the nemesis as a nil Network.
-	var nem *nemesis.Nemesis
-	if r.fw != nil {
-		nem = nemesis.New(procs{r.cl}, r.fw, r.probe, r.clock.Now, r.logf)
-	} else {
-		nem = nemesis.New(procs{r.cl}, nil, r.probe, r.clock.Now, r.logf)
-	}
+	nem := nemesis.New(procs{r.cl}, firewall[nemesis.Network](&r.base), r.probe, r.clock.Now, r.logf)
 
 	work := func(ctx, opsCtx context.Context, p int) { r.client(ctx, opsCtx, p, clients) }
 	inject := func(ctx context.Context, start time.Time) error { return nem.Run(ctx, sched, start) }
@@ -340,35 +314,19 @@ func (r *run) quiescent(ctx context.Context, ls []checker.NodeLedger) bool {
 
 // client runs one process's ops until opsCtx is done.
 func (r *run) client(ctx, opsCtx context.Context, process int, clients []*client.Client) {
-	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(process)+1))
-	var pace time.Duration
-	if r.cfg.RatePerClient > 0 {
-		pace = time.Duration(float64(time.Second) / r.cfg.RatePerClient)
-	}
-	for n := 1; opsCtx.Err() == nil; n++ {
+	paced(opsCtx, r.cfg.Seed, process, r.cfg.RatePerClient, func(n int, rng *rand.Rand) {
 		inv := r.gen.Next(process, rng)
 		node := rng.IntN(len(clients))
 		inv.Process, inv.Node = process, r.cl.Nodes()[node].Name
 		inv.RequestID = fmt.Sprintf("%s-p%d-%d", r.runID, process, n)
-		started := time.Now()
 		r.perform(ctx, clients[node], inv, r.cfg.OpTimeout)
-		if pace > 0 {
-			if d := pace - time.Since(started); d > 0 {
-				select {
-				case <-opsCtx.Done():
-				case <-time.After(d):
-				}
-			}
-		}
-	}
+	})
 }
 
 // perform records inv, performs it through c and records and returns its
 // completion (inv itself, unrecorded, if the history refused it).
 func (r *run) perform(ctx context.Context, c *client.Client, inv history.Op, timeout time.Duration) history.Op {
-	out, ok := r.recordOK(inv, func(inv history.Op) history.Op {
-		octx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
+	out, ok := r.recordOK(ctx, timeout, inv, func(octx context.Context, inv history.Op) history.Op {
 		return r.cfg.Workload.Invoke(octx, c, inv)
 	})
 	if ok {
