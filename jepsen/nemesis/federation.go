@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/dominus-kernel/dominus/jepsen/netfault"
@@ -43,37 +42,7 @@ const (
 // ParseFedKinds parses a comma-separated list of federation kinds (or
 // all, none). The result is deduplicated, in FedKinds order.
 func ParseFedKinds(s string) ([]Kind, error) {
-	set := map[Kind]bool{}
-	for _, w := range strings.Split(s, ",") {
-		w = strings.TrimSpace(strings.ToLower(w))
-		switch w {
-		case "":
-			continue
-		case "all":
-			for _, k := range FedKinds {
-				set[k] = true
-			}
-			continue
-		case "none":
-			continue
-		}
-		found := false
-		for _, k := range FedKinds {
-			if string(k) == w {
-				set[k], found = true, true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("nemesis: unknown federation fault %q (known: %s, or all, none)", w, KindNames(FedKinds))
-		}
-	}
-	var out []Kind
-	for _, k := range FedKinds {
-		if set[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
+	return parseKinds(s, FedKinds, map[string][]Kind{"all": FedKinds, "none": {}}, "federation fault", "all, none")
 }
 
 // FedStep is one planned federation fault.
