@@ -339,11 +339,7 @@ func (r *run) perform(ctx context.Context, c *client.Client, inv history.Op, tim
 // ops of process 2*Clients (after the final ops' processes), sent to the
 // nodes in turn, each within 10s.
 func (r *run) setupEnv(clients []*client.Client) workload.Env {
-	nodes := r.cl.Nodes()
-	names := make([]string, len(nodes))
-	for i, n := range nodes {
-		names[i] = n.Name
-	}
+	names := nodeNames(r.cl)
 	var mu sync.Mutex
 	count := 0
 	return workload.Env{
@@ -352,7 +348,7 @@ func (r *run) setupEnv(clients []*client.Client) workload.Env {
 		Perform: func(ctx context.Context, inv history.Op) history.Op {
 			mu.Lock()
 			defer mu.Unlock()
-			node := count % len(nodes)
+			node := count % len(names)
 			count++
 			inv.Process, inv.Node = 2*r.cfg.Clients, names[node]
 			inv.RequestID = fmt.Sprintf("%s-setup-%d", r.runID, count)
