@@ -16,7 +16,9 @@
 // vocabulary), the seeded schedule (Plan: the same seed, kinds and
 // duration give the same schedule), the execution of a schedule against
 // a Processes and a Network, and the record of every fault as it was
-// actually applied (which nodes, from when to when).
+// actually applied (which nodes, from when to when). Nemesis and
+// FedNemesis walk their schedules with one loop (schedule.go); each
+// supplies only how a step of its kinds is injected and undone.
 //
 // Invariants:
 //   - One fault at a time: each is undone before the next begins.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/dominus-kernel/dominus/jepsen/netfault"
@@ -44,37 +42,7 @@ const (
 // ParseFedKinds parses a comma-separated list of federation kinds (or
 // all, none). The result is deduplicated, in FedKinds order.
 func ParseFedKinds(s string) ([]Kind, error) {
-	set := map[Kind]bool{}
-	for _, w := range strings.Split(s, ",") {
-		w = strings.TrimSpace(strings.ToLower(w))
-		switch w {
-		case "":
-			continue
-		case "all":
-			for _, k := range FedKinds {
-				set[k] = true
-			}
-			continue
-		case "none":
-			continue
-		}
-		found := false
-		for _, k := range FedKinds {
-			if string(k) == w {
-				set[k], found = true, true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("nemesis: unknown federation fault %q (known: %s, or all, none)", w, KindNames(FedKinds))
-		}
-	}
-	var out []Kind
-	for _, k := range FedKinds {
-		if set[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
+	return parseKinds(s, FedKinds, map[string][]Kind{"all": FedKinds, "none": {}}, "federation fault", "all, none")
 }
 
 // FedStep is one planned federation fault.
@@ -237,33 +205,19 @@ type Revoker func(ctx context.Context, domain string) (string, error)
 
 // FedNemesis executes federation schedules.
 type FedNemesis struct {
+	core
 	procs  FedProcesses
 	net    UDPNetwork // nil: bus cuts fail
 	probe  UDPProbe
 	revoke Revoker
-	now    func() int64
-	logf   func(format string, args ...any)
 	a, b   string
-
-	mu     sync.Mutex
-	faults []Fault
 }
 
 // NewFed returns a federation nemesis for domains a and b (b is the
 // target of kills and of the revocation). net and probe may be nil when
 // the schedule has no bus cuts, revoke when it has no revocation.
 func NewFed(procs FedProcesses, net UDPNetwork, probe UDPProbe, revoke Revoker, a, b string, now func() int64, logf func(string, ...any)) *FedNemesis {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	return &FedNemesis{procs: procs, net: net, probe: probe, revoke: revoke, now: now, logf: logf, a: a, b: b}
-}
-
-// Faults returns the faults applied so far.
-func (n *FedNemesis) Faults() []Fault {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Fault(nil), n.faults...)
+	return &FedNemesis{core: newCore(now, logf), procs: procs, net: net, probe: probe, revoke: revoke, a: a, b: b}
 }
 
 // Run executes the schedule's steps in order, each at its offset from
@@ -271,15 +225,7 @@ func (n *FedNemesis) Faults() []Fault {
 // of the schedule, at the first error, or when ctx is done; the step in
 // progress is undone first.
 func (n *FedNemesis) Run(ctx context.Context, s FedSchedule, start time.Time) error {
-	for _, st := range s.Steps {
-		if err := sleepUntil(ctx, start.Add(st.At)); err != nil {
-			return nil
-		}
-		if err := n.step(ctx, st); err != nil {
-			return fmt.Errorf("nemesis: %s: %w", st.Kind, err)
-		}
-	}
-	return nil
+	return walk(ctx, &n.core, s.Steps, start, n.inject)
 }
 
 // busPairs are the address pairs a bus cut in direction dir drops.
@@ -301,18 +247,19 @@ func (n *FedNemesis) busPairs(dir string) []netfault.Pair {
 	return append(netfault.CrossPairs(a, b), netfault.CrossPairs(b, a)...)
 }
 
-func (n *FedNemesis) step(ctx context.Context, st FedStep) error {
-	f := Fault{Kind: st.Kind}
+// inject applies st (see injector); the revocation is permanent.
+func (n *FedNemesis) inject(ctx context.Context, st FedStep) (Fault, func() error, error) {
+	var f Fault
 	uctx := context.WithoutCancel(ctx)
 	var undo func() error
 	switch st.Kind {
 	case BusCut:
 		if n.net == nil || n.probe == nil {
-			return errors.New("no network control: iptables is required for a bus cut")
+			return f, nil, errors.New("no network control: iptables is required for a bus cut")
 		}
 		pairs := n.busPairs(st.Direction)
 		if len(pairs) == 0 {
-			return fmt.Errorf("bus cut %s between %s and %s cuts nothing", st.Direction, n.a, n.b)
+			return f, nil, fmt.Errorf("bus cut %s between %s and %s cuts nothing", st.Direction, n.a, n.b)
 		}
 		switch st.Direction {
 		case DirAToB:
@@ -326,11 +273,11 @@ func (n *FedNemesis) step(ctx context.Context, st FedStep) error {
 		for _, p := range pairs {
 			f.Cuts = append(f.Cuts, "udp "+p.String())
 			if err := n.net.DropUDP(p.Src, p.Dst); err != nil {
-				return errors.Join(err, n.healNetwork(ctx))
+				return f, nil, errors.Join(err, n.healNetwork(ctx))
 			}
 		}
 		if err := n.probe.ExpectUDPBlocked(ctx, pairs); err != nil {
-			return errors.Join(fmt.Errorf("bus cut not in effect after adding its rules: %w", err), n.healNetwork(ctx))
+			return f, nil, errors.Join(fmt.Errorf("bus cut not in effect after adding its rules: %w", err), n.healNetwork(ctx))
 		}
 		undo = func() error { return n.healNetwork(uctx) }
 	case KillDomainLeader:
@@ -338,75 +285,37 @@ func (n *FedNemesis) step(ctx context.Context, st FedStep) error {
 		if target == "" {
 			nodes := n.procs.DomainNodes(n.b)
 			if len(nodes) == 0 {
-				return fmt.Errorf("domain %s has no nodes", n.b)
+				return f, nil, fmt.Errorf("domain %s has no nodes", n.b)
 			}
 			target, note = nodes[0], " (no leader; first node)"
 		}
 		f.Desc, f.Nodes = fmt.Sprintf("kill -9 %s%s of %s, restart after %s", target, note, n.b, st.Hold.Round(time.Millisecond)), []string{target}
 		if err := n.procs.Kill(target); err != nil {
-			return err
+			return f, nil, err
 		}
 		undo = func() error { return n.procs.Start(target) }
 	case RevokePassport:
 		if n.revoke == nil {
-			return errors.New("no revoker: the run cannot revoke passports")
+			return f, nil, errors.New("no revoker: the run cannot revoke passports")
 		}
 		desc, err := n.revoke(ctx, n.b)
 		if err != nil {
-			return err
+			return f, nil, err
 		}
 		f.Desc = desc + " (permanent)"
-		f.Start = n.now()
-		f.End = f.Start
-		n.mu.Lock()
-		n.faults = append(n.faults, f)
-		n.mu.Unlock()
-		n.logf("nemesis: %s: %s", st.Kind, f.Desc)
-		return nil
+		return f, nil, nil
 	default:
-		return fmt.Errorf("unknown federation fault kind %q", st.Kind)
+		return f, nil, fmt.Errorf("unknown federation fault kind %q", st.Kind)
 	}
-	f.Start = n.now()
-	n.logf("nemesis: %s: %s", st.Kind, f.Desc)
-	_ = sleepFor(ctx, st.Hold) // a cancelled run still undoes the fault
-	err := undo()
-	f.End = n.now()
-	n.mu.Lock()
-	n.faults = append(n.faults, f)
-	n.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("undo %s: %w", f.Desc, err)
-	}
-	n.logf("nemesis: %s undone after %.1fs", st.Kind, float64(f.End-f.Start)/1e9)
-	return nil
+	return f, undo, nil
 }
 
 func (n *FedNemesis) leader(ctx context.Context, domain string, limit time.Duration) string {
-	deadline := time.Now().Add(limit)
-	for {
-		if l := n.procs.DomainLeader(ctx, domain); l != "" || time.Now().After(deadline) {
-			return l
-		}
-		if sleepFor(ctx, 100*time.Millisecond) != nil {
-			return ""
-		}
-	}
+	return pollLeader(ctx, limit, func(ctx context.Context) string { return n.procs.DomainLeader(ctx, domain) })
 }
 
 func (n *FedNemesis) healNetwork(ctx context.Context) error {
-	if n.net == nil {
-		return nil
-	}
-	if err := n.net.Heal(); err != nil {
-		return err
-	}
-	if n.probe == nil {
-		return nil
-	}
-	if err := n.probe.ExpectOpen(ctx, n.busPairs(DirBoth), 5); err != nil {
-		return fmt.Errorf("bus still cut after removing every rule: %w", err)
-	}
-	return nil
+	return healNetwork(ctx, n.net, n.probe, func() []netfault.Pair { return n.busPairs(DirBoth) }, "bus")
 }
 
 // Heal removes every rule (and proves the bus open both ways) and starts
@@ -424,19 +333,4 @@ func (n *FedNemesis) Heal(ctx context.Context) error {
 }
 
 // FedSummary counts federation faults by kind ("bus-cut=2 ...").
-func FedSummary(fs []Fault) string {
-	count := map[Kind]int{}
-	for _, f := range fs {
-		count[f.Kind]++
-	}
-	var parts []string
-	for _, k := range FedKinds {
-		if count[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", k, count[k]))
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, " ")
-}
+func FedSummary(fs []Fault) string { return summarize(fs, FedKinds) }

@@ -70,6 +70,13 @@ func (k Kind) Network() bool {
 // partition, pause, none); the kinds of OptInKinds are only taken when
 // named. The result is deduplicated, in KnownKinds order.
 func ParseKinds(s string) ([]Kind, error) {
+	return parseKinds(s, KnownKinds, aliases, "fault", "all, partition, pause, none")
+}
+
+// parseKinds parses a comma-separated list of the known kinds and the
+// aliases; what and aliasNames word the error. The result is
+// deduplicated, in known order.
+func parseKinds(s string, known []Kind, aliases map[string][]Kind, what, aliasNames string) ([]Kind, error) {
 	set := map[Kind]bool{}
 	for _, w := range strings.Split(s, ",") {
 		w = strings.TrimSpace(strings.ToLower(w))
@@ -83,17 +90,17 @@ func ParseKinds(s string) ([]Kind, error) {
 			continue
 		}
 		found := false
-		for _, k := range KnownKinds {
+		for _, k := range known {
 			if string(k) == w {
 				set[k], found = true, true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("nemesis: unknown fault %q (known: %s, or all, partition, pause, none)", w, KindNames(KnownKinds))
+			return nil, fmt.Errorf("nemesis: unknown %s %q (known: %s, or %s)", what, w, KindNames(known), aliasNames)
 		}
 	}
 	var out []Kind
-	for _, k := range KnownKinds {
+	for _, k := range known {
 		if set[k] {
 			out = append(out, k)
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/dominus-kernel/dominus/jepsen/netfault"
@@ -53,16 +51,14 @@ type Fault struct {
 
 // Nemesis executes schedules.
 type Nemesis struct {
+	core
 	procs Processes
 	net   Network // nil: network kinds fail
 	probe Probe
-	now   func() int64
-	logf  func(format string, args ...any)
 
-	mu     sync.Mutex
-	faults []Fault
 	// removed holds nodes a membership step took out of the
-	// configuration that have not rejoined; members counts those steps.
+	// configuration that have not rejoined; members counts those steps
+	// (both guarded by mu).
 	removed map[string]bool
 	members int
 	// snapshotWait bounds each wait of a snapshot-lag step.
@@ -72,17 +68,7 @@ type Nemesis struct {
 // New returns a nemesis. net and probe may be nil when the schedule has
 // no network kinds; now reads the run clock in ns.
 func New(procs Processes, net Network, probe Probe, now func() int64, logf func(string, ...any)) *Nemesis {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	return &Nemesis{procs: procs, net: net, probe: probe, now: now, logf: logf, snapshotWait: snapshotWait}
-}
-
-// Faults returns the faults applied so far.
-func (n *Nemesis) Faults() []Fault {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Fault(nil), n.faults...)
+	return &Nemesis{core: newCore(now, logf), procs: procs, net: net, probe: probe, snapshotWait: snapshotWait}
 }
 
 // Run executes the schedule's steps in order, each at its offset from
@@ -90,21 +76,14 @@ func (n *Nemesis) Faults() []Fault {
 // after its hold. It returns at the end of the schedule, at the first
 // error, or when ctx is done; the step in progress is undone first.
 func (n *Nemesis) Run(ctx context.Context, s Schedule, start time.Time) error {
-	for _, st := range s.Steps {
-		if err := sleepUntil(ctx, start.Add(st.At)); err != nil {
-			return nil
-		}
-		if err := n.step(ctx, st); err != nil {
-			return fmt.Errorf("nemesis: %s: %w", st.Kind, err)
-		}
-	}
-	return nil
+	return walk(ctx, &n.core, s.Steps, start, n.inject)
 }
 
-func (n *Nemesis) step(ctx context.Context, st Step) error {
+// inject applies st (see injector).
+func (n *Nemesis) inject(ctx context.Context, st Step) (Fault, func() error, error) {
 	names := n.procs.Names()
 	if st.Node < 0 || st.Node >= len(names) {
-		return fmt.Errorf("step targets node %d of %d", st.Node, len(names))
+		return Fault{}, nil, fmt.Errorf("step targets node %d of %d", st.Node, len(names))
 	}
 	target := names[st.Node]
 	note := ""
@@ -115,18 +94,18 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 			note = " (no leader; planned fallback)"
 		}
 	}
-	f := Fault{Kind: st.Kind}
+	var f Fault
 	var undo func() error
 	// Undo runs even when the run is being cancelled.
 	uctx := context.WithoutCancel(ctx)
 	switch st.Kind {
 	case PartitionLeader, PartitionOne, PartitionHalves, PartitionBridge, PartitionRing, PartitionOneWay, Loss, Latency:
 		if n.net == nil || n.probe == nil {
-			return errors.New("no network control: iptables is required for this fault")
+			return f, nil, errors.New("no network control: iptables is required for this fault")
 		}
 		cuts, desc, nodes := n.cuts(st, target)
 		if len(cuts) == 0 {
-			return fmt.Errorf("%s cuts nothing", desc)
+			return f, nil, fmt.Errorf("%s cuts nothing", desc)
 		}
 		f.Desc, f.Nodes = desc+note, nodes
 		for _, c := range cuts {
@@ -141,7 +120,7 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 				err = n.net.Drop(c.Src, c.Dst)
 			}
 			if err != nil {
-				return errors.Join(err, n.healNetwork(ctx))
+				return f, nil, errors.Join(err, n.healNetwork(ctx))
 			}
 		}
 		switch st.Kind {
@@ -149,24 +128,24 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 		case Latency:
 			// Every delayed pair is delayed both ways.
 			if err := n.probe.ExpectDelayed(ctx, cuts, st.Delay, true); err != nil {
-				return errors.Join(fmt.Errorf("latency not in effect after adding its rules: %w", err), n.healNetwork(ctx))
+				return f, nil, errors.Join(fmt.Errorf("latency not in effect after adding its rules: %w", err), n.healNetwork(ctx))
 			}
 		default:
 			if err := n.probe.ExpectBlocked(ctx, cuts); err != nil {
-				return errors.Join(fmt.Errorf("partition not in effect after adding its rules: %w", err), n.healNetwork(ctx))
+				return f, nil, errors.Join(fmt.Errorf("partition not in effect after adding its rules: %w", err), n.healNetwork(ctx))
 			}
 		}
 		undo = func() error { return n.healNetwork(uctx) }
 	case Kill:
 		f.Desc, f.Nodes = fmt.Sprintf("kill -9 %s%s, restart after %s", target, note, st.Hold.Round(time.Millisecond)), []string{target}
 		if err := n.procs.Kill(target); err != nil {
-			return err
+			return f, nil, err
 		}
 		undo = func() error { return n.procs.Start(target, 0) }
 	case PauseShort, PauseLong:
 		f.Desc, f.Nodes = fmt.Sprintf("SIGSTOP %s%s for %s", target, note, st.Hold.Round(time.Millisecond)), []string{target}
 		if err := n.procs.Pause(target); err != nil {
-			return err
+			return f, nil, err
 		}
 		undo = func() error { return n.procs.Resume(target) }
 	case Membership:
@@ -175,52 +154,32 @@ func (n *Nemesis) step(ctx context.Context, st Step) error {
 			target, note, st.Hold.Round(time.Millisecond)), []string{target}
 		u, err := n.removeMember(ctx, target)
 		if err != nil {
-			return err
+			return f, nil, err
 		}
 		undo = func() error { return u(uctx) }
 	case SnapshotLag:
 		target, note = n.follower(ctx, st.Node)
 		desc, u, err := n.snapshotLag(ctx, target)
 		if err != nil {
-			return err
+			return f, nil, err
 		}
 		f.Desc, f.Nodes = desc+note, []string{target}
 		undo = func() error { return u(uctx) }
 	case Clock:
 		f.Desc, f.Nodes = fmt.Sprintf("restart %s%s with clock offset %s", target, note, st.ClockOffset), []string{target}
 		if err := n.restart(target, st.ClockOffset); err != nil {
-			return err
+			return f, nil, err
 		}
 		undo = func() error { return n.restart(target, 0) }
 	default:
-		return fmt.Errorf("unknown fault kind %q", st.Kind)
+		return f, nil, fmt.Errorf("unknown fault kind %q", st.Kind)
 	}
-	f.Start = n.now()
-	n.logf("nemesis: %s: %s", st.Kind, f.Desc)
-	_ = sleepFor(ctx, st.Hold) // a cancelled run still undoes the fault
-	err := undo()
-	f.End = n.now()
-	n.mu.Lock()
-	n.faults = append(n.faults, f)
-	n.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("undo %s: %w", f.Desc, err)
-	}
-	n.logf("nemesis: %s undone after %.1fs", st.Kind, float64(f.End-f.Start)/1e9)
-	return nil
+	return f, undo, nil
 }
 
 // leader polls for a node that reports itself leader, up to limit.
 func (n *Nemesis) leader(ctx context.Context, limit time.Duration) string {
-	deadline := time.Now().Add(limit)
-	for {
-		if l := n.procs.Leader(ctx); l != "" || time.Now().After(deadline) {
-			return l
-		}
-		if sleepFor(ctx, 100*time.Millisecond) != nil {
-			return ""
-		}
-	}
+	return pollLeader(ctx, limit, n.procs.Leader)
 }
 
 func (n *Nemesis) restart(name string, offset time.Duration) error {
@@ -329,23 +288,13 @@ func (n *Nemesis) cuts(st Step, target string) ([]netfault.Pair, string, []strin
 }
 
 func (n *Nemesis) healNetwork(ctx context.Context) error {
-	if n.net == nil {
-		return nil
-	}
-	if err := n.net.Heal(); err != nil {
-		return err
-	}
-	if n.probe == nil {
-		return nil
-	}
-	var ips []string
-	for _, nm := range n.procs.Names() {
-		ips = append(ips, n.procs.IP(nm))
-	}
-	if err := n.probe.ExpectOpen(ctx, netfault.AllPairs(ips), 5); err != nil {
-		return fmt.Errorf("network still cut after removing every rule: %w", err)
-	}
-	return nil
+	return healNetwork(ctx, n.net, n.probe, func() []netfault.Pair {
+		var ips []string
+		for _, nm := range n.procs.Names() {
+			ips = append(ips, n.procs.IP(nm))
+		}
+		return netfault.AllPairs(ips)
+	}, "network")
 }
 
 // Heal undoes everything a schedule may have left: resumes paused
@@ -377,37 +326,4 @@ func (n *Nemesis) Heal(ctx context.Context) error {
 }
 
 // Summary counts faults by kind ("kill=2 loss=1").
-func Summary(fs []Fault) string {
-	count := map[Kind]int{}
-	for _, f := range fs {
-		count[f.Kind]++
-	}
-	var parts []string
-	for _, k := range KnownKinds {
-		if count[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", k, count[k]))
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, " ")
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	return sleepFor(ctx, time.Until(t))
-}
-
-func sleepFor(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
-}
+func Summary(fs []Fault) string { return summarize(fs, KnownKinds) }

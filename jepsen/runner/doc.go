@@ -11,6 +11,12 @@
 // domain kernels, the fed workload, the federation nemesis and checkers,
 // per-kernel ledger checks and one report folder.
 //
+// Both runs embed base (base.go): the report folder and run.log, the
+// log and the harness failures, the iptables chain and probes, the
+// history, the ops-under-faults and heal phases, the final ledger reads,
+// the verdicts' frame and the report files. What differs (the kernels,
+// the workload, the nemesis, the checkers) stays with each run.
+//
 // Invariants:
 //   - Whatever happens (a checker fails, the harness errs, the context
 //     is cancelled) the faults are healed, the iptables chain is removed

@@ -3,15 +3,12 @@ package runner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dominus-kernel/dominus/api"
@@ -94,69 +91,29 @@ type FedConfig struct {
 }
 
 func (c *FedConfig) defaults() {
-	if c.ReportsDir == "" {
-		c.ReportsDir = filepath.Join("jepsen", "reports")
-	}
-	if c.Label == "" {
-		c.Label = "federation"
-	}
-	if c.Duration <= 0 {
-		c.Duration = 45 * time.Second
-	}
-	if c.ClientsA <= 0 {
-		c.ClientsA = 3
-	}
-	if c.ClientsB <= 0 {
-		c.ClientsB = 2
-	}
-	if c.RatePerClient <= 0 {
-		c.RatePerClient = 2
-	}
-	if c.OpTimeout <= 0 {
-		c.OpTimeout = 3 * time.Second
-	}
-	if c.SovereignNodes <= 0 {
-		c.SovereignNodes = 1
-	}
-	if c.DomainNodes <= 0 {
-		c.DomainNodes = 3
-	}
-	if c.SovereignPrefix == "" {
-		c.SovereignPrefix = "127.0.91"
-	}
-	if c.APrefix == "" {
-		c.APrefix = "127.0.92"
-	}
-	if c.BPrefix == "" {
-		c.BPrefix = "127.0.93"
-	}
+	setDefault(&c.ReportsDir, filepath.Join("jepsen", "reports"))
+	setDefault(&c.Label, "federation")
+	setDefault(&c.Duration, 45*time.Second)
+	setDefault(&c.ClientsA, 3)
+	setDefault(&c.ClientsB, 2)
+	setDefault(&c.RatePerClient, 2)
+	setDefault(&c.OpTimeout, 3*time.Second)
+	setDefault(&c.SovereignNodes, 1)
+	setDefault(&c.DomainNodes, 3)
+	setDefault(&c.SovereignPrefix, "127.0.91")
+	setDefault(&c.APrefix, "127.0.92")
+	setDefault(&c.BPrefix, "127.0.93")
 	if c.ProbePort == 0 {
 		c.ProbePort = 7990
 	}
-	if c.Chain == "" {
-		c.Chain = netfault.DefaultChain
-	}
-	if c.PassportLifetime <= 0 {
-		c.PassportLifetime = 20 * time.Second
-	}
-	if c.RenewEvery <= 0 {
-		c.RenewEvery = time.Second
-	}
-	if c.StandingSlack <= 0 {
-		c.StandingSlack = DefaultStandingSlack
-	}
-	if c.MaxExpiryWait <= 0 {
-		c.MaxExpiryWait = 2 * time.Minute
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 60 * time.Second
-	}
-	if c.CheckTimeout <= 0 {
-		c.CheckTimeout = 2 * time.Minute
-	}
-	if c.MaxClockAhead <= 0 {
-		c.MaxClockAhead = 2*time.Second + 250*time.Millisecond
-	}
+	setDefault(&c.Chain, netfault.DefaultChain)
+	setDefault(&c.PassportLifetime, 20*time.Second)
+	setDefault(&c.RenewEvery, time.Second)
+	setDefault(&c.StandingSlack, DefaultStandingSlack)
+	setDefault(&c.MaxExpiryWait, 2*time.Minute)
+	setDefault(&c.DrainTimeout, 60*time.Second)
+	setDefault(&c.CheckTimeout, 2*time.Minute)
+	setDefault(&c.MaxClockAhead, 2*time.Second+250*time.Millisecond)
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -176,41 +133,19 @@ const (
 )
 
 type fedRun struct {
-	cfg   FedConfig
-	dir   string
-	logw  io.Writer
-	clock *history.Clock
-	runID string
+	base
+	cfg FedConfig
 
 	kernels map[string]*cluster.Cluster
 	order   []string // sovereign, a, b
-	fw      *netfault.Firewall
-	probe   *netfault.Prober
-	rec     *history.Recorder
 	wl      *workload.Fed
 	opToken string // the sovereign operator alice's token
 
 	agents map[string]func(node, token string) (*client.Client, error)
 
-	mu      sync.Mutex
-	harness []string
+	// guarded by mu
 	revoked string // the domain whose passport was revoked
 	calls   map[string]int
-}
-
-func (r *fedRun) logf(format string, args ...any) {
-	line := fmt.Sprintf("[%7.2fs] ", float64(r.clock.Now())/1e9) + fmt.Sprintf(format, args...) + "\n"
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	io.WriteString(r.logw, line)
-}
-
-func (r *fedRun) fail(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	r.logf("HARNESS FAILURE: %s", msg)
-	r.mu.Lock()
-	r.harness = append(r.harness, msg)
-	r.mu.Unlock()
 }
 
 // RunFederation performs one federation run and writes its report: a
@@ -222,59 +157,31 @@ func (r *fedRun) fail(format string, args ...any) {
 // could be produced.
 func RunFederation(ctx context.Context, cfg FedConfig) (*Result, error) {
 	cfg.defaults()
-	stamp := time.Now().UTC().Format("20060102T150405Z")
-	dir, err := filepath.Abs(filepath.Join(cfg.ReportsDir, fmt.Sprintf("%s-%s-seed%d", stamp, cfg.Label, cfg.Seed)))
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	runLog, err := os.Create(filepath.Join(dir, "run.log"))
+	r := &fedRun{cfg: cfg, kernels: map[string]*cluster.Cluster{}, wl: &workload.Fed{},
+		agents: map[string]func(string, string) (*client.Client, error){}, calls: map[string]int{}}
+	runLog, err := r.open(cfg.ReportsDir, cfg.Label, cfg.Seed, cfg.Chain, cfg.Out, "f")
 	if err != nil {
 		return nil, err
 	}
 	defer runLog.Close()
-	r := &fedRun{cfg: cfg, dir: dir, logw: io.MultiWriter(cfg.Out, runLog), clock: history.NewClock(),
-		runID: fmt.Sprintf("f%x", time.Now().UnixNano()&0xffffffffff), kernels: map[string]*cluster.Cluster{},
-		wl: &workload.Fed{}, agents: map[string]func(string, string) (*client.Client, error){}, calls: map[string]int{}}
-	res := &Result{Dir: dir, Repro: cfg.Repro}
+	res := &Result{Dir: r.dir, Repro: cfg.Repro}
 	r.logf("%s run: seed %d, %s of ops, nemesis %s, clients %d in a and %d in b, passports live %s (bound %s), report in %s",
-		cfg.Label, cfg.Seed, cfg.Duration, kindsOrNone(cfg.Kinds), cfg.ClientsA, cfg.ClientsB, cfg.PassportLifetime, cfg.Bound(), dir)
+		cfg.Label, cfg.Seed, cfg.Duration, kindsOrNone(cfg.Kinds), cfg.ClientsA, cfg.ClientsB, cfg.PassportLifetime, cfg.Bound(), r.dir)
 
 	sched := nemesis.FedPlan(nemesis.FedPlanConfig{Seed: cfg.Seed, Kinds: cfg.Kinds, Duration: cfg.Duration, A: fedA, B: fedB, RevokeAt: cfg.RevokeAt})
-	if err := writeJSON(filepath.Join(dir, "schedule.json"), sched); err != nil {
+	if err := writeSchedule(&r.base, sched, sched.Steps); err != nil {
 		return nil, err
-	}
-	r.logf("schedule (seed %d, %d steps):", cfg.Seed, len(sched.Steps))
-	for _, st := range sched.Steps {
-		r.logf("  %s", st)
 	}
 
 	in, faults, phases, perKernel := r.execute(ctx, sched)
 	r.cleanup()
-	in.Dir = dir
-	res.Stats = r.stats(in, faults)
-	if res.Stats.OK == 0 {
-		r.fail("no client op succeeded: nothing was tested")
-	}
-
-	r.logf("checking %d history lines", len(in.History))
-	verdicts := r.check(ctx, in, perKernel, faults)
-	r.mu.Lock()
-	harness := append([]string(nil), r.harness...)
-	r.mu.Unlock()
-	hv := checker.Verdict{Checker: "harness", Valid: len(harness) == 0, Summary: "federation up, faults applied, probed and healed; kernels operated as planned"}
-	if !hv.Valid {
-		hv.Violations, hv.ViolationCount = harness, len(harness)
-		hv.Summary = fmt.Sprintf("%d harness failure(s); first: %s", len(harness), harness[0])
-	}
-	verdicts = append([]checker.Verdict{hv}, verdicts...)
-	res.Verdicts, res.Valid = verdicts, checker.AllValid(verdicts)
-	r.writeReport(res, in, sched, faults, phases, perKernel)
+	r.judge(res, in, tally(in, cfg.ClientsA+cfg.ClientsB, nil, nemesis.FedSummary(faults)), func() []checker.Verdict {
+		return r.check(ctx, in, perKernel, faults)
+	}, "federation up, faults applied, probed and healed; kernels operated as planned")
+	r.report(res, in, faults, phases, perKernel)
 	if res.Valid && !cfg.KeepData {
 		for _, k := range r.order {
-			os.RemoveAll(filepath.Join(dir, k, "data"))
+			os.RemoveAll(filepath.Join(r.dir, k, "data"))
 		}
 	}
 	return res, nil
@@ -293,10 +200,8 @@ type kernelInput struct {
 func (r *fedRun) domainNodes() map[string][]string {
 	out := map[string][]string{}
 	for _, d := range []string{fedA, fedB} {
-		if c := r.kernels[d]; c != nil {
-			for _, n := range c.Nodes() {
-				out[d] = append(out[d], n.Name)
-			}
+		if ns := (fedProcs{r}).DomainNodes(d); len(ns) > 0 {
+			out[d] = ns
 		}
 	}
 	return out
@@ -443,26 +348,17 @@ func (r *fedRun) nodeClient(k, node, token string) (*client.Client, error) {
 func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*checker.Input, []nemesis.Fault, []report.Span, []kernelInput) {
 	cfg := r.cfg
 	in := &checker.Input{StartWall: r.clock.Start()}
-	var phases []report.Span
-	var err error
 	needNet := false
 	for _, k := range cfg.Kinds {
 		needNet = needNet || k == nemesis.BusCut
 	}
-	if needNet {
-		if r.fw, err = netfault.Open(cfg.Chain); err != nil {
-			r.fail("bus cuts were requested but cannot be injected: %v", err)
-			return in, nil, nil, nil
-		}
-		r.logf("iptables chain %s installed (jumped to from INPUT and OUTPUT)", cfg.Chain)
-	}
 	ips := r.allIPs()
-	if r.probe, err = netfault.NewProber(ips, cfg.ProbePort, 0); err != nil {
-		r.fail("probe listeners: %v", err)
+	if err := r.openNetwork(needNet, "bus cuts", ips, cfg.ProbePort); err != nil {
+		r.fail("%v", err)
 		return in, nil, nil, nil
 	}
-	if err := r.probe.ExpectOpen(ctx, netfault.AllPairs(ips), 3); err != nil {
-		r.fail("node addresses do not reach each other before any fault: %v", err)
+	if err := r.pathsOpen(ctx, ips); err != nil {
+		r.fail("%v", err)
 		return in, nil, nil, nil
 	}
 	upStart := r.clock.Now()
@@ -470,77 +366,30 @@ func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*check
 		r.fail("%v", err)
 		return in, nil, nil, r.collect(ctx, in)
 	}
-	phases = append(phases, report.Span{Label: "federation up", Group: "phase", Start: upStart, End: r.clock.Now()})
-
-	f, err := os.Create(filepath.Join(r.dir, "history.jsonl"))
+	phases := []report.Span{{Label: "federation up", Group: "phase", Start: upStart, End: r.clock.Now()}}
+	hist, err := r.openHistory()
 	if err != nil {
 		r.fail("%v", err)
 		return in, nil, nil, r.collect(ctx, in)
 	}
-	defer f.Close()
-	r.rec = history.NewRecorder(r.clock, f)
-	roots := map[string]*client.Client{}
-	for _, d := range []string{fedA, fedB} {
-		c := r.kernels[d]
-		if roots[d], err = c.Client(c.Nodes()[0], 10*time.Second); err != nil {
-			r.fail("%v", err)
-			return in, nil, nil, r.collect(ctx, in)
+	defer hist.Close()
+	if err := r.setup(ctx); err != nil {
+		r.fail("%v", err)
+		return in, nil, nil, r.collect(ctx, in)
+	}
+
+	nem := nemesis.NewFed(fedProcs{r}, firewall[nemesis.UDPNetwork](&r.base), r.probe, r.revoke, fedA, fedB, r.clock.Now, r.logf)
+	inject := func(ctx context.Context, start time.Time) error { return nem.Run(ctx, sched, start) }
+	phases = append(phases, r.underFaults(ctx, cfg.Duration, cfg.ClientsA+cfg.ClientsB, r.client, inject))
+	phases = append(phases, r.healPhase(ctx, nem.Heal, func(hctx context.Context) {
+		for _, k := range r.order {
+			if _, err := r.kernels[k].WaitConverged(hctx, 60*time.Second); err != nil {
+				r.fail("%s after heal: %v", k, err)
+			}
 		}
-	}
-	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
-	err = r.wl.Setup(sctx, roots)
-	scancel()
-	if err != nil {
-		r.fail("workload setup: %v", err)
-		return in, nil, nil, r.collect(ctx, in)
-	}
-	r.logf("workload fed set up: agents in a and b, each granted kv.put on the other's fed/*")
+	}, "healed; every rule removed, the bus open both ways, every node running"))
 
-	var nem *nemesis.FedNemesis
-	procs := fedProcs{r}
-	if r.fw != nil {
-		nem = nemesis.NewFed(procs, r.fw, r.probe, r.revoke, fedA, fedB, r.clock.Now, r.logf)
-	} else {
-		nem = nemesis.NewFed(procs, nil, r.probe, r.revoke, fedA, fedB, r.clock.Now, r.logf)
-	}
-
-	opsStart := time.Now()
-	opsStartNs := r.clock.Now()
-	opsCtx, cancel := context.WithDeadline(ctx, opsStart.Add(cfg.Duration))
-	var wg sync.WaitGroup
-	for p := 0; p < cfg.ClientsA+cfg.ClientsB; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.client(ctx, opsCtx, p)
-		}()
-	}
-	nemErr := make(chan error, 1)
-	go func() { nemErr <- nem.Run(opsCtx, sched, opsStart) }()
-	r.logf("%d clients running for %s", cfg.ClientsA+cfg.ClientsB, cfg.Duration)
-	if err := <-nemErr; err != nil {
-		r.fail("%v", err)
-		cancel()
-	}
-	wg.Wait()
-	cancel()
-	phases = append(phases, report.Span{Label: "ops under faults", Group: "phase", Start: opsStartNs, End: r.clock.Now()})
-
-	healStart := r.clock.Now()
 	after := context.WithoutCancel(ctx)
-	hctx, hcancel := context.WithTimeout(after, 90*time.Second)
-	if err := nem.Heal(hctx); err != nil {
-		r.fail("heal: %v", err)
-	}
-	for _, k := range r.order {
-		if _, err := r.kernels[k].WaitConverged(hctx, 60*time.Second); err != nil {
-			r.fail("%s after heal: %v", k, err)
-		}
-	}
-	hcancel()
-	phases = append(phases, report.Span{Label: "heal", Group: "phase", Start: healStart, End: r.clock.Now()})
-	r.logf("healed; every rule removed, the bus open both ways, every node running")
-
 	if ctx.Err() == nil {
 		finalStart := r.clock.Now()
 		r.drain(after)
@@ -556,6 +405,26 @@ func (r *fedRun) execute(ctx context.Context, sched nemesis.FedSchedule) (*check
 	return in, nem.Faults(), phases, perKernel
 }
 
+// setup sets the fed workload up through the first node of each domain.
+func (r *fedRun) setup(ctx context.Context) error {
+	roots := map[string]*client.Client{}
+	for _, d := range []string{fedA, fedB} {
+		c := r.kernels[d]
+		var err error
+		if roots[d], err = c.Client(c.Nodes()[0], 10*time.Second); err != nil {
+			return err
+		}
+	}
+	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+	err := r.wl.Setup(sctx, roots)
+	scancel()
+	if err != nil {
+		return fmt.Errorf("workload setup: %w", err)
+	}
+	r.logf("workload fed set up: agents in a and b, each granted kv.put on the other's fed/*")
+	return nil
+}
+
 // collect reads every kernel's ledgers (read again while replicas
 // disagree: the sovereign and the domains keep recording renewals), the
 // agents' leadership claims, and stops the processes (recording exits).
@@ -565,41 +434,13 @@ func (r *fedRun) collect(ctx context.Context, in *checker.Input) []kernelInput {
 	var out []kernelInput
 	for _, k := range r.order {
 		c := r.kernels[k]
-		ki := kernelInput{name: k}
-		for _, n := range c.Nodes() {
-			ki.nodes = append(ki.nodes, n.Name)
-		}
-		for attempt := 1; attempt <= 5; attempt++ {
-			converged := true
-			if _, err := c.WaitConverged(fctx, 30*time.Second); err != nil {
-				r.logf("%s before reading the ledgers: %v", k, err)
-				converged = false
-			}
-			ki.ledgers = make([]checker.NodeLedger, len(c.Nodes()))
-			var wg sync.WaitGroup
-			for i, n := range c.Nodes() {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ki.ledgers[i] = c.FetchLedger(fctx, n, 8)
-				}()
-			}
-			wg.Wait()
-			if sameHeads(ki.ledgers) || !converged {
-				break
-			}
-			r.logf("%s: replicas were read at different heads (attempt %d); reading again", k, attempt)
-		}
-		for _, l := range ki.ledgers {
-			r.logf("%s: %d events read, head %s", l.Node, len(l.Events), headOf(l))
-		}
-		ki.final = r.quiescentKernel(fctx, c, ki.ledgers)
-		var logs []string
-		for _, n := range c.Nodes() {
-			logs = append(logs, n.LogPath)
-		}
+		ki := kernelInput{name: k, nodes: nodeNames(c)}
+		ki.ledgers = r.readLedgers(fctx, fctx, c, k+": ", func(_ int, err error) {
+			r.logf("%s before reading the ledgers: %v", k, err)
+		})
+		ki.final, _ = settled(fctx, c, ki.ledgers, 500*time.Millisecond)
 		var err error
-		if ki.leaders, err = checker.ReadLeaderLogs(logs); err != nil {
+		if ki.leaders, err = leaderClaims(c); err != nil {
 			r.fail("%s agent logs: %v", k, err)
 		}
 		out = append(out, ki)
@@ -613,35 +454,6 @@ func (r *fedRun) collect(ctx context.Context, in *checker.Input) []kernelInput {
 	return out
 }
 
-// sameHeads reports whether the replicas were read at one head, each
-// consistently: its verification covers exactly the head its status
-// showed. Domains keep recording renewals after the workload stops, so a
-// read that straddles one is read again rather than judged.
-func sameHeads(ls []checker.NodeLedger) bool {
-	for _, l := range ls {
-		if l.Status == nil || l.FetchErr != "" || ls[0].Status == nil || l.Status.Head != ls[0].Status.Head {
-			return false
-		}
-		if l.Verify != nil && l.Verify.OK && l.Verify.Head != l.Status.Head {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *fedRun) quiescentKernel(ctx context.Context, c *cluster.Cluster, ls []checker.NodeLedger) bool {
-	if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
-		return false
-	}
-	for i, s := range c.Statuses(ctx) {
-		l := ls[i]
-		if s == nil || l.Status == nil || l.FetchErr != "" || s.Head != l.Status.Head || uint64(len(l.Events)) != l.Status.Head.Seq {
-			return false
-		}
-	}
-	return true
-}
-
 // client runs one process's ops until opsCtx is done: processes below
 // ClientsA are agents of a calling b, the others agents of b calling a;
 // one op in six is a local call in the agent's own domain.
@@ -650,12 +462,9 @@ func (r *fedRun) client(ctx, opsCtx context.Context, process int) {
 	if process >= r.cfg.ClientsA {
 		origin, dest = fedB, fedA
 	}
-	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(process)+1))
-	pace := time.Duration(float64(time.Second) / r.cfg.RatePerClient)
 	nodes := r.kernels[origin].Nodes()
 	token := r.wl.AgentToken(origin)
-	for n := 1; opsCtx.Err() == nil; n++ {
-		started := time.Now()
+	paced(opsCtx, r.cfg.Seed, process, r.cfg.RatePerClient, func(n int, rng *rand.Rand) {
 		node := nodes[rng.IntN(len(nodes))].Name
 		unique := fmt.Sprintf("%s-p%d-%d", r.runID, process, n)
 		var inv history.Op
@@ -666,13 +475,7 @@ func (r *fedRun) client(ctx, opsCtx context.Context, process int) {
 		}
 		inv.Process, inv.Node, inv.RequestID = process, node, fmt.Sprintf("%s-p%d-%d", r.runID, process, n)
 		r.performCall(ctx, origin, token, inv, r.cfg.OpTimeout)
-		if d := pace - time.Since(started); d > 0 {
-			select {
-			case <-opsCtx.Done():
-			case <-time.After(d):
-			}
-		}
-	}
+	})
 }
 
 // performCall records and performs a fed-call or fed-local op of an
@@ -683,9 +486,7 @@ func (r *fedRun) performCall(ctx context.Context, origin, token string, inv hist
 		r.fail("%v", err)
 		return inv
 	}
-	return r.record(inv, func(inv history.Op) history.Op {
-		octx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
+	return r.record(ctx, timeout, inv, func(octx context.Context, inv history.Op) history.Op {
 		if inv.F == checker.FFedLocal {
 			return r.wl.Local(octx, c, inv)
 		}
@@ -694,273 +495,6 @@ func (r *fedRun) performCall(ctx context.Context, origin, token string, inv hist
 		r.mu.Unlock()
 		return r.wl.Call(octx, c, origin, inv)
 	})
-}
-
-// record appends inv, runs do, appends its completion and returns it.
-func (r *fedRun) record(inv history.Op, do func(history.Op) history.Op) history.Op {
-	inv, err := r.rec.Invoke(inv)
-	if err != nil {
-		r.fail("history: %v", err)
-		return inv
-	}
-	out, err := r.rec.Complete(do(inv))
-	if err != nil {
-		r.fail("history: %v", err)
-	}
-	return out
-}
-
-// sovClient is a client of the sovereign's first node sending token.
-func (r *fedRun) sovClient(token string, timeout time.Duration) (*client.Client, error) {
-	s := r.kernels[fedSovereign]
-	return s.TokenClients(timeout)(s.Nodes()[0].Name, token)
-}
-
-// revoke is the nemesis's Revoker: it revokes domain's latest passport
-// on the sovereign (a revoke whose outcome is unknown is repeated; a
-// repeat of one that took effect is refused as already revoked), then
-// reads the domain's passports.
-func (r *fedRun) revoke(ctx context.Context, domain string) (string, error) {
-	sov, err := r.sovClient(r.opToken, 10*time.Second)
-	if err != nil {
-		return "", err
-	}
-	sovNode := r.kernels[fedSovereign].Nodes()[0].Name
-	read := func(n int) history.Op {
-		inv := history.Op{Process: fedRevokeProc, F: checker.FPassportRead, Key: domain, Node: sovNode, RequestID: fmt.Sprintf("%s-pp-read-%d", r.runID, n)}
-		return r.record(inv, func(inv history.Op) history.Op {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			return r.wl.PassportRead(cctx, sov, nil, inv)
-		})
-	}
-	cur := read(0)
-	if cur.Type != history.OK {
-		return "", fmt.Errorf("reading %s's passports before the revoke: %s %s", domain, cur.Type, cur.Error)
-	}
-	id := cur.Result
-	var last history.Op
-	for attempt := 1; attempt <= 3; attempt++ {
-		inv := history.Op{Process: fedRevokeProc, F: checker.FPassportRevoke, Key: id, Value: domain, Node: sovNode,
-			RequestID: fmt.Sprintf("%s-revoke-%d", r.runID, attempt)}
-		last = r.record(inv, func(inv history.Op) history.Op {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			return r.wl.Revoke(cctx, sov, inv)
-		})
-		if last.Type != history.Info {
-			break
-		}
-	}
-	after := read(1)
-	if last.Type != history.OK && !(after.Type == history.OK && after.Found) {
-		return "", fmt.Errorf("revoke of %s: %s %s %s %s", id, last.Type, last.Decision, last.Reason, last.Error)
-	}
-	r.mu.Lock()
-	r.revoked = domain
-	r.mu.Unlock()
-	desc := fmt.Sprintf("revoke passport %s of %s on the sovereign (seq %d)", id, domain, last.Seq)
-	for _, peer := range []string{fedA, fedB} {
-		if peer != domain {
-			if t := r.awaitPeerKnows(ctx, peer, domain); t >= 0 {
-				desc += fmt.Sprintf("; %s reports it revoked %.1fs later", peer, float64(t)/1e9)
-			}
-		}
-	}
-	return desc, nil
-}
-
-// awaitPeerKnows reads, every 200ms for up to 20s, peer's view of
-// domain's passports (through its nodes in turn) until one reports the
-// latest revoked, recording each read. It returns how long after its
-// start that took, or -1.
-func (r *fedRun) awaitPeerKnows(ctx context.Context, peer, domain string) time.Duration {
-	c := r.kernels[peer]
-	ctx = context.WithoutCancel(ctx)
-	start := time.Now()
-	for i := 0; time.Since(start) < 20*time.Second; i++ {
-		n := c.Nodes()[i%len(c.Nodes())]
-		cl, err := c.Client(n, 2*time.Second)
-		if err != nil {
-			r.fail("%v", err)
-			return -1
-		}
-		inv := history.Op{Process: fedRevokeProc, F: checker.FPassportRead, Key: domain, Node: n.Name, RequestID: fmt.Sprintf("%s-pp-known-%d", r.runID, i)}
-		out := r.record(inv, func(inv history.Op) history.Op {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			return r.wl.PassportRead(cctx, cl, nil, inv)
-		})
-		if out.Type == history.OK && out.Found {
-			return time.Since(start)
-		}
-		if sleepCtx(ctx, 200*time.Millisecond) != nil {
-			return -1
-		}
-	}
-	r.logf("%s did not report %s's passport revoked within 20s", peer, domain)
-	return -1
-}
-
-// drain waits, bounded, until the bus has delivered every pending event
-// of each origin in standing.
-func (r *fedRun) drain(ctx context.Context) {
-	r.mu.Lock()
-	revoked := r.revoked
-	r.mu.Unlock()
-	if revoked != "" {
-		// Both links touch the revoked domain: its peers refuse its
-		// events, and it refuses theirs once its frozen view goes stale.
-		r.logf("no bus drain: %s's passport is revoked, and both links touch it", revoked)
-		return
-	}
-	deadline := time.Now().Add(r.cfg.DrainTimeout)
-	for _, d := range []string{fedA, fedB} {
-		c := r.kernels[d]
-		for {
-			pending := -1
-			if l := c.Leader(ctx); l != nil {
-				if cl, err := c.Client(l, 5*time.Second); err == nil {
-					if st, err := cl.BusStats(ctx); err == nil {
-						pending = st.Pending
-					}
-				}
-			}
-			if pending == 0 {
-				r.logf("bus drained: %s has no pending outbound event", d)
-				break
-			}
-			if time.Now().After(deadline) {
-				r.logf("%s still has %d pending outbound event(s) after %s (fed-delivery judges them)", d, pending, r.cfg.DrainTimeout)
-				break
-			}
-			if sleepCtx(ctx, 250*time.Millisecond) != nil {
-				return
-			}
-		}
-	}
-}
-
-// afterStanding waits, when a passport was revoked, until the revoked
-// domain's standing ended (its latest passport's expiry plus the slack)
-// if that is within MaxExpiryWait, and then asks its gate for a local
-// call through every node and one cross-domain call, and a's gate for a
-// local call (which must still be permitted).
-func (r *fedRun) afterStanding(ctx context.Context) {
-	r.mu.Lock()
-	revoked := r.revoked
-	r.mu.Unlock()
-	if revoked == "" {
-		return
-	}
-	dc := r.kernels[revoked]
-	sov, err := r.sovClient(r.opToken, 10*time.Second)
-	if err != nil {
-		r.fail("%v", err)
-		return
-	}
-	own, err := dc.Client(dc.Nodes()[0], 5*time.Second)
-	if err != nil {
-		r.fail("%v", err)
-		return
-	}
-	if l := dc.Leader(ctx); l != nil {
-		if c, err := dc.Client(l, 5*time.Second); err == nil {
-			own = c
-		}
-	}
-	inv := history.Op{Process: fedFinalProc, F: checker.FPassportRead, Key: revoked, Node: r.kernels[fedSovereign].Nodes()[0].Name,
-		RequestID: r.runID + "-pp-read-final"}
-	rd := r.record(inv, func(inv history.Op) history.Op {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return r.wl.PassportRead(cctx, sov, own, inv)
-	})
-	if rd.Type != history.OK {
-		r.fail("reading %s's passports after the revoke: %s %s", revoked, rd.Type, rd.Error)
-		return
-	}
-	expiry, err := time.Parse(time.RFC3339Nano, rd.Value)
-	if err != nil {
-		r.fail("passport expiry %q: %v", rd.Value, err)
-		return
-	}
-	end := expiry.Add(r.cfg.StandingSlack)
-	wait := time.Until(end) + 2*time.Second
-	if wait > r.cfg.MaxExpiryWait {
-		r.logf("%s's standing ends at %s, %s from now, beyond -fed-expiry-wait %s: its own gate is not judged", revoked, end.UTC().Format(time.RFC3339), wait.Round(time.Second), r.cfg.MaxExpiryWait)
-		return
-	}
-	if wait > 0 {
-		r.logf("waiting %s for %s's standing to end (passport expiry %s + slack %s)", wait.Round(100*time.Millisecond), revoked, expiry.UTC().Format(time.RFC3339), r.cfg.StandingSlack)
-		if sleepCtx(ctx, wait) != nil {
-			return
-		}
-	}
-	other := fedA
-	if revoked == fedA {
-		other = fedB
-	}
-	token := r.wl.AgentToken(revoked)
-	for i, n := range dc.Nodes() {
-		inv := r.wl.LocalOp(fmt.Sprintf("%s-%s-final-%d", revoked, r.runID, i))
-		inv.Process, inv.Node, inv.RequestID = fedFinalProc+1, n.Name, fmt.Sprintf("%s-final-local-%d", r.runID, i)
-		out := r.performCall(ctx, revoked, token, inv, 10*time.Second)
-		r.logf("after %s's standing ended: local call through %s: %s %s %s", revoked, n.Name, out.Type, out.Decision, out.Reason)
-	}
-	call := r.wl.CallOp(other, revoked, r.runID+"-final")
-	call.Process, call.Node, call.RequestID = fedFinalProc+2, dc.Nodes()[0].Name, r.runID+"-final-call"
-	out := r.performCall(ctx, revoked, token, call, 10*time.Second)
-	r.logf("after %s's standing ended: cross-domain call to %s: %s %s %s", revoked, other, out.Type, out.Decision, out.Reason)
-	oc := r.kernels[other]
-	ctl := r.wl.LocalOp(fmt.Sprintf("%s-%s-control", other, r.runID))
-	ctl.Process, ctl.Node, ctl.RequestID = fedFinalProc+3, oc.Nodes()[0].Name, r.runID+"-final-control"
-	out = r.performCall(ctx, other, r.wl.AgentToken(other), ctl, 10*time.Second)
-	r.logf("control: local call in %s: %s %s %s", other, out.Type, out.Decision, out.Reason)
-}
-
-// readStatuses reads, on each origin, every outbound event from seq 1
-// until the origin knows no more (bounded by the calls its agents made).
-func (r *fedRun) readStatuses(ctx context.Context) {
-	for _, link := range [][2]string{{fedA, fedB}, {fedB, fedA}} {
-		origin, dest := link[0], link[1]
-		c := r.kernels[origin]
-		r.mu.Lock()
-		bound := r.calls[origin] + 1
-		r.mu.Unlock()
-		read := 0
-		for seq := 1; seq <= bound; seq++ {
-			var err error
-			for attempt := 0; attempt < 3*len(c.Nodes()); attempt++ {
-				n := c.Nodes()[attempt%len(c.Nodes())]
-				var cl *client.Client
-				if cl, err = c.Client(n, 5*time.Second); err != nil {
-					break
-				}
-				inv := history.Op{Process: fedStatusProc, F: checker.FFedStatus, Key: fmt.Sprintf("%s/%d", dest, seq), Node: n.Name,
-					RequestID: fmt.Sprintf("%s-status-%s-%d-%d", r.runID, origin, seq, attempt)}
-				r.record(inv, func(inv history.Op) history.Op {
-					cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					defer cancel()
-					var out history.Op
-					out, err = r.wl.Status(cctx, cl, inv)
-					return out
-				})
-				if err == nil || errors.Is(err, workload.ErrNoEvent) {
-					break
-				}
-			}
-			if errors.Is(err, workload.ErrNoEvent) {
-				break
-			}
-			if err != nil {
-				r.fail("final status of %s/%d on %s: %v", dest, seq, origin, err)
-				continue
-			}
-			read++
-		}
-		r.logf("final status of %d event(s) %s -> %s read", read, origin, dest)
-	}
 }
 
 // check applies every checker: per kernel the ledger checkers; per
@@ -1012,28 +546,9 @@ func (r *fedRun) check(ctx context.Context, in *checker.Input, perKernel []kerne
 	}
 	out = append(out, checker.Run(cctx, fcs, in, r.cfg.CheckTimeout)...)
 	if r.cfg.RequireAllKinds {
-		out = append(out, fedCoverage(r.cfg.Kinds, faults))
+		out = append(out, coverage(r.cfg.Kinds, faults, nemesis.FedSummary))
 	}
 	return out
-}
-
-func fedCoverage(kinds []nemesis.Kind, faults []nemesis.Fault) checker.Verdict {
-	seen := map[nemesis.Kind]int{}
-	for _, f := range faults {
-		seen[f.Kind]++
-	}
-	v := checker.Verdict{Checker: "nemesis-coverage", Valid: true, Summary: "every requested fault kind was injected: " + nemesis.FedSummary(faults)}
-	for _, k := range kinds {
-		if seen[k] == 0 {
-			v.Valid = false
-			v.ViolationCount++
-			v.Violations = append(v.Violations, fmt.Sprintf("%s was never injected", k))
-		}
-	}
-	if !v.Valid {
-		v.Summary = strings.Join(v.Violations, "; ")
-	}
-	return v
 }
 
 // cleanup stops everything the run started; it is safe to call twice.
@@ -1041,106 +556,25 @@ func (r *fedRun) cleanup() {
 	for _, k := range r.order {
 		r.kernels[k].Close()
 	}
-	if r.probe != nil {
-		r.probe.Close()
-		r.probe = nil
-	}
-	if r.fw != nil {
-		if err := r.fw.Close(); err != nil {
-			r.fail("removing iptables chain %s: %v", r.cfg.Chain, err)
-		}
-		r.fw = nil
-		left, err := netfault.Leftovers(r.cfg.Chain)
-		switch {
-		case err != nil:
-			r.fail("iptables -S: %v", err)
-		case len(left) > 0:
-			r.fail("iptables rules left behind: %s", strings.Join(left, "; "))
-		default:
-			r.logf("iptables chain %s removed; iptables -S shows nothing of it", r.cfg.Chain)
-		}
-	}
+	r.closeNetwork()
 }
 
-func (r *fedRun) stats(in *checker.Input, faults []nemesis.Fault) Stats {
-	s := Stats{ByF: map[string]history.Counts{}, ByWorkload: map[string]history.Counts{}, Faults: nemesis.FedSummary(faults)}
-	ps, err := history.Pairs(in.History)
-	if err != nil {
-		return s
-	}
-	clients := r.cfg.ClientsA + r.cfg.ClientsB
-	var first, last int64 = -1, 0
-	for _, p := range ps {
-		if p.Invoke.Process >= clients {
-			continue
-		}
-		if first < 0 || p.Start() < first {
-			first = p.Start()
-		}
-		last = max(last, p.End())
-		c := s.ByF[p.Invoke.F]
-		switch p.Type() {
-		case history.OK:
-			s.OK++
-			c.OK++
-		case history.Fail:
-			s.Fail++
-			c.Fail++
-		default:
-			s.Info++
-			c.Info++
-		}
-		s.ByF[p.Invoke.F] = c
-		s.Ops++
-	}
-	if last > first && first >= 0 {
-		s.OpsPerSec = float64(s.Ops) / (float64(last-first) / 1e9)
-	}
-	for _, l := range in.Ledgers {
-		if l.Status != nil {
-			s.Events = max(s.Events, l.Status.Head.Seq)
-		}
-	}
-	return s
-}
-
-func (r *fedRun) writeReport(res *Result, in *checker.Input, sched nemesis.FedSchedule, faults []nemesis.Fault, phases []report.Span, perKernel []kernelInput) {
-	dir := r.dir
-	try := func(what string, err error) {
-		if err != nil {
-			r.logf("report: %s: %v", what, err)
-		}
-	}
+// report writes the report folder: one copy of the ledger per kernel
+// unless its replicas differ.
+func (r *fedRun) report(res *Result, in *checker.Input, faults []nemesis.Fault, phases []report.Span, perKernel []kernelInput) {
+	cfg := r.cfg
 	nodes := []map[string]string{}
 	for _, k := range r.order {
 		for _, n := range r.kernels[k].Nodes() {
 			nodes = append(nodes, map[string]string{"kernel": k, "name": n.Name, "ip": n.IP, "bind": n.Bind, "http": n.URL, "log": n.LogPath})
 		}
 	}
-	try("run.json", writeJSON(filepath.Join(dir, "run.json"), map[string]any{
-		"label": r.cfg.Label, "seed": r.cfg.Seed, "duration": r.cfg.Duration.String(), "nemesis": nemesis.KindNames(r.cfg.Kinds),
-		"clients_a": r.cfg.ClientsA, "clients_b": r.cfg.ClientsB, "op_timeout": r.cfg.OpTimeout.String(), "workload": "fed", "bin": r.cfg.Bin,
-		"https": r.cfg.HTTPS, "start_wall": r.clock.Start().UTC(), "nodes": nodes, "repro": r.cfg.Repro, "run_id": r.runID,
-		"passport_lifetime": r.cfg.PassportLifetime.String(), "renew_every": r.cfg.RenewEvery.String(), "bound": r.cfg.Bound().String(),
-	}))
-	try("faults.json", writeJSON(filepath.Join(dir, "faults.json"), faults))
-	try("verdicts.json", writeJSON(filepath.Join(dir, "verdicts.json"), res))
-	try("exits.json", writeJSON(filepath.Join(dir, "exits.json"), in.Exits))
-	try("nodes.json", writeJSON(filepath.Join(dir, "nodes.json"), in.Ledgers))
 	var leaders []checker.LeaderClaim
+	var ledgers []ledgerGroup
 	for _, ki := range perKernel {
 		leaders = append(leaders, ki.leaders...)
-		// Converged replicas serve the same events: keep one copy per
-		// kernel unless they differ.
-		same := sameHeads(ki.ledgers)
-		for _, l := range ki.ledgers {
-			try("ledger", writeLedger(filepath.Join(dir, "ledger-"+l.Node+".jsonl"), l))
-			if same && len(l.Events) > 0 {
-				break
-			}
-		}
+		ledgers = append(ledgers, ledgerGroup{ledgers: ki.ledgers, oneCopy: sameHeads(ki.ledgers)})
 	}
-	try("leaders.json", writeJSON(filepath.Join(dir, "leaders.json"), leaders))
 	var spans []report.Span
 	for _, f := range faults {
 		g := "partition"
@@ -1153,27 +587,20 @@ func (r *fedRun) writeReport(res *Result, in *checker.Input, sched nemesis.FedSc
 		}
 		spans = append(spans, report.Span{Label: f.Desc, Group: g, Start: f.Start, End: f.End})
 	}
-	ps, _ := history.Pairs(in.History)
-	tl := report.Timeline{
-		Title: fmt.Sprintf("dominus %s run, seed %d: %s", r.cfg.Label, r.cfg.Seed, validity(res.Valid)),
-		Lines: []string{
+	r.writeReport(runReport{
+		res: res, in: in, faults: faults, leaders: leaders, ledgers: ledgers, spans: spans, phases: phases,
+		run: map[string]any{
+			"duration": cfg.Duration.String(), "nemesis": nemesis.KindNames(cfg.Kinds), "clients_a": cfg.ClientsA, "clients_b": cfg.ClientsB,
+			"op_timeout": cfg.OpTimeout.String(), "workload": "fed", "bin": cfg.Bin, "https": cfg.HTTPS, "nodes": nodes, "repro": cfg.Repro,
+			"passport_lifetime": cfg.PassportLifetime.String(), "renew_every": cfg.RenewEvery.String(), "bound": cfg.Bound().String(),
+		},
+		lines: []string{
 			fmt.Sprintf("%d ops (%.0f/s) from %d clients in a and %d in b: ok %d, fail %d, info %d", res.Stats.Ops, res.Stats.OpsPerSec,
-				r.cfg.ClientsA, r.cfg.ClientsB, res.Stats.OK, res.Stats.Fail, res.Stats.Info),
+				cfg.ClientsA, cfg.ClientsB, res.Stats.OK, res.Stats.Fail, res.Stats.Info),
 			"faults: " + res.Stats.Faults,
 		},
-		Pairs: ps, Faults: spans, Phases: phases,
-	}
-	if f, err := os.Create(filepath.Join(dir, "timeline.svg")); err == nil {
-		try("timeline.svg", tl.WriteSVG(f))
-		f.Close()
-	} else {
-		try("timeline.svg", err)
-	}
-	summary := FedSummary(res, r.cfg)
-	try("summary.txt", os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(summary), 0o644))
-	r.mu.Lock()
-	io.WriteString(r.logw, summary)
-	r.mu.Unlock()
+		summary: FedSummary(res, cfg),
+	})
 }
 
 // FedSummary renders a federation run's result for people.
@@ -1184,93 +611,7 @@ func FedSummary(res *Result, cfg FedConfig) string {
 	fmt.Fprintf(&b, "seed %d, %s of ops, workload fed, nemesis %s, clients %d in a and %d in b, op timeout %s, passports %s (bound %s)\n",
 		cfg.Seed, cfg.Duration, kindsOrNone(cfg.Kinds), cfg.ClientsA, cfg.ClientsB, cfg.OpTimeout, cfg.PassportLifetime, cfg.Bound())
 	fmt.Fprintf(&b, "ops %d (%.1f/s): ok %d, fail %d, info %d; most ledger events in one kernel %d\n", s.Ops, s.OpsPerSec, s.OK, s.Fail, s.Info, s.Events)
-	fs := make([]string, 0, len(s.ByF))
-	for f := range s.ByF {
-		fs = append(fs, f)
-	}
-	sort.Strings(fs)
-	for _, f := range fs {
-		c := s.ByF[f]
-		fmt.Fprintf(&b, "  %-10s ok %d, fail %d, info %d\n", f, c.OK, c.Fail, c.Info)
-	}
-	fmt.Fprintf(&b, "faults injected: %s\n", s.Faults)
-	for _, v := range res.Verdicts {
-		mark := "PASS"
-		if !v.Valid {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(&b, "  %s %-26s %s\n", mark, v.Checker, v.Summary)
-		if !v.Valid {
-			for _, x := range v.Violations {
-				fmt.Fprintf(&b, "       - %s\n", x)
-			}
-		}
-	}
-	if res.Valid {
-		fmt.Fprintf(&b, "RESULT: VALID (timeline: %s)\n", filepath.Join(res.Dir, "timeline.svg"))
-	} else {
-		fmt.Fprintf(&b, "RESULT: INVALID (timeline: %s)\nreproduce with:\n  %s\n", filepath.Join(res.Dir, "timeline.svg"), res.Repro)
-	}
+	writeCounts(&b, "", s.ByF, 10)
+	writeVerdicts(&b, res, 26)
 	return b.String()
-}
-
-// fedProcs adapts the federation's kernels to nemesis.FedProcesses.
-type fedProcs struct{ r *fedRun }
-
-func (p fedProcs) find(name string) (*cluster.Cluster, *cluster.Node) {
-	for _, k := range p.r.order {
-		if n := p.r.kernels[k].Node(name); n != nil {
-			return p.r.kernels[k], n
-		}
-	}
-	return nil, nil
-}
-
-func (p fedProcs) DomainNodes(domain string) []string {
-	c := p.r.kernels[domain]
-	if c == nil {
-		return nil
-	}
-	var out []string
-	for _, n := range c.Nodes() {
-		out = append(out, n.Name)
-	}
-	return out
-}
-
-func (p fedProcs) IP(name string) string {
-	if _, n := p.find(name); n != nil {
-		return n.IP
-	}
-	return ""
-}
-
-func (p fedProcs) DomainLeader(ctx context.Context, domain string) string {
-	if c := p.r.kernels[domain]; c != nil {
-		if n := c.Leader(ctx); n != nil {
-			return n.Name
-		}
-	}
-	return ""
-}
-
-func (p fedProcs) Kill(name string) error {
-	c, n := p.find(name)
-	if n == nil {
-		return fmt.Errorf("no node %q", name)
-	}
-	return c.Kill(n)
-}
-
-func (p fedProcs) Start(name string) error {
-	c, n := p.find(name)
-	if n == nil {
-		return fmt.Errorf("no node %q", name)
-	}
-	return c.Start(n, 0)
-}
-
-func (p fedProcs) Running(name string) bool {
-	c, n := p.find(name)
-	return n != nil && c.Running(n)
 }

@@ -37,7 +37,7 @@ func TestFedSummaryAndCoverage(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
 	}
-	v := fedCoverage(nemesis.FedKinds, []nemesis.Fault{{Kind: nemesis.BusCut}, {Kind: nemesis.RevokePassport}})
+	v := coverage(nemesis.FedKinds, []nemesis.Fault{{Kind: nemesis.BusCut}, {Kind: nemesis.RevokePassport}}, nemesis.FedSummary)
 	if v.Valid || !strings.Contains(v.Summary, "kill-domain-leader was never injected") {
 		t.Fatalf("missing kind: %+v", v)
 	}

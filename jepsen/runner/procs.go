@@ -19,9 +19,12 @@ func (p procs) node(name string) (*cluster.Node, error) {
 	return nil, fmt.Errorf("no node %q", name)
 }
 
-func (p procs) Names() []string {
+func (p procs) Names() []string { return nodeNames(p.c) }
+
+// nodeNames lists c's node names in node order (nil when it has none).
+func nodeNames(c *cluster.Cluster) []string {
 	var out []string
-	for _, n := range p.c.Nodes() {
+	for _, n := range c.Nodes() {
 		out = append(out, n.Name)
 	}
 	return out
@@ -113,4 +116,60 @@ func (p procs) Snapshot(ctx context.Context, name string) (nemesis.RaftLog, erro
 		return nemesis.RaftLog{}, err
 	}
 	return nemesis.RaftLog{Applied: r.Index, LastLog: r.LastLogIndex, LastSnapshot: r.Index, FirstLog: r.FirstLogIndex}, nil
+}
+
+// fedProcs adapts the federation's kernels to nemesis.FedProcesses.
+type fedProcs struct{ r *fedRun }
+
+func (p fedProcs) find(name string) (*cluster.Cluster, *cluster.Node) {
+	for _, k := range p.r.order {
+		if n := p.r.kernels[k].Node(name); n != nil {
+			return p.r.kernels[k], n
+		}
+	}
+	return nil, nil
+}
+
+func (p fedProcs) DomainNodes(domain string) []string {
+	if c := p.r.kernels[domain]; c != nil {
+		return nodeNames(c)
+	}
+	return nil
+}
+
+func (p fedProcs) IP(name string) string {
+	if _, n := p.find(name); n != nil {
+		return n.IP
+	}
+	return ""
+}
+
+func (p fedProcs) DomainLeader(ctx context.Context, domain string) string {
+	if c := p.r.kernels[domain]; c != nil {
+		if n := c.Leader(ctx); n != nil {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+func (p fedProcs) Kill(name string) error {
+	c, n := p.find(name)
+	if n == nil {
+		return fmt.Errorf("no node %q", name)
+	}
+	return c.Kill(n)
+}
+
+func (p fedProcs) Start(name string) error {
+	c, n := p.find(name)
+	if n == nil {
+		return fmt.Errorf("no node %q", name)
+	}
+	return c.Start(n, 0)
+}
+
+func (p fedProcs) Running(name string) bool {
+	c, n := p.find(name)
+	return n != nil && c.Running(n)
 }

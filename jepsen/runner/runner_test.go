@@ -32,11 +32,11 @@ func TestSummaryPrintsReproOnFailure(t *testing.T) {
 
 func TestCoverage(t *testing.T) {
 	kinds := []nemesis.Kind{nemesis.Kill, nemesis.PartitionLeader}
-	v := coverage(kinds, []nemesis.Fault{{Kind: nemesis.Kill}, {Kind: nemesis.Kill}})
+	v := coverage(kinds, []nemesis.Fault{{Kind: nemesis.Kill}, {Kind: nemesis.Kill}}, nemesis.Summary)
 	if v.Valid || !strings.Contains(v.Summary, "partition-leader was never injected") {
 		t.Fatalf("missing kind: %+v", v)
 	}
-	if v := coverage(kinds, []nemesis.Fault{{Kind: nemesis.Kill}, {Kind: nemesis.PartitionLeader}}); !v.Valid {
+	if v := coverage(kinds, []nemesis.Fault{{Kind: nemesis.Kill}, {Kind: nemesis.PartitionLeader}}, nemesis.Summary); !v.Valid {
 		t.Fatalf("all kinds injected: %+v", v)
 	}
 }
