@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/client"
 	"github.com/dominus-kernel/dominus/jepsen/checker"
 )
 
@@ -45,6 +46,13 @@ func (c *Cluster) FetchLedger(ctx context.Context, n *Node, workers int) checker
 	return out
 }
 
+// A ledger read refused rate_limited waits limitedWait and is retried,
+// at most maxLimitedWaits times per event.
+const (
+	limitedWait     = 100 * time.Millisecond
+	maxLimitedWaits = 600
+)
+
 func (c *Cluster) fetchEvents(ctx context.Context, n *Node, head uint64, workers int) ([]api.Event, error) {
 	if workers <= 0 {
 		workers = 8
@@ -67,9 +75,20 @@ func (c *Cluster) fetchEvents(ctx context.Context, n *Node, head uint64, workers
 			for s := range seqs {
 				var ev *api.Event
 				var err error
-				for attempt := 0; attempt < 3; attempt++ {
+				for attempt, limited := 0, 0; attempt < 3; attempt++ {
 					if ev, err = cl.LedgerShow(ctx, s); err == nil || ctx.Err() != nil {
 						break
+					}
+					// The node's per-entity rate refused the read before
+					// serving it: wait for the bucket, without spending
+					// an attempt (bounded by ctx and maxLimitedWaits).
+					if client.IsCode(err, api.CodeRateLimited) && limited < maxLimitedWaits {
+						limited++
+						attempt--
+						select {
+						case <-ctx.Done():
+						case <-time.After(limitedWait):
+						}
 					}
 				}
 				mu.Lock()
