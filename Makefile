@@ -2,19 +2,26 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/dominus
+# The reference target of `dominus bench`: the same command built with the
+# tag benchreference (its state machine only counts and hashes after
+# genesis). Never deploy it; bench finds it beside $(BIN).
+BIN_REFERENCE := bin/dominus-bench-reference
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dominus-kernel/dominus/internal/cli.Version=$(VERSION)
 # Packages whose tests run real Raft, sockets or goroutines: run with -race.
 RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/... ./cortex/...
 FUZZTIME ?= 20s
 
-.PHONY: help build test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean
+.PHONY: help build bench-reference test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/dominus
+build: bench-reference ## build bin/dominus (and the benchmark reference beside it)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dominus
+
+bench-reference: ## build only bin/dominus-bench-reference, the reference target of dominus bench (-tags benchreference)
+	$(GO) build -tags benchreference -ldflags "$(LDFLAGS)" -o $(BIN_REFERENCE) ./cmd/dominus
 
 test: build lint ## everything CI runs: vet, staticcheck, unit, race, cluster tests, then the fault-test smoke runs (root, iptables)
 	$(GO) test -count=1 -timeout 10m ./...

@@ -21,14 +21,13 @@ import (
 
 // ClusterConfig describes one local cluster of `dominus agent` processes.
 type ClusterConfig struct {
-	Exe       string   // the dominus binary
-	Env       []string // extra environment of the child processes
-	Dir       string   // parent of the cluster's temp dir ("" = os.TempDir)
-	Nodes     int      // number of agents (1..9)
-	FirstIP   string   // loopback IP of the first node; the others follow
-	HTTPPort  int      // HTTP API port on every node's IP
-	RaftPort  int      // Raft/RPC port on every node's IP
-	Reference bool     // start the agents with --bench-reference-fsm
+	Exe      string   // the binary the agents run (dominus, or the reference build)
+	Env      []string // extra environment of the child processes
+	Dir      string   // parent of the cluster's temp dir ("" = os.TempDir)
+	Nodes    int      // number of agents (1..9)
+	FirstIP  string   // loopback IP of the first node; the others follow
+	HTTPPort int      // HTTP API port on every node's IP
+	RaftPort int      // Raft/RPC port on every node's IP
 	// RaftTimeoutScale is passed as --raft-timeout-scale (0 = agent default).
 	RaftTimeoutScale float64
 	// StartTimeout bounds waiting for a leader and for init.
@@ -183,9 +182,6 @@ func (c *Cluster) AgentArgs(i int) []string {
 		"--http-insecure"}
 	if c.cfg.RaftTimeoutScale != 0 {
 		args = append(args, "--raft-timeout-scale", fmt.Sprint(c.cfg.RaftTimeoutScale))
-	}
-	if c.cfg.Reference {
-		args = append(args, "--bench-reference-fsm")
 	}
 	return args
 }

@@ -5,11 +5,14 @@
 // It owns:
 //   - starting local clusters of real `dominus agent` processes on
 //     loopback (temp dirs, mutual TLS between nodes, plaintext HTTP API),
-//     one cluster per target and client count: the gate (the real kernel)
-//     on BindBase and the next addresses, the reference (the same binary
-//     with --bench-reference-fsm: same front end, Raft and storage, an FSM
-//     that only counts and hashes) on the addresses after those, so the
-//     two never share an address;
+//     one cluster per target and client count: the gate (the real kernel,
+//     Config.Exe) on BindBase and the next addresses, the reference
+//     (Config.ReferenceExe, the same command built with the tag
+//     benchreference: same front end, Raft and storage, an FSM that only
+//     counts and hashes) on the addresses after those, so the two never
+//     share an address. Before any cluster starts, the binaries' build
+//     info is checked: the reference must carry the tag, the gate must
+//     not;
 //   - the closed-loop load (RunLoad): C workers issuing requests one after
 //     the other through one shared keep-alive HTTP client, spread
 //     round-robin over the nodes (or all to the leader), never retried;
@@ -44,5 +47,6 @@
 //
 // Imports: api, client, fsm (the offline ledger modes), internal/tlsutil
 // and the standard library; the package tests run internal/cli in a
-// child process as the agent.
+// child process as the agent, and build the reference binary with the go
+// tool.
 package bench

@@ -14,7 +14,7 @@ import (
 // Targets: what a load run is measured against.
 const (
 	TargetGate      = "gate"      // the real kernel: ledger FSM, archive, everything Dominus adds
-	TargetReference = "reference" // same processes and Raft, FSM = count + hash (--bench-reference-fsm)
+	TargetReference = "reference" // same front end, Raft and storage, FSM = count + hash (ReferenceBuildTag)
 )
 
 // Result is one closed-loop run: one target at one client count. The

@@ -123,6 +123,11 @@ func TestValidateNamesOffendingValues(t *testing.T) {
 	}
 	cfg = DefaultConfig()
 	cfg.Exe, cfg.Modes = "/bin/true", []string{ModeQuick}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "no reference binary") {
+		t.Fatalf("reference target without a reference binary: %v", err)
+	}
+	cfg = DefaultConfig()
+	cfg.Exe, cfg.ReferenceExe, cfg.Modes = "/bin/true", "/bin/true", []string{ModeQuick}
 	if err := cfg.Validate(); err != nil || cfg.Modes[0] != ModePut {
 		t.Fatalf("quick: %v, modes %v", err, cfg.Modes)
 	}

@@ -33,9 +33,10 @@ const (
 
 // Config configures a benchmark run. Start from DefaultConfig.
 type Config struct {
-	Exe string   // the dominus binary that runs the agents and `audit replay`
-	Env []string // extra environment of child processes
-	Dir string   // parent of the clusters' temp dirs ("" = os.TempDir)
+	Exe          string   // the dominus binary that runs the gate's agents and `audit replay`
+	ReferenceExe string   // runs the reference target's agents: dominus built with -tags benchreference (ReferenceBuildTag)
+	Env          []string // extra environment of child processes
+	Dir          string   // parent of the clusters' temp dirs ("" = os.TempDir)
 
 	Nodes    int    // agents per cluster
 	BindBase string // first loopback IP; the gate cluster takes Nodes IPs from here, the reference cluster the next Nodes
@@ -151,6 +152,9 @@ func (c *Config) Validate() error {
 		if c.Exe == "" && slices.ContainsFunc(c.Modes, func(m string) bool { return !isLedgerMode(m) }) {
 			errs = append(errs, "no dominus binary to start agents with")
 		}
+		if c.ReferenceExe == "" && c.runsReference() {
+			errs = append(errs, "no reference binary to start the reference target's agents with")
+		}
 		if c.Nodes < 1 || c.Nodes > 9 {
 			errs = append(errs, fmt.Sprintf("nodes %d is outside 1..9", c.Nodes))
 		}
@@ -201,11 +205,18 @@ func (c *Config) logf(format string, args ...any) {
 	}
 }
 
+// exe returns the binary that runs a target's agents.
+func (c *Config) exe(target string) string {
+	if target == TargetReference {
+		return c.ReferenceExe
+	}
+	return c.Exe
+}
+
 func (c *Config) clusterConfig(target string) ClusterConfig {
 	return ClusterConfig{
-		Exe: c.Exe, Env: c.Env, Dir: c.Dir, Nodes: c.Nodes, FirstIP: c.firstIP(target),
-		HTTPPort: c.HTTPPort, RaftPort: c.RaftPort, Reference: target == TargetReference,
-		RaftTimeoutScale: c.RaftTimeoutScale,
+		Exe: c.exe(target), Env: c.Env, Dir: c.Dir, Nodes: c.Nodes, FirstIP: c.firstIP(target),
+		HTTPPort: c.HTTPPort, RaftPort: c.RaftPort, RaftTimeoutScale: c.RaftTimeoutScale,
 	}
 }
 
@@ -216,6 +227,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if len(cfg.Addr) > 0 {
 		cfg.Targets = []string{TargetGate}
+	}
+	if err := cfg.checkBinaries(); err != nil {
+		return nil, err
 	}
 	rep := &Report{Results: []Result{}, StartedAt: time.Now().UTC(), Machine: machineInfo(cfg.Dir), Settings: cfg.settings(), Version: cfg.Version}
 	for _, mode := range cfg.Modes {
@@ -323,7 +337,7 @@ func (c *Config) loadRun(ctx context.Context, target, mode string, n int) (Resul
 		r.LoadAvg1m = load
 		return r, nil
 	}
-	c.logf("starting %s cluster (%d nodes from %s) for %s at C=%d", target, c.Nodes, c.firstIP(target), mode, n)
+	c.logf("starting %s cluster (%d nodes from %s, %s) for %s at C=%d", target, c.Nodes, c.firstIP(target), c.exe(target), mode, n)
 	cl, err := StartCluster(ctx, c.clusterConfig(target))
 	if err != nil {
 		return Result{}, err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +121,77 @@ func TestRealRunGateOneClient(t *testing.T) {
 	left, _ := os.ReadDir(cfg.Dir)
 	if len(left) != 0 {
 		t.Errorf("%d entries left in the clusters' parent dir", len(left))
+	}
+}
+
+// referenceBinary builds cmd/dominus with the reference build tag into a
+// test temp dir.
+func referenceBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), bench.ReferenceBinaryName)
+	cmd := exec.Command("go", "build", "-tags", bench.ReferenceBuildTag, "-o", out, "./cmd/dominus")
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags %s: %v\n%s", bench.ReferenceBuildTag, err, b)
+	}
+	return out
+}
+
+// TestRealRunReference builds the reference binary, starts a 3-node
+// cluster of it and checks every agent announces the reference state
+// machine, then runs the reference target for one second at one client
+// and checks the result is reported as the reference.
+func TestRealRunReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary and starts real clusters")
+	}
+	ips := []string{"127.0.0.234", "127.0.0.235", "127.0.0.236"}
+	ref := referenceBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	cl, err := bench.StartCluster(ctx, bench.ClusterConfig{
+		Exe: ref, Dir: t.TempDir(), Nodes: 3, FirstIP: ips[0],
+		HTTPPort: freePort(t, ips), RaftPort: freePort(t, ips),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const warning = "benchmark reference state machine"
+	deadline := time.Now().Add(10 * time.Second)
+	lines := cl.LogLines([]string{warning}, 10)
+	for len(lines) < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		lines = cl.LogLines([]string{warning}, 10)
+	}
+	cl.Close()
+	if len(lines) != 3 {
+		t.Fatalf("%d of 3 agents logged %q: %q", len(lines), warning, lines)
+	}
+
+	cfg := bench.DefaultConfig()
+	cfg.Exe = os.Args[0] // checked, not run: only the reference target runs
+	cfg.ReferenceExe = ref
+	cfg.Dir = t.TempDir()
+	cfg.BindBase = "127.0.0.231" // the reference cluster takes the next three: ips
+	cfg.HTTPPort = freePort(t, ips)
+	cfg.RaftPort = freePort(t, ips)
+	cfg.Clients = []int{1}
+	cfg.Targets = []string{bench.TargetReference}
+	cfg.Duration = time.Second
+	cfg.Warmup = 200 * time.Millisecond
+	var log bytes.Buffer
+	cfg.Log = &log
+	rep, err := bench.Run(ctx, cfg)
+	t.Logf("progress:\n%s", log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 {
+		t.Fatalf("%d results, want 1", len(rep.Results))
+	}
+	r := rep.Results[0]
+	if r.Target != bench.TargetReference || r.Ops < 10 || r.Errors != 0 || len(r.ServerCPUs) != 3 {
+		t.Errorf("result %+v, want the reference target with ops, no errors and 3 agents' CPU", r)
 	}
 }

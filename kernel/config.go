@@ -87,12 +87,6 @@ type Config struct {
 	// built before it did (tests of the follower's fallback).
 	noApplyBatch bool
 
-	// BenchReferenceFSM swaps the ledger, after genesis, for a trivial
-	// state machine (apply = count + hash) behind the same front end, Raft
-	// and storage: the reference that benchmarks compare the gate with.
-	// Writes are not recorded. For benchmarking only.
-	BenchReferenceFSM bool
-
 	// Federation (DESIGN.md §4). Role "" is a standalone kernel.
 	Role             string        // "", "sovereign" or "domain"
 	Domain           string        // the domain a domain kernel governs; "" = "default" when standalone

@@ -90,10 +90,9 @@ type ledgerFSM struct {
 	// syncPending is set while a background sync is scheduled.
 	syncPending atomic.Bool
 
-	// reference replaces the ledger after genesis with a trivial state
-	// machine (count + hash, no archive) so benchmarks can measure what
-	// everything Dominus adds costs. Never for serving real traffic.
-	reference      bool
+	// referenceCount and referenceHash are the whole state of the
+	// benchmark reference state machine (benchreference.go): after
+	// genesis it counts and hashes entries instead of applying them.
 	referenceCount uint64
 	referenceHash  [32]byte
 }
@@ -196,7 +195,7 @@ func (f *ledgerFSM) applyLocked(logs []*raft.Log, out []interface{}, recs []arch
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		if f.reference && f.ledger.State().Initialized {
+		if benchReferenceFSM && f.ledger.State().Initialized {
 			f.referenceCount++
 			h := sha256.New()
 			h.Write(f.referenceHash[:])

@@ -208,8 +208,7 @@ func (n *Node) open() error {
 	n.fsm.observe = n.observe
 	n.fsm.onStop = n.stopped
 	n.effects = newEffectRunner(n)
-	n.fsm.reference = cfg.BenchReferenceFSM
-	if cfg.BenchReferenceFSM {
+	if benchReferenceFSM {
 		n.log.Warn("benchmark reference state machine: writes after genesis are counted and hashed, not recorded")
 	}
 	n.fsm.backfill = n.backfillFromLeader

@@ -54,7 +54,6 @@ func agentCmd() *cobra.Command {
 		joinFlag   string
 		skew       time.Duration
 		clockShift time.Duration
-		reference  bool
 		hookAllow  string
 		execAllow  string
 		driverTime time.Duration
@@ -159,7 +158,6 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				cfg.RaftTimeoutScale = f.RaftTimeoutScale
 			}
 			cfg.ClockOffset = clockShift
-			cfg.BenchReferenceFSM = reference
 			for _, d := range []struct {
 				kind, prefix, allow string
 				idem                bool
@@ -235,8 +233,6 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.BoolVar(&hookIdem, "driver-webhook-idempotent", false, "the webhook receivers deduplicate on X-Dominus-Syscall-Id: re-run lost webhook effects instead of recording them indeterminate")
 	fl.StringVar(&execAllow, "driver-exec-allow", "", "enable the exec driver (op exec.run) for these comma-separated command paths")
 	fl.DurationVar(&driverTime, "driver-timeout", 10*time.Second, "time limit of one external effect")
-	fl.BoolVar(&reference, "bench-reference-fsm", false, "replace the ledger after genesis with a trivial count+hash state machine (benchmark reference only; nothing is recorded)")
-	_ = fl.MarkHidden("bench-reference-fsm")
 	fl.StringVar(&f.Role, "role", "", "federation role: sovereign or domain (empty: a standalone kernel)")
 	fl.StringVar(&f.Domain, "domain", "", "domain kernels: the domain this kernel governs")
 	fl.StringVar(&f.JoinToken, "join-token", "", "domain kernels: the one-time join token from `dominus domain create`")

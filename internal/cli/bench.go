@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ func benchCmd() *cobra.Command {
 		clients, modes, targets string
 		revSizes                string
 		bindBase, op            string
+		referenceExe            string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -27,10 +29,12 @@ func benchCmd() *cobra.Command {
 through the public client: C workers, each issuing requests one after the
 other, through one shared keep-alive HTTP client, spread round-robin over
 all nodes (--route leader: all to the leader). Each target at each client
-count gets its own cluster: "gate" is the real kernel, "reference" is the
-same binary with a trivial count+hash state machine behind the same front
-end, Raft and storage. It prints throughput, p50/p99/p99.9 latency, errors
-and CPU seconds, and the gate/reference ratios.
+count gets its own cluster: "gate" is the real kernel (this binary),
+"reference" is the same command built with -tags benchreference
+(--reference-binary, by default dominus-bench-reference beside this
+binary; make build makes both): a trivial count+hash state machine behind
+the same front end, Raft and storage. It prints throughput, p50/p99/p99.9
+latency, errors and CPU seconds, and the gate/reference ratios.
 
 The request (--op) is by default the agents' path: POST /v1/syscall
 kv.put with a capability token per client, granted before the run. The
@@ -83,6 +87,10 @@ Modes (--mode, comma-separated):
 				if cfg.Exe, err = os.Executable(); err != nil {
 					return err
 				}
+				cfg.ReferenceExe = referenceExe
+				if !cmd.Flags().Changed("reference-binary") {
+					cfg.ReferenceExe = filepath.Join(filepath.Dir(cfg.Exe), bench.ReferenceBinaryName)
+				}
 			}
 			cfg.Log = cmd.ErrOrStderr()
 			cfg.Version = Version
@@ -109,6 +117,7 @@ Modes (--mode, comma-separated):
 	fl.StringVar(&clients, "clients", "1,16,256", "comma-separated client counts")
 	fl.StringVar(&modes, "mode", bench.ModePut, "comma-separated: put (quick), read, mixed, failover, replay, elections")
 	fl.StringVar(&targets, "targets", "gate,reference", "comma-separated targets of the load modes: gate, reference")
+	fl.StringVar(&referenceExe, "reference-binary", "", "binary of the reference target's agents, built with -tags "+bench.ReferenceBuildTag+" (default: "+bench.ReferenceBinaryName+" beside this binary)")
 	fl.StringVar(&op, "op", bench.DefaultPath.Name, "syscall (POST /v1/syscall with a capability token per client) or kv (PUT /v1/kv with the root token)")
 	fl.StringVar(&cfg.Route, "route", cfg.Route, "spread (round-robin over all nodes) or leader")
 	fl.IntVar(&cfg.ValueBytes, "value-bytes", cfg.ValueBytes, "size of each written value")
