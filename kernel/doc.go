@@ -4,6 +4,17 @@
 // the fsynced ledger archive (package archive), node-to-node RPC and the
 // HTTP API.
 //
+// Services plug in (service.go): New(cfg, services...) hands a node the
+// subsystems it runs; each declares its HTTP routes with the scopes they
+// need (httpedge.Route), its node-RPC methods, its leader duties, and its
+// start and stop. The kernel imports no service; internal/server composes
+// a node with its services, and kernel/kerneltest starts real nodes for
+// services' tests. The HTTP edge (routing, authentication, per-entity
+// rate, declared scopes, error mapping, JSON) is package httpedge; the
+// node answers its Gate (edge.go), and handlers receive the caller's
+// capability. Command builds the handler of a route that proposes one
+// command (decode, propose on the caller's behalf, answer).
+//
 // What it owns:
 //   - one TCP port per node (--bind) multiplexing Raft and node RPC after a
 //     mutual-TLS handshake; every outgoing connection is dialed from the
