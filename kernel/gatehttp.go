@@ -33,19 +33,20 @@ func (n *Node) registerGate(authed func(string, httpedge.Handler, ...string)) {
 	authed("GET /v1/policies", n.handlePolicyList, fsm.OpAuditRead)
 	authed("POST /v1/policies/backtest", n.handleBacktest, fsm.OpAuditRead)
 	authed("GET /v1/approvals", n.handleApprovalList, fsm.OpApprovalDecide, fsm.OpAuditRead)
-	for path, approve := range map[string]bool{"approve": true, "deny": false} {
-		authed("POST /v1/approvals/{id}/"+path, Command(n, fsm.CmdApprovalDecide,
-			pathCommand(func(id string) any { return &fsm.ApprovalDecide{ID: id, Approve: approve} }), answerID))
+	decide := func(approve bool) httpedge.Handler {
+		return Command(n, fsm.CmdApprovalDecide, pathCommand(func(id string) any { return &fsm.ApprovalDecide{ID: id, Approve: approve} }), answerID)
 	}
-	for path, ct := range map[string]fsm.CommandType{"halt": fsm.CmdHalt, "resume": fsm.CmdResume} {
-		authed("POST /v1/"+path, Command(n, ct,
-			func(_ *http.Request, req *api.HaltRequest) (any, error) {
-				return &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason}, nil
-			},
+	authed("POST /v1/approvals/{id}/approve", decide(true))
+	authed("POST /v1/approvals/{id}/deny", decide(false))
+	halt := func(ct fsm.CommandType) httpedge.Handler {
+		return Command(n, ct,
+			func(_ *http.Request, req *api.HaltRequest) (any, error) { return &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason}, nil },
 			func(_ *http.Request, req *api.HaltRequest, res fsm.Result) any {
 				return api.GrantResponse{Outcome: httpedge.Outcome(res), ID: req.Entity}
-			}))
+			})
 	}
+	authed("POST /v1/halt", halt(fsm.CmdHalt))
+	authed("POST /v1/resume", halt(fsm.CmdResume))
 	authed("GET /v1/halts", n.handleHaltList)
 	authed("GET /v1/effects", n.handleEffects)
 	authed("GET /v1/effects/{seq}", n.handleEffects)
