@@ -71,6 +71,9 @@ func (m Metric) String() string {
 	if m < NumMetrics {
 		return metricNames[m]
 	}
+	if m >= firstModel2 && m < firstModel2+NumModel2Metrics {
+		return model2Names[m-firstModel2]
+	}
 	return fmt.Sprintf("metric(%d)", uint8(m))
 }
 
@@ -164,6 +167,24 @@ type Report struct {
 	Top         Metric
 	Score       int64
 	Escalate    bool
+
+	// Model 2 (Judge and Observe; see doc.go). Alert is the one
+	// definition of an alert: the top metric's tail probability is below
+	// the governed target's threshold. Metric, Observed, Expected, P and
+	// Surprise describe the most surprising metric even when it does not
+	// alert; Evidence holds the seqs of the entity's recent outcomes
+	// within that metric's horizon (alerts only).
+	Alert     bool
+	Metric    Metric
+	Observed  int64 // in the metric's unit (see Metric)
+	Expected  Range // the expected range, same unit
+	P         int64 // tail probability, parts per PScale (10^15)
+	Surprise  int64 // −log₂ P, millibits
+	Threshold int64 // surprise an alert needs at this posture, millibits
+	Evidence  []uint64
+	Call      Call  // the call judged
+	Err       error // the input was rejected; nothing changed
+	suspect   bool
 }
 
 type opStat struct {

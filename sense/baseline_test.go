@@ -267,7 +267,7 @@ func TestObserveRejectsBadInput(t *testing.T) {
 	s := newSensor(t, func(c *Config) { c.MaxEntities = 2 })
 	f := newFeeder(t, s, "a")
 	f.windows(0, 10, 3)
-	if _, err := s.Observe("b", Observation{Time: 1, Op: "x", Decision: DecisionPermit}); err != nil {
+	if _, err := s.Fold("b", Observation{Time: 1, Op: "x", Decision: DecisionPermit}); err != nil {
 		t.Fatal(err)
 	}
 	ok := Observation{Time: 10 * testWindow, Op: "kv.get", Decision: DecisionPermit}
@@ -294,17 +294,17 @@ func TestObserveRejectsBadInput(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			unchanged(t, s, c.name, func() {
-				if _, err := s.Observe(c.entity, c.ev); !errors.Is(err, c.err) {
+				if _, err := s.Fold(c.entity, c.ev); !errors.Is(err, c.err) {
 					t.Errorf("err = %v, want %v", err, c.err)
 				}
 			})
 		})
 	}
 	// The same input with a good entity is accepted, and an equal time is fine.
-	if _, err := s.Observe("a", ok); err != nil {
+	if _, err := s.Fold("a", ok); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Observe("a", ok); err != nil {
+	if _, err := s.Fold("a", ok); err != nil {
 		t.Fatalf("equal time refused: %v", err)
 	}
 }
@@ -312,7 +312,7 @@ func TestObserveRejectsBadInput(t *testing.T) {
 func TestForget(t *testing.T) {
 	s := newSensor(t, func(c *Config) { c.MaxEntities = 1 })
 	newFeeder(t, s, "a").windows(0, 3, 3)
-	if _, err := s.Observe("b", Observation{Time: 1, Op: "x", Decision: DecisionPermit}); !errors.Is(err, ErrEntityLimit) {
+	if _, err := s.Fold("b", Observation{Time: 1, Op: "x", Decision: DecisionPermit}); !errors.Is(err, ErrEntityLimit) {
 		t.Fatalf("second entity at limit 1: %v", err)
 	}
 	if !s.Forget("a") || s.Forget("a") {
@@ -321,7 +321,7 @@ func TestForget(t *testing.T) {
 	if b, tr := s.Entities(); b != 0 || tr != 0 {
 		t.Fatalf("after forget: %d baselines, %d trust", b, tr)
 	}
-	if _, err := s.Observe("b", Observation{Time: 1, Op: "x", Decision: DecisionPermit}); err != nil {
+	if _, err := s.Fold("b", Observation{Time: 1, Op: "x", Decision: DecisionPermit}); err != nil {
 		t.Fatalf("after forget: %v", err)
 	}
 }

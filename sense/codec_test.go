@@ -89,7 +89,7 @@ func applyOp(s *Sensor, o streamOp) result {
 	var err error
 	switch o.kind {
 	case 'o':
-		res.step, err = s.Observe(o.entity, o.ev)
+		res.step, err = s.Fold(o.entity, o.ev)
 	case 's':
 		res.change, err = s.Signal(o.signal, o.value, o.time)
 	case 'a':
@@ -291,7 +291,7 @@ func FuzzDecode(f *testing.F) {
 		for _, e := range s.base.entities {
 			last = max(last, e.last)
 		}
-		s.Observe("fuzz", Observation{Time: last, Op: "x", Decision: DecisionError, Bytes: 1})
+		s.Fold("fuzz", Observation{Time: last, Op: "x", Decision: DecisionError, Bytes: 1})
 		s.Signal("incident_level", 50, last)
 		if _, err := Decode(s.Encode()); err != nil {
 			t.Fatalf("state after calls does not decode: %v", err)

@@ -335,7 +335,7 @@ func runDetection(tb testing.TB, events []detEvent, incs []incident, signal stri
 	firstFlag := map[key]int{}
 	idx := make([]int, detEntities)
 	for _, de := range events {
-		st, err := s.Observe(entityName(de.entity), de.ev)
+		st, err := s.Fold(entityName(de.entity), de.ev)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -531,7 +531,7 @@ func BenchmarkObserve(b *testing.B) {
 	for b.Loop() {
 		ev.Time = i * (testWindow / 16)
 		ev.Op = ops[i%8]
-		if _, err := s.Observe("agent", ev); err != nil {
+		if _, err := s.Fold("agent", ev); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -544,7 +544,7 @@ func BenchmarkEncode(b *testing.B) {
 	for e := range 1000 {
 		name := fmt.Sprintf("agent-%04d", e)
 		for i := range int64(200) {
-			if _, err := s.Observe(name, Observation{Time: i * (testWindow / 16), Op: ops[i%8], Decision: DecisionPermit}); err != nil {
+			if _, err := s.Fold(name, Observation{Time: i * (testWindow / 16), Op: ops[i%8], Decision: DecisionPermit}); err != nil {
 				b.Fatal(err)
 			}
 		}

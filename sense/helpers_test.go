@@ -54,7 +54,7 @@ func (f *feeder) window(w int64, n int, mod func(i int, ev *Observation)) []Step
 		if mod != nil {
 			mod(i, &ev)
 		}
-		st, err := f.s.Observe(f.entity, ev)
+		st, err := f.s.Fold(f.entity, ev)
 		if err != nil {
 			f.t.Fatalf("observe %s window %d event %d: %v", f.entity, w, i, err)
 		}

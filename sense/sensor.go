@@ -15,6 +15,7 @@ type Sensor struct {
 	trust   *Trust
 	posture *Posture
 	archive *PostureArchive
+	m2      *model2 // model 2 (Judge, Observe); nil until first used
 }
 
 // New returns an empty Sensor under cfg: no entities, posture normal.
@@ -42,13 +43,14 @@ type Step struct {
 	Trust  TrustChange
 }
 
-// Observe records one gate decision of entity: it folds the observation
+// Fold records one gate decision of entity under model 1 (fsm
+// protocols 2 to 4): it folds the observation
 // into the baseline, scores the window at the current posture and moves
 // trust by the decision and by the rise of the window's peak score. A
 // rejected observation (invalid name, op, decision, bytes or time, or an
 // entity beyond MaxEntities in either book) returns an error and changes
 // nothing.
-func (s *Sensor) Observe(entity string, ev Observation) (Step, error) {
+func (s *Sensor) Fold(entity string, ev Observation) (Step, error) {
 	if err := s.base.check(entity, ev); err != nil {
 		return Step{}, err
 	}

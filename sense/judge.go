@@ -1,0 +1,520 @@
+package sense
+
+import "fmt"
+
+// MaxResourceLen bounds the resource of a Call or Outcome (bytes).
+const MaxResourceLen = 4096
+
+// pending is what a scored call adds to the entity's open minute.
+type pending struct {
+	op, resource string
+	bytes        int64
+	decided      bool // deny and err are known (Observe); Judge scores before the decision
+	deny, err    bool
+}
+
+// Judge scores entity's recent behaviour with the call under evaluation
+// included (the gate's read): the first anomalous call carries its own
+// deviation. It learns nothing from the call; it may roll the entity's
+// open minute forward to the call's minute, as Observe at that time would.
+// An invalid call, or one before the entity's last outcome, yields a
+// Report with Err set.
+func (s *Sensor) Judge(entity string, c Call) Report {
+	lvl := s.posture.Level()
+	if err := checkCall(entity, c.Op, c.Resource, c.Bytes, c.Time, c.Peer, c.Parent); err != nil {
+		return Report{Entity: entity, Call: c, Level: lvl, Err: err}
+	}
+	m := s.model()
+	e := m.entities[entity]
+	if e == nil {
+		return Report{Entity: entity, Call: c, Level: lvl, Window: floorDiv(c.Time, MinuteNs)}
+	}
+	if c.Time < e.last {
+		return Report{Entity: entity, Call: c, Level: lvl, Err: fmt.Errorf("%w: %d before the previous %d of %q", ErrTime, c.Time, e.last, entity)}
+	}
+	e.roll(c.Time)
+	r := m.score(entity, e, c.Time, pending{op: c.Op, resource: c.Resource, bytes: c.Bytes}, lvl)
+	r.Call = c
+	return r
+}
+
+// Observe folds a decided call into entity's baseline and trust and
+// returns its report (the outcome included). Report.Alert charges trust
+// once per minute. A call scored suspicious (within AdaptMarginBits of an
+// alert) is counted but not learned: a sustained attack does not become
+// the baseline. A rejected outcome (invalid field, time before the
+// entity's last, or an entity beyond MaxEntities) changes nothing and
+// yields a Report with Err set.
+func (s *Sensor) Observe(entity string, o Outcome) Report {
+	lvl := s.posture.Level()
+	c := Call{Time: o.Time, Op: o.Op, Resource: o.Resource, Bytes: o.Bytes, Peer: o.Peer, Parent: o.Parent}
+	fail := func(err error) Report { return Report{Entity: entity, Call: c, Level: lvl, Err: err} }
+	if err := checkCall(entity, o.Op, o.Resource, o.Bytes, o.Time, o.Peer, o.Parent); err != nil {
+		return fail(err)
+	}
+	if o.Decision < DecisionPermit || o.Decision > DecisionError {
+		return fail(fmt.Errorf("%w: %d", ErrDecision, o.Decision))
+	}
+	m := s.model()
+	e := m.entities[entity]
+	if e == nil {
+		if len(m.entities) >= int(s.cfg.MaxEntities) {
+			return fail(fmt.Errorf("%w: %d baselines", ErrEntityLimit, s.cfg.MaxEntities))
+		}
+	} else if o.Time < e.last {
+		return fail(fmt.Errorf("%w: %d before the previous %d of %q", ErrTime, o.Time, e.last, entity))
+	}
+	if !s.trust.admits(entity) {
+		return fail(fmt.Errorf("%w: %d trust entities", ErrEntityLimit, s.cfg.MaxEntities))
+	}
+	if e == nil {
+		e = &entity2{first: o.Time, last: o.Time, peer: o.Peer, parent: o.Parent, disp: 1000, disp10: 1000, disp60: 1000, suspectBucket: -1 << 40,
+			cur: minuteCounts{idx: floorDiv(o.Time, MinuteNs)}}
+		m.entities[entity] = e
+	}
+	e.roll(o.Time)
+	p := pending{op: o.Op, resource: o.Resource, bytes: o.Bytes, decided: true,
+		deny: o.Decision == DecisionDeny, err: o.Error || o.Decision == DecisionError}
+	r := m.score(entity, e, o.Time, p, lvl)
+	r.Call = c
+	m.fold(entity, e, o, p, r)
+	var rise int64
+	if r.Alert && !e.curAlerted {
+		e.curAlerted = true
+		rise = 100
+	}
+	d := o.Decision
+	if p.err {
+		d = DecisionError
+	}
+	if _, err := s.trust.Observe(entity, d, rise, lvl); err != nil {
+		panic("sense: trust failed after check: " + err.Error())
+	}
+	return r
+}
+
+func checkCall(entity, op, resource string, bytes, t int64, peer, parent string) error {
+	switch {
+	case !validName(entity, MaxEntityLen):
+		return fmt.Errorf("%w: %q", ErrEntityName, entity)
+	case !validName(op, MaxOpLen):
+		return fmt.Errorf("%w: %q", ErrOpName, op)
+	case len(resource) > MaxResourceLen:
+		return fmt.Errorf("%w: resource of %d bytes, want at most %d", ErrOpName, len(resource), MaxResourceLen)
+	case bytes < 0 || bytes > MaxEventBytes:
+		return fmt.Errorf("%w: %d, want 0..%d", ErrBytes, bytes, int64(MaxEventBytes))
+	case t < 0:
+		return fmt.Errorf("%w: negative time %d", ErrTime, t)
+	case len(peer) > MaxEntityLen || len(parent) > MaxEntityLen:
+		return fmt.Errorf("%w: peer or parent longer than %d bytes", ErrEntityName, MaxEntityLen)
+	}
+	return nil
+}
+
+func (s *Sensor) model() *model2 {
+	if s.m2 == nil {
+		s.m2 = newModel2()
+	}
+	return s.m2
+}
+
+// roll moves the entity's open minute to the minute of t.
+func (e *entity2) roll(t int64) {
+	if m := floorDiv(t, MinuteNs); m > e.cur.idx {
+		e.closeMinute(m)
+	}
+}
+
+// test is one metric's tail under model 2.
+type test struct {
+	metric   Metric
+	bits     int64 // surprise, Q16 bits
+	observed int64
+	expected Range
+	horizon  int64 // minutes of evidence
+}
+
+// score judges entity's open minute with p included.
+func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Level) Report {
+	if lvl >= NumLevels {
+		lvl = LevelCritical
+	}
+	r := Report{Entity: entity, Window: floorDiv(now, MinuteNs), Known: true, Established: e.established(now), Level: lvl,
+		Windows: uint32(min(e.calls, 1<<31)), Events: e.cur.calls + 1}
+	thr := m.threshold(e, lvl)
+	r.Threshold = thr * 1000 / q16
+	best := test{bits: -1}
+	consider := func(t test) {
+		if t.bits > best.bits {
+			best = t
+		}
+	}
+	if r.Established {
+		e.rateTests(now, p, consider)
+	}
+	e.callTests(m, entity, now, p, r.Established, consider)
+	if best.bits < 0 {
+		return r
+	}
+	r.Metric = best.metric
+	r.Observed = best.observed
+	r.Expected = best.expected
+	r.P = probOf(best.bits)
+	r.Surprise = best.bits * 1000 / q16
+	if best.bits > thr {
+		r.Alert = true
+		r.Score = clamp((best.bits-thr)*100/q16, 1, MaxScore)
+		r.Top = best.metric
+		r.Escalate = lvl == LevelCritical
+		r.Evidence = e.evidence(now - best.horizon*MinuteNs)
+	}
+	r.suspect = best.bits > thr-AdaptMarginBits
+	return r
+}
+
+// threshold is the surprise (Q16 bits) a metric's tail must exceed to
+// alert: lg(tests per day) + lg(NumModel2Metrics) − lg(target per day ×
+// posture factor). Tests per day are the larger of the minutes of a day
+// and the entity's expected calls per day.
+func (m *model2) threshold(e *entity2, lvl Level) int64 {
+	var perDay int64
+	for h := range int64(24) {
+		perDay += e.base(h*60) * 60 / Micro
+	}
+	tests := max(1440, perDay)
+	target := max(1, m.targetMilli*PostureTargetPct[lvl]/100)
+	return lg(tests*1000) + lgTests - lg(target)
+}
+
+func (e *entity2) evidence(since int64) []uint64 {
+	var out []uint64
+	for i := range evidenceLen {
+		j := (int(e.calls) + i) % evidenceLen // oldest first
+		if e.ev[j] != 0 && e.evT[j] >= since {
+			out = append(out, e.ev[j])
+		}
+	}
+	return out
+}
+
+// rateTests scores the count and ratio metrics over 1, 10 and 60 minutes.
+func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
+	M := floorDiv(now, MinuteNs)
+	x := e.cur
+	x.calls++
+	x.bytes = min(x.bytes+p.bytes, maxCount)
+	undecided := int64(1)
+	if p.decided {
+		undecided = 0
+		if p.deny {
+			x.denies++
+		}
+		if p.err {
+			x.errors++
+		}
+	}
+	disp := max(e.disp, 1000)
+	unit := max(e.sizeMean, 64)
+	bdisp := min(disp*max(1000, mulDiv(e.sizeSq*1024, 1000, unit*unit))/1000, 1000*1000)
+	lam1 := e.expect(M)
+	consider(countTest(MetricRate1m, x.calls*Micro, lam1, disp, 1))
+
+	s10 := e.sumRing(M-9, M-1)
+	s10.add(x)
+	lam10 := e.expectSum(M-9, M)
+	consider(countTest(MetricRate10m, s10.calls*Micro, lam10, max(disp, e.disp10), 10))
+
+	tensLo := floorDiv(M-60+9, 10) * 10
+	tensHi := floorDiv(M-10, 10)*10 - 1
+	s60 := e.sumRing(M-10, M-1)
+	s60.add(x)
+	lam60 := e.expectSum(M-10, M)
+	if tensLo <= tensHi {
+		s60.add(e.sumTens(tensLo, tensHi))
+		lam60 += e.expectSum(tensLo, tensHi)
+	}
+	consider(countTest(MetricRate60m, s60.calls*Micro, lam60, max(disp, e.disp10, e.disp60), 60))
+
+	pd := (e.rd*Micro + 20_000*32) / (e.rn + 32)
+	pe := (e.re*Micro + 20_000*32) / (e.rn + 32)
+	consider(ratioTest(MetricDeny10m, s10.denies, s10.calls-undecided, pd, 10))
+	consider(ratioTest(MetricDeny60m, s60.denies, s60.calls-undecided, pd, 60))
+	consider(ratioTest(MetricError10m, s10.errors, s10.calls-undecided, pe, 10))
+	consider(ratioTest(MetricError60m, s60.errors, s60.calls-undecided, pe, 60))
+
+	for _, b := range []struct {
+		m            Metric
+		bytes        int64
+		lam, h, disp int64
+	}{{MetricBytes10m, s10.bytes, lam10, 10, max(disp, e.disp10)}, {MetricBytes60m, s60.bytes, lam60, 60, max(disp, e.disp10, e.disp60)}} {
+		t := countTest(b.m, mulDiv(b.bytes, Micro, unit), b.lam, min(b.disp*bdisp/disp, 1000*1000), b.h)
+		t.observed = b.bytes
+		t.expected = Range{mulDiv(t.expected.Lo, unit, Micro), mulDiv(t.expected.Hi, unit, Micro)}
+		consider(t)
+	}
+}
+
+func countTest(m Metric, c, lam, disp, horizon int64) test {
+	sd := isqrt(mulDiv(lam, disp, 1000)) * 1000 // √(λ·D) in micro-units
+	return test{metric: m, bits: poissonBits(c, lam, disp), observed: c,
+		expected: Range{max(0, lam-2*sd), lam + 2*sd}, horizon: horizon}
+}
+
+func ratioTest(m Metric, k, n, p, horizon int64) test {
+	if n <= 0 {
+		return test{metric: m, bits: 0, horizon: horizon}
+	}
+	neff := max(1, n*RatioPriorEvents/(RatioPriorEvents+n))
+	sd := isqrt(p * (Micro - p) / neff)
+	return test{metric: m, bits: binomBits(k*Micro, n*Micro, p, RatioPriorEvents), observed: k * Micro / n,
+		expected: Range{max(0, p-2*sd), min(Micro, p+2*sd)}, horizon: horizon}
+}
+
+// callTests scores the call itself: its bytes, its op and its resource.
+func (e *entity2) callTests(m *model2, entity string, now int64, p pending, established bool, consider func(test)) {
+	if e.sizeN >= 32 {
+		consider(e.sizeTest(p.bytes))
+	}
+	i, known := e.opIndex(p.op)
+	if established {
+		pc, pn, pr := m.peer(entity, e)
+		if !known && len(e.ops) < maxOps2 {
+			consider(test{metric: MetricNovelOp, bits: lg(8*(e.calls+pc+1)) - lg(8*(e.novOps+pn)+1), observed: 1, horizon: 0})
+		}
+		if pre := resourcePrefix(p.resource); !e.hasPrefix(pre) && len(e.prefixes) < maxPrefixes {
+			consider(test{metric: MetricNovelRes, bits: lg(8*(e.calls+pc+1)) - lg(8*(e.novRes+pr)+1), observed: 1, horizon: 0})
+		}
+		if known && e.opN > 0 {
+			o := e.ops[i]
+			k := decayTo(o.rec, o.recT, now, ShareHalfLifeNs)
+			n := decayTo(e.rec, e.recT, now, ShareHalfLifeNs)
+			if !p.decided {
+				k, n = k+Micro, n+Micro
+			}
+			share := max(o.n*Micro/e.opN, o.fast, 1000)
+			t := ratioTest(MetricOpShare, 0, 1, share, 43)
+			t.bits = binomBits(k, n, share, RatioPriorEvents)
+			t.observed = mulDiv(k, Micro, max(n, 1))
+			consider(t)
+		}
+	}
+}
+
+const maxOps2 = 64 // ops tracked per entity in model 2
+
+func (e *entity2) hasPrefix(p string) bool {
+	for _, x := range e.prefixes {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// sizeTest is the empirical tail of the call's bytes among the entity's
+// calls (half-octave histogram, a quarter pseudo-call), extrapolated by
+// halving per half-octave beyond the largest bucket seen.
+func (e *entity2) sizeTest(b int64) test {
+	k := sizeBucket(b)
+	var tail int64
+	top := 0
+	for i := range sizeBuckets {
+		if e.size[i] > 0 {
+			top = i
+			if i >= k {
+				tail += e.size[i]
+			}
+		}
+	}
+	bits := lg(4*(e.sizeN+1)) - lg(4*tail+1)
+	if tail == 0 && k > top+1 {
+		bits += int64(k-top-1) * q16
+	}
+	return test{metric: MetricCallBytes, bits: max(bits, 0), observed: b, expected: Range{0, bucketTop(top)}, horizon: 0}
+}
+
+func bucketTop(k int) int64 {
+	v := int64(1) << ((k + 1) / 2)
+	if (k+1)%2 == 1 {
+		v = v * 1448 / 1024
+	}
+	return v
+}
+
+// peer returns the calls and novelty counts of entity's peer group, less
+// its own and its delegates'.
+func (m *model2) peer(entity string, e *entity2) (calls, novOps, novRes int64) {
+	g := m.groups[e.peer]
+	if g == nil || e.peer == "" {
+		return 0, 0, 0
+	}
+	a := g.all
+	if e.member {
+		a.calls -= e.calls
+		a.novOps -= e.novOps
+		a.novRes -= e.novRes
+	}
+	if d := g.byParent[entity]; d != nil {
+		a.calls -= d.calls
+		a.novOps -= d.novOps
+		a.novRes -= d.novRes
+	}
+	return max(a.calls, 0), max(a.novOps, 0), max(a.novRes, 0)
+}
+
+// fold learns one outcome (r is its report).
+func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report) {
+	wasEst := e.established(o.Time)
+	e.last = o.Time
+	e.cur.calls++
+	e.cur.bytes = min(e.cur.bytes+o.Bytes, maxCount)
+	if p.deny {
+		e.cur.denies++
+	}
+	if p.err {
+		e.cur.errors++
+	}
+	if r.suspect {
+		e.curSuspect = true
+	}
+	j := int(e.calls) % evidenceLen
+	e.ev[j], e.evT[j] = o.Seq, o.Time
+	var dCalls, dOps, dRes int64 = 1, 0, 0
+	e.calls = min(e.calls+1, maxCount)
+
+	e.rec = decayTo(e.rec, e.recT, o.Time, ShareHalfLifeNs) + Micro
+	e.recT = o.Time
+	i, known := e.opIndex(o.Op)
+	if !known && len(e.ops) < maxOps2 {
+		e.ops = append(e.ops, op2{})
+		copy(e.ops[i+1:], e.ops[i:])
+		e.ops[i] = op2{name: o.Op}
+		known = true
+		if wasEst {
+			e.novOps++
+			dOps = 1
+		}
+	}
+	if pre := resourcePrefix(o.Resource); !e.hasPrefix(pre) && len(e.prefixes) < maxPrefixes {
+		e.prefixes = append(e.prefixes, pre)
+		if wasEst {
+			e.novRes++
+			dRes = 1
+		}
+	}
+	if known {
+		op := &e.ops[i]
+		op.rec = decayTo(op.rec, op.recT, o.Time, ShareHalfLifeNs) + Micro
+		op.recT = o.Time
+	}
+	if !r.suspect {
+		e.learnCall(i, known, o, p)
+	}
+	m.joinPeers(entity, e, o.Time, dCalls, dOps, dRes)
+}
+
+// learnCall folds a non-suspicious outcome into the ratios, op shares and
+// size profile.
+func (e *entity2) learnCall(i int, known bool, o Outcome, p pending) {
+	e.rn++
+	if p.deny {
+		e.rd++
+	}
+	if p.err {
+		e.re++
+	}
+	if e.rn > 1<<14 {
+		e.rn, e.rd, e.re = e.rn/2, e.rd/2, e.re/2
+	}
+	if known {
+		e.ops[i].n++
+		e.opN++
+		for j := range e.ops {
+			// fast share: EWMA 1/128 per call
+			x := int64(0)
+			if j == i {
+				x = Micro
+			}
+			e.ops[j].fast = ewmaStep(e.ops[j].fast, x, 1, 128)
+		}
+		if e.opN > 1<<14 {
+			e.opN = 0
+			for j := range e.ops {
+				e.ops[j].n /= 2
+				e.opN += e.ops[j].n
+			}
+		}
+	}
+	k := sizeBucket(o.Bytes)
+	e.size[k]++
+	e.sizeN++
+	if e.sizeN > 1<<12 {
+		e.sizeN = 0
+		for j := range e.size {
+			e.size[j] /= 2
+			e.sizeN += e.size[j]
+		}
+	}
+	b := min(o.Bytes, 1<<30)
+	if e.sizeN == 1 {
+		e.sizeMean, e.sizeSq = b, b*b/1024
+	} else {
+		e.sizeMean = ewmaStep(e.sizeMean, b, 1, 64)
+		e.sizeSq = ewmaStep(e.sizeSq, b*b/1024, 1, 64)
+	}
+}
+
+// joinPeers adds the entity to its peer group once established, and its
+// later calls and novelties to the group's totals.
+func (m *model2) joinPeers(entity string, e *entity2, now, dCalls, dOps, dRes int64) {
+	if e.peer == "" {
+		return
+	}
+	if !e.member {
+		if !e.established(now) {
+			return
+		}
+		e.member = true
+		dCalls, dOps, dRes = e.calls, e.novOps, e.novRes
+	}
+	g := m.groups[e.peer]
+	if g == nil {
+		g = &peerGroup{byParent: map[string]*peerAgg{}}
+		m.groups[e.peer] = g
+	}
+	g.all.calls += dCalls
+	g.all.novOps += dOps
+	g.all.novRes += dRes
+	if e.parent != "" && e.parent != entity {
+		d := g.byParent[e.parent]
+		if d == nil {
+			d = &peerAgg{}
+			g.byParent[e.parent] = d
+		}
+		d.calls += dCalls
+		d.novOps += dOps
+		d.novRes += dRes
+	}
+}
+
+// AlertTarget is the governed false-alarm target in alerts per
+// entity-day, thousandths.
+func (s *Sensor) AlertTarget() int64 {
+	if s.m2 == nil {
+		return DefaultAlertsPerDayMilli
+	}
+	return s.m2.targetMilli
+}
+
+// SetAlertTarget sets the false-alarm target (1..MaxAlertsPerDayMilli
+// thousandths of an alert per entity-day) and returns the previous one.
+// An invalid value returns ErrTarget and changes nothing.
+func (s *Sensor) SetAlertTarget(milli int64) (int64, error) {
+	if milli < 1 || milli > MaxAlertsPerDayMilli {
+		return 0, fmt.Errorf("%w: %d thousandths per entity-day, want 1..%d", ErrTarget, milli, MaxAlertsPerDayMilli)
+	}
+	m := s.model()
+	prev := m.targetMilli
+	m.targetMilli = milli
+	return prev, nil
+}

@@ -1,0 +1,54 @@
+package sense
+
+import (
+	"math"
+	"testing"
+)
+
+// lg is log₂ to within 2⁻¹² bits everywhere, including just below powers
+// of two, and monotone.
+func TestLgAccurateAndMonotone(t *testing.T) {
+	prev := int64(0)
+	for _, x := range []int64{2, 3, 5, 1000, 1023, 1024, 1025, 33554431, 33554432, 33554433, 123456789, 1 << 50, 1<<62 - 1} {
+		got := float64(lg(x)) / q16
+		if d := math.Abs(got - math.Log2(float64(x))); d > 1.0/4096 {
+			t.Errorf("lg(%d) = %.6f, want %.6f", x, got, math.Log2(float64(x)))
+		}
+		if lg(x) < prev {
+			t.Errorf("lg(%d) = %d below a smaller argument's %d", x, lg(x), prev)
+		}
+		prev = lg(x)
+	}
+	for x := int64(1 << 20); x < 1<<20+5000; x++ {
+		if lg(x+1) < lg(x) {
+			t.Fatalf("lg not monotone at %d", x)
+		}
+	}
+}
+
+// The Chernoff tails are upper bounds on the exact tails (smaller
+// surprise) and within a few bits of them.
+func TestTailsBoundExact(t *testing.T) {
+	for _, c := range []struct{ k, lam float64 }{{5, 1}, {20, 2}, {60, 20}, {200, 100}} {
+		exact := 0.0
+		term := math.Exp(-c.lam)
+		for i := 0; i < 2000; i++ {
+			if float64(i) >= c.k {
+				exact += term
+			}
+			term *= c.lam / float64(i+1)
+		}
+		got := float64(poissonBits(int64(c.k*Micro), int64(c.lam*Micro), 1000)) / q16
+		want := -math.Log2(exact)
+		if got > want+0.01 || got < want-6 {
+			t.Errorf("poisson %v: %.2f bits, exact %.2f", c, got, want)
+		}
+	}
+	got := float64(binomBits(8*Micro, 20*Micro, 15_000, 1_000_000)) / q16
+	if got < 25 || got > 40 {
+		t.Errorf("binomial 8 of 20 at 1.5%%: %.2f bits", got)
+	}
+	if probOf(q16) != PScale/2 || probOf(0) != PScale {
+		t.Errorf("probOf(1 bit) = %d, probOf(0) = %d", probOf(q16), probOf(0))
+	}
+}
