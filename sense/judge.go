@@ -2,6 +2,9 @@ package sense
 
 import "fmt"
 
+var DebugPeer string
+var DebugFirst int64
+
 // MaxResourceLen bounds the resource of a Call or Outcome (bytes).
 const MaxResourceLen = 4096
 
@@ -68,7 +71,8 @@ func (s *Sensor) Observe(entity string, o Outcome) Report {
 		return fail(fmt.Errorf("%w: %d trust entities", ErrEntityLimit, s.cfg.MaxEntities))
 	}
 	if e == nil {
-		e = &entity2{first: o.Time, last: o.Time, peer: o.Peer, parent: o.Parent, disp: 1000, disp10: 1000, disp60: 1000, suspectBucket: -1 << 40,
+		e = &entity2{first: o.Time, last: o.Time, peer: o.Peer, parent: o.Parent, disp: DispPrior, disp10: DispPrior, disp60: DispPrior, dispAct: DispPrior,
+			actRatio: Micro, lastWin: -1, suspectBucket: -1 << 40,
 			cur: minuteCounts{idx: floorDiv(o.Time, MinuteNs)}}
 		m.entities[entity] = e
 	}
@@ -201,21 +205,12 @@ func (e *entity2) evidence(since int64) []uint64 {
 func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 	M := floorDiv(now, MinuteNs)
 	x := e.cur
-	x.calls++
-	x.bytes = min(x.bytes+p.bytes, maxCount)
+	x.add(e.callCounts(now, p)) // the call is scored before it is folded
 	undecided := int64(1)
 	if p.decided {
 		undecided = 0
-		if p.deny {
-			x.denies++
-		}
-		if p.err {
-			x.errors++
-		}
 	}
 	disp := max(e.disp, 1000)
-	unit := max(e.sizeMean, 64)
-	bdisp := min(disp*max(1000, mulDiv(e.sizeSq*1024, 1000, unit*unit))/1000, 1000*1000)
 	lam1 := e.expect(M)
 	consider(countTest(MetricRate1m, x.calls*Micro, lam1, disp, 1))
 
@@ -223,6 +218,9 @@ func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 	s10.add(x)
 	lam10 := e.expectSum(M-9, M)
 	consider(countTest(MetricRate10m, s10.calls*Micro, lam10, max(disp, e.disp10), 10))
+	if e.peer == DebugPeer && e.first == DebugFirst {
+		println("DBG", M, s10.calls, x.calls, lam1, disp, e.fast, lam10, disp, e.disp10, countTest(MetricRate10m, s10.calls*Micro, lam10, max(disp, e.disp10), 10).bits)
+	}
 
 	tensLo := floorDiv(M-60+9, 10) * 10
 	tensHi := floorDiv(M-10, 10)*10 - 1
@@ -242,16 +240,48 @@ func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 	consider(ratioTest(MetricError10m, s10.errors, s10.calls-undecided, pe, 10))
 	consider(ratioTest(MetricError60m, s60.errors, s60.calls-undecided, pe, 60))
 
-	for _, b := range []struct {
-		m            Metric
-		bytes        int64
-		lam, h, disp int64
-	}{{MetricBytes10m, s10.bytes, lam10, 10, max(disp, e.disp10)}, {MetricBytes60m, s60.bytes, lam60, 60, max(disp, e.disp10, e.disp60)}} {
-		t := countTest(b.m, mulDiv(b.bytes, Micro, unit), b.lam, min(b.disp*bdisp/disp, 1000*1000), b.h)
-		t.observed = b.bytes
-		t.expected = Range{mulDiv(t.expected.Lo, unit, Micro), mulDiv(t.expected.Hi, unit, Micro)}
-		consider(t)
+	consider(bytesTest(MetricBytes10m, s10, 10))
+	consider(bytesTest(MetricBytes60m, s60, 60))
+	a := max(e.actRatio, Micro/100)
+	consider(countTest(MetricActive10m, s10.act*Micro, mulDiv(lam10, a, Micro), max(e.dispAct, 1000), 10))
+	consider(countTest(MetricActive60m, s60.act*Micro, mulDiv(lam60, a, Micro), max(e.dispAct, 1000), 60))
+}
+
+// bytesTest compares the bytes of the calls in s with what their ops
+// usually carry: a compound count in units of 64 bytes whose
+// variance-to-mean ratio is the calls' size variance over their expected
+// bytes.
+func bytesTest(m Metric, s minuteCounts, horizon int64) test {
+	const unit = 64
+	if s.bexp <= 0 {
+		return test{metric: m, horizon: horizon}
 	}
+	disp := clamp(mulDiv(s.bvar, 1024*1000, s.bexp*unit), 1000, 1000*1000)
+	t := countTest(m, mulDiv(s.bytes, Micro, unit), mulDiv(s.bexp, Micro, unit), disp, horizon)
+	t.observed = s.bytes
+	t.expected = Range{mulDiv(t.expected.Lo, unit, Micro), mulDiv(t.expected.Hi, unit, Micro)}
+	return t
+}
+
+// callCounts is what one call adds to the open minute.
+func (e *entity2) callCounts(now int64, p pending) minuteCounts {
+	c := minuteCounts{calls: 1, bytes: p.bytes}
+	if p.decided && p.deny {
+		c.denies = 1
+	}
+	if p.decided && p.err {
+		c.errors = 1
+	}
+	if floorDiv(now, actWindowNs) != e.lastWin {
+		c.act = 1
+	}
+	mean, sq := e.sizeMean, e.sizeSq
+	if i, ok := e.opIndex(p.op); ok && e.ops[i].n >= 4 {
+		mean, sq = e.ops[i].size, e.ops[i].sq
+	}
+	c.bexp = max(mean, 1)
+	c.bvar = max(sq-mean*mean/1024, mean*mean/4096, 1) // at least a quarter of the mean as spread
+	return c
 }
 
 func countTest(m Metric, c, lam, disp, horizon int64) test {
@@ -366,14 +396,8 @@ func (m *model2) peer(entity string, e *entity2) (calls, novOps, novRes int64) {
 func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report) {
 	wasEst := e.established(o.Time)
 	e.last = o.Time
-	e.cur.calls++
-	e.cur.bytes = min(e.cur.bytes+o.Bytes, maxCount)
-	if p.deny {
-		e.cur.denies++
-	}
-	if p.err {
-		e.cur.errors++
-	}
+	e.cur.add(e.callCounts(o.Time, p))
+	e.lastWin = floorDiv(o.Time, actWindowNs)
 	if r.suspect {
 		e.curSuspect = true
 	}
@@ -455,12 +479,21 @@ func (e *entity2) learnCall(i int, known bool, o Outcome, p pending) {
 			e.sizeN += e.size[j]
 		}
 	}
-	b := min(o.Bytes, 1<<30)
+	b := min(o.Bytes, maxSizeForVar)
 	if e.sizeN == 1 {
 		e.sizeMean, e.sizeSq = b, b*b/1024
 	} else {
 		e.sizeMean = ewmaStep(e.sizeMean, b, 1, 64)
 		e.sizeSq = ewmaStep(e.sizeSq, b*b/1024, 1, 64)
+	}
+	if known {
+		op := &e.ops[i]
+		if op.n <= 1 {
+			op.size, op.sq = b, b*b/1024
+		} else {
+			op.size = ewmaStep(op.size, b, 1, 16)
+			op.sq = ewmaStep(op.sq, b*b/1024, 1, 16)
+		}
 	}
 }
 

@@ -38,10 +38,21 @@ const (
 	// alert threshold is suspicious and is not learned from (Q16 bits).
 	AdaptMarginBits = 6 * q16
 
+	// FastDen: the fast scale of the call rate moves 1/FastDen of the way
+	// to each minute's count (a time constant of about an hour).
+	FastDen = 64
+	// DispDen: dispersions move 1/DispDen of the way to each sample.
+	DispDen = 128
+	// DispPrior is a new entity's dispersion (thousandths).
+	DispPrior = 4000
+
 	maxCatchUpMinutes = 1440 // idle minutes folded at most (one day)
 	maxPrefixes       = 64   // resource prefixes remembered per entity
 	maxPrefixLen      = 64
 	maxCount          = 1 << 40
+	maxVar            = 1 << 60
+	maxSizeForVar     = 1 << 24 // bytes of one call counted in variances
+	actWindowNs       = 10_000_000_000
 	sizeBuckets       = 84 // half-octaves of call bytes: ⌊2·log₂(bytes+1)⌋
 	evidenceLen       = 8
 )
@@ -55,19 +66,21 @@ const (
 	MetricDeny60m    Metric = 12
 	MetricError10m   Metric = 13 // errors and failed effects of the last 10 minutes
 	MetricError60m   Metric = 14
-	MetricBytes10m   Metric = 15 // argument bytes in the last 10 minutes
+	MetricBytes10m   Metric = 15 // argument bytes in the last 10 minutes, against what the calls' ops usually carry
 	MetricBytes60m   Metric = 16
 	MetricCallBytes  Metric = 17 // argument bytes of this call
 	MetricNovelOp    Metric = 18 // an op the entity never used
 	MetricNovelRes   Metric = 19 // a resource prefix the entity never touched
 	MetricOpShare    Metric = 20 // this op's share of the last ~43 minutes' calls
-	NumModel2Metrics        = 13
+	MetricActive10m  Metric = 21 // 10-second windows with calls in the last 10 minutes
+	MetricActive60m  Metric = 22
+	NumModel2Metrics        = 15
 	firstModel2             = MetricRate1m
 )
 
 var model2Names = [NumModel2Metrics]string{
 	"rate_1m", "rate_10m", "rate_60m", "deny_ratio_10m", "deny_ratio_60m", "error_ratio_10m", "error_ratio_60m",
-	"bytes_10m", "bytes_60m", "call_bytes", "novel_op", "novel_resource", "op_share",
+	"bytes_10m", "bytes_60m", "call_bytes", "novel_op", "novel_resource", "op_share", "active_10m", "active_60m",
 }
 
 // lgTests is lg(NumModel2Metrics) in Q16: the Bonferroni correction.
@@ -111,7 +124,10 @@ type Range struct{ Lo, Hi int64 }
 // ErrTarget is returned for an invalid false-alarm target.
 var ErrTarget = errors.New("sense: invalid alert target")
 
-type minuteCounts struct{ idx, calls, denies, errors, bytes int64 }
+// minuteCounts are one minute's (or a bucket's) counts: calls, denies,
+// errors, argument bytes, the bytes expected of those calls' ops and
+// their variance (bytes²/1024), and active 10-second windows.
+type minuteCounts struct{ idx, calls, denies, errors, bytes, bexp, bvar, act int64 }
 
 type op2 struct {
 	name string
@@ -119,6 +135,8 @@ type op2 struct {
 	fast int64 // share of recent calls, ppm (EWMA 1/128 per call)
 	rec  int64 // recent count, micro, half-life ShareHalfLifeNs
 	recT int64
+	size int64 // bytes per call, EWMA 1/16
+	sq   int64 // bytes²/1024 per call, EWMA 1/16
 }
 
 type entity2 struct {
@@ -138,6 +156,9 @@ type entity2 struct {
 	disp          int64     // variance-to-mean of a minute's calls, thousandths (≥ 1000)
 	disp10        int64     // of 10 minutes' calls
 	disp60        int64     // of 60 minutes' calls
+	dispAct       int64     // of 10 minutes' active windows
+	actRatio      int64     // active windows per call, ppm (EWMA 1/32 per minute)
+	lastWin       int64     // the last 10-second window with a call
 	suspectBucket int64     // the last 10-minute bucket with a suspicious minute
 	sizeMean      int64     // bytes per call, EWMA
 	sizeSq        int64     // bytes² per call / 1024, EWMA
@@ -227,16 +248,32 @@ func (e *entity2) base(m int64) int64 {
 	return max(slow, e.fast, Micro/100)
 }
 
-func (e *entity2) expect(m int64) int64 { return e.base(m) + max(0, e.excess[m%60]) }
+func (e *entity2) expect(m int64) int64 {
+	b := e.base(m)
+	return b + e.periodic(m, e.noise(b))
+}
+
+// noise is the noise level of a minute-of-hour's excess when base is b:
+// 1.2 standard deviations of a minute's count (√(b·D)) — an EWMA of 1/4
+// has a spread of 0.38 of it, so a slot only counts as a periodic job
+// when its excess stands three of its own spreads above noise.
+func (e *entity2) noise(b int64) int64 {
+	return isqrt(mulDiv(b, max(e.disp, 1000), 1000)) * 1200
+}
+
+// periodic is the learned excess of minute m's slot above its noise.
+func (e *entity2) periodic(m, noise int64) int64 { return max(0, e.excess[m%60]-noise) }
 
 // expectSum is Σ expect(m) for m in [from, to].
 func (e *entity2) expectSum(from, to int64) int64 {
 	var s int64
 	for h := from / 60; h <= to/60; h++ {
 		lo, hi := max(from, h*60), min(to, h*60+59)
-		s += e.base(lo) * (hi - lo + 1)
+		b := e.base(lo)
+		nz := e.noise(b)
+		s += b * (hi - lo + 1)
 		for m := lo; m <= hi; m++ {
-			s += max(0, e.excess[m%60])
+			s += e.periodic(m, nz)
 		}
 	}
 	return s
@@ -255,8 +292,14 @@ func (e *entity2) closeMinute(now int64) {
 	t.denies += c.denies
 	t.errors += c.errors
 	t.bytes = min(t.bytes+c.bytes, maxCount)
+	t.bexp = min(t.bexp+c.bexp, maxCount)
+	t.bvar = min(t.bvar+c.bvar, maxVar)
+	t.act += c.act
 	if !e.curSuspect {
 		e.learnMinute(c.idx, c.calls*Micro)
+		if c.calls > 0 {
+			e.actRatio = ewmaStep(e.actRatio, c.act*Micro/c.calls, 1, 32)
+		}
 	} else {
 		// A suspicious minute teaches only its minute of the hour: a job
 		// that recurs at the same minute every hour becomes expected.
@@ -288,7 +331,10 @@ func (e *entity2) learnMinute(m, c int64) {
 	if e.calls >= EstablishedCalls {
 		e.disp = learnDisp(e.disp, c, lam)
 	}
-	x := min(c, lam+4*isqrt(mulDiv(lam, max(e.disp, 1000), 1000))*1000+Micro)
+	// The periodic excess is learned apart; the base profiles learn the
+	// rest, clipped so one burst moves them by a bounded step.
+	cb := max(0, c-e.periodic(m, e.noise(b)))
+	x := min(cb, b+4*isqrt(mulDiv(b, max(e.disp, 1000), 1000))*1000+Micro)
 	h := (m / 60) % 24
 	if e.hourSeen&(1<<h) == 0 {
 		e.hour[h] = x
@@ -297,7 +343,8 @@ func (e *entity2) learnMinute(m, c int64) {
 		e.hour[h] = ewmaStep(e.hour[h], x, 1, 32)
 	}
 	e.excess[m%60] = ewmaStep(e.excess[m%60], max(c-b, -b), 1, 4)
-	e.fast = ewmaStep(e.fast, x, 1, 16)
+	// The fast scale follows drift of at most ×2 per FastDen minutes.
+	e.fast = ewmaStep(e.fast, min(cb, 2*b), 1, FastDen)
 }
 
 // learnDisp folds one count c against its expectation lam (micro) into
@@ -306,7 +353,7 @@ func (e *entity2) learnMinute(m, c int64) {
 func learnDisp(disp, c, lam int64) int64 {
 	r := (c - lam) / 1000 // milli-calls
 	d := clamp(r*r/max(lam/1000, 1), 1000, 1000*1000)
-	return max(1000, ewmaStep(disp, d, 1, 32))
+	return max(1000, ewmaStep(disp, d, 1, DispDen))
 }
 
 // learnBuckets folds the 10-minute bucket b, and the hour ending with it,
@@ -316,17 +363,20 @@ func (e *entity2) learnBuckets(b int64) {
 	if e.calls < EstablishedCalls || e.suspectBucket > b-6 {
 		return
 	}
-	var c10, c60 int64
+	var c10, c60, a10 int64
 	for _, t := range e.tens {
 		if t.idx == b {
 			c10 = t.calls * Micro
+			a10 = t.act * Micro
 		}
 		if t.idx > b-6 && t.idx <= b {
 			c60 += t.calls * Micro
 		}
 	}
 	if e.suspectBucket != b {
-		e.disp10 = learnDisp(e.disp10, c10, e.expectSum(b*10, b*10+9))
+		lam := e.expectSum(b*10, b*10+9)
+		e.disp10 = learnDisp(e.disp10, c10, lam)
+		e.dispAct = learnDisp(e.dispAct, a10, mulDiv(lam, e.actRatio, Micro))
 	}
 	e.disp60 = learnDisp(e.disp60, c60, e.expectSum(b*10-50, b*10+9))
 }
@@ -363,4 +413,7 @@ func (s *minuteCounts) add(c minuteCounts) {
 	s.denies += c.denies
 	s.errors += c.errors
 	s.bytes = min(s.bytes+c.bytes, maxCount)
+	s.bexp = min(s.bexp+c.bexp, maxCount)
+	s.bvar = min(s.bvar+c.bvar, maxVar)
+	s.act += c.act
 }

@@ -2,6 +2,7 @@ package senseeval
 
 import (
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/dominus-kernel/dominus/sense"
@@ -11,12 +12,29 @@ func TestDebugAlerts(t *testing.T) {
 	if os.Getenv("SENSE_DEBUG") == "" {
 		t.Skip()
 	}
+	class, _ := strconv.Atoi(os.Getenv("SENSE_DEBUG"))
 	p := Tuning().Smoke()
 	w := Generate(p, 1)
 	s, _ := sense.New(sense.DefaultConfig())
 	attacked := map[int32]bool{}
 	for _, e := range w.Episodes {
 		attacked[e.Entity] = true
+	}
+	best := map[int32]sense.Report{}
+	firsts := map[int32]int64{}
+	for _, ev := range w.Events {
+		if _, ok := firsts[ev.Entity]; !ok {
+			firsts[ev.Entity] = ev.T
+		}
+	}
+	if class == 5 {
+		for _, ep := range w.Episodes {
+			if ep.Class == 5 {
+				sense.DebugPeer, sense.DebugFirst = w.Entities[ep.Entity].Peer, firsts[ep.Entity]
+				t.Log("debug", w.Entities[ep.Entity].Name, ep.Start/minuteNs, ep.End/minuteNs)
+				break
+			}
+		}
 	}
 	n := 0
 	for k, ev := range w.Events {
@@ -25,10 +43,26 @@ func TestDebugAlerts(t *testing.T) {
 		if ev.Deny {
 			d = sense.DecisionDeny
 		}
+		jr := s.Judge(e.Name, sense.Call{Time: ev.T, Op: ev.Op, Resource: ev.Resource, Bytes: ev.Bytes, Peer: e.Peer, Parent: e.Parent})
 		or := s.Observe(e.Name, sense.Outcome{Time: ev.T, Op: ev.Op, Resource: ev.Resource, Decision: d, Bytes: ev.Bytes, Error: ev.Err, Seq: uint64(k + 1), Peer: e.Peer, Parent: e.Parent})
-		if or.Alert && ev.T > w.DayNs && !attacked[ev.Entity] && e.Drift == 0 && n < 40 {
+		if class == 0 && or.Alert && ev.T > w.DayNs && !attacked[ev.Entity] && e.Drift == 0 && n < 40 {
 			n++
 			t.Logf("%s rate %.2f batch %v@%d min %d: %s obs %d exp %v surprise %d thr %d", e.Name, e.Rate, e.Batch, e.BatchMinute, (ev.T/minuteNs)%60, or.Metric, or.Observed, or.Expected, or.Surprise, or.Threshold)
 		}
+		if ev.Episode > 0 && w.Episodes[ev.Episode-1].Class == class {
+			for _, r := range []sense.Report{jr, or} {
+				if r.Surprise-r.Threshold > best[ev.Episode].Surprise-best[ev.Episode].Threshold || best[ev.Episode].Entity == "" {
+					best[ev.Episode] = r
+				}
+			}
+		}
+	}
+	for i, ep := range w.Episodes {
+		if ep.Class != class {
+			continue
+		}
+		r := best[int32(i+1)]
+		e := w.Entities[ep.Entity]
+		t.Logf("ep %d %s rate %.2f dur %dm est %v: %s obs %d exp %v surprise %d thr %d", i, e.Name, e.rateAt(p, ep.Start), (ep.End-ep.Start)/minuteNs, r.Established, r.Metric, r.Observed, r.Expected, r.Surprise, r.Threshold)
 	}
 }
