@@ -280,7 +280,7 @@ func (e *entity2) callCounts(now int64, p pending) minuteCounts {
 		mean, sq = e.ops[i].size, e.ops[i].sq
 	}
 	c.bexp = max(mean, 1)
-	c.bvar = max(sq-mean*mean/1024, mean*mean/4096, 1) // at least a quarter of the mean as spread
+	c.bvar = max(sq-mean*mean/1024, mean*mean/1024, 1) // a spread of at least the mean
 	return c
 }
 

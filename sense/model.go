@@ -295,24 +295,19 @@ func (e *entity2) closeMinute(now int64) {
 	t.bexp = min(t.bexp+c.bexp, maxCount)
 	t.bvar = min(t.bvar+c.bvar, maxVar)
 	t.act += c.act
-	if !e.curSuspect {
-		e.learnMinute(c.idx, c.calls*Micro)
-		if c.calls > 0 {
-			e.actRatio = ewmaStep(e.actRatio, c.act*Micro/c.calls, 1, 32)
-		}
-	} else {
-		// A suspicious minute teaches only its minute of the hour: a job
-		// that recurs at the same minute every hour becomes expected.
+	e.learnMinute(c.idx, c.calls*Micro, e.curSuspect)
+	if !e.curSuspect && c.calls > 0 {
+		e.actRatio = ewmaStep(e.actRatio, c.act*Micro/c.calls, 1, 32)
+	}
+	if e.curSuspect {
 		e.suspectBucket = c.idx / 10
-		p := &e.excess[c.idx%60]
-		*p = ewmaStep(*p, max(c.calls*Micro-e.base(c.idx), -e.base(c.idx)), 1, 4)
 	}
 	if (c.idx+1)%10 == 0 {
 		e.learnBuckets(c.idx / 10)
 	}
 	idle := min(now-c.idx-1, maxCatchUpMinutes)
 	for m := now - idle; m < now; m++ {
-		e.learnMinute(m, 0)
+		e.learnMinute(m, 0, false)
 		if (m+1)%10 == 0 {
 			e.learnBuckets(m / 10)
 		}
@@ -325,11 +320,18 @@ func (e *entity2) closeMinute(now int64) {
 // profile, the periodic excess, the fast scale and the dispersion. The
 // value learned is clipped to 2×expected + 1 call, so one burst moves the
 // profiles by a bounded step.
-func (e *entity2) learnMinute(m, c int64) {
+func (e *entity2) learnMinute(m, c int64, suspect bool) {
 	lam := e.expect(m)
 	b := e.base(m)
 	if e.calls >= EstablishedCalls {
 		e.disp = learnDisp(e.disp, c, lam)
+	}
+	// A suspicious minute teaches only the spread and its minute of the
+	// hour (a job that recurs at the same minute every hour becomes
+	// expected), not the rate profiles.
+	e.excess[m%60] = ewmaStep(e.excess[m%60], max(c-b, -b), 1, 4)
+	if suspect {
+		return
 	}
 	// The periodic excess is learned apart; the base profiles learn the
 	// rest, clipped so one burst moves them by a bounded step.
@@ -342,7 +344,6 @@ func (e *entity2) learnMinute(m, c int64) {
 	} else {
 		e.hour[h] = ewmaStep(e.hour[h], x, 1, 32)
 	}
-	e.excess[m%60] = ewmaStep(e.excess[m%60], max(c-b, -b), 1, 4)
 	// The fast scale follows drift of at most ×2 per FastDen minutes.
 	e.fast = ewmaStep(e.fast, min(cb, 2*b), 1, FastDen)
 }
@@ -360,7 +361,7 @@ func learnDisp(disp, c, lam int64) int64 {
 // into the dispersions of the 10- and 60-minute counts (unless a minute
 // of them was suspicious).
 func (e *entity2) learnBuckets(b int64) {
-	if e.calls < EstablishedCalls || e.suspectBucket > b-6 {
+	if e.calls < EstablishedCalls {
 		return
 	}
 	var c10, c60, a10 int64
@@ -373,11 +374,9 @@ func (e *entity2) learnBuckets(b int64) {
 			c60 += t.calls * Micro
 		}
 	}
-	if e.suspectBucket != b {
-		lam := e.expectSum(b*10, b*10+9)
-		e.disp10 = learnDisp(e.disp10, c10, lam)
-		e.dispAct = learnDisp(e.dispAct, a10, mulDiv(lam, e.actRatio, Micro))
-	}
+	lam := e.expectSum(b*10, b*10+9)
+	e.disp10 = learnDisp(e.disp10, c10, lam)
+	e.dispAct = learnDisp(e.dispAct, a10, mulDiv(lam, e.actRatio, Micro))
 	e.disp60 = learnDisp(e.disp60, c60, e.expectSum(b*10-50, b*10+9))
 }
 
