@@ -145,12 +145,15 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	}
 	r := Report{Entity: entity, Window: floorDiv(now, MinuteNs), Known: true, Established: e.established(now), Level: lvl,
 		Windows: uint32(min(e.calls, 1<<31)), Events: e.cur.calls + 1}
-	thr := m.threshold(e, lvl)
-	r.Threshold = thr * 1000 / q16
-	best := test{bits: -1}
+	thrWin, thrCall := m.thresholds(e, lvl)
+	best, bestThr := test{bits: -1}, int64(0)
 	consider := func(t test) {
-		if t.bits > best.bits {
-			best = t
+		thr := thrWin
+		if t.perCall() {
+			thr = thrCall
+		}
+		if best.bits < 0 || t.bits-thr > best.bits-bestThr {
+			best, bestThr = t, thr
 		}
 	}
 	if r.Established {
@@ -158,8 +161,11 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	}
 	e.callTests(m, entity, now, p, r.Established, consider)
 	if best.bits < 0 {
+		r.Threshold = thrWin * 1000 / q16
 		return r
 	}
+	thr := bestThr
+	r.Threshold = thr * 1000 / q16
 	r.Metric = best.metric
 	r.Observed = best.observed
 	r.Expected = best.expected
@@ -176,18 +182,32 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	return r
 }
 
-// threshold is the surprise (Q16 bits) a metric's tail must exceed to
+// thresholds are the surprises (Q16 bits) a metric's tail must exceed to
 // alert: lg(tests per day) + lg(NumModel2Metrics) − lg(target per day ×
-// posture factor). Tests per day are the larger of the minutes of a day
-// and the entity's expected calls per day.
-func (m *model2) threshold(e *entity2, lvl Level) int64 {
+// posture factor), the Bonferroni bound on false alarms per entity-day.
+// A test happens only at a call: a window metric is tested at most once
+// per call and, its windows overlapping, about once a minute (tests per
+// day: the entity's expected calls per day, between 24 and 1440); a call
+// metric once per call (its expected calls per day, at least 24).
+func (m *model2) thresholds(e *entity2, lvl Level) (window, call int64) {
 	var perDay int64
 	for h := range int64(24) {
 		perDay += e.base(h*60) * 60 / Micro
 	}
-	tests := max(1440, perDay)
 	target := max(1, m.targetMilli*PostureTargetPct[lvl]/100)
-	return lg(tests*1000) + lgTests - lg(target)
+	fixed := lgTests - lg(target) + lg(1000)
+	return lg(clamp(perDay, 24, 1440)) + fixed, lg(max(perDay, 24)) + fixed
+}
+
+// perCall reports whether the metric is a property of the call itself
+// (tested once per call) rather than of a window (tested at most once per
+// call and, in effect, once per minute).
+func (t test) perCall() bool {
+	switch t.metric {
+	case MetricCallBytes, MetricNovelOp, MetricNovelRes, MetricOpShare:
+		return true
+	}
+	return false
 }
 
 func (e *entity2) evidence(since int64) []uint64 {
