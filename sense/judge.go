@@ -171,9 +171,15 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	r.Expected = best.expected
 	r.P = probOf(best.bits)
 	r.Surprise = best.bits * 1000 / q16
+	// Score (the gate's deviation) is graded: centibits of surprise above
+	// the suspicion level (AdaptMarginBits below the alert threshold), so
+	// a suspicious call carries a non-zero deviation before it alerts.
+	if best.bits > thr-AdaptMarginBits {
+		r.Score = clamp((best.bits-thr+AdaptMarginBits)*100/q16, 1, MaxScore)
+	}
 	if best.bits > thr {
 		r.Alert = true
-		r.Score = clamp((best.bits-thr)*100/q16, 1, MaxScore)
+		r.Score = max(r.Score, AdaptMarginBits*100/q16+1)
 		r.Top = best.metric
 		r.Escalate = lvl == LevelCritical
 		r.Evidence = e.evidence(now - best.horizon*MinuteNs)
@@ -300,7 +306,7 @@ func (e *entity2) callCounts(now int64, p pending) minuteCounts {
 		mean, sq = e.ops[i].size, e.ops[i].sq
 	}
 	c.bexp = max(mean, 1)
-	c.bvar = max(sq-mean*mean/1024, mean*mean/1024, 1) // a spread of at least the mean
+	c.bvar = max(sq-mean*mean/1024, mean*mean*9/4096, 1) // a spread of at least 1.5 means
 	return c
 }
 
@@ -328,20 +334,20 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 	i, known := e.opIndex(p.op)
 	if established {
 		pc, pn, pr := m.peer(entity, e)
+		n := decayTo(e.rec, e.recT, now, ShareHalfLifeNs) + Micro // recent calls, this one included
 		if !known && len(e.ops) < maxOps2 {
-			consider(test{metric: MetricNovelOp, bits: lg(8*(e.calls+pc+1)) - lg(8*(e.novOps+pn)+1), observed: 1, horizon: 0})
+			consider(noveltyTest(MetricNovelOp, e.calls+pc, e.novOps+pn))
+			consider(noveltyBurst(MetricNovelOps60m, e.novT, now, e.calls+pc, e.novOps+pn, n))
 		}
 		if pre := resourcePrefix(p.resource); !e.hasPrefix(pre) && len(e.prefixes) < maxPrefixes {
-			consider(test{metric: MetricNovelRes, bits: lg(8*(e.calls+pc+1)) - lg(8*(e.novRes+pr)+1), observed: 1, horizon: 0})
+			consider(noveltyTest(MetricNovelRes, e.calls+pc, e.novRes+pr))
+			consider(noveltyBurst(MetricNovelRes60m, e.resT, now, e.calls+pc, e.novRes+pr, n))
 		}
 		if known && e.opN > 0 {
 			o := e.ops[i]
-			k := decayTo(o.rec, o.recT, now, ShareHalfLifeNs)
-			n := decayTo(e.rec, e.recT, now, ShareHalfLifeNs)
-			if !p.decided {
-				k, n = k+Micro, n+Micro
-			}
-			share := max(o.n*Micro/e.opN, o.fast, 1000)
+			k := decayTo(o.rec, o.recT, now, ShareHalfLifeNs) + Micro
+			// The op's learned share, with an eighth of a pseudo-call.
+			share := max((o.n*Micro+Micro/8)/(e.opN+1), o.fast, 1)
 			t := ratioTest(MetricOpShare, 0, 1, share, 43)
 			t.bits = binomBits(k, n, share, RatioPriorEvents)
 			t.observed = mulDiv(k, Micro, max(n, 1))
@@ -351,6 +357,32 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 }
 
 const maxOps2 = 64 // ops tracked per entity in model 2
+
+// noveltyTest is the Good-Turing tail of a never-seen op or resource: the
+// share of the entity's and its peers' calls (after establishment) that
+// used one for the first time, with an eighth of a pseudo-novelty.
+func noveltyTest(m Metric, calls, novel int64) test {
+	return test{metric: m, bits: lg(8*(calls+1)) - lg(8*novel+1), observed: 1}
+}
+
+// noveltyBurst scores the distinct novelties of the last hour, this one
+// included, as a Poisson count: the novelty rate (as in noveltyTest) times
+// the entity's recent calls n (micro). A second or third new op within
+// the hour is far rarer than one.
+func noveltyBurst(m Metric, times [noveltyRing]int64, now, calls, novel, n int64) test {
+	k := int64(1)
+	for _, t := range times {
+		if t != 0 && now-t < 60*MinuteNs {
+			k++
+		}
+	}
+	lam := mulDiv(n, 8*novel+1, 8*(calls+1))
+	t := countTest(m, k*Micro, lam, 1000, 60)
+	if k < 2 {
+		t.bits = 0
+	}
+	return t
+}
 
 func (e *entity2) hasPrefix(p string) bool {
 	for _, x := range e.prefixes {
@@ -437,6 +469,8 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 		if wasEst {
 			e.novOps++
 			dOps = 1
+			copy(e.novT[1:], e.novT[:])
+			e.novT[0] = o.Time
 		}
 	}
 	if pre := resourcePrefix(o.Resource); !e.hasPrefix(pre) && len(e.prefixes) < maxPrefixes {
@@ -444,6 +478,8 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 		if wasEst {
 			e.novRes++
 			dRes = 1
+			copy(e.resT[1:], e.resT[:])
+			e.resT[0] = o.Time
 		}
 	}
 	if known {

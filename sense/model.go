@@ -55,32 +55,35 @@ const (
 	actWindowNs       = 10_000_000_000
 	sizeBuckets       = 84 // half-octaves of call bytes: ⌊2·log₂(bytes+1)⌋
 	evidenceLen       = 8
+	noveltyRing       = 4
 )
 
 // Metrics of model 2 (numbers are protocol; 0..7 are model 1's).
 const (
-	MetricRate1m     Metric = 8  // calls in the current minute
-	MetricRate10m    Metric = 9  // calls in the last 10 minutes
-	MetricRate60m    Metric = 10 // calls in the last hour
-	MetricDeny10m    Metric = 11 // denies of the last 10 minutes' outcomes
-	MetricDeny60m    Metric = 12
-	MetricError10m   Metric = 13 // errors and failed effects of the last 10 minutes
-	MetricError60m   Metric = 14
-	MetricBytes10m   Metric = 15 // argument bytes in the last 10 minutes, against what the calls' ops usually carry
-	MetricBytes60m   Metric = 16
-	MetricCallBytes  Metric = 17 // argument bytes of this call
-	MetricNovelOp    Metric = 18 // an op the entity never used
-	MetricNovelRes   Metric = 19 // a resource prefix the entity never touched
-	MetricOpShare    Metric = 20 // this op's share of the last ~43 minutes' calls
-	MetricActive10m  Metric = 21 // 10-second windows with calls in the last 10 minutes
-	MetricActive60m  Metric = 22
-	NumModel2Metrics        = 15
-	firstModel2             = MetricRate1m
+	MetricRate1m      Metric = 8  // calls in the current minute
+	MetricRate10m     Metric = 9  // calls in the last 10 minutes
+	MetricRate60m     Metric = 10 // calls in the last hour
+	MetricDeny10m     Metric = 11 // denies of the last 10 minutes' outcomes
+	MetricDeny60m     Metric = 12
+	MetricError10m    Metric = 13 // errors and failed effects of the last 10 minutes
+	MetricError60m    Metric = 14
+	MetricBytes10m    Metric = 15 // argument bytes in the last 10 minutes, against what the calls' ops usually carry
+	MetricBytes60m    Metric = 16
+	MetricCallBytes   Metric = 17 // argument bytes of this call
+	MetricNovelOp     Metric = 18 // an op the entity never used
+	MetricNovelRes    Metric = 19 // a resource prefix the entity never touched
+	MetricOpShare     Metric = 20 // this op's share of the last ~43 minutes' calls
+	MetricActive10m   Metric = 21 // 10-second windows with calls in the last 10 minutes
+	MetricActive60m   Metric = 22
+	MetricNovelOps60m Metric = 23 // distinct new ops in the last hour
+	MetricNovelRes60m Metric = 24 // distinct new resource prefixes in the last hour
+	NumModel2Metrics         = 17
+	firstModel2              = MetricRate1m
 )
 
 var model2Names = [NumModel2Metrics]string{
 	"rate_1m", "rate_10m", "rate_60m", "deny_ratio_10m", "deny_ratio_60m", "error_ratio_10m", "error_ratio_60m",
-	"bytes_10m", "bytes_60m", "call_bytes", "novel_op", "novel_resource", "op_share", "active_10m", "active_60m",
+	"bytes_10m", "bytes_60m", "call_bytes", "novel_op", "novel_resource", "op_share", "active_10m", "active_60m", "novel_ops_60m", "novel_resources_60m",
 }
 
 // lgTests is lg(NumModel2Metrics) in Q16: the Bonferroni correction.
@@ -165,8 +168,9 @@ type entity2 struct {
 	rd, re, rn    int64     // denies, errors, outcomes (halved past 1<<14)
 	ops           []op2
 	opN           int64
-	rec, recT     int64 // all calls, recent (as op2.rec)
-	novOps        int64 // novel ops after establishment
+	rec, recT     int64              // all calls, recent (as op2.rec)
+	novOps        int64              // novel ops after establishment
+	novT, resT    [noveltyRing]int64 // times of the latest novel ops and prefixes
 	novRes        int64
 	prefixes      []string
 	size          [sizeBuckets]int64

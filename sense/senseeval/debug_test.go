@@ -14,6 +14,9 @@ func TestDebugAlerts(t *testing.T) {
 	}
 	class, _ := strconv.Atoi(os.Getenv("SENSE_DEBUG"))
 	p := Tuning().Smoke()
+	if os.Getenv("SENSE_FULL") != "" {
+		p = Tuning()
+	}
 	w := Generate(p, 1)
 	s, _ := sense.New(sense.DefaultConfig())
 	attacked := map[int32]bool{}
