@@ -2,9 +2,6 @@ package sense
 
 import "fmt"
 
-var DebugPeer string
-var DebugFirst int64
-
 // MaxResourceLen bounds the resource of a Call or Outcome (bytes).
 const MaxResourceLen = 4096
 
@@ -244,9 +241,6 @@ func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 	s10.add(x)
 	lam10 := e.expectSum(M-9, M)
 	consider(countTest(MetricRate10m, s10.calls*Micro, lam10, max(disp, e.disp10), 10))
-	if e.peer == DebugPeer && e.first == DebugFirst {
-		println("DBG", M, s10.calls, x.calls, lam1, disp, e.fast, lam10, disp, e.disp10, countTest(MetricRate10m, s10.calls*Micro, lam10, max(disp, e.disp10), 10).bits)
-	}
 
 	tensLo := floorDiv(M-60+9, 10) * 10
 	tensHi := floorDiv(M-10, 10)*10 - 1

@@ -40,7 +40,9 @@ const (
 
 	// FastDen: the fast scale of the call rate moves 1/FastDen of the way
 	// to each minute's count (a time constant of about an hour).
-	FastDen = 64
+	FastDen = 32
+	// HourDen: the hour-of-day profile's EWMA denominator (minutes).
+	HourDen = 256
 	// DispDen: dispersions move 1/DispDen of the way to each sample.
 	DispDen = 128
 	// DispPrior is a new entity's dispersion (thousandths).
@@ -154,18 +156,19 @@ type entity2 struct {
 	tens          [6]minuteCounts // 10-minute buckets: idx = minute/10
 	hour          [24]int64       // calls per minute by hour of day, micro
 	hourSeen      uint32
-	excess        [60]int64 // calls per minute above base, by minute of the hour (periodic jobs), micro
-	fast          int64     // calls per minute, micro, EWMA 1/16 per minute
-	disp          int64     // variance-to-mean of a minute's calls, thousandths (≥ 1000)
-	disp10        int64     // of 10 minutes' calls
-	disp60        int64     // of 60 minutes' calls
-	dispAct       int64     // of 10 minutes' active windows
-	actRatio      int64     // active windows per call, ppm (EWMA 1/32 per minute)
-	lastWin       int64     // the last 10-second window with a call
-	suspectBucket int64     // the last 10-minute bucket with a suspicious minute
-	sizeMean      int64     // bytes per call, EWMA
-	sizeSq        int64     // bytes² per call / 1024, EWMA
-	rd, re, rn    int64     // denies, errors, outcomes (halved past 1<<14)
+	hourN         [24]uint16 // minutes learned per hour slot, up to HourDen
+	excess        [60]int64  // calls per minute above base, by minute of the hour (periodic jobs), micro
+	fast          int64      // calls per minute, micro, EWMA 1/16 per minute
+	disp          int64      // variance-to-mean of a minute's calls, thousandths (≥ 1000)
+	disp10        int64      // of 10 minutes' calls
+	disp60        int64      // of 60 minutes' calls
+	dispAct       int64      // of 10 minutes' active windows
+	actRatio      int64      // active windows per call, ppm (EWMA 1/32 per minute)
+	lastWin       int64      // the last 10-second window with a call
+	suspectBucket int64      // the last 10-minute bucket with a suspicious minute
+	sizeMean      int64      // bytes per call, EWMA
+	sizeSq        int64      // bytes² per call / 1024, EWMA
+	rd, re, rn    int64      // denies, errors, outcomes (halved past 1<<14)
 	ops           []op2
 	opN           int64
 	rec, recT     int64              // all calls, recent (as op2.rec)
@@ -342,14 +345,20 @@ func (e *entity2) learnMinute(m, c int64, suspect bool) {
 	cb := max(0, c-e.periodic(m, e.noise(b)))
 	x := min(cb, b+4*isqrt(mulDiv(b, max(e.disp, 1000), 1000))*1000+Micro)
 	h := (m / 60) % 24
+	// The hour-of-day profile is the slow scale: a plain mean over the
+	// slot's first HourDen minutes, then an EWMA of 1/HourDen (about four
+	// days of that hour).
+	e.hourN[h] = min(e.hourN[h]+1, HourDen)
 	if e.hourSeen&(1<<h) == 0 {
 		e.hour[h] = x
 		e.hourSeen |= 1 << h
 	} else {
-		e.hour[h] = ewmaStep(e.hour[h], x, 1, 32)
+		e.hour[h] = ewmaStep(e.hour[h], x, 1, int64(e.hourN[h]))
 	}
-	// The fast scale follows drift of at most ×2 per FastDen minutes.
-	e.fast = ewmaStep(e.fast, min(cb, 2*b), 1, FastDen)
+	// The fast scale follows drift: it moves 1/FastDen of the way to each
+	// minute's count, counted up to 1.5× the base, so it can grow by at
+	// most 1/(2·FastDen) a minute (×3 in about 70 minutes).
+	e.fast = ewmaStep(e.fast, min(cb, b*3/2), 1, FastDen)
 }
 
 // learnDisp folds one count c against its expectation lam (micro) into
