@@ -235,7 +235,7 @@ func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 	}
 	disp := max(e.disp, 1000)
 	lam1 := e.expect(M)
-	consider(countTest(MetricRate1m, x.calls*Micro, lam1, disp, 1))
+	consider(countTest(MetricRate1m, x.calls*Micro, lam1, max(disp, e.disp10), 1))
 
 	s10 := e.sumRing(M-9, M-1)
 	s10.add(x)
@@ -504,12 +504,12 @@ func (e *entity2) learnCall(i int, known bool, o Outcome, p pending) {
 		e.ops[i].n++
 		e.opN++
 		for j := range e.ops {
-			// fast share: EWMA 1/128 per call
+			// fast share: EWMA 1/ShareFastDen per call
 			x := int64(0)
 			if j == i {
 				x = Micro
 			}
-			e.ops[j].fast = ewmaStep(e.ops[j].fast, x, 1, 128)
+			e.ops[j].fast = ewmaStep(e.ops[j].fast, x, 1, ShareFastDen)
 		}
 		if e.opN > 1<<14 {
 			e.opN = 0
@@ -537,12 +537,19 @@ func (e *entity2) learnCall(i int, known bool, o Outcome, p pending) {
 		e.sizeSq = ewmaStep(e.sizeSq, b*b/1024, 1, 64)
 	}
 	if known {
+		// Per-op sizes: a plain mean over the first SizeDen calls, then
+		// an EWMA of 1/SizeDen; from the 16th call each sample is clipped
+		// to 4× the mean, so larger arguments are learned only slowly.
 		op := &e.ops[i]
+		if op.n > 16 {
+			b = min(b, 4*op.size+64)
+		}
+		den := min(op.n, SizeDen)
 		if op.n <= 1 {
 			op.size, op.sq = b, b*b/1024
 		} else {
-			op.size = ewmaStep(op.size, b, 1, 16)
-			op.sq = ewmaStep(op.sq, b*b/1024, 1, 16)
+			op.size = ewmaStep(op.size, b, 1, den)
+			op.sq = ewmaStep(op.sq, b*b/1024, 1, den)
 		}
 	}
 }

@@ -45,6 +45,11 @@ const (
 	HourDen = 256
 	// DispDen: dispersions move 1/DispDen of the way to each sample.
 	DispDen = 128
+	// ShareFastDen: an op's fast share moves 1/ShareFastDen toward each
+	// call (1 for its op, 0 for the others).
+	ShareFastDen = 512
+	// SizeDen: an op's argument size moves 1/SizeDen toward each call's.
+	SizeDen = 128
 	// DispPrior is a new entity's dispersion (thousandths).
 	DispPrior = 4000
 

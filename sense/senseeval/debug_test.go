@@ -24,21 +24,6 @@ func TestDebugAlerts(t *testing.T) {
 		attacked[e.Entity] = true
 	}
 	best := map[int32]sense.Report{}
-	firsts := map[int32]int64{}
-	for _, ev := range w.Events {
-		if _, ok := firsts[ev.Entity]; !ok {
-			firsts[ev.Entity] = ev.T
-		}
-	}
-	if class == 5 {
-		for _, ep := range w.Episodes {
-			if ep.Class == 5 {
-				sense.DebugPeer, sense.DebugFirst = w.Entities[ep.Entity].Peer, firsts[ep.Entity]
-				t.Log("debug", w.Entities[ep.Entity].Name, ep.Start/minuteNs, ep.End/minuteNs)
-				break
-			}
-		}
-	}
 	n := 0
 	for k, ev := range w.Events {
 		e := &w.Entities[ev.Entity]

@@ -20,33 +20,35 @@ import (
 // and in several parameters, so the model is judged on traffic it was not
 // tuned on.
 type Params struct {
-	Name        string
-	Seeds       []uint64
-	Entities    int
-	Days        int     // the first day warms up; episodes and counts are on the later days
-	RateMin     float64 // calls per minute, log-uniform between RateMin and RateMax (before the diurnal factor)
-	RateMax     float64
-	Diurnal     float64 // peak/trough ratio of the diurnal profile
-	BurstMean   float64 // calls per burst (geometric)
-	ParetoShare float64 // share of entities with Pareto gaps (others lognormal)
-	BatchShare  float64 // share of entities with an hourly batch job
-	DriftShare  float64 // share of entities that drift on day 2
-	DenyMax     float64 // background deny ratio, uniform 0..DenyMax
-	ErrorMax    float64
-	EpisodesPer int // episodes of each class per seed
-	Shapes      int // capability shapes (peer groups)
+	Name               string
+	Seeds              []uint64
+	Entities           int
+	Days               int     // the first day warms up; episodes and counts are on the later days
+	RateMin            float64 // calls per minute, log-uniform between RateMin and RateMax (before the diurnal factor)
+	RateMax            float64
+	DenseShare         float64 // share of dense entities: log-uniform between DenseMin and DenseMax calls per minute
+	DenseMin, DenseMax float64
+	Diurnal            float64 // peak/trough ratio of the diurnal profile
+	BurstMean          float64 // calls per burst (geometric)
+	ParetoShare        float64 // share of entities with Pareto gaps (others lognormal)
+	BatchShare         float64 // share of entities with an hourly batch job
+	DriftShare         float64 // share of entities that drift on day 2
+	DenyMax            float64 // background deny ratio, uniform 0..DenyMax
+	ErrorMax           float64
+	EpisodesPer        int // episodes of each class per seed
+	Shapes             int // capability shapes (peer groups)
 }
 
 // Tuning is the workload the model was tuned on.
 func Tuning() Params {
-	return Params{Name: "tuning", Seeds: []uint64{1, 2, 3}, Entities: 240, Days: 2, RateMin: 0.05, RateMax: 15,
+	return Params{Name: "tuning", Seeds: []uint64{1, 2, 3}, Entities: 240, Days: 2, RateMin: 0.05, RateMax: 8, DenseShare: 0.15, DenseMin: 15, DenseMax: 40,
 		Diurnal: 5, BurstMean: 3, ParetoShare: 0.5, BatchShare: 1.0 / 3, DriftShare: 0.1, DenyMax: 0.03, ErrorMax: 0.03,
 		EpisodesPer: 8, Shapes: 12}
 }
 
 // HeldOut is the evaluation workload: other seeds, other parameters.
 func HeldOut() Params {
-	return Params{Name: "held-out", Seeds: []uint64{9001, 9002, 9003}, Entities: 240, Days: 2, RateMin: 0.08, RateMax: 20,
+	return Params{Name: "held-out", Seeds: []uint64{9001, 9002, 9003}, Entities: 240, Days: 2, RateMin: 0.04, RateMax: 10, DenseShare: 0.12, DenseMin: 14, DenseMax: 50,
 		Diurnal: 4, BurstMean: 4, ParetoShare: 0.35, BatchShare: 0.3, DriftShare: 0.12, DenyMax: 0.025, ErrorMax: 0.035,
 		EpisodesPer: 8, Shapes: 10}
 }
@@ -54,7 +56,7 @@ func HeldOut() Params {
 // Smoke scales p down for a CI-sized run.
 func (p Params) Smoke() Params {
 	p.Name += "-smoke"
-	p.Entities = 60
+	p.Entities = 48
 	p.EpisodesPer = 4
 	return p
 }
@@ -160,6 +162,9 @@ func Generate(p Params, seed uint64) *Workload {
 			}
 		}
 		e.Rate = p.RateMin * math.Pow(p.RateMax/p.RateMin, rng.Float64())
+		if rng.Float64() < p.DenseShare {
+			e.Rate = p.DenseMin * math.Pow(p.DenseMax/p.DenseMin, rng.Float64())
+		}
 		ops := slices.Clone(shapes[s])
 		rng.Shuffle(len(ops), func(a, b int) { ops[a], ops[b] = ops[b], ops[a] })
 		n := 2 + rng.IntN(min(7, len(ops)-2)) // 2..8, leaving ≥ 2 unused ops in the shape
@@ -197,7 +202,23 @@ func Generate(p Params, seed uint64) *Workload {
 	for k, i := range perm[:nd] {
 		w.Entities[i].Drift = 1 + k%2
 	}
-	victims := perm[nd:]
+	// Victims alternate between dense and sparse entities.
+	var dense, sparse []int
+	for _, i := range perm[nd:] {
+		if w.Entities[i].Rate >= p.DenseMin {
+			dense = append(dense, i)
+		} else {
+			sparse = append(sparse, i)
+		}
+	}
+	var victims []int
+	for len(dense)+len(sparse) > 0 {
+		if len(dense) > 0 && len(victims)%2 == 0 || len(sparse) == 0 {
+			victims, dense = append(victims, dense[0]), dense[1:]
+		} else {
+			victims, sparse = append(victims, sparse[0]), sparse[1:]
+		}
+	}
 	// Normal traffic.
 	for i := range w.Entities {
 		w.normal(rng, p, int32(i))
