@@ -341,7 +341,7 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 			o := e.ops[i]
 			k := decayTo(o.rec, o.recT, now, ShareHalfLifeNs) + Micro
 			// The op's learned share, with an eighth of a pseudo-call.
-			share := max((o.n*Micro+Micro/8)/(e.opN+1), o.fast, 1)
+			share := max((o.n*Micro+Micro/8)/(e.opN+1), o.fast, o.streak, 1)
 			t := ratioTest(MetricOpShare, 0, 1, share, 43)
 			t.bits = binomBits(k, n, share, RatioPriorEvents)
 			t.observed = mulDiv(k, Micro, max(n, 1))
@@ -480,6 +480,12 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 		op := &e.ops[i]
 		op.rec = decayTo(op.rec, op.recT, o.Time, ShareHalfLifeNs) + Micro
 		op.recT = o.Time
+		if !r.suspect && e.rec > 0 {
+			// The op's share of recent calls when it is called: an op
+			// used in streaks (a batch job) is expected to dominate the
+			// recent calls while it runs.
+			op.streak = ewmaStep(op.streak, mulDiv(op.rec, Micro, e.rec), 1, 64)
+		}
 	}
 	if !r.suspect {
 		e.learnCall(i, known, o, p)

@@ -140,13 +140,14 @@ var ErrTarget = errors.New("sense: invalid alert target")
 type minuteCounts struct{ idx, calls, denies, errors, bytes, bexp, bvar, act int64 }
 
 type op2 struct {
-	name string
-	n    int64 // outcomes with this op (decays with entity2.opN)
-	fast int64 // share of recent calls, ppm (EWMA 1/128 per call)
-	rec  int64 // recent count, micro, half-life ShareHalfLifeNs
-	recT int64
-	size int64 // bytes per call, EWMA 1/16
-	sq   int64 // bytes²/1024 per call, EWMA 1/16
+	name   string
+	n      int64 // outcomes with this op (decays with entity2.opN)
+	fast   int64 // share of recent calls, ppm (EWMA 1/128 per call)
+	rec    int64 // recent count, micro, half-life ShareHalfLifeNs
+	recT   int64
+	streak int64 // its share of recent calls at its own calls, ppm (EWMA 1/64)
+	size   int64 // bytes per call, EWMA 1/SizeDen
+	sq     int64 // bytes²/1024 per call, EWMA 1/16
 }
 
 type entity2 struct {

@@ -37,6 +37,10 @@ func TestDebugAlerts(t *testing.T) {
 			n++
 			t.Logf("%s rate %.2f batch %v@%d min %d: %s obs %d exp %v surprise %d thr %d", e.Name, e.Rate, e.Batch, e.BatchMinute, (ev.T/minuteNs)%60, or.Metric, or.Observed, or.Expected, or.Surprise, or.Threshold)
 		}
+		if ev.Episode == 3 && ev.Attack && n < 12 && class == 1 {
+			n++
+			t.Logf("%s %s: %s obs %d exp %v surprise %d thr %d score %d", ev.Op, e.Name, jr.Metric, jr.Observed, jr.Expected, jr.Surprise, jr.Threshold, jr.Score)
+		}
 		if ev.Episode > 0 && w.Episodes[ev.Episode-1].Class == class {
 			for _, r := range []sense.Report{jr, or} {
 				if r.Surprise-r.Threshold > best[ev.Episode].Surprise-best[ev.Episode].Threshold || best[ev.Episode].Entity == "" {
