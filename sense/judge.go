@@ -341,10 +341,20 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 			o := e.ops[i]
 			k := decayTo(o.rec, o.recT, now, ShareHalfLifeNs) + Micro
 			// The op's learned share, with an eighth of a pseudo-call.
+			// The op's recent count against its share of the recent calls,
+			// as a quasi-Poisson count (ops come in runs: the minute
+			// dispersion). The share is the largest of the long share
+			// (an eighth of a pseudo-call), the fast share (drift of the
+			// mix) and the streak share (runs such as batch jobs); an op
+			// first used within YoungOpNs has only the pseudo-call, so a
+			// new op cannot teach its own share while it is abused.
 			share := max((o.n*Micro+Micro/8)/(e.opN+1), o.fast, o.streak, 1)
-			t := ratioTest(MetricOpShare, 0, 1, share, 43)
-			t.bits = binomBits(k, n, share, RatioPriorEvents)
+			if now-o.since < YoungOpNs {
+				share = max(Micro/8/(e.opN+1), 1)
+			}
+			t := countTest(MetricOpShare, k, mulDiv(share, n, Micro), max(e.disp, 1000), 43)
 			t.observed = mulDiv(k, Micro, max(n, 1))
+			t.expected = Range{mulDiv(t.expected.Lo, Micro, max(n, 1)), mulDiv(t.expected.Hi, Micro, max(n, 1))}
 			consider(t)
 		}
 	}
@@ -458,7 +468,7 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 	if !known && len(e.ops) < maxOps2 {
 		e.ops = append(e.ops, op2{})
 		copy(e.ops[i+1:], e.ops[i:])
-		e.ops[i] = op2{name: o.Op}
+		e.ops[i] = op2{name: o.Op, since: o.Time}
 		known = true
 		if wasEst {
 			e.novOps++

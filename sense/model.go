@@ -29,7 +29,7 @@ const (
 
 	// RatioPriorEvents is the beta-binomial prior weight: a ratio over n
 	// events counts as n/(1 + n/RatioPriorEvents) independent events.
-	RatioPriorEvents = 100
+	RatioPriorEvents = 200
 	// ShareHalfLifeNs is the half-life of the recent op counts the op
 	// share test compares with the op's learned share.
 	ShareHalfLifeNs = 30 * MinuteNs
@@ -45,6 +45,8 @@ const (
 	HourDen = 256
 	// DispDen: dispersions move 1/DispDen of the way to each sample.
 	DispDen = 128
+	// YoungOpNs: an op younger than this is judged by its long share.
+	YoungOpNs = 60 * MinuteNs
 	// ShareFastDen: an op's fast share moves 1/ShareFastDen toward each
 	// call (1 for its op, 0 for the others).
 	ShareFastDen = 512
@@ -145,6 +147,7 @@ type op2 struct {
 	fast   int64 // share of recent calls, ppm (EWMA 1/128 per call)
 	rec    int64 // recent count, micro, half-life ShareHalfLifeNs
 	recT   int64
+	since  int64 // time of its first call
 	streak int64 // its share of recent calls at its own calls, ppm (EWMA 1/64)
 	size   int64 // bytes per call, EWMA 1/SizeDen
 	sq     int64 // bytes²/1024 per call, EWMA 1/16
