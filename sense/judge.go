@@ -207,7 +207,7 @@ func (m *model2) thresholds(e *entity2, lvl Level) (window, call int64) {
 // call and, in effect, once per minute).
 func (t test) perCall() bool {
 	switch t.metric {
-	case MetricCallBytes, MetricNovelOp, MetricNovelRes, MetricOpShare:
+	case MetricCallBytes, MetricNovelOp, MetricNovelRes, MetricOpShare, MetricResShare:
 		return true
 	}
 	return false
@@ -337,6 +337,15 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 			consider(noveltyTest(MetricNovelRes, e.calls+pc, e.novRes+pr))
 			consider(noveltyBurst(MetricNovelRes60m, e.resT, now, e.calls+pc, e.novRes+pr, n))
 		}
+		if j := e.prefixIndex(resourcePrefix(p.resource)); j >= 0 && now-e.prefixes[j].since < YoungOpNs && e.calls > 0 {
+			// A young resource prefix, like a young op, is judged by an
+			// eighth of a pseudo-call among the entity's calls.
+			x := e.prefixes[j]
+			k := decayTo(x.rec, x.recT, now, ShareHalfLifeNs) + Micro
+			t := countTest(MetricResShare, k, mulDiv(Micro/8, n, (e.calls+1)*Micro), max(e.disp, 1000), 43)
+			t.observed = mulDiv(k, Micro, max(n, 1))
+			consider(t)
+		}
 		if known && e.opN > 0 {
 			o := e.ops[i]
 			k := decayTo(o.rec, o.recT, now, ShareHalfLifeNs) + Micro
@@ -388,17 +397,19 @@ func noveltyBurst(m Metric, times [noveltyRing]int64, now, calls, novel, n int64
 	return t
 }
 
-func (e *entity2) hasPrefix(p string) bool {
-	for _, x := range e.prefixes {
-		if x == p {
-			return true
+func (e *entity2) hasPrefix(p string) bool { return e.prefixIndex(p) >= 0 }
+
+func (e *entity2) prefixIndex(p string) int {
+	for i := range e.prefixes {
+		if e.prefixes[i].name == p {
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // sizeTest is the empirical tail of the call's bytes among the entity's
-// calls (half-octave histogram, a quarter pseudo-call), extrapolated by
+// calls (half-octave histogram, one pseudo-call), extrapolated by
 // halving per half-octave beyond the largest bucket seen.
 func (e *entity2) sizeTest(b int64) test {
 	k := sizeBucket(b)
@@ -412,7 +423,7 @@ func (e *entity2) sizeTest(b int64) test {
 			}
 		}
 	}
-	bits := lg(4*(e.sizeN+1)) - lg(4*tail+1)
+	bits := lg(e.sizeN+1) - lg(tail+1)
 	if tail == 0 && k > top+1 {
 		bits += int64(k-top-1) * q16
 	}
@@ -457,8 +468,8 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 	if r.suspect {
 		e.curSuspect = true
 	}
-	j := int(e.calls) % evidenceLen
-	e.ev[j], e.evT[j] = o.Seq, o.Time
+	slot := int(e.calls) % evidenceLen
+	e.ev[slot], e.evT[slot] = o.Seq, o.Time
 	var dCalls, dOps, dRes int64 = 1, 0, 0
 	e.calls = min(e.calls+1, maxCount)
 
@@ -477,14 +488,22 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 			e.novT[0] = o.Time
 		}
 	}
-	if pre := resourcePrefix(o.Resource); !e.hasPrefix(pre) && len(e.prefixes) < maxPrefixes {
-		e.prefixes = append(e.prefixes, pre)
+	pre := resourcePrefix(o.Resource)
+	j := e.prefixIndex(pre)
+	if j < 0 && len(e.prefixes) < maxPrefixes {
+		j = len(e.prefixes)
+		e.prefixes = append(e.prefixes, prefix2{name: pre, since: o.Time})
 		if wasEst {
 			e.novRes++
 			dRes = 1
 			copy(e.resT[1:], e.resT[:])
 			e.resT[0] = o.Time
 		}
+	}
+	if j >= 0 {
+		x := &e.prefixes[j]
+		x.rec = decayTo(x.rec, x.recT, o.Time, ShareHalfLifeNs) + Micro
+		x.recT = o.Time
 	}
 	if known {
 		op := &e.ops[i]

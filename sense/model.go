@@ -86,13 +86,14 @@ const (
 	MetricActive60m   Metric = 22
 	MetricNovelOps60m Metric = 23 // distinct new ops in the last hour
 	MetricNovelRes60m Metric = 24 // distinct new resource prefixes in the last hour
-	NumModel2Metrics         = 17
+	MetricResShare    Metric = 25 // calls on a resource prefix first used within the hour
+	NumModel2Metrics         = 18
 	firstModel2              = MetricRate1m
 )
 
 var model2Names = [NumModel2Metrics]string{
 	"rate_1m", "rate_10m", "rate_60m", "deny_ratio_10m", "deny_ratio_60m", "error_ratio_10m", "error_ratio_60m",
-	"bytes_10m", "bytes_60m", "call_bytes", "novel_op", "novel_resource", "op_share", "active_10m", "active_60m", "novel_ops_60m", "novel_resources_60m",
+	"bytes_10m", "bytes_60m", "call_bytes", "novel_op", "novel_resource", "op_share", "active_10m", "active_60m", "novel_ops_60m", "novel_resources_60m", "young_resource",
 }
 
 // lgTests is lg(NumModel2Metrics) in Q16: the Bonferroni correction.
@@ -153,6 +154,13 @@ type op2 struct {
 	sq     int64 // bytes²/1024 per call, EWMA 1/16
 }
 
+// prefix2 is a resource prefix the entity used.
+type prefix2 struct {
+	name      string
+	since     int64 // its first call
+	rec, recT int64 // recent calls (as op2.rec)
+}
+
 type entity2 struct {
 	first, last   int64
 	calls         int64 // folded outcomes, saturating
@@ -184,7 +192,7 @@ type entity2 struct {
 	novOps        int64              // novel ops after establishment
 	novT, resT    [noveltyRing]int64 // times of the latest novel ops and prefixes
 	novRes        int64
-	prefixes      []string
+	prefixes      []prefix2
 	size          [sizeBuckets]int64
 	sizeN         int64
 	ev            [evidenceLen]uint64
