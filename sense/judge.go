@@ -174,6 +174,9 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	if best.bits > thr-AdaptMarginBits {
 		r.Score = clamp((best.bits-thr+AdaptMarginBits)*100/q16, 1, MaxScore)
 	}
+	if r.Established && (!e.knowsOp(p.op) || !e.hasPrefix(resourcePrefix(p.resource))) {
+		r.Score = max(r.Score, 1) // a never-seen op or resource is a deviation, alert or not
+	}
 	if best.bits > thr {
 		r.Alert = true
 		r.Score = max(r.Score, AdaptMarginBits*100/q16+1)
@@ -395,6 +398,11 @@ func noveltyBurst(m Metric, times [noveltyRing]int64, now, calls, novel, n int64
 		t.bits = 0
 	}
 	return t
+}
+
+func (e *entity2) knowsOp(op string) bool {
+	_, ok := e.opIndex(op)
+	return ok
 }
 
 func (e *entity2) hasPrefix(p string) bool { return e.prefixIndex(p) >= 0 }
