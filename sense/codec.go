@@ -112,6 +112,9 @@ func (s *Sensor) Encode() []byte {
 			e.b = binary.BigEndian.AppendUint64(e.b, w)
 		}
 	}
+	if s.m2 != nil {
+		e.model2(s.m2)
+	}
 	return e.b
 }
 
@@ -364,6 +367,13 @@ func Decode(data []byte) (*Sensor, error) {
 	}
 	if d.err != nil {
 		return nil, d.err
+	}
+	if len(d.b) > 0 && d.b[0] == model2Marker {
+		d.b = d.b[1:]
+		s.m2 = d.model2(int(c.MaxEntities))
+		if d.err != nil {
+			return nil, d.err
+		}
 	}
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrDecode, len(d.b))

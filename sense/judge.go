@@ -478,8 +478,9 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 	}
 	slot := int(e.calls) % evidenceLen
 	e.ev[slot], e.evT[slot] = o.Seq, o.Time
-	var dCalls, dOps, dRes int64 = 1, 0, 0
-	e.calls = min(e.calls+1, maxCount)
+	var dOps, dRes int64
+	dCalls := min(e.calls+1, maxCount) - e.calls
+	e.calls += dCalls
 
 	e.rec = decayTo(e.rec, e.recT, o.Time, ShareHalfLifeNs) + Micro
 	e.recT = o.Time
@@ -595,6 +596,28 @@ func (e *entity2) learnCall(i int, known bool, o Outcome, p pending) {
 			op.sq = ewmaStep(op.sq, b*b/1024, 1, den)
 		}
 	}
+}
+
+// forget drops entity's model-2 state and its share of its peer group.
+func (m *model2) forget(entity string) bool {
+	e := m.entities[entity]
+	if e == nil {
+		return false
+	}
+	if e.member {
+		if g := m.groups[e.peer]; g != nil {
+			g.all.calls -= e.calls
+			g.all.novOps -= e.novOps
+			g.all.novRes -= e.novRes
+			if d := g.byParent[e.parent]; d != nil {
+				d.calls -= e.calls
+				d.novOps -= e.novOps
+				d.novRes -= e.novRes
+			}
+		}
+	}
+	delete(m.entities, entity)
+	return true
 }
 
 // joinPeers adds the entity to its peer group once established, and its

@@ -91,7 +91,8 @@ func (s *Sensor) Profile(entity string) (Profile, bool) { return s.base.Profile(
 func (s *Sensor) Forget(entity string) bool {
 	a := s.base.Forget(entity)
 	b := s.trust.Forget(entity)
-	return a || b
+	c := s.m2 != nil && s.m2.forget(entity)
+	return a || b || c
 }
 
 // Entities returns the number of entities with a baseline and with a
