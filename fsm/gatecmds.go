@@ -150,7 +150,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 			redeemed.State = ApprovalUsed
 		}
 		if sensing {
-			l.observe(cp.Entity, op, out.decision, args, c.now)
+			l.observeCall(cp, op, resource, out.decision, args, c.now)
 		}
 		c.detail = Encode(&d)
 		out.usesLeft = d.UsesLeft
@@ -194,7 +194,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	escalateDeviation := false
 	if sensing {
 		var dev sense.Report
-		d.Request.Tier, d.Request.Trust, d.Request.Posture, dev = st.SensingContext(cp.Entity, c.now)
+		d.Request.Tier, d.Request.Trust, d.Request.Posture, dev = l.gateSensing(cp, op, resource, args, c.now)
 		d.Request.Deviation = dev.Score
 		// At critical posture any deviation goes to a human.
 		escalateDeviation = dev.Escalate

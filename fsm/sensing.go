@@ -119,13 +119,17 @@ func (l *Ledger) observe(entity, op string, d Decision, args []byte, now int64) 
 	if d == DecisionNone {
 		return
 	}
-	_, _ = l.sensor().Observe(entity, ev)
+	_, _ = l.sensor().Fold(entity, ev)
 }
 
 // observeError folds an error of entity's op (an external effect that
 // failed or was lost) into its baseline and trust.
 func (l *Ledger) observeError(entity, op string, now int64) {
-	_, _ = l.sensor().Observe(entity, sense.Observation{Time: now, Op: op, Decision: sense.DecisionError})
+	if l.senseModel2() {
+		l.observeError2(entity, op, now)
+		return
+	}
+	_, _ = l.sensor().Fold(entity, sense.Observation{Time: now, Op: op, Decision: sense.DecisionError})
 }
 
 func applySignalIngest(l *Ledger, c *call) outcome {

@@ -42,9 +42,10 @@ func TestDenialsLowerTrust(t *testing.T) {
 }
 
 // An incident signal of 100 drives posture to critical, and at critical a
-// deviating entity's permitted call escalates to a human.
+// deviating entity's permitted call escalates to a human (model 1,
+// protocol 4; model 2 in sensing2_test.go).
 func TestCriticalPostureEscalatesDeviations(t *testing.T) {
-	g := newGateLedger(t)
+	g := newRecordingGate(t, ProtocolAuthority).gateLedger
 	g.grant("agent", []string{"kv.put"}, []string{"orders/*"}, 0, 0)
 	g.grant("sensor", []string{OpSignalIngest}, []string{"*"}, 0, 0)
 	// A steady baseline: two calls per window for 40 windows.

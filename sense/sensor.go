@@ -95,9 +95,15 @@ func (s *Sensor) Forget(entity string) bool {
 	return a || b || c
 }
 
-// Entities returns the number of entities with a baseline and with a
-// trust score.
-func (s *Sensor) Entities() (baselines, trust int) { return s.base.Len(), s.trust.Len() }
+// Entities returns the number of entities with a baseline (model 1 or
+// model 2) and with a trust score.
+func (s *Sensor) Entities() (baselines, trust int) {
+	n := s.base.Len()
+	if s.m2 != nil {
+		n += len(s.m2.entities)
+	}
+	return n, s.trust.Len()
+}
 
 // Signal applies one external posture signal at ledger time t and archives
 // the resulting posture. The returned change carries the evidence to
