@@ -84,6 +84,7 @@ func (n *Node) routes() []httpedge.Route {
 	n.registerGate(authed)
 	n.registerProtocol(open, authed)
 	n.registerLimits(authed)
+	n.registerSenseTarget(authed)
 	n.registerFederation(open, authed)
 	n.registerCortex(open, authed)
 	return out
