@@ -142,6 +142,7 @@ func (d *decoder) model2(maxEntities int) *model2 {
 			d.fail("model-2 entity %q: %v", name, err)
 			return nil
 		}
+		x.perDay = x.callsPerDay()
 		m.entities[name] = x
 		prev = name
 	}

@@ -131,7 +131,10 @@ type test struct {
 	metric   Metric
 	bits     int64 // surprise, Q16 bits
 	observed int64
-	expected Range
+	expected Range // for rangeFixed; otherwise computed by expectedRange
+	kind     uint8
+	a, b     int64 // count: λ and dispersion; ratio: p and effective events
+	mul, div int64 // count: the range is scaled by mul/div
 	horizon  int64 // minutes of evidence
 }
 
@@ -165,7 +168,7 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	r.Threshold = thr * 1000 / q16
 	r.Metric = best.metric
 	r.Observed = best.observed
-	r.Expected = best.expected
+	r.Expected = best.expectedRange()
 	r.P = probOf(best.bits)
 	r.Surprise = best.bits * 1000 / q16
 	// Score (the gate's deviation) is graded: centibits of surprise above
@@ -196,10 +199,7 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 // day: the entity's expected calls per day, between 24 and 1440); a call
 // metric once per call (its expected calls per day, at least 24).
 func (m *model2) thresholds(e *entity2, lvl Level) (window, call int64) {
-	var perDay int64
-	for h := range int64(24) {
-		perDay += e.base(h*60) * 60 / Micro
-	}
+	perDay := e.perDay
 	target := max(1, m.targetMilli*PostureTargetPct[lvl]/100)
 	fixed := lgTests - lg(target) + lg(1000)
 	return lg(clamp(perDay, 24, 1440)) + fixed, lg(max(perDay, 24)) + fixed
@@ -282,7 +282,7 @@ func bytesTest(m Metric, s minuteCounts, horizon int64) test {
 	disp := clamp(mulDiv(s.bvar, 1024*1000, s.bexp*unit), 1000, 1000*1000)
 	t := countTest(m, mulDiv(s.bytes, Micro, unit), mulDiv(s.bexp, Micro, unit), disp, horizon)
 	t.observed = s.bytes
-	t.expected = Range{mulDiv(t.expected.Lo, unit, Micro), mulDiv(t.expected.Hi, unit, Micro)}
+	t.mul, t.div = unit, Micro
 	return t
 }
 
@@ -307,10 +307,29 @@ func (e *entity2) callCounts(now int64, p pending) minuteCounts {
 	return c
 }
 
+// Kinds of expected range.
+const (
+	rangeFixed = iota
+	rangeCount // λ ± 2√(λ·D), scaled by mul/div
+	rangeRatio // p ± 2√(p(1−p)/n)
+)
+
+// expectedRange is the test's expected range, computed only for the
+// metric a report names.
+func (t test) expectedRange() Range {
+	switch t.kind {
+	case rangeCount:
+		sd := isqrt2(mulDiv(t.a, t.b, 1000)) * 1000 // √(λ·D) in micro-units
+		return Range{mulDiv(max(0, t.a-2*sd), t.mul, t.div), mulDiv(t.a+2*sd, t.mul, t.div)}
+	case rangeRatio:
+		sd := isqrt2(t.a * (Micro - t.a) / max(t.b, 1))
+		return Range{max(0, t.a-2*sd), min(Micro, t.a+2*sd)}
+	}
+	return t.expected
+}
+
 func countTest(m Metric, c, lam, disp, horizon int64) test {
-	sd := isqrt(mulDiv(lam, disp, 1000)) * 1000 // √(λ·D) in micro-units
-	return test{metric: m, bits: poissonBits(c, lam, disp), observed: c,
-		expected: Range{max(0, lam-2*sd), lam + 2*sd}, horizon: horizon}
+	return test{metric: m, bits: poissonBits(c, lam, disp), observed: c, kind: rangeCount, a: lam, b: disp, mul: 1, div: 1, horizon: horizon}
 }
 
 func ratioTest(m Metric, k, n, p, horizon int64) test {
@@ -318,9 +337,8 @@ func ratioTest(m Metric, k, n, p, horizon int64) test {
 		return test{metric: m, bits: 0, horizon: horizon}
 	}
 	neff := max(1, n*RatioPriorEvents/(RatioPriorEvents+n))
-	sd := isqrt(p * (Micro - p) / neff)
 	return test{metric: m, bits: binomBits(k*Micro, n*Micro, p, RatioPriorEvents), observed: k * Micro / n,
-		expected: Range{max(0, p-2*sd), min(Micro, p+2*sd)}, horizon: horizon}
+		kind: rangeRatio, a: p, b: neff, horizon: horizon}
 }
 
 // callTests scores the call itself: its bytes, its op and its resource.
@@ -366,7 +384,7 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 			}
 			t := countTest(MetricOpShare, k, mulDiv(share, n, Micro), max(e.disp, 1000), 43)
 			t.observed = mulDiv(k, Micro, max(n, 1))
-			t.expected = Range{mulDiv(t.expected.Lo, Micro, max(n, 1)), mulDiv(t.expected.Hi, Micro, max(n, 1))}
+			t.mul, t.div = Micro, max(n, 1)
 			consider(t)
 		}
 	}

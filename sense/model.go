@@ -182,6 +182,7 @@ type entity2 struct {
 	dispAct       int64      // of 10 minutes' active windows
 	actRatio      int64      // active windows per call, ppm (EWMA 1/32 per minute)
 	lastWin       int64      // the last 10-second window with a call
+	perDay        int64      // expected calls per day (derived: callsPerDay at the last minute close; not encoded)
 	suspectBucket int64      // the last 10-minute bucket with a suspicious minute
 	sizeMean      int64      // bytes per call, EWMA
 	sizeSq        int64      // bytes² per call / 1024, EWMA
@@ -272,6 +273,16 @@ func (e *entity2) base(m int64) int64 {
 	return max(slow, e.fast, Micro/100)
 }
 
+// callsPerDay is the entity's expected calls per day from its base
+// profile (kept in perDay, refreshed as each minute closes).
+func (e *entity2) callsPerDay() int64 {
+	var n int64
+	for h := range int64(24) {
+		n += e.base(h*60) * 60 / Micro
+	}
+	return n
+}
+
 func (e *entity2) expect(m int64) int64 {
 	b := e.base(m)
 	return b + e.periodic(m, e.noise(b))
@@ -282,7 +293,7 @@ func (e *entity2) expect(m int64) int64 {
 // has a spread of 0.38 of it, so a slot only counts as a periodic job
 // when its excess stands three of its own spreads above noise.
 func (e *entity2) noise(b int64) int64 {
-	return isqrt(mulDiv(b, max(e.disp, 1000), 1000)) * 1200
+	return isqrt2(mulDiv(b, max(e.disp, 1000), 1000)) * 1200
 }
 
 // periodic is the learned excess of minute m's slot above its noise.
@@ -337,6 +348,7 @@ func (e *entity2) closeMinute(now int64) {
 		}
 	}
 	e.cur = minuteCounts{idx: now}
+	e.perDay = e.callsPerDay()
 	e.curSuspect, e.curAlerted = false, false
 }
 
@@ -360,7 +372,7 @@ func (e *entity2) learnMinute(m, c int64, suspect bool) {
 	// The periodic excess is learned apart; the base profiles learn the
 	// rest, clipped so one burst moves them by a bounded step.
 	cb := max(0, c-e.periodic(m, e.noise(b)))
-	x := min(cb, b+4*isqrt(mulDiv(b, max(e.disp, 1000), 1000))*1000+Micro)
+	x := min(cb, b+4*isqrt2(mulDiv(b, max(e.disp, 1000), 1000))*1000+Micro)
 	h := (m / 60) % 24
 	// The hour-of-day profile is the slow scale: a plain mean over the
 	// slot's first HourDen minutes, then an EWMA of 1/HourDen (about four

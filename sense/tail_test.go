@@ -52,3 +52,16 @@ func TestTailsBoundExact(t *testing.T) {
 		t.Errorf("probOf(1 bit) = %d, probOf(0) = %d", probOf(q16), probOf(0))
 	}
 }
+
+func TestIsqrt2MatchesIsqrt(t *testing.T) {
+	for _, x := range []int64{-5, 0, 1, 2, 3, 4, 15, 16, 17, 1 << 40, 1<<62 + 12345, 1<<63 - 1} {
+		if isqrt2(x) != isqrt(x) {
+			t.Fatalf("isqrt2(%d) = %d, isqrt %d", x, isqrt2(x), isqrt(x))
+		}
+	}
+	for x := int64(0); x < 100_000; x++ {
+		if isqrt2(x) != isqrt(x) {
+			t.Fatalf("isqrt2(%d) = %d, isqrt %d", x, isqrt2(x), isqrt(x))
+		}
+	}
+}
