@@ -12,7 +12,7 @@ LDFLAGS := -X github.com/dominus-kernel/dominus/internal/cli.Version=$(VERSION)
 RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/... ./cortex/...
 FUZZTIME ?= 20s
 
-.PHONY: help build bench-reference test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean
+.PHONY: help build bench-reference test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean sense-eval
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench: build ## gate vs reference on local 3-node clusters at 1, 16, 256 clients
 bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event ledger, elections in 5 min under load, snapshot size/time and memory at 1M events, revocation against subtree size, cross-domain bus latency and throughput
 	$(BIN) bench --mode failover,replay,elections,snapshot,memory,revocation --replay-events 1000000 --ledger-events 1000000 --elections-duration 5m $(BENCH_ARGS)
 	$(GO) test -run '^$$' -bench CrossDomainCall -benchtime 500x ./kernel/
+
+sense-eval: ## the sensing evaluation (sense/EVALUATION.md): 240 entities over 2 days, tuning seeds 1-3 then held-out seeds 9001-9003 (~5 min)
+	$(GO) run ./sense/senseeval/cmd/sense-eval
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in ./fsm ./archive ./kernel ./passport ./transport; do \

@@ -329,7 +329,7 @@ func (t test) expectedRange() Range {
 }
 
 func countTest(m Metric, c, lam, disp, horizon int64) test {
-	return test{metric: m, bits: poissonBits(c, lam, disp), observed: c, kind: rangeCount, a: lam, b: disp, mul: 1, div: 1, horizon: horizon}
+	return test{metric: m, bits: countBits(c, lam, disp), observed: c, kind: rangeCount, a: lam, b: disp, mul: 1, div: 1, horizon: horizon}
 }
 
 func ratioTest(m Metric, k, n, p, horizon int64) test {

@@ -43,8 +43,13 @@ const (
 	FastDen = 32
 	// HourDen: the hour-of-day profile's EWMA denominator (minutes).
 	HourDen = 256
-	// DispDen: dispersions move 1/DispDen of the way to each sample.
-	DispDen = 128
+	// DispDen: the 10- and 60-minute dispersions move 1/DispDen of the
+	// way to each sample (one every 10 minutes: about 21 hours);
+	// DispMinuteDen: the minute dispersion, one sample a minute (about 17
+	// hours), long enough to average over the rare bursts of a sparse
+	// entity rather than forget them between bursts.
+	DispDen       = 128
+	DispMinuteDen = 1024
 	// YoungOpNs: an op younger than this is judged by its long share.
 	YoungOpNs = 60 * MinuteNs
 	// ShareFastDen: an op's fast share moves 1/ShareFastDen toward each
@@ -360,7 +365,7 @@ func (e *entity2) learnMinute(m, c int64, suspect bool) {
 	lam := e.expect(m)
 	b := e.base(m)
 	if e.calls >= EstablishedCalls {
-		e.disp = learnDisp(e.disp, c, lam)
+		e.disp = learnDisp(e.disp, c, lam, DispMinuteDen)
 	}
 	// A suspicious minute teaches only the spread and its minute of the
 	// hour (a job that recurs at the same minute every hour becomes
@@ -390,13 +395,17 @@ func (e *entity2) learnMinute(m, c int64, suspect bool) {
 	e.fast = ewmaStep(e.fast, min(cb, b*3/2), 1, FastDen)
 }
 
+// maxDispSample bounds one sample of a dispersion (thousandths): 10^5,
+// far above what a burst of a sparse entity gives ((c−λ)²/λ of 10 calls
+// against 0.01 is 10^4), so the estimate is not biased low for them.
+const maxDispSample = 100_000 * 1000
+
 // learnDisp folds one count c against its expectation lam (micro) into
-// a variance-to-mean ratio (thousandths, EWMA 1/32, each sample at most
-// 1000).
-func learnDisp(disp, c, lam int64) int64 {
+// a variance-to-mean ratio (thousandths, EWMA 1/DispDen).
+func learnDisp(disp, c, lam, den int64) int64 {
 	r := (c - lam) / 1000 // milli-calls
-	d := clamp(r*r/max(lam/1000, 1), 1000, 1000*1000)
-	return max(1000, ewmaStep(disp, d, 1, DispDen))
+	d := clamp(r*r/max(lam/1000, 1), 1000, maxDispSample)
+	return max(1000, ewmaStep(disp, d, 1, den))
 }
 
 // learnBuckets folds the 10-minute bucket b, and the hour ending with it,
@@ -417,9 +426,9 @@ func (e *entity2) learnBuckets(b int64) {
 		}
 	}
 	lam := e.expectSum(b*10, b*10+9)
-	e.disp10 = learnDisp(e.disp10, c10, lam)
-	e.dispAct = learnDisp(e.dispAct, a10, mulDiv(lam, e.actRatio, Micro))
-	e.disp60 = learnDisp(e.disp60, c60, e.expectSum(b*10-50, b*10+9))
+	e.disp10 = learnDisp(e.disp10, c10, lam, DispDen)
+	e.dispAct = learnDisp(e.dispAct, a10, mulDiv(lam, e.actRatio, Micro), DispDen)
+	e.disp60 = learnDisp(e.disp60, c60, e.expectSum(b*10-50, b*10+9), DispDen)
 }
 
 func (e *entity2) opIndex(op string) (int, bool) {

@@ -78,6 +78,29 @@ func poissonBits(c, lambda, disp int64) int64 {
 	return clamp(s, 0, maxBits)
 }
 
+// countBits is the surprise (Q16 bits) of a count c or more when λ is
+// expected with variance-to-mean ratio disp (thousandths): the
+// quasi-Poisson bound, and for a sparse over-dispersed count (negative
+// binomial with r = λ/(D−1) < 1, whose mass beyond 0 is mostly single
+// bursts) the smaller of it and the negative-binomial tail
+// P(X ≥ c) ≈ r·p·q^c / c (p = 1/D, q = 1 − p), which the quasi-Poisson
+// bound overstates for large bursts of a rare entity.
+func countBits(c, lambda, disp int64) int64 {
+	qp := poissonBits(c, lambda, disp)
+	if qp == 0 || disp <= 1050 {
+		return qp
+	}
+	lambda = max(lambda, 1)
+	r := mulDiv(lambda, 1000, disp-1000) // micro
+	if r >= Micro {
+		return qp
+	}
+	lgMicro := lg(Micro)
+	lgQ := lg(disp-1000) - lg(disp) // < 0
+	nb := -(lg(r) - lgMicro) + (lg(min(c, 1<<40)) - lgMicro) + (lg(1000) - lg(disp)) - mulDiv(min(c, 1<<40), lgQ, Micro)
+	return clamp(min(qp, nb), 0, maxBits)
+}
+
 // binomBits is the surprise (Q16 bits) of k or more successes in n trials
 // (micro-units) when the success ratio is p (ppm), with the beta-binomial
 // design effect of prior weight prior (events). 0 when k/n ≤ p.

@@ -65,3 +65,18 @@ func TestIsqrt2MatchesIsqrt(t *testing.T) {
 		}
 	}
 }
+
+// A sparse, bursty count: the negative-binomial tail is far less
+// surprised by a burst than the quasi-Poisson bound, and close to the
+// compound-geometric truth (λ = 0.01 a minute in bursts of mean 4:
+// P(≥ 10) ≈ 0.0025 · 0.75⁹ ≈ 1.9e-4, 12.4 bits).
+func TestCountBitsSparseBursts(t *testing.T) {
+	qp := float64(poissonBits(10*Micro, 10_000, 7000)) / q16
+	nb := float64(countBits(10*Micro, 10_000, 7000)) / q16
+	if nb >= qp || nb < 9 || nb > 15 {
+		t.Fatalf("10 calls against 0.01 with D = 7: quasi-Poisson %.1f bits, count %.1f bits", qp, nb)
+	}
+	if countBits(30*Micro, 10*Micro, 1000) != poissonBits(30*Micro, 10*Micro, 1000) {
+		t.Fatal("a Poisson count (D = 1) is not scored as Poisson")
+	}
+}

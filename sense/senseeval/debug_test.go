@@ -15,6 +15,9 @@ func TestDebugAlerts(t *testing.T) {
 	}
 	class, _ := strconv.Atoi(os.Getenv("SENSE_DEBUG"))
 	p := Tuning().Smoke()
+	if os.Getenv("SENSE_HELD") != "" {
+		p = HeldOut().Smoke()
+	}
 	if os.Getenv("SENSE_FULL") != "" {
 		p = Tuning()
 	}
