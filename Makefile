@@ -53,7 +53,7 @@ bench-long: build ## leader kill -9 failover (5x), offline replay of a 1M-event 
 	$(GO) test -run '^$$' -bench CrossDomainCall -benchtime 500x ./kernel/
 
 sense-eval: ## the sensing evaluation (sense/EVALUATION.md): 240 entities over 2 days, tuning seeds 1-3 then held-out seeds 9001-9003 (~5 min)
-	$(GO) run ./sense/senseeval/cmd/sense-eval
+	$(GO) run ./bench/senseeval/cmd/sense-eval
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in ./fsm ./archive ./kernel ./passport ./transport; do \

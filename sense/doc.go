@@ -94,24 +94,109 @@
 //     sum to the window's events, ops and transitions in the seen-set,
 //     posture consistent with its signals and its archive), so
 //     Decode(b).Encode() == b; a Sensor decoded mid-stream continues
-//     exactly as the original would.
+//     exactly as the original would. (Model 1 only: model-2 entities
+//     are checked for bounds and consistent sums, not every derived
+//     invariant.)
 //   - Numbers in this package (Decision, Level, SignalKind, Metric, the
 //     scoring constants and the encoding) are protocol: they decide
 //     policy inputs, so changing one needs a new rules version.
 //
+// # Model 2 (fsm protocol 5; issue 25)
+//
+// Contract: a harness drives it without a cluster exactly as the FSM
+// does. s, _ := sense.New(sense.DefaultConfig()); at the gate
+// s.Judge(entity, Call{Time, Op, Resource, Bytes, Peer, Parent}) Report
+// scores the entity's recent behaviour with the call under evaluation
+// included (it learns nothing from it); after the decision
+// s.Observe(entity, Outcome{Time, Op, Resource, Decision, Bytes, Effect,
+// Error, Seq, Peer, Parent}) Report folds the outcome; s.Signal(kind,
+// value, time) moves the posture. Report.Alert is the one definition of
+// an alert: trust is charged for it (once per minute) and, at critical
+// posture, it sets Report.Escalate (a permit becomes ESCALATE). Report
+// also names the Metric, the Observed value, the Expected range, the
+// tail probability P (parts per PScale = 10^15; Surprise = −log₂ P in
+// millibits), the Threshold (millibits) and the Evidence (seqs of the
+// entity's recent outcomes within the metric's horizon), and the Call.
+// Report.Err is set, and nothing changes, for a rejected input.
+//
+// What it observes, per entity: the calls, denies, errors (Outcome.Error
+// or DecisionError), argument bytes of every op, active 10-second
+// windows, per op its count, recent count, share, argument size and its
+// first call, per resource prefix (up to the first '/' or ':') its first
+// call and recent count, in one-minute buckets with a ring of the last
+// ten minutes and six 10-minute buckets.
+//
+// Metrics and their tails (Q16 bits of surprise, Chernoff upper bounds
+// on the probability, so never more surprised than the model):
+//   - counts over 1, 10 and 60 minutes (calls, active windows): Poisson
+//     with the learned variance-to-mean ratio D (quasi-Poisson), and for
+//     a sparse count (r = λ/(D−1) < 1) the negative-binomial tail
+//     r·p·q^c/c when smaller (countBits);
+//   - argument bytes over 10 and 60 minutes against what the calls' ops
+//     usually carry: a compound count in 64-byte units whose D is the
+//     size variance over the expected bytes (at least a CV of 1.5);
+//   - deny and error ratios over 10 and 60 minutes: binomial KL bound with
+//     the beta-binomial design effect n/(1 + n/RatioPriorEvents);
+//   - the call's bytes: empirical quantile of a half-octave histogram
+//     (one pseudo-call), halving per half-octave beyond the largest seen;
+//   - never-seen ops and resource prefixes: Good-Turing, the novelties
+//     per call of the entity and its peers after establishment (an
+//     eighth of a pseudo-novelty); two or more in an hour as a Poisson
+//     count; and the recent count of an op or prefix first seen within
+//     the hour against an eighth of a pseudo-call;
+//   - an op's recent count (30-minute half-life) against the largest of
+//     its long share, its fast share (op-mix drift) and its streak share
+//     (its share of recent calls at its own calls: runs, batch jobs).
+//
+// Correction and threshold: the report's metric is the one whose
+// surprise most exceeds its threshold; Bonferroni over the
+// NumModel2Metrics metrics and over the tests of a day: threshold =
+// lg(tests per day) + lg(NumModel2Metrics) − lg(target per day ×
+// PostureTargetPct/100), where tests per day are the entity's expected
+// calls per day (at least 24), and for window metrics at most 1440 (one
+// a minute). The target is the governed AlertsPerDayMilli
+// (SetAlertTarget; default 100 = 0.1 per entity-day). Score (the Cedar
+// deviation) is graded: centibits above the suspicion level
+// (AdaptMarginBits below the threshold), at least 1 for a never-seen op
+// or resource of an established entity; Alert means Score > 600.
+//
+// Time structure and learning: expected calls per minute = max(the
+// hour-of-day profile (slow: 1/HourDen per minute), the fast scale
+// (1/FastDen per minute, counted up to 1.5× the base: drift of ×3 in
+// about 70 minutes is followed, a ×10 burst is not), a floor) + the
+// minute-of-hour excess above its noise (a job at the same minute every
+// hour becomes expected). A suspicious minute (within AdaptMarginBits of
+// an alert) teaches only its dispersion and its minute-of-hour slot; a
+// suspicious call teaches no share, size or ratio. Dispersions learn from
+// every minute, slowly (DispMinuteDen, DispDen).
+//
+// Peers: an entity borrows the novelty counts of its peer group (Peer,
+// its capability shape) once it is established (EstablishedCalls calls
+// and EstablishedNs since its first); its own delegates (Parent == it)
+// and entities not yet established never count in its peers. Peer
+// groups are sums over their members, rebuilt on Decode.
+//
+// Everything is integer: log₂ by table (lg), 2^−x by table (probOf),
+// mulDiv through 128-bit products. Model-2 state is encoded after model
+// 1's only once model 2 is used, so a model-1 ledger's bytes are
+// unchanged.
+//
 // # Use from the FSM
 //
-// For a syscall at ledger time now: Deviation(entity, now) and
-// Trust(entity) give the Cedar context (Report.Score, TrustStatus.Score
-// and Tier, Posture().Level.String()); Report.Escalate forces approval.
-// After the decision, Observe(entity, Observation{...}) records it.
-// Signal, AdjustTrust and Forget are applied by governed commands, and
-// their returned changes are the events' evidence.
+// Protocols 2 to 4 (model 1): for a syscall at ledger time now:
+// Deviation(entity, now) and Trust(entity) give the Cedar context
+// (Report.Score, TrustStatus.Score and Tier, Posture().Level.String());
+// Report.Escalate forces approval. After the decision, Fold(entity,
+// Observation{...}) records it. Protocol 5 on (model 2): Judge before
+// Cedar, Observe after (see above); sense.target sets the target.
+// Signal, AdjustTrust, SetAlertTarget and Forget are applied by governed
+// commands, and their returned changes are the events' evidence.
 //
 // # Imports
 //
 // Standard library only: cmp, slices, maps (sorted keys only), errors,
-// fmt, bytes, encoding/binary, crypto/sha256, unicode/utf8 (the seen-set
+// fmt, bytes, encoding/binary, crypto/sha256, math/bits, strings,
+// unicode/utf8 (the seen-set
 // hash is FNV-1a written out, pinned to hash/fnv by a test). No
 // I/O, no time, no randomness. Tests add math/rand/v2 (seeded) and
 // internal/detcheck.

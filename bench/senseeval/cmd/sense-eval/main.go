@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/dominus-kernel/dominus/sense/senseeval"
+	"github.com/dominus-kernel/dominus/bench/senseeval"
 )
 
 func main() {
@@ -28,5 +28,5 @@ func main() {
 		r := senseeval.RunAll(p, os.Stderr)
 		r.Print(os.Stdout)
 	}
-	fmt.Println("command: go run ./sense/senseeval/cmd/sense-eval", os.Args[1:])
+	fmt.Println("command: go run ./bench/senseeval/cmd/sense-eval", os.Args[1:])
 }
