@@ -141,17 +141,6 @@ func mulDiv(a, b, c int64) int64 {
 	return int64(q)
 }
 
-// ratioBits is the surprise of a probability num/den (−log₂), Q16.
-func ratioBits(num, den int64) int64 {
-	if num <= 0 {
-		return maxBits
-	}
-	if num >= den {
-		return 0
-	}
-	return lg(den) - lg(num)
-}
-
 // exp2Table[i] is 2^(−i/256) in Q30.
 var exp2Table = func() (t [256]int64) {
 	// 2^(-1/256) by bisection on lg; then powers.
