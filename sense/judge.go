@@ -546,11 +546,14 @@ func (m *model2) fold(entity string, e *entity2, o Outcome, p pending, r Report)
 	if !r.suspect {
 		e.learnCall(i, known, o, p)
 	}
+	// Sizes learn from every call: leaving out the suspicious (large)
+	// ones would bias the expected bytes low; the 4× clip of each sample
+	// is what keeps exfiltration from teaching itself quickly.
+	e.learnSize(i, known, o)
 	m.joinPeers(entity, e, o.Time, dCalls, dOps, dRes)
 }
 
-// learnCall folds a non-suspicious outcome into the ratios, op shares and
-// size profile.
+// learnCall folds a non-suspicious outcome into the ratios and op shares.
 func (e *entity2) learnCall(i int, known bool, o Outcome, p pending) {
 	e.rn++
 	if p.deny {
@@ -581,6 +584,11 @@ func (e *entity2) learnCall(i int, known bool, o Outcome, p pending) {
 			}
 		}
 	}
+}
+
+// learnSize folds the call's argument bytes into the size histogram and
+// the entity's and the op's size moments.
+func (e *entity2) learnSize(i int, known bool, o Outcome) {
 	k := sizeBucket(o.Bytes)
 	e.size[k]++
 	e.sizeN++
