@@ -10,6 +10,7 @@ type pending struct {
 	op, resource string
 	bytes        int64
 	decided      bool // deny and err are known (Observe); Judge scores before the decision
+	peek         bool // no call: the entity's recent behaviour as it stands (Deviation)
 	deny, err    bool
 }
 
@@ -159,7 +160,9 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	if r.Established {
 		e.rateTests(now, p, consider)
 	}
-	e.callTests(m, entity, now, p, r.Established, consider)
+	if !p.peek {
+		e.callTests(m, entity, now, p, r.Established, consider)
+	}
 	if best.bits < 0 {
 		r.Threshold = thrWin * 1000 / q16
 		return r
@@ -177,7 +180,7 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	if best.bits > thr-AdaptMarginBits {
 		r.Score = clamp((best.bits-thr+AdaptMarginBits)*100/q16, 1, MaxScore)
 	}
-	if r.Established && (!e.knowsOp(p.op) || !e.hasPrefix(resourcePrefix(p.resource))) {
+	if r.Established && !p.peek && (!e.knowsOp(p.op) || !e.hasPrefix(resourcePrefix(p.resource))) {
 		r.Score = max(r.Score, 1) // a never-seen op or resource is a deviation, alert or not
 	}
 	if best.bits > thr {
@@ -231,9 +234,11 @@ func (e *entity2) evidence(since int64) []uint64 {
 func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 	M := floorDiv(now, MinuteNs)
 	x := e.cur
-	x.add(e.callCounts(now, p)) // the call is scored before it is folded
+	if !p.peek {
+		x.add(e.callCounts(now, p)) // the call is scored before it is folded
+	}
 	undecided := int64(1)
-	if p.decided {
+	if p.decided || p.peek {
 		undecided = 0
 	}
 	disp := max(e.disp, 1000)

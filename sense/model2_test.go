@@ -224,3 +224,17 @@ func TestPeerGroupExcludesDelegatesAndYoung(t *testing.T) {
 		t.Fatalf("agent-1 does not see agent-0's delegate as a peer: %d", other)
 	}
 }
+
+// Deviation reads a model-2 entity without changing anything.
+func TestModel2DeviationIsARead(t *testing.T) {
+	s := newSensor(t, nil)
+	traffic2(t, s, 4, 3, 0, 120, nil)
+	d := s.Digest()
+	r := s.Deviation("agent-0", 200*MinuteNs)
+	if !r.Known || r.Err != nil {
+		t.Fatalf("model-2 entity read: %+v", r)
+	}
+	if s.Digest() != d {
+		t.Fatal("Deviation changed the state")
+	}
+}

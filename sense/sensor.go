@@ -71,7 +71,21 @@ func (s *Sensor) Fold(entity string, ev Observation) (Step, error) {
 
 // Deviation reports entity's deviation at ledger time now under the
 // current posture (see Baselines.Deviation).
+//
+// An entity known only to model 2 (fsm protocol 5) is reported by model
+// 2 as its recent behaviour stands, without a call (the window metrics;
+// Windows counts its calls). This read changes nothing: it rolls a copy
+// of the entity's open minute forward, not the entity.
 func (s *Sensor) Deviation(entity string, now int64) Report {
+	if s.m2 != nil {
+		if e := s.m2.entities[entity]; e != nil && now >= e.last {
+			if _, ok := s.base.entities[entity]; !ok {
+				c := *e
+				c.roll(now)
+				return s.m2.score(entity, &c, now, pending{peek: true, decided: true}, s.posture.Level())
+			}
+		}
+	}
 	return s.base.Deviation(entity, now, s.posture.Level())
 }
 
