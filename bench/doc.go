@@ -23,6 +23,9 @@
 //   - the failover (kill -9 of the leader to the first committed write),
 //     replay (`dominus audit replay --data-dir` of a stopped node) and
 //     elections (term increments during a no-fault run under load) modes;
+//   - (subpackage senseeval) the evaluation of sensing model 2: a seeded
+//     workload generator with labelled attack episodes and its measures
+//     (`make sense-eval`, sense/EVALUATION.md);
 //   - the offline ledger modes (ledgermodes.go), in this process on an
 //     fsm.Ledger fed as a leader would, no cluster: snapshot (size,
 //     encode, write+fsync, restore), memory (heap per 1000 capabilities

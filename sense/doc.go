@@ -118,6 +118,9 @@
 // millibits), the Threshold (millibits) and the Evidence (seqs of the
 // entity's recent outcomes within the metric's horizon), and the Call.
 // Report.Err is set, and nothing changes, for a rejected input.
+// Deviation(entity, now) reports a model-2 entity as its recent
+// behaviour stands (no call; a read on a copy) for services outside the
+// ledger (baseline show, the cortex).
 //
 // What it observes, per entity: the calls, denies, errors (Outcome.Error
 // or DecisionError), argument bytes of every op, active 10-second
