@@ -40,7 +40,9 @@ func (n *Node) registerGate(authed func(string, httpedge.Handler, ...string)) {
 	authed("POST /v1/approvals/{id}/deny", decide(false))
 	halt := func(ct fsm.CommandType) httpedge.Handler {
 		return Command(n, ct,
-			func(_ *http.Request, req *api.HaltRequest) (any, error) { return &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason}, nil },
+			func(_ *http.Request, req *api.HaltRequest) (any, error) {
+				return &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason}, nil
+			},
 			func(_ *http.Request, req *api.HaltRequest, res fsm.Result) any {
 				return api.GrantResponse{Outcome: httpedge.Outcome(res), ID: req.Entity}
 			})
