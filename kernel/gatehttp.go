@@ -108,17 +108,6 @@ func parseTTL(s string) (int64, error) {
 	return int64(d), nil
 }
 
-func (n *Node) capOf(token string) *fsm.Capability {
-	var c *fsm.Capability
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
-		if q := l.State().CapByToken(hex.EncodeToString(TokenHash(token))); q != nil {
-			cp := *q
-			c = &cp
-		}
-	})
-	return c
-}
-
 func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.SyscallRequest
 	if err := httpedge.DecodeBody(r, &req); err != nil {
