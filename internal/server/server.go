@@ -6,12 +6,13 @@ package server
 
 import (
 	"github.com/dominus-kernel/dominus/kernel"
+	"github.com/dominus-kernel/dominus/kernel/gatewayapi"
 	"github.com/dominus-kernel/dominus/sense/senseapi"
 )
 
 // Services are the services of a node configured by cfg, in start order.
 func Services(cfg kernel.Config) []kernel.Service {
-	return []kernel.Service{senseapi.New()}
+	return []kernel.Service{senseapi.New(), gatewayapi.New(0)}
 }
 
 // New starts a kernel node with its services (kernel.New).
