@@ -104,9 +104,9 @@ func NewRequestID() string {
 
 type callOpts struct {
 	requestID string
-	raw       io.Writer // stream the body here instead of decoding JSON
-	upload    io.Reader // send this as the request body (one attempt: a stream is not replayed)
-	uploadLen int64     // its length, -1 unknown
+	raw       io.Writer   // stream the body here instead of decoding JSON
+	upload    io.Reader   // send this as the request body (one attempt: a stream is not replayed)
+	uploadLen int64       // its length, -1 unknown
 	header    http.Header // further request headers
 }
 
