@@ -69,6 +69,7 @@ var rules = []rule{
 	{"audit", []string{"kernel", "client"}, nil, "offline replay needs no server"},
 	{"jepsen", []string{"fsm", "kernel", "archive", "audit"}, nil, "the fault harness checks the system as a client, independently"},
 	{"driver", []string{"kernel", "fsm"}, nil, "drivers are separate processes speaking a line protocol"},
+	{"mcpgateway", []string{"kernel", "fsm", "archive", "audit"}, nil, "the MCP gateway is a client of the kernel: the gate decides, the gateway holds no ledger state"},
 }
 
 func TestImportDAG(t *testing.T) {
