@@ -150,6 +150,9 @@ var schemaTypes = map[string]reflect.Type{
 	"CortexKeyring":             reflect.TypeFor[CortexKeyring](),
 	"SignalRequest":             reflect.TypeFor[SignalRequest](),
 	"SignalResponse":            reflect.TypeFor[SignalResponse](),
+	"GatewaySyscallRequest":     reflect.TypeFor[GatewaySyscallRequest](),
+	"EffectReportRequest":       reflect.TypeFor[EffectReportRequest](),
+	"EffectReportResponse":      reflect.TypeFor[EffectReportResponse](),
 	"Baseline":                  reflect.TypeFor[Baseline](),
 	"MetricReport":              reflect.TypeFor[MetricReport](),
 	"TrustReport":               reflect.TypeFor[TrustReport](),
@@ -190,7 +193,7 @@ var (
 )
 
 // routeDirs hold the kernel and the services that plug into it.
-var routeDirs = []string{"kernel", "sensing", "sovereign", "domain", "cortex", "planner"}
+var routeDirs = []string{"kernel", "sensing", "gatewayapi", "sovereign", "domain", "cortex", "planner"}
 
 // kernelRoutes reads every route registration from the non-test sources
 // of the kernel and its services; http.go and gatehttp.go must each

@@ -104,9 +104,10 @@ func NewRequestID() string {
 
 type callOpts struct {
 	requestID string
-	raw       io.Writer // stream the body here instead of decoding JSON
-	upload    io.Reader // send this as the request body (one attempt: a stream is not replayed)
-	uploadLen int64     // its length, -1 unknown
+	raw       io.Writer   // stream the body here instead of decoding JSON
+	upload    io.Reader   // send this as the request body (one attempt: a stream is not replayed)
+	uploadLen int64       // its length, -1 unknown
+	header    http.Header // further request headers
 }
 
 // Option adjusts one call.
@@ -187,6 +188,9 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	}
 	if o.requestID != "" {
 		req.Header.Set(api.HeaderRequestID, o.requestID)
+	}
+	for k, v := range o.header {
+		req.Header[k] = v
 	}
 	if body != nil && o.upload == nil {
 		req.Header.Set("Content-Type", "application/json")

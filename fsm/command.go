@@ -72,6 +72,10 @@ const (
 	CmdLimitsSet CommandType = 43 // an operator sets the replicated limits (limits.go)
 
 	CmdEpochChunk CommandType = 44 // stages a piece of a snapshot for an epoch (restore.go, protocol 4)
+
+	// Caller-executed effects (callereffect.go, protocol 5).
+	CmdGatewaySyscall CommandType = 45 // an agent's syscall relayed by a gateway that executes its effect
+	CmdEffectReport   CommandType = 46 // a gateway reports how a caller-executed effect ended
 )
 
 var commandNames = map[CommandType]string{
@@ -126,6 +130,9 @@ var commandNames = map[CommandType]string{
 	CmdLimitsSet: "limits.set",
 
 	CmdEpochChunk: "epoch.chunk",
+
+	CmdGatewaySyscall: "syscall.gateway",
+	CmdEffectReport:   "effect.report",
 }
 
 func (t CommandType) String() string {

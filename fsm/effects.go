@@ -34,6 +34,13 @@ type Effect struct {
 	Code         int64  `codec:"code"`
 	OutputDigest string `codec:"output_digest"`
 	Completed    uint64 `codec:"completed"` // seq of the completion event
+	// Caller marks an effect its caller executes (protocol 5,
+	// callereffect.go): no driver runs it; Reporter is the capability of
+	// the gateway that may report it ("" if none), Permitted the ledger
+	// time of its permit.
+	Caller    bool   `codec:"caller,omitempty"`
+	Reporter  string `codec:"reporter,omitempty"`
+	Permitted int64  `codec:"permitted,omitempty"`
 }
 
 func init() {

@@ -160,7 +160,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		if r := kvPrecheck(op, resource, args); r != ReasonOK {
 			return finish(deny(r))
 		}
-	} else if !validOp(op) || IsGovernanceOp(op) {
+	} else if !validOp(op) || governanceOp(op, st.Meta.Protocol) {
 		return finish(deny(ReasonUnknownOp))
 	} else if len(resource) > MaxKeyBytes || len(args) > MaxArgsBytes {
 		return finish(deny(ReasonTooLarge))
@@ -245,7 +245,9 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	}
 	d.UsesLeft = cp.Remaining()
 	if external {
-		l.addEffect(&Effect{Seq: st.Seq + 1, Index: c.index, CapID: cp.ID, Entity: cp.Entity, Op: op, Resource: resource, Args: append([]byte(nil), args...), Status: EffectPending})
+		e := &Effect{Seq: st.Seq + 1, Index: c.index, CapID: cp.ID, Entity: cp.Entity, Op: op, Resource: resource, Args: append([]byte(nil), args...), Status: EffectPending}
+		l.markCallerExecuted(c, e)
+		l.addEffect(e)
 		return finish(outcome{decision: DecisionPermit})
 	}
 	return finish(l.kvEffect(op, resource, args))

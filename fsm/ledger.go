@@ -85,6 +85,9 @@ type call struct {
 	remoteToken []byte
 	// viaBus marks a syscall a peer kernel sent over the bus.
 	viaBus bool
+	// gateway is the capability of the gateway relaying a syscall
+	// (syscall.gateway, protocol 5).
+	gateway *Capability
 	// argsDigest is the digest of the args the gate judges, when the
 	// entry prepared it (a syscall entry); "" computes it.
 	argsDigest string

@@ -435,7 +435,7 @@ func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
 			return err
 		}
 		switch ae.Event.Type {
-		case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
+		case fsm.CmdSyscall, fsm.CmdGatewaySyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
 		default:
 			return nil
 		}

@@ -320,7 +320,7 @@ func addDetail(out *api.Event, ev *fsm.Event) {
 		if fsm.Decode(ev.Detail, &d) == nil {
 			out.GrantedBy, out.CapID = d.GrantedBy, d.CapID
 		}
-	case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
+	case fsm.CmdSyscall, fsm.CmdGatewaySyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
 		var d fsm.SyscallDetail
 		if fsm.Decode(ev.Detail, &d) == nil {
 			out.Op, out.CapID, out.ApprovalID, out.Matched = d.Op, d.CapID, d.ApprovalID, d.Policy.Matched

@@ -5,13 +5,14 @@
 package server
 
 import (
+	"github.com/dominus-kernel/dominus/gatewayapi"
 	"github.com/dominus-kernel/dominus/kernel"
 	"github.com/dominus-kernel/dominus/sensing"
 )
 
 // Services are the services of a node configured by cfg, in start order.
 func Services(cfg kernel.Config) []kernel.Service {
-	return []kernel.Service{sensing.New()}
+	return []kernel.Service{sensing.New(), gatewayapi.New(0)}
 }
 
 // New starts a kernel node with its services (kernel.New).
