@@ -491,22 +491,93 @@ func (s *State) PeerStanding(origin, passportID string, now int64) (passport.Pas
 }
 
 func init() {
-	register(CmdFedDomainCreate, handlerSpec{auth: true, run: applyFedDomainCreate})
-	register(CmdFedJoin, handlerSpec{run: applyFedJoin})
-	register(CmdFedPassport, handlerSpec{run: applyFedPassport})
-	register(CmdFedPassportRevoke, handlerSpec{auth: true, run: applyFedPassportRevoke})
-	register(CmdFedSigner, handlerSpec{run: applyFedSigner})
-	register(CmdFedWitness, handlerSpec{run: applyFedWitness})
-	register(CmdFedAmendPropose, handlerSpec{auth: true, run: applyFedAmendPropose})
-	register(CmdFedAmendSign, handlerSpec{run: applyFedAmendSign})
-	register(CmdFedAmendVeto, handlerSpec{auth: true, run: applyFedAmendVeto})
-	register(CmdFedCanonAck, handlerSpec{run: applyFedCanonAck})
-	register(CmdFedUpdate, handlerSpec{run: applyFedUpdate})
-	register(CmdFedHalt, handlerSpec{auth: true, run: applyFedHalt})
-	register(CmdFedResume, handlerSpec{run: applyFedResume})
-	register(CmdBusReceive, handlerSpec{run: applyBusReceive})
-	register(CmdBusDelivered, handlerSpec{run: applyBusDelivered})
-	register(CmdFedSuspend, handlerSpec{run: applyFedSuspend})
+	registerTyped(CmdFedDomainCreate, typedSpec[FedDomainCreate]{
+		proposer: proposerCaller, role: RoleSovereign, op: OpFederationManage,
+		subject: func(_ *Ledger, p *FedDomainCreate) string { return p.Name },
+		run:     applyFedDomainCreate,
+	})
+	registerTyped(CmdFedJoin, typedSpec[FedJoin]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedJoin) string { return p.Domain },
+		run:     applyFedJoin,
+	})
+	registerTyped(CmdFedPassport, typedSpec[FedPassport]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedPassport) string { return p.Domain },
+		run:     applyFedPassport,
+	})
+	registerTyped(CmdFedPassportRevoke, typedSpec[FedPassportRevoke]{
+		proposer: proposerCaller, role: RoleSovereign, op: OpFederationManage,
+		subject: func(_ *Ledger, p *FedPassportRevoke) string { return p.ID },
+		run:     applyFedPassportRevoke,
+	})
+	registerTyped(CmdFedSigner, typedSpec[FedSigner]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedSigner) string { return p.Node },
+		run:     applyFedSigner,
+	})
+	registerTyped(CmdFedWitness, typedSpec[FedWitness]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedWitness) string { return p.Domain },
+		run:     applyFedWitness,
+	})
+	// The subject is the amendment the entry creates, named once the
+	// kernel is known to be the sovereign.
+	registerTyped(CmdFedAmendPropose, typedSpec[FedAmendPropose]{
+		proposer: proposerCaller, role: RoleSovereign, roleFirst: true, op: OpCanonAmend,
+		subject: func(l *Ledger, _ *FedAmendPropose) string { return l.nextAmendmentID() },
+		run:     applyFedAmendPropose,
+	})
+	// The actor is the operator whose signature the command relays.
+	registerTyped(CmdFedAmendSign, typedSpec[FedAmendSign]{
+		proposer: proposerInternal, role: RoleSovereign,
+		actorOf: func(p *FedAmendSign) string { return p.Operator },
+		subject: func(_ *Ledger, p *FedAmendSign) string { return p.ID },
+		run:     applyFedAmendSign,
+	})
+	registerTyped(CmdFedAmendVeto, typedSpec[FedAmendVeto]{
+		proposer: proposerCaller, role: RoleSovereign, op: OpCanonAmend,
+		subject: func(_ *Ledger, p *FedAmendVeto) string { return p.ID },
+		run:     applyFedAmendVeto,
+	})
+	registerTyped(CmdFedCanonAck, typedSpec[FedCanonAck]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedCanonAck) string { return p.Domain },
+		run:     applyFedCanonAck,
+	})
+	registerTyped(CmdFedUpdate, typedSpec[FedUpdate]{
+		proposer: proposerInternal, actor: "kernel", role: RoleDomain,
+		subject: func(*Ledger, *FedUpdate) string { return "federation" },
+		run:     applyFedUpdate,
+	})
+	registerTyped(CmdFedHalt, typedSpec[FedHaltCmd]{
+		proposer: proposerCaller, role: RoleSovereign, op: OpFederationHalt,
+		subject: func(*Ledger, *FedHaltCmd) string { return "federation" },
+		run:     applyFedHalt,
+	})
+	registerTyped(CmdFedResume, typedSpec[FedResume]{
+		proposer: proposerInternal, role: RoleSovereign,
+		actorOf: func(p *FedResume) string { return p.Operator },
+		subject: func(*Ledger, *FedResume) string { return "federation" },
+		run:     applyFedResume,
+	})
+	// The actor is the calling entity, qualified by its origin domain.
+	registerTyped(CmdBusReceive, typedSpec[BusReceive]{
+		proposer: proposerInternal, role: RoleDomain,
+		actorOf: func(p *BusReceive) string { return p.Origin + "/" + p.Entity },
+		subject: func(_ *Ledger, p *BusReceive) string { return busEventID(p.Origin, p.Seq) },
+		run:     applyBusReceive,
+	})
+	registerTyped(CmdBusDelivered, typedSpec[BusDelivered]{
+		proposer: proposerInternal, actor: "kernel", role: RoleDomain,
+		subject: func(_ *Ledger, p *BusDelivered) string { return busEventID(p.Dest, p.Seq) },
+		run:     applyBusDelivered,
+	})
+	registerTyped(CmdFedSuspend, typedSpec[FedSuspend]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedSuspend) string { return p.Domain },
+		run:     applyFedSuspend,
+	})
 }
 
 // Payloads of the federation commands.
@@ -712,17 +783,6 @@ func (l *Ledger) fed(role string) (*FedState, Reason) {
 	return st.Fed, ReasonOK
 }
 
-// sovereignGovern authorizes a governance action on the sovereign: the
-// kernel is the sovereign and the caller's capability covers op on
-// resource.
-func (l *Ledger) sovereignGovern(c *call, op, resource string) (*FedState, Reason) {
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return nil, r
-	}
-	return f, l.govern(c, op, resource)
-}
-
 // joinedDomain returns the sovereign's state and its record of a domain
 // that has redeemed its join token.
 func (l *Ledger) joinedDomain(name string) (*FedState, *DomainRecord, Reason) {
@@ -804,16 +864,8 @@ func (l *Ledger) sealFederation(g *Genesis, c *call) (*FedState, []*Capability, 
 	return f, caps, ReasonOK
 }
 
-func applyFedDomainCreate(l *Ledger, c *call) outcome {
-	var p FedDomainCreate
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.Name
-	f, r := l.sovereignGovern(c, OpFederationManage, p.Name)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedDomainCreate(l *Ledger, c *call, p *FedDomainCreate) outcome {
+	f := l.st.Fed
 	if !validName(p.Name) || strings.Contains(p.Name, "/") || strings.Contains(p.Name, ":") || p.Name == SovereignKernel || !validTokenHash(p.JoinTokenHash) || len(p.Scopes) > passport.MaxScopes {
 		return deny(ReasonInvalidArgument)
 	}
@@ -885,17 +937,8 @@ func validBusAddrs(a []string) bool {
 	return true
 }
 
-func applyFedJoin(l *Ledger, c *call) outcome {
-	var p FedJoin
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = p.Domain
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedJoin(l *Ledger, c *call, p *FedJoin) outcome {
+	f := l.st.Fed
 	d := f.Domains[p.Domain]
 	if d == nil || !validTokenHash(p.JoinTokenHash) || hex.EncodeToString(p.JoinTokenHash) != d.JoinTokenHash {
 		return deny(ReasonJoinTokenInvalid)
@@ -923,13 +966,7 @@ func applyFedJoin(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: pp.ID, value: append([]byte(nil), p.Passport...)}
 }
 
-func applyFedPassport(l *Ledger, c *call) outcome {
-	var p FedPassport
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = p.Domain
+func applyFedPassport(l *Ledger, c *call, p *FedPassport) outcome {
 	f, d, r := l.joinedDomain(p.Domain)
 	if r != ReasonOK {
 		return deny(r)
@@ -957,16 +994,8 @@ func applyFedPassport(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: pp.ID}
 }
 
-func applyFedPassportRevoke(l *Ledger, c *call) outcome {
-	var p FedPassportRevoke
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.ID
-	f, r := l.sovereignGovern(c, OpFederationManage, p.ID)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedPassportRevoke(l *Ledger, c *call, p *FedPassportRevoke) outcome {
+	f := l.st.Fed
 	var rec *PassportRecord
 	for i := range f.Passports {
 		if f.Passports[i].ID == p.ID {
@@ -1002,17 +1031,8 @@ func applyFedPassportRevoke(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit}
 }
 
-func applyFedSigner(l *Ledger, c *call) outcome {
-	var p FedSigner
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = p.Node
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedSigner(l *Ledger, c *call, p *FedSigner) outcome {
+	f := l.st.Fed
 	if !validName(p.Node) || len(p.PubKey) != ed25519.PublicKeySize || len(f.Signers) >= passport.MaxNodeKeys {
 		return deny(ReasonInvalidArgument)
 	}
@@ -1029,13 +1049,7 @@ func applyFedSigner(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit}
 }
 
-func applyFedWitness(l *Ledger, c *call) outcome {
-	var p FedWitness
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = p.Domain
+func applyFedWitness(l *Ledger, c *call, p *FedWitness) outcome {
 	f, d, r := l.joinedDomain(p.Domain)
 	if r != ReasonOK {
 		return deny(r)
@@ -1098,20 +1112,12 @@ func AmendmentState(a *Amendment, f *FedState, now int64) string {
 	return AmendPending
 }
 
-func applyFedAmendPropose(l *Ledger, c *call) outcome {
-	var p FedAmendPropose
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
-	id := "amd-" + strconv.FormatUint(l.st.Seq+1, 10)
-	c.subject = id
-	if r := l.govern(c, OpCanonAmend, id); r != ReasonOK {
-		return deny(r)
-	}
+// nextAmendmentID names the amendment the next event proposes.
+func (l *Ledger) nextAmendmentID() string { return "amd-" + strconv.FormatUint(l.st.Seq+1, 10) }
+
+func applyFedAmendPropose(l *Ledger, c *call, p *FedAmendPropose) outcome {
+	f := l.st.Fed
+	id := l.nextAmendmentID()
 	if p.Text == "" || len(p.Text) > MaxCanonBytes {
 		return deny(ReasonInvalidArgument)
 	}
@@ -1133,17 +1139,8 @@ func applyFedAmendPropose(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: id}
 }
 
-func applyFedAmendSign(l *Ledger, c *call) outcome {
-	var p FedAmendSign
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.ID
-	c.actor = p.Operator
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedAmendSign(l *Ledger, c *call, p *FedAmendSign) outcome {
+	f := l.st.Fed
 	if !validName(p.Operator) {
 		c.actor = ""
 		return deny(ReasonInvalidArgument)
@@ -1187,16 +1184,8 @@ func applyFedAmendSign(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: a.ID}
 }
 
-func applyFedAmendVeto(l *Ledger, c *call) outcome {
-	var p FedAmendVeto
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.ID
-	f, r := l.sovereignGovern(c, OpCanonAmend, p.ID)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedAmendVeto(l *Ledger, c *call, p *FedAmendVeto) outcome {
+	f := l.st.Fed
 	if o := f.Operators[c.actor]; (o == nil || o.Level != LevelSovereign) && c.actor != RootOperatorName {
 		return deny(ReasonForbidden)
 	}
@@ -1212,17 +1201,8 @@ func applyFedAmendVeto(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit}
 }
 
-func applyFedCanonAck(l *Ledger, c *call) outcome {
-	var p FedCanonAck
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = p.Domain
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedCanonAck(l *Ledger, c *call, p *FedCanonAck) outcome {
+	f := l.st.Fed
 	d := f.Domains[p.Domain]
 	if d == nil {
 		return deny(ReasonNotFound)
@@ -1235,13 +1215,7 @@ func applyFedCanonAck(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit}
 }
 
-func applyFedSuspend(l *Ledger, c *call) outcome {
-	var p FedSuspend
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = p.Domain
+func applyFedSuspend(l *Ledger, c *call, p *FedSuspend) outcome {
 	f, d, r := l.joinedDomain(p.Domain)
 	if r != ReasonOK {
 		return deny(r)
@@ -1269,17 +1243,8 @@ func applyFedSuspend(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit}
 }
 
-func applyFedUpdate(l *Ledger, c *call) outcome {
-	var p FedUpdate
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = "federation"
-	f, r := l.fed(RoleDomain)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedUpdate(l *Ledger, c *call, p *FedUpdate) outcome {
+	f := l.st.Fed
 	st := l.st
 	if len(p.SovereignKeys) == 0 || len(p.SovereignKeys) > passport.MaxNodeKeys || len(p.Peers) > MaxDomains+1 ||
 		len(p.Revoked) > passport.MaxRevocations || len(p.Operators) > MaxOperators || !validName(p.SovereignID) {
@@ -1310,7 +1275,7 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 		if len(p.Signatures) > passport.MaxNodeKeys {
 			return deny(ReasonInvalidArgument)
 		}
-		if !viewSigned(pinned, st.Meta.Domain, &p) {
+		if !viewSigned(pinned, st.Meta.Domain, p) {
 			return deny(ReasonBadSignature)
 		}
 		if p.SovereignSeq < f.ViewSeq {
@@ -1370,7 +1335,7 @@ func applyFedUpdate(l *Ledger, c *call) outcome {
 	if p.Canon.Version < f.Canon.Version {
 		return deny(ReasonInvalidArgument)
 	}
-	adopt, by, r := l.federationProtocol(c, f, &p, ops)
+	adopt, by, r := l.federationProtocol(c, f, p, ops)
 	if r != ReasonOK {
 		return deny(r)
 	}
@@ -1438,16 +1403,8 @@ func (l *Ledger) federationProtocol(c *call, f *FedState, p *FedUpdate, brought 
 	return p.Protocol.Version, "federation:" + strings.Join(signers, ","), ReasonOK
 }
 
-func applyFedHalt(l *Ledger, c *call) outcome {
-	var p FedHaltCmd
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = "federation"
-	f, r := l.sovereignGovern(c, OpFederationHalt, "federation")
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedHalt(l *Ledger, c *call, p *FedHaltCmd) outcome {
+	f := l.st.Fed
 	if o := f.Operators[c.actor]; (o == nil || o.Level != LevelSovereign) && c.actor != RootOperatorName {
 		return deny(ReasonForbidden)
 	}
@@ -1463,17 +1420,8 @@ func applyFedHalt(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: id}
 }
 
-func applyFedResume(l *Ledger, c *call) outcome {
-	var p FedResume
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = "federation"
-	c.actor = p.Operator
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedResume(l *Ledger, c *call, p *FedResume) outcome {
+	f := l.st.Fed
 	if !validName(p.Operator) {
 		c.actor = ""
 		return deny(ReasonInvalidArgument)
@@ -1507,6 +1455,11 @@ func applyFedResume(l *Ledger, c *call) outcome {
 	}
 	fedDetail(c, f.Halt.ID, "resume signed", strconv.Itoa(len(f.Halt.Resumers))+"/"+strconv.Itoa(f.Threshold))
 	return outcome{decision: DecisionPermit, id: f.Halt.ID}
+}
+
+// busEventID names the event seq of the bus link to (or from) a kernel.
+func busEventID(kernel string, seq uint64) string {
+	return kernel + "/" + strconv.FormatUint(seq, 10)
 }
 
 // SplitRemote splits a cross-domain resource "DOMAIN:rest"; ok is false
@@ -1568,7 +1521,7 @@ func (l *Ledger) remoteCall(c *call, cp *Capability, dest, resource, op string, 
 	seq := f.NextOut[dest] + 1
 	f.NextOut[dest] = seq
 	ev := &OutEvent{
-		ID: dest + "/" + strconv.FormatUint(seq, 10), Dest: dest, Seq: seq, Entity: cp.Entity, Op: op, Resource: resource,
+		ID: busEventID(dest, seq), Dest: dest, Seq: seq, Entity: cp.Entity, Op: op, Resource: resource,
 		Args: append([]byte(nil), args...), TokenHash: append([]byte(nil), tokenHash...), Created: l.st.Seq + 1, Status: BusStatePending,
 	}
 	// Keep the outbox bounded: drop the oldest finished events first.
@@ -1584,17 +1537,8 @@ func (l *Ledger) remoteCall(c *call, cp *Capability, dest, resource, op string, 
 	return outcome{decision: DecisionPermit, id: ev.ID}
 }
 
-func applyBusReceive(l *Ledger, c *call) outcome {
-	var p BusReceive
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = p.Origin + "/" + p.Entity
-	c.subject = p.Origin + "/" + strconv.FormatUint(p.Seq, 10)
-	f, r := l.fed(RoleDomain)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyBusReceive(l *Ledger, c *call, p *BusReceive) outcome {
+	f := l.st.Fed
 	if !validName(p.Origin) || !validName(p.Entity) || p.Seq == 0 || len(p.Args) > MaxArgsBytes {
 		return deny(ReasonInvalidArgument)
 	}
@@ -1623,7 +1567,7 @@ func applyBusReceive(l *Ledger, c *call) outcome {
 	}
 	// The event is in sequence and its sender has standing: from here it
 	// is consumed, whatever this kernel's gate decides.
-	out := l.remoteGate(c, &p)
+	out := l.remoteGate(c, p)
 	res.Decision, res.Reason, res.Value, res.Found = out.decision, out.reason, out.value, out.found
 	res.Seq = l.st.Seq + 1
 	in.Next++
@@ -1668,18 +1612,9 @@ func (l *Ledger) remoteGate(c *call, p *BusReceive) outcome {
 	return l.syscall(c, p.Op, p.Resource, p.Args, "")
 }
 
-func applyBusDelivered(l *Ledger, c *call) outcome {
-	var p BusDelivered
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	id := p.Dest + "/" + strconv.FormatUint(p.Seq, 10)
-	c.subject = id
-	f, r := l.fed(RoleDomain)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyBusDelivered(l *Ledger, c *call, p *BusDelivered) outcome {
+	f := l.st.Fed
+	id := busEventID(p.Dest, p.Seq)
 	ev := f.OutEventByID(id)
 	if ev == nil {
 		return deny(ReasonNotFound)

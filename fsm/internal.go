@@ -71,7 +71,7 @@ func SignMember(env *Envelope, kernelID, node string, key ed25519.PrivateKey) {
 // token may propose (see above). Genesis is not: it precedes members.
 func IsInternal(t CommandType) bool {
 	spec, ok := handlers[t]
-	return ok && !spec.auth && t != CmdGenesis
+	return ok && spec.proposer == proposerInternal
 }
 
 // memberEvidence checks an internal command's proposer (protocol 4).
