@@ -8,8 +8,8 @@ import (
 
 // Who may propose each command.
 //
-// Every command type is one of two kinds (the handler table records
-// which):
+// Every command type but genesis is one of two kinds (its registration
+// names the proposer: register.go):
 //
 //   - Caller commands carry the hash of a bearer token (Envelope.Auth);
 //     the FSM finds the caller's capability and checks the scope the
