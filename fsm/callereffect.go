@@ -53,8 +53,20 @@ const OpEffectReport = "effect.report"
 var CallerExecutedOps = []string{"mcp.*"}
 
 func init() {
-	register(CmdGatewaySyscall, handlerSpec{auth: true, run: applyGatewaySyscall})
-	register(CmdEffectReport, handlerSpec{auth: true, run: applyEffectReport})
+	// Both judge the caller's capability in run: syscall.gateway through
+	// the gate, effect.report against the effect's recorded reporter.
+	registerTyped(CmdGatewaySyscall, typedSpec[GatewaySyscall]{
+		proposer: proposerCaller,
+		subject:  func(_ *Ledger, p *GatewaySyscall) string { return p.Resource },
+		since:    (*Ledger).callerEffects,
+		run:      applyGatewaySyscall,
+	})
+	registerTyped(CmdEffectReport, typedSpec[EffectReport]{
+		proposer: proposerCaller,
+		subject:  func(_ *Ledger, p *EffectReport) string { return "effect " + itoa(p.Seq) },
+		since:    (*Ledger).callerEffects,
+		run:      applyEffectReport,
+	})
 }
 
 // GatewaySyscall is a syscall relayed by a gateway: the agent's call,
@@ -123,15 +135,7 @@ func (l *Ledger) gatewayReason(c *call, hash []byte, op string) Reason {
 	return ReasonOK
 }
 
-func applyGatewaySyscall(l *Ledger, c *call) outcome {
-	var p GatewaySyscall
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.Resource
-	if !l.callerEffects() {
-		return deny(ReasonUnsupportedProtocol)
-	}
+func applyGatewaySyscall(l *Ledger, c *call, p *GatewaySyscall) outcome {
 	if len(p.ApprovalID) > 64 || !validOp(p.Op) || !IsCallerExecuted(p.Op, l.st.Meta.Protocol) {
 		return deny(ReasonInvalidArgument)
 	}
@@ -141,16 +145,8 @@ func applyGatewaySyscall(l *Ledger, c *call) outcome {
 	return l.syscall(c, p.Op, p.Resource, p.Args, p.ApprovalID)
 }
 
-func applyEffectReport(l *Ledger, c *call) outcome {
-	var p EffectReport
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyEffectReport(l *Ledger, c *call, p *EffectReport) outcome {
 	st := l.st
-	c.subject = "effect " + itoa(p.Seq)
-	if !l.callerEffects() {
-		return deny(ReasonUnsupportedProtocol)
-	}
 	if r := st.Usable(c.cap, c.now); r != ReasonOK {
 		return deny(r)
 	}

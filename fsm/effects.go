@@ -44,7 +44,11 @@ type Effect struct {
 }
 
 func init() {
-	register(CmdEffectComplete, handlerSpec{run: applyEffectComplete})
+	registerTyped(CmdEffectComplete, typedSpec[EffectComplete]{
+		proposer: proposerInternal, actor: "kernel",
+		subject: func(_ *Ledger, p *EffectComplete) string { return "effect " + itoa(p.Seq) },
+		run:     applyEffectComplete,
+	})
 }
 
 // effectRoom makes room for one more effect by dropping the oldest
@@ -84,13 +88,7 @@ func (s *State) PendingEffects() []Effect {
 	return out
 }
 
-func applyEffectComplete(l *Ledger, c *call) outcome {
-	var p EffectComplete
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = "effect " + itoa(p.Seq)
+func applyEffectComplete(l *Ledger, c *call, p *EffectComplete) outcome {
 	e := l.st.Effects[p.Seq]
 	if e == nil || e.Status != EffectPending {
 		return deny(ReasonNotFound)
