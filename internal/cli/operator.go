@@ -91,7 +91,7 @@ forward later with 'dominus operator protocol upgrade'.`,
 	f.StringVar(&operators, "operators", "", "sovereign: comma-separated operator names (name[:level])")
 	f.IntVar(&threshold, "threshold", 0, "sovereign: M, the signatures an amendment or federation resume needs")
 	f.StringVar(&keyDir, "key-dir", "", "sovereign: directory for the operators' private key files")
-	f.StringVar(&joinToken, "join-token", "", "domain: the join token from `dominus domain create`")
+	f.StringVar(&joinToken, "join-token", "", "domain: the join `token` from 'dominus domain create'")
 	f.Uint16Var(&protocol, "protocol", 0, "seal genesis under this protocol version (default: the newest every voter implements)")
 	return c
 }
