@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -36,6 +37,8 @@ type ServerConfig struct {
 	URL     string              `yaml:"url"`
 	Tools   map[string]ToolRule `yaml:"tools"`
 	Roots   []string            `yaml:"roots"`
+
+	transport mcp.Transport // tests: an in-process upstream instead of Command or URL
 }
 
 // ToolRule is a tool's resource rule: `arg:NAME` (the path in argument

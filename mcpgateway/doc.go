@@ -17,6 +17,14 @@
 // approval redeems the approval. tools/list shows only the tools the
 // session's capability names.
 //
+// Resources and prompts the upstream offers are governed the same way:
+// resources/read is op mcp.SERVER.resource.read on the resource's
+// cleaned path for a file: URI (which must lie in the server's roots) or
+// on the URI itself; prompts/get is op mcp.SERVER.prompt.get on the
+// prompt's name. A session lists them only when its capability names
+// the op; a refusal answers the request with the gate's reason and never
+// reaches the upstream.
+//
 // The gateway keeps no state beyond its sessions (the agent's token and
 // the approvals its escalations are waiting for); the kernel's ledger is
 // the record. It talks to the kernel through package client only, and

@@ -45,6 +45,10 @@ type upstream struct {
 	session *mcp.ClientSession
 	tools   []*mcp.Tool // served tools: listed upstream and ruled in the config
 	rules   map[string]Rule
+	// What the upstream offers beside tools (resources.go).
+	resources []*mcp.Resource
+	templates []*mcp.ResourceTemplate
+	prompts   []*mcp.Prompt
 }
 
 // New connects to the kernel and to every upstream server of cfg.
@@ -77,13 +81,15 @@ func New(ctx context.Context, cfg *Config, gatewayToken string, log *slog.Logger
 }
 
 func (g *Gateway) connect(ctx context.Context, sc ServerConfig) (*upstream, error) {
-	var t mcp.Transport
-	if sc.Command != "" {
+	t := sc.transport
+	switch {
+	case t != nil:
+	case sc.Command != "":
 		cmd := exec.Command(sc.Command, sc.Args...)
 		cmd.Env = append(os.Environ(), sc.Env...)
 		cmd.Stderr = os.Stderr
 		t = &mcp.CommandTransport{Command: cmd}
-	} else {
+	default:
 		t = &mcp.StreamableClientTransport{Endpoint: sc.URL}
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "dominus-mcp-gateway", Version: g.version}, nil)
@@ -116,6 +122,10 @@ func (g *Gateway) connect(ctx context.Context, sc ServerConfig) (*upstream, erro
 		}
 	}
 	sort.Slice(u.tools, func(i, j int) bool { return u.tools[i].Name < u.tools[j].Name })
+	if err := u.listExtras(cctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return u, nil
 }
 
@@ -178,6 +188,7 @@ func (g *Gateway) NewServer(ctx context.Context, token string) (*mcp.Server, err
 			}
 			srv.AddTool(&exposed, g.toolHandler(sess, u, t.Name))
 		}
+		g.addExtras(srv, sess, u, self.Ops)
 	}
 	return srv, nil
 }
@@ -298,10 +309,17 @@ func (g *Gateway) notRun(judged []decision) {
 
 // reportAll reports how the upstream call ended for each of its effects.
 func (g *Gateway) reportAll(judged []decision, res *mcp.CallToolResult, callErr error) {
+	g.reportOutcome(judged, res, callErr == nil && res.IsError, callErr)
+}
+
+// reportOutcome reports the end of an upstream request for each effect:
+// ok with the digest of its result, failed when the upstream answered an
+// error, indeterminate when it did not answer.
+func (g *Gateway) reportOutcome(judged []decision, res any, isError bool, callErr error) {
 	rep := api.EffectReportRequest{Status: "indeterminate", Code: CodeLost}
 	if callErr == nil {
-		rep = api.EffectReportRequest{Status: "ok", OutputDigest: ResultDigest(res)}
-		if res.IsError {
+		rep = api.EffectReportRequest{Status: "ok", OutputDigest: digestOf(res)}
+		if isError {
 			rep.Status, rep.Code = "failed", CodeToolError
 		}
 	}
@@ -326,8 +344,12 @@ func (g *Gateway) report(seq uint64, rep api.EffectReportRequest) {
 
 // ResultDigest is "sha256:" and the hex SHA-256 of the result's RFC 8785
 // canonical JSON.
-func ResultDigest(res *mcp.CallToolResult) string {
-	b, err := json.Marshal(res)
+func ResultDigest(res *mcp.CallToolResult) string { return digestOf(res) }
+
+// digestOf is "sha256:" and the hex SHA-256 of v's RFC 8785 canonical
+// JSON ("" if it does not encode).
+func digestOf(v any) string {
+	b, err := json.Marshal(v)
 	if err == nil {
 		b, err = Canonicalize(b)
 	}
