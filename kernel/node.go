@@ -232,7 +232,7 @@ func (n *Node) open() error {
 			return fmt.Errorf("raft log cache: %w", err)
 		}
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, n.snaps, n.transport); err != nil {
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, n.snaps, unpipelined{n.transport}); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	// Accept connections only once Raft exists: RPC handlers use it.

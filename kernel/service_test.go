@@ -16,6 +16,7 @@ import (
 	"github.com/dominus-kernel/dominus/client"
 	"github.com/dominus-kernel/dominus/fsm"
 	"github.com/dominus-kernel/dominus/httpedge"
+	"github.com/hashicorp/raft"
 )
 
 // probe is a service that records its lifecycle.
@@ -191,4 +192,14 @@ func TestReconcileMembersDoesNotReorderTheConfiguration(t *testing.T) {
 	if after := names(); after != before {
 		t.Fatalf("reconcile reordered raft's configuration: %s -> %s", before, after)
 	}
+}
+
+// The node's Raft transport never pipelines (raftpipeline.go).
+func TestRaftReplicationIsNotPipelined(t *testing.T) {
+	tr := unpipelined{}
+	if p, err := tr.AppendEntriesPipeline("n2", "127.0.0.1:1"); p != nil || !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		t.Fatalf("pipeline %v, err %v", p, err)
+	}
+	var _ raft.WithClose = unpipelined{}
+	var _ raft.WithPreVote = unpipelined{}
 }
