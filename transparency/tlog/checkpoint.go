@@ -226,3 +226,18 @@ func Countersign(msg []byte, s note.Signer) ([]byte, error) {
 	n.UnverifiedSigs = nil
 	return note.Sign(n, s)
 }
+
+// SplitNote returns a signed note's text and the key names of its
+// signature lines, without verifying them.
+func SplitNote(msg []byte) (string, []string, error) {
+	_, err := note.Open(msg, note.VerifierList())
+	var unverified *note.UnverifiedNoteError
+	if !errors.As(err, &unverified) {
+		return "", nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	var names []string
+	for _, sig := range unverified.Note.UnverifiedSigs {
+		names = append(names, sig.Name)
+	}
+	return unverified.Note.Text, names, nil
+}
