@@ -18,11 +18,11 @@ import (
 // Routes implements kernel.Service.
 func (s *Service) Routes() []httpedge.Route {
 	return []httpedge.Route{
-		{Pattern: "GET /v1/ledger/checkpoint", Scopes: []string{fsm.OpAuditRead}, Handler: s.handleCheckpoint},
-		{Pattern: "POST /v1/ledger/checkpoint", Scopes: []string{fsm.OpSnapshot}, Handler: s.handleSign},
+		{Pattern: "GET /v1/ledger/checkpoint", Handler: s.handleCheckpoint, Scopes: []string{fsm.OpAuditRead}},
+		{Pattern: "POST /v1/ledger/checkpoint", Handler: s.handleSign, Scopes: []string{fsm.OpSnapshot}},
 		{Pattern: "GET /v1/ledger/checkpoint/keys", Open: s.handleKeys},
-		{Pattern: "GET /v1/ledger/proof/inclusion/{seq}", Scopes: []string{fsm.OpAuditRead}, Handler: s.handleInclusion},
-		{Pattern: "GET /v1/ledger/proof/consistency", Scopes: []string{fsm.OpAuditRead}, Handler: s.handleConsistency},
+		{Pattern: "GET /v1/ledger/proof/inclusion/{seq}", Handler: s.handleInclusion, Scopes: []string{fsm.OpAuditRead}},
+		{Pattern: "GET /v1/ledger/proof/consistency", Handler: s.handleConsistency, Scopes: []string{fsm.OpAuditRead}},
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 func init() { register(auditCmd) }
 
 func auditCmd() *cobra.Command {
-	return group("audit", "Verify a ledger offline, without a server", auditReplayCmd(), auditWitnessCmd())
+	return group("audit", "Verify a ledger offline, without a server", auditReplayCmd(), auditWitnessCmd(), auditVerifyProofCmd())
 }
 
 // replayResult is the machine output of audit replay.
