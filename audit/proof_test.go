@@ -30,7 +30,10 @@ func TestForkedHistoryCaughtByTheCountersignedCheckpoint(t *testing.T) {
 	sov, _ := tlog.ParseKeys(sv)
 	signer := tlog.NewSigner(kname, kpriv)
 
-	event := func() []byte { h := sha256.Sum256([]byte{byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}); return h[:] }
+	event := func() []byte {
+		h := sha256.Sum256([]byte{byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())})
+		return h[:]
+	}
 	honest, forked := tlog.NewTree(), tlog.NewTree()
 	m := 10 + r.IntN(40)
 	var lastHead []byte

@@ -13,7 +13,7 @@ import (
 )
 
 // CheckpointDir is where a node keeps its checkpoints, under its data dir.
-const CheckpointDir = "transparency/checkpoints"
+const CheckpointDir = tlog.CheckpointDir
 
 // store keeps signed checkpoints, one file per tree size.
 type store struct {

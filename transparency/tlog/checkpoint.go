@@ -241,3 +241,8 @@ func SplitNote(msg []byte) (string, []string, error) {
 	}
 	return unverified.Note.Text, names, nil
 }
+
+// CheckpointDir is where a node keeps the checkpoints it signed or
+// accepted, under its data dir: one signed note per tree size,
+// SIZE.note (20 digits).
+const CheckpointDir = "transparency/checkpoints"
