@@ -12,7 +12,7 @@ LDFLAGS := -X github.com/dominus-kernel/dominus/internal/cli.Version=$(VERSION)
 RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/... ./cortex/...
 FUZZTIME ?= 20s
 
-.PHONY: help build bench-reference test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean
+.PHONY: help build bench-reference test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation demo-transparency clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -66,12 +66,16 @@ lint: ## gofmt, go vet, go mod tidy check, staticcheck
 	$(GO) mod tidy -diff
 	$(GO) tool staticcheck ./...
 
-demo: build ## run the kernel story, then the federation story (sovereign + 2 domains, 9 processes)
+demo: build ## run the kernel story, the federation story (sovereign + 2 domains, 9 processes), then verifiable history
 	./scripts/demo.sh
 	./scripts/demo-federation.sh
+	./scripts/demo-transparency.sh
 
 demo-federation: build ## only the federation story
 	./scripts/demo-federation.sh
+
+demo-transparency: build ## only verifiable history: an offline inclusion proof of a payment, then a forged history caught
+	./scripts/demo-transparency.sh
 
 clean: ## remove build output
 	rm -rf bin
