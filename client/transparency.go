@@ -15,6 +15,13 @@ func (c *Client) Checkpoint(ctx context.Context) (*api.Checkpoint, error) {
 	return &r, c.do(ctx, http.MethodGet, "/v1/ledger/checkpoint", nil, nil, &r)
 }
 
+// CountersignedCheckpoint returns the kernel's latest checkpoint that
+// carries the sovereign's countersignature (a domain's).
+func (c *Client) CountersignedCheckpoint(ctx context.Context) (*api.Checkpoint, error) {
+	var r api.Checkpoint
+	return &r, c.do(ctx, http.MethodGet, "/v1/ledger/checkpoint", url.Values{"countersigned": {"1"}}, nil, &r)
+}
+
 // SignCheckpoint has the leader sign a checkpoint now (snapshot.manage).
 func (c *Client) SignCheckpoint(ctx context.Context) (*api.Checkpoint, error) {
 	var r api.Checkpoint

@@ -43,6 +43,9 @@ func checkpointJSON(note []byte) (api.Checkpoint, error) {
 
 func (s *Service) handleCheckpoint(w http.ResponseWriter, r *http.Request, _ *httpedge.Caller) {
 	note, _ := s.store.last()
+	if r.URL.Query().Get("countersigned") != "" {
+		note = s.store.lastWhere(countersigned)
+	}
 	if note == nil {
 		httpedge.WriteErr(w, httpedge.Errorf(api.CodeNotFound, "no checkpoint signed yet (POST /v1/ledger/checkpoint signs one)"))
 		return

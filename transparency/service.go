@@ -56,9 +56,14 @@ type Service struct {
 	time   int64      // ledger time of that event
 	broken error      // why the tree stopped following, if it did
 
-	signMu sync.Mutex // one signing at a time
-	stop   chan struct{}
-	done   chan struct{}
+	signMu   sync.Mutex // one signing at a time
+	cosignMu sync.Mutex // the sovereign: one countersignature at a time
+	sovSize  uint64     // a domain: the last size the sovereign countersigned (under mu)
+	stop     chan struct{}
+	done     chan struct{}
+	ctx      context.Context // canceled by Stop
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // background countersign requests
 }
 
 // New returns the service.
@@ -88,7 +93,9 @@ func (s *Service) Start(k *kernel.Node) error {
 		return err
 	}
 	s.k, s.store = k, st
+	s.startWitnessing(k)
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.follow()
 	return nil
 }
@@ -96,6 +103,8 @@ func (s *Service) Start(k *kernel.Node) error {
 // Stop implements kernel.Service.
 func (s *Service) Stop() {
 	if s.stop != nil {
+		s.cancel()
+		s.wg.Wait()
 		close(s.stop)
 		<-s.done
 	}
@@ -260,6 +269,13 @@ func (s *Service) sign(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	s.push(ctx, note)
+	s.wg.Add(1)
+	go func() { // a domain hands it to the sovereign now, not at the next period
+		defer s.wg.Done()
+		if err := s.requestCosign(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("checkpoint not countersigned by the sovereign", "err", err)
+		}
+	}()
 	return note, nil
 }
 
@@ -352,6 +368,10 @@ func (s *Service) LeaderDuties() []kernel.Duty {
 		}
 		if _, err := s.sign(ctx); err != nil {
 			s.log.Warn("periodic checkpoint not signed", "err", err)
+		}
+	}}, {Name: "transparency.countersign", Every: s.cfg.CheckpointEvery, Run: func(ctx context.Context) {
+		if err := s.requestCosign(ctx); err != nil {
+			s.log.Warn("checkpoint not countersigned by the sovereign", "err", err)
 		}
 	}}}
 }

@@ -115,3 +115,18 @@ func (s *store) last() ([]byte, uint64) {
 	defer s.mu.Unlock()
 	return s.latest, s.size
 }
+
+// lastWhere returns the note of the largest size for which ok holds, or
+// nil.
+func (s *store) lastWhere(ok func(note []byte) bool) []byte {
+	sizes, err := ListCheckpoints(s.dir)
+	if err != nil {
+		return nil
+	}
+	for i := len(sizes) - 1; i >= 0; i-- {
+		if b := s.get(sizes[i]); b != nil && ok(b) {
+			return b
+		}
+	}
+	return nil
+}
