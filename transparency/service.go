@@ -245,6 +245,9 @@ func (s *Service) sign(ctx context.Context) ([]byte, error) {
 	if s.k.Raft().State() != raft.Leader {
 		return nil, httpedge.Errorf(api.CodeNoLeader, "this node does not lead")
 	}
+	if err := s.waitSize(ctx, s.k.ArchivedSeq()); err != nil { // what the archive holds now, at least
+		return nil, err
+	}
 	size, head, t, broken := s.tip()
 	if broken != nil {
 		return nil, httpedge.Errorf(api.CodeUnavailable, "the Merkle tree is unavailable on this node: %v", broken)
