@@ -16,7 +16,7 @@ import (
 )
 
 func ledgerCheckpointCmd() *cobra.Command {
-	var sign, publicKey bool
+	var sign, publicKey, cosigned bool
 	c := &cobra.Command{
 		Use:   "checkpoint [--sign | --public-key]",
 		Short: "Show the latest signed checkpoint of the ledger's Merkle tree (--sign: sign one now)",
@@ -28,11 +28,14 @@ it to a file for 'ledger prove --checkpoint' and 'audit verify-proof'.
   --sign        the leader signs a checkpoint of the ledger as it is now
                 (snapshot.manage)
   --public-key  print the kernel's checkpoint verification keys (no token
-                needed): a key file for 'audit verify-proof --kernel-key'`,
+                needed): a key file for 'audit verify-proof --kernel-key'
+                (on the sovereign: the keys for --sovereign-key)
+  --countersigned  the latest checkpoint the sovereign countersigned (a
+                domain's)`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if sign && publicKey {
-				return usageError(errors.New("give --sign or --public-key, not both"))
+			if btoi(sign)+btoi(publicKey)+btoi(cosigned) > 1 {
+				return usageError(errors.New("give one of --sign, --public-key, --countersigned"))
 			}
 			cl, err := newClient(cmd)
 			if err != nil {
@@ -50,9 +53,12 @@ it to a file for 'ledger prove --checkpoint' and 'audit verify-proof'.
 				return err
 			}
 			var cp *api.Checkpoint
-			if sign {
+			switch {
+			case sign:
 				cp, err = cl.SignCheckpoint(cmd.Context())
-			} else {
+			case cosigned:
+				cp, err = cl.CountersignedCheckpoint(cmd.Context())
+			default:
 				cp, err = cl.Checkpoint(cmd.Context())
 			}
 			if err != nil {
@@ -67,6 +73,7 @@ it to a file for 'ledger prove --checkpoint' and 'audit verify-proof'.
 	}
 	c.Flags().BoolVar(&sign, "sign", false, "sign a checkpoint now (snapshot.manage)")
 	c.Flags().BoolVar(&publicKey, "public-key", false, "print the kernel's checkpoint verification keys")
+	c.Flags().BoolVar(&cosigned, "countersigned", false, "the latest checkpoint the sovereign countersigned")
 	return c
 }
 
@@ -266,4 +273,11 @@ func printVerdict(cmd *cobra.Command, v api.ProofVerdict) error {
 		fmt.Fprintf(tw, "Event\tseq %d %s %s by %s on %s: %s\n", v.Event.Seq, formatTime(v.Event.Time), v.Event.Type, dash(v.Event.Actor), dash(v.Event.Subject), v.Event.Decision)
 	}
 	return tw.Flush()
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
