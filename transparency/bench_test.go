@@ -85,9 +85,22 @@ func benchGate(b *testing.B, withTree bool, ip string) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
 	b.StopTimer()
-	if s != nil {
-		if err := s.waitSize(ctx, uint64(b.N)); err != nil {
-			b.Fatal(err)
-		}
+	if s == nil {
+		return
 	}
+	if err := s.waitSize(ctx, uint64(b.N)); err != nil {
+		b.Fatal(err)
+	}
+	// The rebuild at start: a fresh service on the same node's archive.
+	size := s.Tree().Size()
+	s2 := New(s.cfg)
+	t0 := time.Now()
+	if err := s2.Start(n); err != nil {
+		b.Fatal(err)
+	}
+	defer s2.Stop()
+	if err := s2.waitSize(ctx, size); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(t0).Microseconds())/float64(size), "rebuild-µs/event")
 }
