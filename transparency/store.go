@@ -76,22 +76,7 @@ func (s *store) put(size uint64, note []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tmp := s.path(size) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("transparency: %w", err)
-	}
-	if _, err := f.Write(note); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path(size))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := writeFileSync(s.path(size), note); err != nil {
 		return fmt.Errorf("transparency: store checkpoint %d: %w", size, err)
 	}
 	if size >= s.size {

@@ -22,6 +22,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/fsm"
@@ -46,15 +48,38 @@ func forge(dataDir string, erase uint64, out string, heldSize uint64, proofOut s
 	if err != nil {
 		return err
 	}
-	key := ed25519.NewKeyFromSeed(seed)
-	src, err := archive.Open(filepath.Join(dataDir, "archive"), archive.Options{NoSync: true})
+	l, tree, lastTime, err := rewrite(dataDir, out, erase)
 	if err != nil {
 		return err
+	}
+	f := forger{l: l, tree: tree, out: out, signer: tlog.NewSigner(tlog.KeyName(l.State().Meta.KernelID), ed25519.NewKeyFromSeed(seed))}
+	head := l.Head()
+	to, err := f.sign(tree.Size(), head.Hash, lastTime)
+	if err != nil {
+		return err
+	}
+	from, err := f.signAt(heldSize)
+	if err != nil {
+		return err
+	}
+	if err := f.store(map[uint64][]byte{heldSize: from, tree.Size(): to}); err != nil {
+		return err
+	}
+	fmt.Printf("forged: erased seq %d; the forged ledger has %d events, head %x\n", erase, tree.Size(), head.Hash)
+	return f.writeProof(proofOut, heldSize, from, to)
+}
+
+// rewrite re-applies every archived entry of dataDir but the erased
+// event's into a fresh ledger, archiving the result under out.
+func rewrite(dataDir, out string, erase uint64) (*fsm.Ledger, *tlog.Tree, int64, error) {
+	src, err := archive.Open(filepath.Join(dataDir, "archive"), archive.Options{NoSync: true})
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	defer src.Close()
 	dst, err := archive.Open(filepath.Join(out, "archive"), archive.Options{MaxRecordBytes: fsm.MaxEpochBytes + 1<<20})
 	if err != nil {
-		return err
+		return nil, nil, 0, err
 	}
 	defer dst.Close()
 	l, tree := fsm.New(), tlog.NewTree()
@@ -76,54 +101,65 @@ func forge(dataDir string, erase uint64, out string, heldSize uint64, proofOut s
 		}
 		return dst.Append([]archive.Record{{Index: rec.Index, Seq: l.State().Seq, Kind: kind, Data: fsm.EncodeArchived(ae.Entry, a)}})
 	})
+	return l, tree, lastTime, err
+}
+
+// forger signs and writes what the forged history shows.
+type forger struct {
+	l      *fsm.Ledger
+	tree   *tlog.Tree
+	out    string
+	signer note.Signer
+}
+
+func (f *forger) sign(size uint64, head []byte, t int64) ([]byte, error) {
+	root, err := f.tree.Root(size)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	kid := l.State().Meta.KernelID
-	signer := tlog.NewSigner(tlog.KeyName(kid), key)
-	sign := func(size uint64, head []byte, t int64) ([]byte, error) {
-		root, err := tree.Root(size)
-		if err != nil {
-			return nil, err
-		}
-		return tlog.Sign(tlog.Checkpoint{KernelID: kid, Size: size, Root: root, Head: head, Time: t}, signer)
-	}
-	size := tree.Size()
-	head := l.Head()
-	to, err := sign(size, head.Hash, lastTime)
+	return tlog.Sign(tlog.Checkpoint{KernelID: f.l.State().Meta.KernelID, Size: size, Root: root, Head: head, Time: t}, f.signer)
+}
+
+// signAt signs the forged tree at an earlier size, with the head and
+// time of the forged event there.
+func (f *forger) signAt(size uint64) ([]byte, error) {
+	dst, err := archive.Open(filepath.Join(f.out, "archive"), archive.Options{NoSync: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The forger's own checkpoint at the held size (head and time of its
-	// forged event there).
-	var heldHead []byte
-	var heldTime int64
-	_ = dst.Iterate(heldSize, func(rec archive.Record) error {
-		ae, err := fsm.DecodeArchived(rec.Data)
-		if err == nil && ae.Event != nil && heldHead == nil {
-			heldHead, heldTime = ae.Head, ae.Event.Time
-		}
-		return nil
-	})
-	from, err := sign(heldSize, heldHead, heldTime)
+	defer dst.Close()
+	rec, err := dst.ReadSeq(size)
 	if err != nil {
+		return nil, err
+	}
+	ae, err := fsm.DecodeArchived(rec.Data)
+	if err != nil || ae.Event == nil {
+		return nil, fmt.Errorf("forged seq %d: %v", size, err)
+	}
+	return f.sign(size, ae.Head, ae.Event.Time)
+}
+
+func (f *forger) store(notes map[uint64][]byte) error {
+	dir := filepath.Join(f.out, tlog.CheckpointDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	ckDir := filepath.Join(out, tlog.CheckpointDir)
-	if err := os.MkdirAll(ckDir, 0o700); err != nil {
-		return err
-	}
-	for s, n := range map[uint64][]byte{heldSize: from, size: to} {
-		if err := os.WriteFile(filepath.Join(ckDir, fmt.Sprintf("%020d.note", s)), n, 0o600); err != nil {
+	for size, n := range notes {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d.note", size)), n, 0o600); err != nil {
 			return err
 		}
 	}
-	p, err := tree.ConsistencyProof(heldSize, size)
+	return nil
+}
+
+func (f *forger) writeProof(path string, heldSize uint64, from, to []byte) error {
+	size := f.tree.Size()
+	p, err := f.tree.ConsistencyProof(heldSize, size)
 	if err != nil {
 		return err
 	}
-	r1, _ := tree.Root(heldSize)
-	r2, _ := tree.Root(size)
+	r1, _ := f.tree.Root(heldSize)
+	r2, _ := f.tree.Root(size)
 	cp := api.ConsistencyProof{FromSize: heldSize, ToSize: size, FromRoot: hex.EncodeToString(r1), ToRoot: hex.EncodeToString(r2), From: string(from), To: string(to)}
 	for _, h := range p {
 		cp.Proof = append(cp.Proof, hex.EncodeToString(h))
@@ -132,6 +168,5 @@ func forge(dataDir string, erase uint64, out string, heldSize uint64, proofOut s
 	if err != nil {
 		return err
 	}
-	fmt.Printf("forged: erased seq %d; the forged ledger has %d events, head %x\n", erase, size, head.Hash)
-	return os.WriteFile(proofOut, append(b, '\n'), 0o600)
+	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
