@@ -113,3 +113,26 @@ func TestForkedHistoryCaughtByTheCountersignedCheckpoint(t *testing.T) {
 		t.Fatal("a checkpoint without a countersignature passed with --sovereign-key")
 	}
 }
+
+// FuzzVerifyProof: arbitrary proof files never verify against a
+// checkpoint they were not made for, and never panic.
+func FuzzVerifyProof(f *testing.F) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	name := tlog.KeyName("k")
+	vk, _ := tlog.VerifierKey(name, key.Public().(ed25519.PublicKey))
+	keys, _ := tlog.ParseKeys(vk)
+	tr := tlog.NewTree()
+	for i := range 9 {
+		h := sha256.Sum256([]byte{byte(i)})
+		tr.Append(h[:])
+	}
+	root, _ := tr.Root(9)
+	note, _ := tlog.Sign(tlog.Checkpoint{KernelID: "k", Size: 9, Root: root, Head: root, Time: 1}, tlog.NewSigner(name, key))
+	f.Add([]byte(`{"seq":1,"leaf_index":0,"tree_size":9,"root":"","proof":[],"event_hash":""}`))
+	f.Add([]byte(`{"from_size":1,"to_size":9,"proof":[]}`))
+	f.Fuzz(func(t *testing.T, proof []byte) {
+		if v := VerifyProof(proof, note, keys, nil); v.OK && v.Kind == "consistency" {
+			t.Fatalf("a consistency proof verified without the kernel's second checkpoint: %s", proof)
+		}
+	})
+}

@@ -174,6 +174,9 @@ func Open(msg []byte, kernel Keys) (Signed, error) {
 	if err != nil {
 		return Signed{}, err
 	}
+	if err := canonicalSigs(append(n.Sigs, n.UnverifiedSigs...)); err != nil {
+		return Signed{}, err
+	}
 	s := Signed{Checkpoint: c, Note: msg}
 	for _, sig := range n.Sigs {
 		s.Names = append(s.Names, sig.Name)
@@ -246,3 +249,16 @@ func SplitNote(msg []byte) (string, []string, error) {
 // accepted, under its data dir: one signed note per tree size,
 // SIZE.note (20 digits).
 const CheckpointDir = "transparency/checkpoints"
+
+// canonicalSigs refuses a signature line whose base64 is not in its one
+// canonical form (the decoder ignores the padding bits of the last
+// character), so a checkpoint has exactly one encoding of each signature.
+func canonicalSigs(sigs []note.Signature) error {
+	for _, sig := range sigs {
+		b, err := base64.StdEncoding.Strict().DecodeString(sig.Base64)
+		if err != nil || base64.StdEncoding.EncodeToString(b) != sig.Base64 {
+			return fmt.Errorf("%w: the signature of %s is not canonical base64", ErrCheckpoint, sig.Name)
+		}
+	}
+	return nil
+}
