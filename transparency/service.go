@@ -245,7 +245,18 @@ func (s *Service) sign(ctx context.Context) ([]byte, error) {
 	if s.k.Raft().State() != raft.Leader {
 		return nil, httpedge.Errorf(api.CodeNoLeader, "this node does not lead")
 	}
-	if err := s.waitSize(ctx, s.k.ArchivedSeq()); err != nil { // what the archive holds now, at least
+	key, ok := s.k.NodeSigner().(ed25519.PrivateKey)
+	if !ok {
+		return nil, httpedge.Errorf(api.CodeUnavailable, "this node has no node key")
+	}
+	// Sign only a size at which the ledger already holds this node's key
+	// (audit replay checks the signer against the members at that seq),
+	// and at least what the archive holds now.
+	recorded, err := s.keyRecordedBy(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitSize(ctx, max(recorded, s.k.ArchivedSeq())); err != nil {
 		return nil, err
 	}
 	size, head, t, broken := s.tip()
@@ -254,10 +265,6 @@ func (s *Service) sign(ctx context.Context) ([]byte, error) {
 	}
 	if size == 0 {
 		return nil, httpedge.Errorf(api.CodeNotInitialized, "the ledger has no events yet")
-	}
-	key, ok := s.k.NodeSigner().(ed25519.PrivateKey)
-	if !ok {
-		return nil, httpedge.Errorf(api.CodeUnavailable, "this node has no node key")
 	}
 	root, err := s.tree.Root(size)
 	if err != nil {
@@ -280,6 +287,25 @@ func (s *Service) sign(ctx context.Context) ([]byte, error) {
 		}
 	}()
 	return note, nil
+}
+
+// keyRecordedBy is a seq by which the ledger holds pub as a member key
+// (the applied seq when it is seen there).
+func (s *Service) keyRecordedBy(pub ed25519.PublicKey) (uint64, error) {
+	var at uint64
+	s.k.Read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		for _, m := range st.SortedMembers() {
+			if bytes.Equal(m.PubKey, pub) {
+				at = st.Seq
+				return
+			}
+		}
+	})
+	if at == 0 {
+		return 0, httpedge.Errorf(api.CodeUnavailable, "the ledger does not hold this node's key yet")
+	}
+	return at, nil
 }
 
 // push hands a checkpoint to every other server of the configuration;
@@ -332,6 +358,15 @@ func (s *Service) RPCs() map[string]kernel.RPCHandler {
 // accept stores a checkpoint the leader signed: it must verify against
 // the member keys this node's ledger holds and match this node's tree.
 func (s *Service) accept(ctx context.Context, note []byte) error {
+	// This node's ledger holds the signer's key once it has applied the
+	// checkpoint's size (the leader signs no earlier).
+	unverified, err := parseNote(note)
+	if err != nil {
+		return err
+	}
+	if err := s.waitSize(ctx, unverified.Size); err != nil {
+		return err
+	}
 	keys, err := s.memberKeys()
 	if err != nil {
 		return err
@@ -346,9 +381,6 @@ func (s *Service) accept(ctx context.Context, note []byte) error {
 	}
 	if c.KernelID != keys.KernelID {
 		return fmt.Errorf("transparency: a checkpoint of kernel %s", c.KernelID)
-	}
-	if err := s.waitSize(ctx, c.Size); err != nil {
-		return err
 	}
 	root, err := s.tree.Root(c.Size)
 	if err != nil {
