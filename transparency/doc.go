@@ -27,10 +27,24 @@
 // member keys in their ledger and against their own tree before
 // storing it), and read from there by `dominus audit replay --data-dir`.
 // Any member's checkpoint is checkable against any replica's tree: the
-// tree is a function of the ledger.
+// tree is a function of the ledger. A leader signs only a size by which its ledger
+// already holds its own node key, so `audit replay` can check the signer
+// against the members at the checkpoint's seq.
+//
+// # Countersigning
+//
+// On a domain, each checkpoint the leader signs goes to the sovereign
+// over the bus (witness.go: a service frame, not ledgered) with a
+// consistency proof from the last one the sovereign countersigned; the
+// sovereign countersigns it only if it is signed by a node key of the
+// domain's passport, agrees with the heads its ledger witnessed and
+// extends what it countersigned before. The countersigned note replaces
+// the checkpoint in the domain's store (GET
+// /v1/ledger/checkpoint?countersigned=1).
 //
 // # Imports
 //
-// kernel (the service seam), fsm (reading state and events), httpedge,
-// api, transparency/tlog. The kernel never imports this package.
+// kernel (the service seam), fsm (reading state and events), passport
+// (a domain's node keys), httpedge, api, transparency/tlog. The kernel
+// never imports this package.
 package transparency
