@@ -64,6 +64,8 @@ type Service struct {
 	ctx      context.Context // canceled by Stop
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // background countersign requests
+	bgMu     sync.Mutex     // guards stopping against wg.Add
+	stopping bool
 }
 
 // New returns the service.
@@ -103,6 +105,9 @@ func (s *Service) Start(k *kernel.Node) error {
 // Stop implements kernel.Service.
 func (s *Service) Stop() {
 	if s.stop != nil {
+		s.bgMu.Lock()
+		s.stopping = true
+		s.bgMu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 		close(s.stop)
@@ -279,14 +284,26 @@ func (s *Service) sign(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	s.push(ctx, note)
-	s.wg.Add(1)
-	go func() { // a domain hands it to the sovereign now, not at the next period
-		defer s.wg.Done()
-		if err := s.requestCosign(s.ctx); err != nil && s.ctx.Err() == nil {
+	s.background(func(ctx context.Context) { // a domain hands it to the sovereign now, not at the next period
+		if err := s.requestCosign(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("checkpoint not countersigned by the sovereign", "err", err)
 		}
-	}()
+	})
 	return note, nil
+}
+
+// background runs fn on its own goroutine until Stop, unless stopping.
+func (s *Service) background(fn func(ctx context.Context)) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.stopping {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
 }
 
 // keyRecordedBy is a seq by which the ledger holds pub as a member key
