@@ -71,6 +71,11 @@ type oapiSchema struct {
 
 // schemaTypes maps each component schema to the type it describes.
 var schemaTypes = map[string]reflect.Type{
+	"Checkpoint":                reflect.TypeFor[Checkpoint](),
+	"CheckpointKeys":            reflect.TypeFor[CheckpointKeys](),
+	"CheckpointKey":             reflect.TypeFor[CheckpointKey](),
+	"InclusionProof":            reflect.TypeFor[InclusionProof](),
+	"ConsistencyProof":          reflect.TypeFor[ConsistencyProof](),
 	"Error":                     reflect.TypeFor[Error](),
 	"Limits":                    reflect.TypeFor[Limits](),
 	"EntityRate":                reflect.TypeFor[EntityRate](),
@@ -193,7 +198,7 @@ var (
 )
 
 // routeDirs hold the kernel and the services that plug into it.
-var routeDirs = []string{"kernel", "sensing", "gatewayapi", "sovereign", "domain", "cortex", "planner"}
+var routeDirs = []string{"kernel", "sensing", "gatewayapi", "transparency", "sovereign", "domain", "cortex", "planner"}
 
 // kernelRoutes reads every route registration from the non-test sources
 // of the kernel and its services; http.go and gatehttp.go must each

@@ -211,6 +211,9 @@ func (fd *fed) handleFrame(ctx context.Context, peerNode string, b []byte) ([]by
 		return nil, err
 	}
 	ack := transport.Ack{Version: transport.FrameVersion, Origin: f.Origin, Responder: fd.kernel, Seq: f.Seq, EventDigest: transport.DigestFrame(b)}
+	if h, ok := fd.n.frameHandler(f.Type); ok {
+		return fd.serviceFrame(ctx, f, ack, h)
+	}
 	if env.Type == fsm.CmdBusReceive {
 		dropped, err := fd.screenReplay(f, &ack)
 		if err != nil {
@@ -282,6 +285,9 @@ func (fd *fed) verifyFrame(peerNode string, b []byte) (transport.Frame, fsm.Enve
 // this kernel's role.
 func (fd *fed) frameCommand(f transport.Frame) (fsm.Envelope, error) {
 	role := fd.n.cfg.Role
+	if _, ok := fd.n.frameHandler(f.Type); ok {
+		return fsm.Envelope{}, nil // a service's frame: not ledgered (witnesshost.go)
+	}
 	switch {
 	case f.Type == "witness" && role == fsm.RoleSovereign:
 		var w fsm.FedWitness

@@ -61,6 +61,9 @@ type Node struct {
 	fed         *fed                       // federation machinery; nil on a standalone kernel
 	cortex      atomic.Pointer[cortexNode] // gossip pool; nil without --gossip
 
+	// frameHandlers: bus frame type -> FrameHandler, services' own (witnesshost.go).
+	frameHandlers sync.Map
+
 	httpSrv *http.Server
 	httpLn  net.Listener
 
