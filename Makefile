@@ -11,8 +11,12 @@ LDFLAGS := -X github.com/dominus-kernel/dominus/internal/cli.Version=$(VERSION)
 # Packages whose tests run real Raft, sockets or goroutines: run with -race.
 RACE_PKGS := ./kernel/... ./cluster-tests/... ./archive/... ./internal/... ./client/... ./driver/... ./jepsen/... ./transport/... ./passport/... ./cortex/...
 FUZZTIME ?= 20s
+# The reference MCP server the gateway's end-to-end test and demo drive,
+# installed with npm into the user's cache folder (where the test looks).
+MCP_FS_VERSION := 2026.8.31
+MCP_NPM_PREFIX := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dominus/mcp-npm
 
-.PHONY: help build bench-reference test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation clean sense-eval
+.PHONY: help build bench-reference mcp-deps test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation demo-transparency clean sense-eval
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -23,7 +27,12 @@ build: bench-reference ## build bin/dominus (and the benchmark reference beside 
 bench-reference: ## build only bin/dominus-bench-reference, the reference target of dominus bench (-tags benchreference)
 	$(GO) build -tags benchreference -ldflags "$(LDFLAGS)" -o $(BIN_REFERENCE) ./cmd/dominus
 
-test: build lint ## everything CI runs: vet, staticcheck, unit, race, cluster tests, then the fault-test smoke runs (root, iptables)
+mcp-deps: ## install @modelcontextprotocol/server-filesystem (pinned) with npm into the cache folder the MCP gateway test uses
+	@command -v npm >/dev/null || { echo "make: npm is missing: the MCP gateway test needs node (v20+) and npm (apt-get install nodejs npm)"; exit 1; }
+	@grep -qs '"version": "$(MCP_FS_VERSION)"' $(MCP_NPM_PREFIX)/node_modules/@modelcontextprotocol/server-filesystem/package.json || \
+	  npm install --prefix $(MCP_NPM_PREFIX) --no-audit --no-fund @modelcontextprotocol/server-filesystem@$(MCP_FS_VERSION)
+
+test: build lint mcp-deps ## everything CI runs: vet, staticcheck, unit, race, cluster tests, then the fault-test smoke runs (root, iptables)
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN) -smoke
@@ -69,12 +78,17 @@ lint: ## gofmt, go vet, go mod tidy check, staticcheck
 	$(GO) mod tidy -diff
 	$(GO) tool staticcheck ./...
 
-demo: build ## run the kernel story, then the federation story (sovereign + 2 domains, 9 processes)
+demo: build mcp-deps ## run the kernel story, the MCP gateway story, the federation story (sovereign + 2 domains, 9 processes), then verifiable history
 	./scripts/demo.sh
+	./scripts/demo-mcp.sh
 	./scripts/demo-federation.sh
+	./scripts/demo-transparency.sh
 
 demo-federation: build ## only the federation story
 	./scripts/demo-federation.sh
+
+demo-transparency: build ## only verifiable history: an offline inclusion proof of a payment, then a forged history caught
+	./scripts/demo-transparency.sh
 
 clean: ## remove build output
 	rm -rf bin

@@ -100,6 +100,12 @@ type Status struct {
 	Version           string    `json:"version"`
 	Domain            string    `json:"domain"`
 	Halted            bool      `json:"halted"` // a kernel-wide or federation halt is in force
+	// Replaying: this node applies entries it already holds (after a
+	// restart) or is catching up; ReplayTarget is the index it works
+	// towards (the commit index, else its last log index).
+	Replaying    bool   `json:"replaying"`
+	ReplayTarget uint64 `json:"replay_target,omitempty"`
+	Posture      string `json:"posture,omitempty"` // the kernel's posture level
 
 	// Federation (empty role = standalone kernel).
 	Role         string       `json:"role"`

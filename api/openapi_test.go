@@ -71,6 +71,11 @@ type oapiSchema struct {
 
 // schemaTypes maps each component schema to the type it describes.
 var schemaTypes = map[string]reflect.Type{
+	"Checkpoint":                reflect.TypeFor[Checkpoint](),
+	"CheckpointKeys":            reflect.TypeFor[CheckpointKeys](),
+	"CheckpointKey":             reflect.TypeFor[CheckpointKey](),
+	"InclusionProof":            reflect.TypeFor[InclusionProof](),
+	"ConsistencyProof":          reflect.TypeFor[ConsistencyProof](),
 	"Error":                     reflect.TypeFor[Error](),
 	"Limits":                    reflect.TypeFor[Limits](),
 	"EntityRate":                reflect.TypeFor[EntityRate](),
@@ -150,6 +155,9 @@ var schemaTypes = map[string]reflect.Type{
 	"CortexKeyring":             reflect.TypeFor[CortexKeyring](),
 	"SignalRequest":             reflect.TypeFor[SignalRequest](),
 	"SignalResponse":            reflect.TypeFor[SignalResponse](),
+	"GatewaySyscallRequest":     reflect.TypeFor[GatewaySyscallRequest](),
+	"EffectReportRequest":       reflect.TypeFor[EffectReportRequest](),
+	"EffectReportResponse":      reflect.TypeFor[EffectReportResponse](),
 	"Baseline":                  reflect.TypeFor[Baseline](),
 	"MetricReport":              reflect.TypeFor[MetricReport](),
 	"TrustReport":               reflect.TypeFor[TrustReport](),
@@ -190,7 +198,7 @@ var (
 )
 
 // routeDirs hold the kernel and the services that plug into it.
-var routeDirs = []string{"kernel", "sensing", "sovereign", "domain", "cortex", "planner"}
+var routeDirs = []string{"kernel", "sensing", "gatewayapi", "transparency", "sovereign", "domain", "cortex", "planner"}
 
 // kernelRoutes reads every route registration from the non-test sources
 // of the kernel and its services; http.go and gatehttp.go must each

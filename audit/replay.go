@@ -11,6 +11,7 @@ import (
 
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/transparency/tlog"
 )
 
 // ArchiveDirName is the archive's folder inside a node's data folder.
@@ -35,6 +36,13 @@ type Report struct {
 	BadSeq uint64
 	// Message says what failed; "" when OK.
 	Message string
+	// TreeSize and TreeRoot are the Merkle tree recomputed over the
+	// replayed events (transparency/tlog); zero when the history does
+	// not start at seq 1.
+	TreeSize uint64
+	TreeRoot []byte
+	// Checkpoints counts the signed checkpoints checked against it.
+	Checkpoints int
 }
 
 // Progress receives replay progress: done out of total units of work.
@@ -46,8 +54,26 @@ type Progress func(done, total uint64)
 // ReplayDataDir replays the archive of a stopped node whose data folder is
 // dir from genesis into a fresh ledger. dir is not modified. progress may
 // be nil.
+//
+// The checkpoints the node stored (tlog.CheckpointDir under dir) are
+// checked as the replay reaches each one's size; see
+// ReplayDataDirCheckpoints to name others.
 func ReplayDataDir(dir string, progress Progress) (Report, error) {
-	return replayDataDir(newRun(fsm.New()), dir, progress)
+	notes, err := LoadCheckpoints(filepath.Join(dir, tlog.CheckpointDir))
+	if err != nil {
+		return Report{}, err
+	}
+	return ReplayDataDirCheckpoints(dir, notes, progress)
+}
+
+// ReplayDataDirCheckpoints is ReplayDataDir checking the given signed
+// checkpoints instead of the node's own.
+func ReplayDataDirCheckpoints(dir string, checkpoints [][]byte, progress Progress) (Report, error) {
+	r := newRun(fsm.New())
+	if err := r.holdCheckpoints(checkpoints); err != nil {
+		return r.finish(err)
+	}
+	return replayDataDir(r, dir, progress)
 }
 
 func replayDataDir(r *run, dir string, progress Progress) (Report, error) {
@@ -144,7 +170,18 @@ func ReplaySnapshot(snapshotPath, exportPath string, progress Progress) (Report,
 // ledger; the export must begin at the start of the ledger (ledger export
 // --from 0). progress may be nil.
 func ReplayExport(exportPath string, progress Progress) (Report, error) {
-	return replayExport(newRun(fsm.New()), exportPath, progress)
+	return ReplayExportCheckpoints(exportPath, nil, progress)
+}
+
+// ReplayExportCheckpoints is ReplayExport that also checks signed
+// checkpoints against the recomputed Merkle tree as the replay reaches
+// each one's size (an export carries none: an auditor names them).
+func ReplayExportCheckpoints(exportPath string, checkpoints [][]byte, progress Progress) (Report, error) {
+	r := newRun(fsm.New())
+	if err := r.holdCheckpoints(checkpoints); err != nil {
+		return r.finish(err)
+	}
+	return replayExport(r, exportPath, progress)
 }
 
 func replayExport(r *run, exportPath string, progress Progress) (Report, error) {
@@ -323,13 +360,24 @@ type run struct {
 	// witnessed, when set, are heads a witness recorded, ascending by seq:
 	// each must be reproduced exactly, and the history must reach the last.
 	witnessed []fsm.HeadRef
+
+	// tree is the Merkle tree over the events replayed so far (nil once
+	// the history skipped a seq); held are the checkpoints not yet
+	// reached, by size; checked counts those checked (transparency.go).
+	tree    *tlog.Tree
+	held    []heldCheckpoint
+	checked int
 }
 
 // errStop ends an iteration after a failure was recorded.
 var errStop = errors.New("audit: verification failed")
 
 func newRun(l *fsm.Ledger) *run {
-	return &run{l: l, good: l.Head()}
+	r := &run{l: l, good: l.Head()}
+	if l.State().Seq == 0 {
+		r.tree = tlog.NewTree()
+	}
+	return r
 }
 
 // fail records the first verification failure and returns errStop.
@@ -371,7 +419,15 @@ func (r *run) finish(err error) (Report, error) {
 		}
 		return Report{}, err
 	}
-	return Report{OK: true, Head: r.l.Head(), StateDigest: r.l.Digest(), Events: r.events}, nil
+	if r.checkpointsBeyond() != nil {
+		return *r.failure, nil
+	}
+	rep := Report{OK: true, Head: r.l.Head(), StateDigest: r.l.Digest(), Events: r.events, Checkpoints: r.checked}
+	if r.tree != nil {
+		rep.TreeSize = r.tree.Size()
+		rep.TreeRoot, _ = r.tree.Root(rep.TreeSize)
+	}
+	return rep, nil
 }
 
 // covered reports whether rec is covered by the snapshot the replay
@@ -401,6 +457,9 @@ func (r *run) step(rec archive.Record, p *fsm.PreparedRecord) error {
 	if rec.Kind == archive.KindEvent {
 		r.events++
 		r.good = r.l.Head()
+		if err := r.grow(r.good.Seq, r.good.Hash, r.l.State().Time, r.l.State()); err != nil {
+			return err
+		}
 		for len(r.witnessed) > 0 && r.witnessed[0].Seq <= r.good.Seq {
 			w := r.witnessed[0]
 			r.witnessed = r.witnessed[1:]
@@ -438,6 +497,12 @@ func (r *run) checkCovered(rec archive.Record) error {
 		return r.fail(rec.Seq, "a record the snapshot covers does not link: "+err.Error())
 	}
 	r.skipPrev = &fsm.HeadRef{Seq: rec.Seq, Hash: ae.Head}
+	if r.tree == nil && rec.Seq == 1 {
+		r.tree = tlog.NewTree()
+	}
+	if err := r.grow(rec.Seq, ae.Head, ae.Event.Time, r.l.State()); err != nil {
+		return err
+	}
 	if rec.Seq == r.base.Seq && !bytes.Equal(ae.Head, r.base.Hash) {
 		return r.fail(rec.Seq, fmt.Sprintf("the export's head at seq %d is %x, the snapshot's is %x", rec.Seq, ae.Head, r.base.Hash))
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	Timeout  time.Duration // per attempt; default 10s
 	RetryFor time.Duration // total time to keep retrying retryable failures; default 15s
 	HTTP     *http.Client  // optional; overrides CACert/Timeout
+	// OnRetry, when set, is told before each wait between attempts: the
+	// failure that will be retried and the time spent since the first
+	// attempt (the CLI prints "waiting for a leader (3 s)...").
+	OnRetry func(err error, waited time.Duration)
 }
 
 // Client talks to one kernel node. It is safe for concurrent use.
@@ -61,7 +65,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("client: no address (set --addr or DOMINUS_HTTP_ADDR)")
 	}
 	if !strings.Contains(cfg.Addr, "://") {
-		cfg.Addr = "http://" + cfg.Addr
+		// A CA certificate means the node serves https.
+		if cfg.CACert != "" {
+			cfg.Addr = "https://" + cfg.Addr
+		} else {
+			cfg.Addr = "http://" + cfg.Addr
+		}
 	}
 	u, err := url.Parse(cfg.Addr)
 	if err != nil {
@@ -104,9 +113,10 @@ func NewRequestID() string {
 
 type callOpts struct {
 	requestID string
-	raw       io.Writer // stream the body here instead of decoding JSON
-	upload    io.Reader // send this as the request body (one attempt: a stream is not replayed)
-	uploadLen int64     // its length, -1 unknown
+	raw       io.Writer   // stream the body here instead of decoding JSON
+	upload    io.Reader   // send this as the request body (one attempt: a stream is not replayed)
+	uploadLen int64       // its length, -1 unknown
+	header    http.Header // further request headers
 }
 
 // Option adjusts one call.
@@ -115,14 +125,35 @@ type Option func(*callOpts)
 // WithRequestID sets the request id (for retries across processes).
 func WithRequestID(id string) Option { return func(o *callOpts) { o.requestID = id } }
 
+// retryable: only failures that waiting can fix. A node without a leader,
+// unavailable, or not answering (refused, reset, timeout) may answer
+// later: writes carry a request id, so a retry is deduplicated by the
+// ledger. Certificate and protocol mismatches never fix themselves.
 func retryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code == api.CodeNoLeader || e.Code == api.CodeUnavailable || e.Status == http.StatusServiceUnavailable
 	}
-	// Transport errors (refused, reset, timeout) are retryable: writes carry
-	// a request id, so a retry is deduplicated by the ledger.
-	return !errors.Is(err, context.Canceled)
+	if errors.Is(err, context.Canceled) || tlsMismatch(err) {
+		return false
+	}
+	return true
+}
+
+// tlsMismatch: the TLS handshake failed on the certificate, or one side
+// speaks TLS and the other does not.
+func tlsMismatch(err error) bool {
+	var (
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		verify   *tls.CertificateVerificationError
+		header   tls.RecordHeaderError
+	)
+	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
+		errors.As(err, &verify) || errors.As(err, &header) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") ||
+		strings.Contains(err.Error(), "tls: ")
 }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any, opts ...Option) error {
@@ -151,6 +182,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		err := c.once(ctx, method, path, query, body, out, o)
 		if err == nil || !retryable(err) || time.Now().Add(backoff).After(deadline) || o.raw != nil || o.upload != nil {
 			return err
+		}
+		if c.cfg.OnRetry != nil {
+			c.cfg.OnRetry(err, time.Since(deadline.Add(-c.cfg.RetryFor)))
 		}
 		select {
 		case <-ctx.Done():
@@ -188,6 +222,9 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	if o.requestID != "" {
 		req.Header.Set(api.HeaderRequestID, o.requestID)
 	}
+	for k, v := range o.header {
+		req.Header[k] = v
+	}
 	if body != nil && o.upload == nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -200,7 +237,12 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 		var eb api.ErrorBody
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
-			return &Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: strings.TrimSpace(string(data))}
+			msg := strings.TrimSpace(string(data))
+			if strings.Contains(msg, "Client sent an HTTP request to an HTTPS server") {
+				return &Error{Status: resp.StatusCode, Code: api.CodeBadRequest,
+					Message: "the node serves https: use an https:// address (--addr https://HOST:PORT) and its CA certificate (--ca-cert)"}
+			}
+			return &Error{Status: resp.StatusCode, Code: api.CodeInternal, Message: msg}
 		}
 		return &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
 	}

@@ -15,7 +15,7 @@ func (c *Client) SenseTarget(ctx context.Context) (*api.SenseTarget, error) {
 }
 
 // SenseTargetSet sets the false-alarm target (operator.manage on sense;
-// protocol 5).
+// protocol 6).
 func (c *Client) SenseTargetSet(ctx context.Context, req api.SenseTargetRequest, opts ...Option) (*api.SenseTargetResponse, error) {
 	var r api.SenseTargetResponse
 	return &r, c.do(ctx, http.MethodPost, "/v1/sense/target", nil, req, &r, opts...)

@@ -21,6 +21,7 @@
 // process only orchestrates.
 //
 // Address range: 127.0.60.0/24 and up (one block per test; 127.0.70.x for
-// the protocol upgrade, 127.0.110-121.x for the trust boundaries). Random choices are seeded; the seed is logged and
+// the protocol upgrade, 127.0.110-121.x for the trust boundaries,
+// 127.0.163.x and 127.0.165.x for verifiable history). Random choices are seeded; the seed is logged and
 // DOMINUS_SEED replays it.
 package clustertests

@@ -29,7 +29,7 @@ func (l *Ledger) authority() bool { return l.st.Meta.Protocol >= ProtocolAuthori
 // Covers reports whether c's scope covers op on resource under the rules
 // in force (the gate's edge asks it too).
 func (s *State) Covers(c *Capability, op, resource string) bool {
-	if s.Meta.Protocol >= ProtocolAuthority && IsGovernanceOp(op) && !c.Operator {
+	if s.Meta.Protocol >= ProtocolAuthority && governanceOp(op, s.Meta.Protocol) && !c.Operator {
 		return slices.Contains(c.Ops, op) && matchAny(c.Resources, resource)
 	}
 	return c.Allows(op, resource)
@@ -42,7 +42,7 @@ func (l *Ledger) covers(c *Capability, op, resource string) bool { return l.st.C
 // a governance op g lacks by name).
 func (l *Ledger) namedGovernance(ops []string, g *Capability) bool {
 	for _, op := range ops {
-		if IsGovernanceOp(op) && !l.covers(g, op, "*") {
+		if governanceOp(op, l.st.Meta.Protocol) && !l.covers(g, op, "*") {
 			return false
 		}
 	}

@@ -72,6 +72,12 @@ const (
 	CmdLimitsSet CommandType = 43 // an operator sets the replicated limits (limits.go)
 
 	CmdEpochChunk CommandType = 44 // stages a piece of a snapshot for an epoch (restore.go, protocol 4)
+
+	// Caller-executed effects (callereffect.go, protocol 5).
+	CmdGatewaySyscall CommandType = 45 // an agent's syscall relayed by a gateway that executes its effect
+	CmdEffectReport   CommandType = 46 // a gateway reports how a caller-executed effect ended
+
+	CmdSenseTarget CommandType = 47 // an operator sets the false-alarm target of sensing (sensing2.go, protocol 6)
 )
 
 var commandNames = map[CommandType]string{
@@ -126,6 +132,10 @@ var commandNames = map[CommandType]string{
 	CmdLimitsSet: "limits.set",
 
 	CmdEpochChunk: "epoch.chunk",
+
+	CmdGatewaySyscall: "syscall.gateway",
+	CmdEffectReport:   "effect.report",
+	CmdSenseTarget:    "sense.target",
 }
 
 func (t CommandType) String() string {

@@ -7,16 +7,19 @@ import (
 	"testing"
 )
 
-// SECURITY.md's command table lists every command once, with the kind
-// the handler table gives it (caller: a bearer token; internal: member
-// evidence), and nothing else.
+// SECURITY.md's command table lists every command once, with the
+// proposer the handler table gives it (caller: a bearer token; internal:
+// member evidence; genesis: the first entry) and, for a caller command
+// that governs a fixed op, that op in its "who proposes" cell; and
+// nothing else.
 func TestSecurityCommandTableMatchesTheCode(t *testing.T) {
 	f, err := os.Open("../SECURITY.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	listed := map[string]string{}
+	type row struct{ kind, who string }
+	listed := map[string]row{}
 	in := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -41,23 +44,23 @@ func TestSecurityCommandTableMatchesTheCode(t *testing.T) {
 			if _, dup := listed[name]; dup {
 				t.Errorf("%s listed twice", name)
 			}
-			listed[name] = kind
+			listed[name] = row{kind, cells[3]}
 		}
 	}
 	for ct, name := range commandNames { // detcheck:ordered each command is checked on its own
-		if _, ok := handlers[ct]; !ok {
+		spec, ok := handlers[ct]
+		if !ok {
 			continue
 		}
-		want := "caller"
-		if IsInternal(ct) || ct == CmdGenesis {
-			want = "internal"
-		}
+		want := spec.proposer.String()
 		got, ok := listed[name]
 		switch {
 		case !ok:
 			t.Errorf("SECURITY.md's command table lacks %s (%s)", name, want)
-		case got != want:
-			t.Errorf("SECURITY.md lists %s as %s; the code makes it %s", name, got, want)
+		case got.kind != want:
+			t.Errorf("SECURITY.md lists %s as %s; the code makes it %s", name, got.kind, want)
+		case spec.op != "" && !strings.Contains(got.who, "`"+spec.op+"`"):
+			t.Errorf("SECURITY.md's row for %s does not name the op it governs, `%s`", name, spec.op)
 		}
 		delete(listed, name)
 	}

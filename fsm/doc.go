@@ -2,7 +2,8 @@
 // kernel: the state machine that hashicorp/raft replicates.
 //
 // It owns the command envelope and its canonical msgpack encoding, the
-// registration table of command handlers, numbered reason codes, the
+// registration table of command handlers (register.go), numbered reason
+// codes, the
 // SHA-256 hash chain over every event, the state digest, snapshots, and
 // replay verification — and the syscall gate (gatecmds.go): capabilities
 // (scope patterns, expiry, use counts, delegation with reserved uses,
@@ -46,12 +47,25 @@
 //     a syscall's decoded payload and args digest) is prepared apart from
 //     the ledger (entryPrep): inline by Apply, ahead of the ledger on
 //     another goroutine by a replay (PrepareRecord).
-//   - Federation (federation.go): the role is sealed at genesis; sovereign
-//     and domain commands verify every signature they rely on (passports,
-//     witness heads, operator signatures over amendments and resumes) with
-//     keys recorded in the ledger; bus events from one origin apply in
+//   - Registration (register.go): each command registers a typedSpec
+//     naming who may propose it (a caller, an internal member, genesis),
+//     the governance op and resource its caller's capability must cover,
+//     the role and protocol it needs, its subject and actor; the payload
+//     is decoded once and these checks run in one fixed order before the
+//     handler, which receives the decoded payload.
+//   - Federation: the role is sealed at genesis; sovereign and domain
+//     commands verify every signature they rely on (passports, witness
+//     heads, operator signatures over amendments and resumes) with keys
+//     recorded in the ledger; bus events from one origin apply in
 //     sequence order exactly once; a rejected command changes nothing but
-//     seq/head.
+//     seq/head. Its files follow the seam: federation.go the state
+//     (FedState and its records, roles, limits, genesis sealing, standing,
+//     the canon chain), fedsovereign.go the sovereign's commands (domains,
+//     passport revocation, signers, witnessed heads, amendments, the
+//     federation halt and resume), feddomain.go a domain's life (join,
+//     renewal, canon acknowledgement, suspension, the federation view),
+//     fedbus.go the bus (outbox, receipt in sequence exactly once,
+//     delivery).
 //   - Key epochs (keyepoch.go): the sovereign's FedState.Keys holds the
 //     epoch its bus link keys and gossip key are derived in (nil: epoch
 //     0, the keys of every earlier ledger; no key enters the ledger). It

@@ -34,10 +34,21 @@ type Effect struct {
 	Code         int64  `codec:"code"`
 	OutputDigest string `codec:"output_digest"`
 	Completed    uint64 `codec:"completed"` // seq of the completion event
+	// Caller marks an effect its caller executes (protocol 5,
+	// callereffect.go): no driver runs it; Reporter is the capability of
+	// the gateway that may report it ("" if none), Permitted the ledger
+	// time of its permit.
+	Caller    bool   `codec:"caller,omitempty"`
+	Reporter  string `codec:"reporter,omitempty"`
+	Permitted int64  `codec:"permitted,omitempty"`
 }
 
 func init() {
-	register(CmdEffectComplete, handlerSpec{run: applyEffectComplete})
+	registerTyped(CmdEffectComplete, typedSpec[EffectComplete]{
+		proposer: proposerInternal, actor: "kernel",
+		subject: func(_ *Ledger, p *EffectComplete) string { return "effect " + itoa(p.Seq) },
+		run:     applyEffectComplete,
+	})
 }
 
 // effectRoom makes room for one more effect by dropping the oldest
@@ -77,13 +88,7 @@ func (s *State) PendingEffects() []Effect {
 	return out
 }
 
-func applyEffectComplete(l *Ledger, c *call) outcome {
-	var p EffectComplete
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = "effect " + itoa(p.Seq)
+func applyEffectComplete(l *Ledger, c *call, p *EffectComplete) outcome {
 	e := l.st.Effects[p.Seq]
 	if e == nil || e.Status != EffectPending {
 		return deny(ReasonNotFound)

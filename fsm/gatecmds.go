@@ -13,14 +13,48 @@ import (
 const DefaultDomain = "default"
 
 func init() {
-	register(CmdCapGrant, handlerSpec{auth: true, run: applyCapGrant})
-	register(CmdCapDelegate, handlerSpec{auth: true, run: applyCapDelegate})
-	register(CmdCapRevoke, handlerSpec{auth: true, run: applyCapRevoke})
-	register(CmdSyscall, handlerSpec{auth: true, run: applySyscall})
-	register(CmdPolicySet, handlerSpec{auth: true, run: applyPolicySet})
-	register(CmdApprovalDecide, handlerSpec{auth: true, run: applyApprovalDecide})
-	register(CmdHalt, handlerSpec{auth: true, run: applyHalt})
-	register(CmdResume, handlerSpec{auth: true, run: applyResume})
+	registerTyped(CmdCapGrant, typedSpec[CapGrant]{
+		proposer: proposerCaller, opOf: grantOp,
+		subject: func(_ *Ledger, p *CapGrant) string { return p.Entity },
+		run:     applyCapGrant,
+	})
+	// A delegation is judged against the caller's own capability.
+	registerTyped(CmdCapDelegate, typedSpec[CapDelegate]{
+		proposer: proposerCaller,
+		subject:  func(_ *Ledger, p *CapDelegate) string { return p.Entity },
+		run:      applyCapDelegate,
+	})
+	registerTyped(CmdCapRevoke, typedSpec[CapRevoke]{
+		proposer: proposerCaller, op: OpCapRevoke, resourceOf: revokedEntity,
+		subject: func(_ *Ledger, p *CapRevoke) string { return p.ID },
+		run:     applyCapRevoke,
+	})
+	// The gate judges a syscall; its payload was decoded with the entry.
+	registerTyped(CmdSyscall, typedSpec[Syscall]{
+		proposer: proposerCaller,
+		decoded:  func(c *call) (*Syscall, bool) { return &c.pre.sys, c.pre.sysOK },
+		run:      applySyscall,
+	})
+	registerTyped(CmdPolicySet, typedSpec[PolicySet]{
+		proposer: proposerCaller, op: OpPolicySet,
+		subject: func(_ *Ledger, p *PolicySet) string { return p.Name },
+		run:     applyPolicySet,
+	})
+	registerTyped(CmdApprovalDecide, typedSpec[ApprovalDecide]{
+		proposer: proposerCaller, op: OpApprovalDecide, resourceOf: approvalResource,
+		subject: func(_ *Ledger, p *ApprovalDecide) string { return p.ID },
+		run:     applyApprovalDecide,
+	})
+	registerTyped(CmdHalt, typedSpec[HaltCmd]{
+		proposer: proposerCaller, op: OpHalt,
+		subject: func(_ *Ledger, p *HaltCmd) string { return haltTarget(p.Entity) },
+		run:     applyHalt,
+	})
+	registerTyped(CmdResume, typedSpec[HaltCmd]{
+		proposer: proposerCaller, op: OpHalt,
+		subject: func(_ *Ledger, p *HaltCmd) string { return haltTarget(p.Entity) },
+		run:     applyResume,
+	})
 }
 
 // Identifiers are derived from the seq of the event that created them.
@@ -160,7 +194,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		if r := kvPrecheck(op, resource, args); r != ReasonOK {
 			return finish(deny(r))
 		}
-	} else if !validOp(op) || IsGovernanceOp(op) {
+	} else if !validOp(op) || governanceOp(op, st.Meta.Protocol) {
 		return finish(deny(ReasonUnknownOp))
 	} else if len(resource) > MaxKeyBytes || len(args) > MaxArgsBytes {
 		return finish(deny(ReasonTooLarge))
@@ -245,7 +279,9 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	}
 	d.UsesLeft = cp.Remaining()
 	if external {
-		l.addEffect(&Effect{Seq: st.Seq + 1, Index: c.index, CapID: cp.ID, Entity: cp.Entity, Op: op, Resource: resource, Args: append([]byte(nil), args...), Status: EffectPending})
+		e := &Effect{Seq: st.Seq + 1, Index: c.index, CapID: cp.ID, Entity: cp.Entity, Op: op, Resource: resource, Args: append([]byte(nil), args...), Status: EffectPending}
+		l.markCallerExecuted(c, e)
+		l.addEffect(e)
 		return finish(outcome{decision: DecisionPermit})
 	}
 	return finish(l.kvEffect(op, resource, args))
@@ -267,11 +303,7 @@ func (l *Ledger) escalate(c *call, d SyscallDetail) string {
 	return id
 }
 
-func applySyscall(l *Ledger, c *call) outcome {
-	if !c.pre.sysOK {
-		return deny(ReasonMalformed)
-	}
-	p := c.pre.sys
+func applySyscall(l *Ledger, c *call, p *Syscall) outcome {
 	if len(p.ApprovalID) > 64 {
 		return deny(ReasonInvalidArgument)
 	}
@@ -295,20 +327,17 @@ func validOp(op string) bool {
 	return true
 }
 
-func applyCapGrant(l *Ledger, c *call) outcome {
-	var p CapGrant
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	st := l.st
-	c.subject = p.Entity
-	op := OpCapGrant
+// grantOp is the governance op a grant needs: an operator capability
+// only from operator.manage.
+func grantOp(p *CapGrant) string {
 	if p.Operator {
-		op = OpOperatorManage
+		return OpOperatorManage
 	}
-	if r := l.govern(c, op, p.Entity); r != ReasonOK {
-		return deny(r)
-	}
+	return OpCapGrant
+}
+
+func applyCapGrant(l *Ledger, c *call, p *CapGrant) outcome {
+	st := l.st
 	if p.Domain == "" {
 		p.Domain = st.Meta.Domain
 	}
@@ -319,7 +348,7 @@ func applyCapGrant(l *Ledger, c *call) outcome {
 	if p.TTLNs > 0 {
 		expires = c.now + p.TTLNs
 	}
-	if r := l.grantWithin(c.cap, &p, expires); r != ReasonOK {
+	if r := l.grantWithin(c.cap, p, expires); r != ReasonOK {
 		return deny(r)
 	}
 	th := hex.EncodeToString(p.TokenHash)
@@ -334,14 +363,9 @@ func applyCapGrant(l *Ledger, c *call) outcome {
 	return l.issue(c, nc)
 }
 
-func applyCapDelegate(l *Ledger, c *call) outcome {
-	var p CapDelegate
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyCapDelegate(l *Ledger, c *call, p *CapDelegate) outcome {
 	st := l.st
 	parent := c.cap
-	c.subject = p.Entity
 	if l.haltedCap(parent) {
 		return deny(ReasonHalted)
 	}
@@ -396,21 +420,19 @@ func (l *Ledger) issue(c *call, nc *Capability) outcome {
 	return outcome{decision: DecisionPermit, id: nc.ID}
 }
 
-func applyCapRevoke(l *Ledger, c *call) outcome {
-	var p CapRevoke
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
+// revokedEntity is the resource a revocation governs: the entity of the
+// capability it names ("*" for none, which is not_found once governed).
+func revokedEntity(l *Ledger, p *CapRevoke) string {
+	if target := l.st.Caps[p.ID]; target != nil {
+		return target.Entity
 	}
-	c.subject = p.ID
+	return "*"
+}
+
+func applyCapRevoke(l *Ledger, c *call, p *CapRevoke) outcome {
 	target := l.st.Caps[p.ID]
 	if target == nil {
-		if r := l.govern(c, OpCapRevoke, "*"); r != ReasonOK {
-			return deny(r)
-		}
 		return deny(ReasonNotFound)
-	}
-	if r := l.govern(c, OpCapRevoke, target.Entity); r != ReasonOK {
-		return deny(r)
 	}
 	if target.Entity == RootOperatorName && target.Parent == "" {
 		return deny(ReasonForbidden) // the break-glass root cannot be revoked
@@ -426,16 +448,8 @@ func applyCapRevoke(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: target.ID}
 }
 
-func applyPolicySet(l *Ledger, c *call) outcome {
-	var p PolicySet
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyPolicySet(l *Ledger, c *call, p *PolicySet) outcome {
 	st := l.st
-	c.subject = p.Name
-	if r := l.govern(c, OpPolicySet, p.Name); r != ReasonOK {
-		return deny(r)
-	}
 	if !validName(p.Name) || len(p.Text) > MaxPolicyBytes || (p.Mode != PolicyActive && p.Mode != PolicyShadow) {
 		return deny(ReasonInvalidArgument)
 	}
@@ -458,20 +472,17 @@ func applyPolicySet(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, version: st.PolicyVersion}
 }
 
-func applyApprovalDecide(l *Ledger, c *call) outcome {
-	var p ApprovalDecide
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
+// approvalResource is the resource a decision governs: the escalated
+// call's ("*" for no such approval).
+func approvalResource(l *Ledger, p *ApprovalDecide) string {
+	if a := l.st.Approvals[p.ID]; a != nil {
+		return a.Resource
 	}
-	c.subject = p.ID
+	return "*"
+}
+
+func applyApprovalDecide(l *Ledger, c *call, p *ApprovalDecide) outcome {
 	a := l.st.Approvals[p.ID]
-	resource := "*"
-	if a != nil {
-		resource = a.Resource
-	}
-	if r := l.govern(c, OpApprovalDecide, resource); r != ReasonOK {
-		return deny(r)
-	}
 	if a == nil || a.State != ApprovalPending || c.now >= a.Expires {
 		return deny(ReasonApprovalInvalid)
 	}
@@ -496,15 +507,7 @@ func haltTarget(entity string) string {
 	return entity
 }
 
-func applyHalt(l *Ledger, c *call) outcome {
-	var p HaltCmd
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = haltTarget(p.Entity)
-	if r := l.govern(c, OpHalt, c.subject); r != ReasonOK {
-		return deny(r)
-	}
+func applyHalt(l *Ledger, c *call, p *HaltCmd) outcome {
 	if (p.Entity != "" && !validName(p.Entity)) || len(p.Reason) > 1024 {
 		return deny(ReasonInvalidArgument)
 	}
@@ -513,15 +516,7 @@ func applyHalt(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit}
 }
 
-func applyResume(l *Ledger, c *call) outcome {
-	var p HaltCmd
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = haltTarget(p.Entity)
-	if r := l.govern(c, OpHalt, c.subject); r != ReasonOK {
-		return deny(r)
-	}
+func applyResume(l *Ledger, c *call, p *HaltCmd) outcome {
 	if _, ok := l.st.Halts[p.Entity]; !ok {
 		return deny(ReasonNotHalted)
 	}

@@ -61,6 +61,8 @@ var goldenPayloads = map[CommandType]any{
 	CmdFedKeysSign:      &FedKeysSign{Epoch: 1, Operator: "alice", Signature: []byte("sig")},
 	CmdLimitsSet:        &LimitsSet{DedupPerCaller: 500, KVBytes: 1 << 20, Rates: []EntityRate{{Entity: "agent-1", PerSecond: 10}}},
 	CmdEpochChunk:       &EpochChunk{Offset: 0, Size: 1 << 20, Digest: testCanon[:], Data: []byte("snapshot bytes")},
+	CmdGatewaySyscall:   &GatewaySyscall{Op: "mcp.fs.tool.read_file", Resource: "/srv/docs/a.txt", Args: []byte(`{"path":"/srv/docs/a.txt"}`), Gateway: testRootToken[:]},
+	CmdEffectReport:     &EffectReport{Seq: 42, Status: EffectOK, OutputDigest: "sha256:00"},
 	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 

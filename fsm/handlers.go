@@ -9,13 +9,35 @@ import (
 )
 
 func init() {
-	register(CmdGenesis, handlerSpec{run: applyGenesis})
-	register(CmdKVPut, handlerSpec{auth: true, run: applyKVPut})
-	register(CmdKVGet, handlerSpec{auth: true, run: applyKVGet})
-	register(CmdKVDelete, handlerSpec{auth: true, run: applyKVDelete})
-	register(CmdKVCAS, handlerSpec{auth: true, run: applyKVCAS})
-	register(CmdCheckpoint, handlerSpec{auth: true, run: applyCheckpoint})
-	register(CmdEpoch, handlerSpec{auth: true, run: applyEpoch})
+	registerTyped(CmdGenesis, typedSpec[Genesis]{proposer: proposerGenesis, run: applyGenesis})
+	// The kv commands are syscalls on the key: the gate judges the
+	// caller's capability.
+	registerTyped(CmdKVPut, typedSpec[KVPut]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVPut) outcome {
+		return l.syscall(c, "kv.put", p.Key, p.Value, "")
+	}})
+	registerTyped(CmdKVGet, typedSpec[KVKey]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVKey) outcome {
+		return l.syscall(c, "kv.get", p.Key, nil, "")
+	}})
+	registerTyped(CmdKVDelete, typedSpec[KVKey]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVKey) outcome {
+		return l.syscall(c, "kv.delete", p.Key, nil, "")
+	}})
+	registerTyped(CmdKVCAS, typedSpec[KVCAS]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVCAS) outcome {
+		return l.syscall(c, "kv.cas", p.Key, Encode(p), "")
+	}})
+	registerTyped(CmdCheckpoint, typedSpec[Checkpoint]{
+		proposer: proposerCaller, op: OpSnapshot, resource: "*",
+		subject: func(*Ledger, *Checkpoint) string { return "checkpoint" },
+		run:     applyCheckpoint,
+	})
+	registerTyped(CmdEpoch, typedSpec[Epoch]{
+		proposer: proposerCaller, op: OpSnapshot, resource: "*",
+		// Before protocol 4 an epoch has no staging fields: such a
+		// payload did not decode, as it does not for a binary from
+		// before them.
+		wellFormed: func(l *Ledger, p *Epoch) bool { return !p.staged() || l.authority() },
+		subject:    func(*Ledger, *Epoch) string { return "epoch" },
+		run:        applyEpoch,
+	})
 }
 
 // kvEffect runs a permitted kv operation against the store.
@@ -76,16 +98,8 @@ func kvPrecheck(op, key string, args []byte) Reason {
 // RootOperatorName is the principal created by genesis.
 const RootOperatorName = "root"
 
-func applyGenesis(l *Ledger, c *call) outcome {
+func applyGenesis(l *Ledger, c *call, g *Genesis) outcome {
 	st := l.st
-	c.subject = "genesis"
-	if st.Initialized {
-		return deny(ReasonAlreadyInitialized)
-	}
-	var g Genesis
-	if err := Decode(c.env.Payload, &g); err != nil {
-		return deny(ReasonMalformed)
-	}
 	if g.Protocol == 0 || g.Protocol > ProtocolVersion {
 		// A ledger sealed under rules this binary lacks must not be
 		// applied with other rules.
@@ -114,11 +128,11 @@ func applyGenesis(l *Ledger, c *call) outcome {
 			return deny(ReasonInvalidArgument)
 		}
 	}
-	fed, opCaps, r := l.sealFederation(&g, c)
+	fed, opCaps, r := l.sealFederation(g, c)
 	if r != ReasonOK {
 		return deny(r)
 	}
-	members, r := sealMembers(&g, st.Seq+1)
+	members, r := sealMembers(g, st.Seq+1)
 	if r != ReasonOK {
 		return deny(r)
 	}
@@ -160,14 +174,6 @@ func validKey(k string) bool {
 	return k != "" && len(k) <= MaxKeyBytes
 }
 
-func applyKVPut(l *Ledger, c *call) outcome {
-	var p KVPut
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	return l.syscall(c, "kv.put", p.Key, p.Value, "")
-}
-
 // kvWrite stores value at key as written by the next event.
 func (l *Ledger) kvWrite(key string, value []byte) outcome {
 	st := l.st
@@ -182,30 +188,6 @@ func (l *Ledger) kvWrite(key string, value []byte) outcome {
 	e.Value = append([]byte(nil), value...)
 	e.Version = seq
 	return outcome{decision: DecisionPermit, found: true, version: seq}
-}
-
-func applyKVGet(l *Ledger, c *call) outcome {
-	var p KVKey
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	return l.syscall(c, "kv.get", p.Key, nil, "")
-}
-
-func applyKVDelete(l *Ledger, c *call) outcome {
-	var p KVKey
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	return l.syscall(c, "kv.delete", p.Key, nil, "")
-}
-
-func applyKVCAS(l *Ledger, c *call) outcome {
-	var p KVCAS
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	return l.syscall(c, "kv.cas", p.Key, Encode(&p), "")
 }
 
 func (l *Ledger) kvCAS(key string, p KVCAS) outcome {
@@ -229,16 +211,8 @@ func (l *Ledger) kvCAS(key string, p KVCAS) outcome {
 	return l.kvWrite(key, p.Value)
 }
 
-func applyCheckpoint(l *Ledger, c *call) outcome {
-	var p Checkpoint
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyCheckpoint(l *Ledger, c *call, p *Checkpoint) outcome {
 	st := l.st
-	c.subject = "checkpoint"
-	if r := l.govern(c, OpSnapshot, "*"); r != ReasonOK {
-		return deny(r)
-	}
 	if len(p.Hash) != sha256.Size || p.Seq == 0 || p.Seq > st.Seq {
 		return deny(ReasonInvalidArgument)
 	}
@@ -260,6 +234,10 @@ func (l *Ledger) addCheckpoint(h HeadRef) {
 	}
 }
 
+// staged reports whether an epoch names a staged snapshot (restore.go)
+// rather than carrying one.
+func (p *Epoch) staged() bool { return p.Restore != "" || p.Digest != nil }
+
 // applyEpoch replaces the data state (the kv store) with a snapshot's,
 // carried inline or (protocol 4) staged by epoch.chunk (restore.go). The
 // snapshot must verify, belong to this kernel and canon, and carry a head
@@ -267,26 +245,12 @@ func (l *Ledger) addCheckpoint(h HeadRef) {
 // checkpoints, meta) is kept; the dedup table and any staging are
 // cleared; the chain continues from the current head, so nothing is
 // silently rewound.
-func applyEpoch(l *Ledger, c *call) outcome {
-	var p Epoch
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	staged := p.Restore != "" || p.Digest != nil
-	if staged && !l.authority() {
-		// Before protocol 4 an epoch has no such fields: the payload did
-		// not decode, as it does not for a binary from before them.
-		return deny(ReasonMalformed)
-	}
+func applyEpoch(l *Ledger, c *call, p *Epoch) outcome {
 	st := l.st
-	c.subject = "epoch"
-	if r := l.govern(c, OpSnapshot, "*"); r != ReasonOK {
-		return deny(r)
-	}
 	snapshot := p.Snapshot
-	if staged {
+	if p.staged() {
 		var r Reason
-		if snapshot, r = l.stagedSnapshot(c, &p); r != ReasonOK {
+		if snapshot, r = l.stagedSnapshot(c, p); r != ReasonOK {
 			return deny(r)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 
 // Who may propose each command.
 //
-// Every command type is one of two kinds (the handler table records
-// which):
+// Every command type but genesis is one of two kinds (its registration
+// names the proposer: register.go):
 //
 //   - Caller commands carry the hash of a bearer token (Envelope.Auth);
 //     the FSM finds the caller's capability and checks the scope the
@@ -71,7 +71,7 @@ func SignMember(env *Envelope, kernelID, node string, key ed25519.PrivateKey) {
 // token may propose (see above). Genesis is not: it precedes members.
 func IsInternal(t CommandType) bool {
 	spec, ok := handlers[t]
-	return ok && !spec.auth && t != CmdGenesis
+	return ok && spec.proposer == proposerInternal
 }
 
 // memberEvidence checks an internal command's proposer (protocol 4).

@@ -38,8 +38,18 @@ import (
 // signatures gathered for the epoch it reaches.
 
 func init() {
-	register(CmdFedKeysRotate, handlerSpec{run: applyFedKeysRotate})
-	register(CmdFedKeysSign, handlerSpec{run: applyFedKeysSign})
+	registerTyped(CmdFedKeysRotate, typedSpec[FedKeysRotate]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedKeysRotate) string { return keysEpochSubject(p.Epoch) },
+		run:     applyFedKeysRotate,
+	})
+	// The actor is the operator whose signature the command relays.
+	registerTyped(CmdFedKeysSign, typedSpec[FedKeysSign]{
+		proposer: proposerInternal, role: RoleSovereign,
+		actorOf: func(p *FedKeysSign) string { return p.Operator },
+		subject: func(_ *Ledger, p *FedKeysSign) string { return keysEpochSubject(p.Epoch) },
+		run:     applyFedKeysSign,
+	})
 }
 
 // KeyEpoch is the sovereign's key epoch and how it got there.
@@ -136,17 +146,10 @@ func (l *Ledger) rotateKeys(c *call, f *FedState, by string) uint64 {
 	return epoch
 }
 
-func applyFedKeysRotate(l *Ledger, c *call) outcome {
-	var p FedKeysRotate
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = "keys epoch " + strconv.FormatUint(p.Epoch, 10)
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func keysEpochSubject(epoch uint64) string { return "keys epoch " + strconv.FormatUint(epoch, 10) }
+
+func applyFedKeysRotate(l *Ledger, c *call, p *FedKeysRotate) outcome {
+	f := l.st.Fed
 	if r := nextKeyEpoch(f, p.Epoch); r != ReasonOK {
 		return deny(r)
 	}
@@ -157,17 +160,8 @@ func applyFedKeysRotate(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, version: epoch, found: true}
 }
 
-func applyFedKeysSign(l *Ledger, c *call) outcome {
-	var p FedKeysSign
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = "keys epoch " + strconv.FormatUint(p.Epoch, 10)
-	c.actor = p.Operator
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedKeysSign(l *Ledger, c *call, p *FedKeysSign) outcome {
+	f := l.st.Fed
 	if !validName(p.Operator) {
 		c.actor = ""
 		return deny(ReasonInvalidArgument)

@@ -85,6 +85,9 @@ type call struct {
 	remoteToken []byte
 	// viaBus marks a syscall a peer kernel sent over the bus.
 	viaBus bool
+	// gateway is the capability of the gateway relaying a syscall
+	// (syscall.gateway, protocol 5).
+	gateway *Capability
 	// argsDigest is the digest of the args the gate judges, when the
 	// entry prepared it (a syscall entry); "" computes it.
 	argsDigest string
@@ -136,25 +139,6 @@ type outcome struct {
 }
 
 func deny(r Reason) outcome { return outcome{decision: DecisionDeny, reason: r} }
-
-type handlerSpec struct {
-	// auth: the envelope must carry the hash of a known token.
-	auth bool
-	// decodeAndRun decodes the payload and runs the handler.
-	run func(l *Ledger, c *call) outcome
-}
-
-var handlers = map[CommandType]handlerSpec{}
-
-func register(t CommandType, spec handlerSpec) {
-	if _, dup := handlers[t]; dup {
-		panic(fmt.Sprintf("fsm: command %s registered twice", t))
-	}
-	if _, named := commandNames[t]; !named {
-		panic(fmt.Sprintf("fsm: command %d has no name", t))
-	}
-	handlers[t] = spec
-}
 
 // UnknownCommandError is the panic value when an entry names a command
 // this binary does not implement and that is not marked ignorable: the
@@ -218,7 +202,8 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 	c := &call{env: env, raw: data, index: index, pre: p}
 	var refused Reason // a request id's own refusal (protocol 4), before any handler
 	var digest []byte
-	if spec.auth {
+	caller := spec.proposer == proposerCaller
+	if caller {
 		c.caller = p.caller
 		if id, ok := st.capByToken[c.caller]; ok {
 			c.cap = st.Caps[id]
@@ -242,12 +227,12 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 	c.now = l.nextTime(env.Time)
 	var out outcome
 	switch {
-	case spec.auth && c.cap == nil:
+	case caller && c.cap == nil:
 		out = deny(ReasonUnknownToken)
 	case refused != ReasonOK:
 		c.subject = env.RequestID
 		return l.appendEvent(c, deny(refused)) // not remembered: the first answer stands
-	case !spec.auth && env.Type != CmdGenesis && l.authority():
+	case spec.proposer == proposerInternal && l.authority():
 		if r := l.memberEvidence(c); r != ReasonOK {
 			c.actor, c.subject = "kernel", "member "+env.Node
 			out = deny(r)
@@ -265,7 +250,7 @@ func (l *Ledger) apply(index uint64, data []byte, p *entryPrep) Applied {
 		return a
 	}
 	applied := l.appendEvent(c, out)
-	if spec.auth && c.cap != nil && env.RequestID != "" {
+	if caller && c.cap != nil && env.RequestID != "" {
 		l.remember(c, applied.Result, digest)
 	}
 	return applied

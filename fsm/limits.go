@@ -34,7 +34,13 @@ const (
 	OperatorLimits = "limits"
 )
 
-func init() { register(CmdLimitsSet, handlerSpec{auth: true, run: applyLimitsSet}) }
+func init() {
+	registerTyped(CmdLimitsSet, typedSpec[LimitsSet]{
+		proposer: proposerCaller, op: OpOperatorManage, since: (*Ledger).authority,
+		subject: func(*Ledger, *LimitsSet) string { return OperatorLimits },
+		run:     applyLimitsSet,
+	})
+}
 
 // Limits are the replicated bounds (zero fields take the defaults).
 type Limits struct {
@@ -132,19 +138,8 @@ func (l *Ledger) dedupRoom(caller string) bool {
 	return st.dedupQueue.len() < MaxDedupEntries && int64(st.dedupCount[caller]) < st.EffectiveLimits().DedupPerCaller
 }
 
-func applyLimitsSet(l *Ledger, c *call) outcome {
-	var p LimitsSet
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyLimitsSet(l *Ledger, c *call, p *LimitsSet) outcome {
 	st := l.st
-	c.subject = OperatorLimits
-	if !l.authority() {
-		return deny(ReasonUnsupportedProtocol)
-	}
-	if r := l.govern(c, OpOperatorManage, OperatorLimits); r != ReasonOK {
-		return deny(r)
-	}
 	if p.DedupPerCaller < 0 || p.DedupPerCaller > MaxDedupEntries || p.KVBytes < 0 || len(p.Rates) > MaxRateLimits {
 		return deny(ReasonInvalidArgument)
 	}

@@ -37,8 +37,16 @@ const MaxMembers = 64
 const OperatorRaft = "raft"
 
 func init() {
-	register(CmdMemberAdmit, handlerSpec{auth: true, run: applyMemberAdmit})
-	register(CmdMemberUpdate, handlerSpec{run: applyMemberUpdate})
+	registerTyped(CmdMemberAdmit, typedSpec[MemberAdmit]{
+		proposer: proposerCaller, op: OpOperatorManage, resource: OperatorRaft,
+		subject: func(_ *Ledger, p *MemberAdmit) string { return p.Node },
+		run:     applyMemberAdmit,
+	})
+	registerTyped(CmdMemberUpdate, typedSpec[MemberUpdate]{
+		proposer: proposerInternal, actor: "kernel",
+		subject: func(_ *Ledger, p *MemberUpdate) string { return p.Node },
+		run:     applyMemberUpdate,
+	})
 }
 
 // Member is one node of this kernel in the ledger.
@@ -177,16 +185,8 @@ func (l *Ledger) newMember(node string) *Member {
 	return m
 }
 
-func applyMemberAdmit(l *Ledger, c *call) outcome {
-	var p MemberAdmit
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyMemberAdmit(l *Ledger, c *call, p *MemberAdmit) outcome {
 	st := l.st
-	c.subject = p.Node
-	if r := l.govern(c, OpOperatorManage, OperatorRaft); r != ReasonOK {
-		return deny(r)
-	}
 	if !validNodeName(p.Node) || !validAddr(p.Addr) {
 		return deny(ReasonInvalidArgument)
 	}
@@ -213,14 +213,8 @@ func voterNote(nonVoter bool) string {
 	return ""
 }
 
-func applyMemberUpdate(l *Ledger, c *call) outcome {
-	var p MemberUpdate
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyMemberUpdate(l *Ledger, c *call, p *MemberUpdate) outcome {
 	st := l.st
-	c.actor = "kernel"
-	c.subject = p.Node
 	if !validNodeName(p.Node) || (p.Addr != "" && !validAddr(p.Addr)) {
 		return deny(ReasonInvalidArgument)
 	}

@@ -45,8 +45,18 @@ const ProtocolContract uint16 = 3
 const OperatorProtocol = "protocol"
 
 func init() {
-	register(CmdProtocolUpgrade, handlerSpec{auth: true, run: applyProtocolUpgrade})
-	register(CmdFedProtocolAck, handlerSpec{run: applyFedProtocolAck})
+	registerTyped(CmdProtocolUpgrade, typedSpec[ProtocolUpgrade]{
+		proposer: proposerCaller, op: OpOperatorManage, resource: OperatorProtocol,
+		subject: func(_ *Ledger, p *ProtocolUpgrade) string {
+			return "protocol " + strconv.FormatUint(uint64(p.Version), 10)
+		},
+		run: applyProtocolUpgrade,
+	})
+	registerTyped(CmdFedProtocolAck, typedSpec[FedProtocolAck]{
+		proposer: proposerInternal, actor: "kernel", role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedProtocolAck) string { return p.Domain },
+		run:     applyFedProtocolAck,
+	})
 }
 
 // ProtocolUpgrade moves the kernel to protocol Version. On the sovereign
@@ -110,16 +120,8 @@ func (l *Ledger) setProtocol(c *call, version uint16, by string) {
 	l.setsOK = false
 }
 
-func applyProtocolUpgrade(l *Ledger, c *call) outcome {
-	var p ProtocolUpgrade
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
+func applyProtocolUpgrade(l *Ledger, c *call, p *ProtocolUpgrade) outcome {
 	st := l.st
-	c.subject = "protocol " + strconv.FormatUint(uint64(p.Version), 10)
-	if r := l.govern(c, OpOperatorManage, OperatorProtocol); r != ReasonOK {
-		return deny(r)
-	}
 	if p.Version <= st.Meta.Protocol || len(p.Signatures) > MaxOperators {
 		return deny(ReasonInvalidArgument)
 	}
@@ -194,13 +196,7 @@ func cloneSignatures(in []OperatorSignature) []OperatorSignature {
 	return out
 }
 
-func applyFedProtocolAck(l *Ledger, c *call) outcome {
-	var p FedProtocolAck
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "kernel"
-	c.subject = p.Domain
+func applyFedProtocolAck(l *Ledger, c *call, p *FedProtocolAck) outcome {
 	_, d, r := l.joinedDomain(p.Domain)
 	if r != ReasonOK {
 		return deny(r)

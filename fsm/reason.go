@@ -103,6 +103,9 @@ const (
 	ReasonInternalOnly        Reason = 51 // an internal command carrying a bearer token (protocol 4)
 	ReasonMemberUnverified    Reason = 52 // an internal command without a current member's valid signature (protocol 4)
 	ReasonRestoreIncomplete   Reason = 53 // an epoch names a staged restore that lacks bytes (protocol 4)
+	ReasonGatewayInvalid      Reason = 54 // a relayed syscall names no usable gateway holding effect.report on its op, or the caller's own chain (protocol 5)
+	ReasonNotReporter         Reason = 55 // an effect report by a capability other than the effect's gateway (protocol 5)
+	ReasonEffectDone          Reason = 56 // an effect report for an effect whose completion is already recorded (protocol 5)
 )
 
 var reasonNames = map[Reason]string{
@@ -160,6 +163,9 @@ var reasonNames = map[Reason]string{
 	ReasonInternalOnly:        "internal_only",
 	ReasonMemberUnverified:    "member_unverified",
 	ReasonRestoreIncomplete:   "restore_incomplete",
+	ReasonGatewayInvalid:      "gateway_invalid",
+	ReasonNotReporter:         "not_reporter",
+	ReasonEffectDone:          "effect_done",
 }
 
 // ReasonByName returns the code with the given name.

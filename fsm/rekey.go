@@ -6,7 +6,13 @@ import (
 	"encoding/hex"
 )
 
-func init() { register(CmdFedOperatorRekey, handlerSpec{run: applyFedOperatorRekey}) }
+func init() {
+	registerTyped(CmdFedOperatorRekey, typedSpec[FedOperatorRekey]{
+		proposer: proposerInternal, role: RoleSovereign,
+		subject: func(_ *Ledger, p *FedOperatorRekey) string { return p.Operator },
+		run:     applyFedOperatorRekey,
+	})
+}
 
 // OperatorSignature is one operator's signature.
 type OperatorSignature struct {
@@ -22,16 +28,8 @@ type FedOperatorRekey struct {
 	Signatures []OperatorSignature `codec:"signatures"`
 }
 
-func applyFedOperatorRekey(l *Ledger, c *call) outcome {
-	var p FedOperatorRekey
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.Operator
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyFedOperatorRekey(l *Ledger, c *call, p *FedOperatorRekey) outcome {
+	f := l.st.Fed
 	target := f.Operators[p.Operator]
 	if target == nil {
 		return deny(ReasonNotFound)

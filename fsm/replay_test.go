@@ -50,6 +50,14 @@ func randomStream(seed int64, n int) [][]byte {
 		case 14:
 			e = env(CmdSignalIngest, rid, auth, ts, &SignalIngest{Kind: []string{"incident_level", "threat_level", "moon_phase"}[rng.Intn(3)], Value: int64(rng.Intn(120))})
 		case 15:
+			if rng.Intn(2) == 0 { // sensing model 2's target (protocol 6), out of range half the time
+				target := 1 + int64(rng.Intn(2000))
+				if rng.Intn(2) == 0 {
+					target = -int64(rng.Intn(100))
+				}
+				e = env(CmdSenseTarget, rid, auth, ts, &SenseTarget{AlertsPerDayMilli: target})
+				break
+			}
 			e = env(CmdTrustAdjust, rid, auth, ts, &TrustAdjust{Entity: ent, Delta: int64(rng.Intn(801) - 400), Reason: "replay"})
 		case 0, 1, 2:
 			e = env(CmdKVPut, rid, auth, ts, &KVPut{Key: key, Value: val})
@@ -130,6 +138,9 @@ func checkReplay(t *testing.T, seed int64) {
 	} else if b, _ := sn.Entities(); b == 0 {
 		t.Fatalf("seed %d: no entity baseline was folded", seed)
 	}
+	if !decidedSomewhere(archives[0], CmdSenseTarget, DecisionPermit) || !decidedSomewhere(archives[0], CmdSenseTarget, DecisionDeny) {
+		t.Fatalf("seed %d: the stream never both set and refused a sense target", seed)
+	}
 	for i, l := range ledgers[1:] {
 		if l.State().Head != ref.State().Head || l.Digest() != ref.Digest() || !bytes.Equal(l.Snapshot(), ref.Snapshot()) {
 			t.Fatalf("seed %d: replica %d diverged: head %x vs %x", seed, i+1, l.State().Head, ref.State().Head)
@@ -151,6 +162,17 @@ func checkReplay(t *testing.T, seed int64) {
 	if replay.State().Head != ref.State().Head {
 		t.Fatal("replay head differs")
 	}
+}
+
+// decidedSomewhere reports whether an archived stream recorded decision
+// d on a command of type ct.
+func decidedSomewhere(archived [][]byte, ct CommandType, d Decision) bool {
+	for _, p := range archived {
+		if ae, err := DecodeArchived(p); err == nil && ae.Event != nil && ae.Event.Type == ct && ae.Event.Decision == d {
+			return true
+		}
+	}
+	return false
 }
 
 // stagedSomewhere reports whether an archived stream permitted an

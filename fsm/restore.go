@@ -52,7 +52,18 @@ const (
 	MaxStagedBytesLimit = int64(math.MaxUint32)
 )
 
-func init() { register(CmdEpochChunk, handlerSpec{auth: true, run: applyEpochChunk}) }
+func init() {
+	registerTyped(CmdEpochChunk, typedSpec[EpochChunk]{
+		proposer: proposerCaller, op: OpSnapshot, resource: "*", since: (*Ledger).authority,
+		subject: func(_ *Ledger, p *EpochChunk) string {
+			if p.Restore != "" {
+				return "restore " + p.Restore
+			}
+			return "restore"
+		},
+		run: applyEpochChunk,
+	})
+}
 
 // EpochChunk stages one piece of a snapshot for a restore (protocol 4).
 type EpochChunk struct {
@@ -92,22 +103,8 @@ func (s *State) MaxStagedBytes() int64 {
 	return 2*kv + MaxEpochBytes
 }
 
-func applyEpochChunk(l *Ledger, c *call) outcome {
-	var p EpochChunk
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = "restore"
-	if p.Restore != "" {
-		c.subject = "restore " + p.Restore
-	}
-	if !l.authority() {
-		return deny(ReasonUnsupportedProtocol)
-	}
-	if r := l.govern(c, OpSnapshot, "*"); r != ReasonOK {
-		return deny(r)
-	}
-	if r := l.chunkFits(c, &p); r != ReasonOK {
+func applyEpochChunk(l *Ledger, c *call, p *EpochChunk) outcome {
+	if r := l.chunkFits(c, p); r != ReasonOK {
 		return deny(r)
 	}
 	st := l.st

@@ -20,9 +20,21 @@ const (
 )
 
 func init() {
-	register(CmdSignalIngest, handlerSpec{auth: true, run: applySignalIngest})
-	register(CmdTrustAdjust, handlerSpec{auth: true, run: applyTrustAdjust})
-	register(CmdKnowledge, handlerSpec{run: applyKnowledge})
+	registerTyped(CmdSignalIngest, typedSpec[SignalIngest]{
+		proposer: proposerCaller, op: OpSignalIngest, since: (*Ledger).sensing,
+		subject: func(_ *Ledger, p *SignalIngest) string { return p.Kind },
+		run:     applySignalIngest,
+	})
+	registerTyped(CmdTrustAdjust, typedSpec[TrustAdjust]{
+		proposer: proposerCaller, op: OpTrustAdjust, since: (*Ledger).sensing,
+		subject: func(_ *Ledger, p *TrustAdjust) string { return p.Entity },
+		run:     applyTrustAdjust,
+	})
+	registerTyped(CmdKnowledge, typedSpec[Knowledge]{
+		proposer: proposerInternal, actor: "master-cortex", role: RoleSovereign,
+		subject: func(_ *Ledger, p *Knowledge) string { return p.Kind },
+		run:     applyKnowledge,
+	})
 }
 
 // SignalIngest feeds one typed external signal into the posture.
@@ -132,18 +144,7 @@ func (l *Ledger) observeError(entity, op string, now int64) {
 	_, _ = l.sensor().Fold(entity, sense.Observation{Time: now, Op: op, Decision: sense.DecisionError})
 }
 
-func applySignalIngest(l *Ledger, c *call) outcome {
-	var p SignalIngest
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.Kind
-	if !l.sensing() {
-		return deny(ReasonUnsupportedProtocol)
-	}
-	if r := l.govern(c, OpSignalIngest, p.Kind); r != ReasonOK {
-		return deny(r)
-	}
+func applySignalIngest(l *Ledger, c *call, p *SignalIngest) outcome {
 	ch, err := l.sensor().Signal(p.Kind, p.Value, c.now)
 	if err != nil {
 		c.detail = Encode(&SensingDetail{Kind: p.Kind, Value: p.Value, Note: err.Error()})
@@ -154,18 +155,7 @@ func applySignalIngest(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: ch.To.String(), version: uint64(ch.Sensitivity)}
 }
 
-func applyTrustAdjust(l *Ledger, c *call) outcome {
-	var p TrustAdjust
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = p.Entity
-	if !l.sensing() {
-		return deny(ReasonUnsupportedProtocol)
-	}
-	if r := l.govern(c, OpTrustAdjust, p.Entity); r != ReasonOK {
-		return deny(r)
-	}
+func applyTrustAdjust(l *Ledger, c *call, p *TrustAdjust) outcome {
 	if !validName(p.Entity) {
 		return deny(ReasonInvalidArgument)
 	}
@@ -178,17 +168,8 @@ func applyTrustAdjust(l *Ledger, c *call) outcome {
 	return outcome{decision: DecisionPermit, id: ch.ToTier, version: uint64(ch.To)}
 }
 
-func applyKnowledge(l *Ledger, c *call) outcome {
-	var p Knowledge
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.actor = "master-cortex"
-	c.subject = p.Kind
-	f, r := l.fed(RoleSovereign)
-	if r != ReasonOK {
-		return deny(r)
-	}
+func applyKnowledge(l *Ledger, c *call, p *Knowledge) outcome {
+	f := l.st.Fed
 	if !validName(p.Kind) || len(p.Domains) == 0 || len(p.Domains) > MaxDomains || len(p.Evidence) == 0 || len(p.Evidence) > 256 ||
 		p.Confidence < 0 || p.Confidence > 1000 || len(p.Summary) > 1024 {
 		return deny(ReasonInvalidArgument)
@@ -198,7 +179,7 @@ func applyKnowledge(l *Ledger, c *call) outcome {
 			return deny(ReasonInvalidArgument)
 		}
 	}
-	rec := KnowledgeRecord{Knowledge: p, Seq: l.st.Seq + 1, Time: c.now}
+	rec := KnowledgeRecord{Knowledge: *p, Seq: l.st.Seq + 1, Time: c.now}
 	rec.Domains = append([]string(nil), p.Domains...)
 	rec.Evidence = append([]string(nil), p.Evidence...)
 	f.Knowledge = append(f.Knowledge, rec)

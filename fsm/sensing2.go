@@ -30,13 +30,8 @@ import (
 // A refused command changes nothing.
 
 // ProtocolSenseModel2 is the first protocol whose gate senses with model
-// 2. A named constant: renumber it (and ProtocolVersion) at merge if
-// another branch takes the same number.
-const ProtocolSenseModel2 uint16 = 5
-
-// CmdSenseTarget sets the false-alarm target of sensing (protocol 5).
-// Append-only number: renumber at merge if another branch takes 45.
-const CmdSenseTarget CommandType = 45
+// 2.
+const ProtocolSenseModel2 uint16 = 6
 
 // OperatorSense is the resource of sense.target in operator.manage.
 const OperatorSense = "sense"
@@ -45,8 +40,11 @@ const OperatorSense = "sense"
 const maxPeerKey = 200
 
 func init() {
-	commandNames[CmdSenseTarget] = "sense.target"
-	register(CmdSenseTarget, handlerSpec{auth: true, run: applySenseTarget})
+	registerTyped(CmdSenseTarget, typedSpec[SenseTarget]{
+		proposer: proposerCaller, op: OpOperatorManage, since: (*Ledger).senseModel2,
+		subject: func(*Ledger, *SenseTarget) string { return OperatorSense },
+		run:     applySenseTarget,
+	})
 }
 
 // SenseTarget sets the false-alarm target: alerts per entity-day at
@@ -62,18 +60,7 @@ type SenseTargetDetail struct {
 	Note string `codec:"note,omitempty"`
 }
 
-func applySenseTarget(l *Ledger, c *call) outcome {
-	var p SenseTarget
-	if err := Decode(c.env.Payload, &p); err != nil {
-		return deny(ReasonMalformed)
-	}
-	c.subject = OperatorSense
-	if l.st.Meta.Protocol < ProtocolSenseModel2 {
-		return deny(ReasonUnsupportedProtocol)
-	}
-	if r := l.govern(c, OpOperatorManage, OperatorSense); r != ReasonOK {
-		return deny(r)
-	}
+func applySenseTarget(l *Ledger, c *call, p *SenseTarget) outcome {
 	if p.AlertsPerDayMilli < 1 || p.AlertsPerDayMilli > sense.MaxAlertsPerDayMilli {
 		c.detail = Encode(&SenseTargetDetail{To: p.AlertsPerDayMilli,
 			Note: "want 1.." + strconv.FormatInt(sense.MaxAlertsPerDayMilli, 10) + " thousandths of an alert per entity-day"})

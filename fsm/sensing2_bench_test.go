@@ -7,7 +7,7 @@ import (
 
 // BenchmarkGatePermitSensing is the FSM's share of the permit path (as
 // BenchmarkGatePermit) under each sensing model: protocol 1 (no sensing),
-// protocol 4 (model 1: Deviation before Cedar, Fold after) and protocol 5
+// protocol 4 (model 1: Deviation before Cedar, Fold after) and protocol 6
 // (model 2: Judge with the call included before Cedar, Observe after).
 // Calls are 200 ms apart over 16 resources prefixes, so the model's
 // minutes roll and its profiles learn as they would in service.

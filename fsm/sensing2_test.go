@@ -11,7 +11,7 @@ func init() {
 	goldenPayloads[CmdSenseTarget] = &SenseTarget{AlertsPerDayMilli: 100}
 }
 
-// model2Gate is a protocol-5 ledger with an agent whose calls built an
+// model2Gate is a protocol-6 ledger with an agent whose calls built an
 // established baseline: two kv.put calls a minute for 70 minutes.
 func model2Gate(t *testing.T) *recordingGate {
 	t.Helper()
@@ -112,7 +112,7 @@ func TestSenseTargetGoverned(t *testing.T) {
 	old.refuse("sense.target under protocol 4", ReasonUnsupportedProtocol, root, CmdSenseTarget, &SenseTarget{AlertsPerDayMilli: 100})
 }
 
-// A protocol-4 ledger upgraded to protocol 5 keeps its model-1 state and
+// A protocol-4 ledger upgraded to protocol 6 keeps its model-1 state and
 // senses with model 2 from the upgrade on; the whole log replays.
 func TestUpgradeToSenseModel2(t *testing.T) {
 	g := newRecordingGate(t, ProtocolAuthority)

@@ -14,6 +14,11 @@
 // node answers its Gate (edge.go), and handlers receive the caller's
 // capability. Command builds the handler of a route that proposes one
 // command (decode, propose on the caller's behalf, answer).
+// Beyond Read, Propose and RequireScope a service may read the node's
+// archive (ArchivedSeq, ArchivedEvents), sign with its node key
+// (NodeSigner), call its kernel's members (CallMember) (servicehost.go),
+// and serve or send bus frames of its own type that are not ledgered
+// (HandleFrames, SendToSovereign; witnesshost.go).
 //
 // What it owns:
 //   - one TCP port per node (--bind) multiplexing Raft and node RPC after a

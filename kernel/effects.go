@@ -98,7 +98,7 @@ func (r *effectRunner) step(ctx context.Context) {
 		var pending, inherited []fsm.Effect
 		n.fsm.read(func(l *fsm.Ledger, _ uint64) { pending = l.State().PendingEffects() })
 		for _, e := range pending {
-			if n.entryTerm(e.Index) < term {
+			if !e.Caller && n.entryTerm(e.Index) < term {
 				inherited = append(inherited, e)
 			}
 		}
@@ -120,6 +120,9 @@ func (r *effectRunner) step(ctx context.Context) {
 	var pending []fsm.Effect
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) { pending = l.State().PendingEffects() })
 	for _, e := range pending {
+		if e.Caller {
+			continue // its caller executes it (protocol 5): its gateway reports it
+		}
 		r.mu.Lock()
 		seen := r.dispatched[e.Seq]
 		r.dispatched[e.Seq] = true

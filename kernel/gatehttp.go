@@ -40,7 +40,9 @@ func (n *Node) registerGate(authed func(string, httpedge.Handler, ...string)) {
 	authed("POST /v1/approvals/{id}/deny", decide(false))
 	halt := func(ct fsm.CommandType) httpedge.Handler {
 		return Command(n, ct,
-			func(_ *http.Request, req *api.HaltRequest) (any, error) { return &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason}, nil },
+			func(_ *http.Request, req *api.HaltRequest) (any, error) {
+				return &fsm.HaltCmd{Entity: req.Entity, Reason: req.Reason}, nil
+			},
 			func(_ *http.Request, req *api.HaltRequest, res fsm.Result) any {
 				return api.GrantResponse{Outcome: httpedge.Outcome(res), ID: req.Entity}
 			})
@@ -104,17 +106,6 @@ func parseTTL(s string) (int64, error) {
 		return 0, httpedge.BadRequest("ttl %q is not a positive duration", s)
 	}
 	return int64(d), nil
-}
-
-func (n *Node) capOf(token string) *fsm.Capability {
-	var c *fsm.Capability
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
-		if q := l.State().CapByToken(hex.EncodeToString(TokenHash(token))); q != nil {
-			cp := *q
-			c = &cp
-		}
-	})
-	return c
 }
 
 func (n *Node) handleSyscall(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
@@ -444,7 +435,7 @@ func (n *Node) Backtest(req api.BacktestRequest) (api.BacktestResponse, error) {
 			return err
 		}
 		switch ae.Event.Type {
-		case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
+		case fsm.CmdSyscall, fsm.CmdGatewaySyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
 		default:
 			return nil
 		}

@@ -84,7 +84,6 @@ func (n *Node) routes() []httpedge.Route {
 	n.registerGate(authed)
 	n.registerProtocol(open, authed)
 	n.registerLimits(authed)
-	n.registerSenseTarget(authed)
 	n.registerFederation(open, authed)
 	n.registerCortex(open, authed)
 	return out
@@ -126,6 +125,9 @@ func (n *Node) Status() api.Status {
 	s.KernelID = st.Meta.KernelID
 	s.Domain = st.Meta.Domain
 	_, s.Halted = st.Halts[""]
+	if st.Sense != nil {
+		s.Posture = st.Sense.Posture().Level.String()
+	}
 	fedStatus(st, &s)
 	if st.Time > 0 {
 		s.LedgerTime = time.Unix(0, st.Time).UTC()
@@ -139,6 +141,7 @@ func (n *Node) Status() api.Status {
 	n.fsm.mu.RUnlock()
 	s.StateDigest = n.digestAt(dseq, depoch, digest)
 	s.LastSnapshotIndex, _ = n.lastSnapshot()
+	s.Replaying, s.ReplayTarget = replayState(s.AppliedIndex, s.CommitIndex, s.LastLogIndex)
 	supports := map[string]uint16{}
 	for _, m := range n.cachedMembers() {
 		supports[m.node] = m.supports
@@ -152,6 +155,24 @@ func (n *Node) Status() api.Status {
 	}
 	return s
 }
+
+// replayState: a node that applies more than replayLag entries behind the
+// cluster's commit index is replaying towards it; one that knows no
+// commit index yet (just restarted) works towards its last log entry.
+func replayState(applied, commit, last uint64) (bool, uint64) {
+	target := commit
+	if target == 0 {
+		target = last
+	}
+	if applied+replayLag < target {
+		return true, target
+	}
+	return false, 0
+}
+
+// replayLag is how far behind its target a node may apply before status
+// calls it replaying (a healthy follower trails by a few entries).
+const replayLag = 64
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	httpedge.WriteJSON(w, http.StatusOK, n.Status())
@@ -321,7 +342,7 @@ func addDetail(out *api.Event, ev *fsm.Event) {
 		if fsm.Decode(ev.Detail, &d) == nil {
 			out.GrantedBy, out.CapID = d.GrantedBy, d.CapID
 		}
-	case fsm.CmdSyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
+	case fsm.CmdSyscall, fsm.CmdGatewaySyscall, fsm.CmdKVPut, fsm.CmdKVGet, fsm.CmdKVDelete, fsm.CmdKVCAS:
 		var d fsm.SyscallDetail
 		if fsm.Decode(ev.Detail, &d) == nil {
 			out.Op, out.CapID, out.ApprovalID, out.Matched = d.Op, d.CapID, d.ApprovalID, d.Policy.Matched

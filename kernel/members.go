@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -142,7 +143,9 @@ func (n *Node) reconcileMembers(ctx context.Context) {
 		return
 	}
 	inConfig := map[string]bool{}
-	servers := f.Configuration().Servers
+	// A copy: the configuration raft hands out is shared with every
+	// other reader, and this sorts it.
+	servers := slices.Clone(f.Configuration().Servers)
 	// This node first: until the ledger holds its key, its other
 	// records would not verify (it records its own, signed with it).
 	sort.SliceStable(servers, func(i, j int) bool { return string(servers[i].ID) == n.cfg.Name && string(servers[j].ID) != n.cfg.Name })

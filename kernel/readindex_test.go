@@ -76,3 +76,23 @@ func TestReadRoundsCallerContextAndRoundTimeout(t *testing.T) {
 		t.Fatalf("a round after the stuck ones: %d %v", idx, err)
 	}
 }
+
+func TestReplayState(t *testing.T) {
+	for _, tc := range []struct {
+		applied, commit, last uint64
+		replaying             bool
+		target                uint64
+	}{
+		{0, 0, 0, false, 0},           // a fresh node
+		{0, 0, 4000, true, 4000},      // restarted, commit index not learned yet
+		{120, 4000, 4000, true, 4000}, // replaying its log
+		{3990, 4000, 4010, false, 0},  // a follower a few entries behind
+		{4000, 4000, 5000, false, 0},  // uncommitted entries are not a replay
+		{100, 5000, 4000, true, 5000}, // catching up beyond its own log
+	} {
+		r, target := replayState(tc.applied, tc.commit, tc.last)
+		if r != tc.replaying || target != tc.target {
+			t.Errorf("applied %d commit %d last %d: replaying %v to %d, want %v to %d", tc.applied, tc.commit, tc.last, r, target, tc.replaying, tc.target)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/dominus-kernel/dominus/client"
 	"github.com/dominus-kernel/dominus/fsm"
 	"github.com/dominus-kernel/dominus/httpedge"
+	"github.com/hashicorp/raft"
 )
 
 // probe is a service that records its lifecycle.
@@ -150,4 +151,55 @@ func TestServiceStartFailures(t *testing.T) {
 	if _, err := New(cfg, dup); err == nil || !strings.Contains(err.Error(), "already served") {
 		t.Fatalf("service claiming a kernel RPC method: %v", err)
 	}
+}
+
+// Reconciling the member table leaves raft's configuration as it was: the
+// server list raft hands out is shared with every reader (the skew check
+// reads it concurrently), so reconcile sorts a copy.
+func TestReconcileMembersDoesNotReorderTheConfiguration(t *testing.T) {
+	tc := startCluster(t, 142, 3)
+	leader := tc.leader(10 * time.Second)
+	ctx := context.Background()
+	if _, _, err := leader.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names := func() string {
+		var out []string
+		for _, s := range leader.raft.GetConfiguration().Configuration().Servers {
+			out = append(out, string(s.ID))
+		}
+		return strings.Join(out, ",")
+	}
+	before := names()
+	if strings.HasPrefix(before, leader.Name()+",") {
+		// Only a leader that is not listed first would move.
+		var other string
+		for _, n := range tc.nodes {
+			if n != leader && !strings.HasPrefix(before, n.Name()+",") {
+				other = n.Name()
+			}
+		}
+		if err := leader.TransferLeadership(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		leader = tc.leader(10 * time.Second)
+		before = names()
+	}
+	if strings.HasPrefix(before, leader.Name()+",") {
+		t.Fatalf("leader %s is still listed first in %s", leader.Name(), before)
+	}
+	leader.reconcileMembers(ctx)
+	if after := names(); after != before {
+		t.Fatalf("reconcile reordered raft's configuration: %s -> %s", before, after)
+	}
+}
+
+// The node's Raft transport never pipelines (raftpipeline.go).
+func TestRaftReplicationIsNotPipelined(t *testing.T) {
+	tr := unpipelined{}
+	if p, err := tr.AppendEntriesPipeline("n2", "127.0.0.1:1"); p != nil || !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		t.Fatalf("pipeline %v, err %v", p, err)
+	}
+	var _ raft.WithClose = unpipelined{}
+	var _ raft.WithPreVote = unpipelined{}
 }

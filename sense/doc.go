@@ -101,7 +101,7 @@
 //     scoring constants and the encoding) are protocol: they decide
 //     policy inputs, so changing one needs a new rules version.
 //
-// # Model 2 (fsm protocol 5; issue 25)
+// # Model 2 (fsm protocol 6; issue 25)
 //
 // Contract: a harness drives it without a cluster exactly as the FSM
 // does. s, _ := sense.New(sense.DefaultConfig()); at the gate
@@ -190,7 +190,7 @@
 // Deviation(entity, now) and Trust(entity) give the Cedar context
 // (Report.Score, TrustStatus.Score and Tier, Posture().Level.String());
 // Report.Escalate forces approval. After the decision, Fold(entity,
-// Observation{...}) records it. Protocol 5 on (model 2): Judge before
+// Observation{...}) records it. Protocol 6 on (model 2): Judge before
 // Cedar, Observe after (see above); sense.target sets the target.
 // Signal, AdjustTrust, SetAlertTarget and Forget are applied by governed
 // commands, and their returned changes are the events' evidence.

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Model 2 (fsm protocol 5): tail probabilities per metric, a Bonferroni
+// Model 2 (fsm protocol 6): tail probabilities per metric, a Bonferroni
 // correction, a governed false-alarm target. See doc.go, "Model 2".
 
 // Model-2 constants (protocol: they decide alerts, so changing one needs

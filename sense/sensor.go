@@ -72,7 +72,7 @@ func (s *Sensor) Fold(entity string, ev Observation) (Step, error) {
 // Deviation reports entity's deviation at ledger time now under the
 // current posture (see Baselines.Deviation).
 //
-// An entity known only to model 2 (fsm protocol 5) is reported by model
+// An entity known only to model 2 (fsm protocol 6) is reported by model
 // 2 as its recent behaviour stands, without a call (the window metrics;
 // Windows counts its calls). This read changes nothing: it rolls a copy
 // of the entity's open minute forward, not the entity.

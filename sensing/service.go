@@ -13,9 +13,10 @@ import (
 )
 
 // Service serves the sensing API: signal ingest, baselines, trust,
-// posture and its history. Signals and trust adjustments are ledgered
-// commands (the ledger decides who may); the reads need audit.read on
-// leader-confirmed state.
+// posture and its history, and the false-alarm target (target.go).
+// Signals, trust adjustments and the target are ledgered commands (the
+// ledger decides who may); the reads need audit.read on leader-confirmed
+// state (the target: audit.read or operator.manage).
 type Service struct {
 	kernel.BaseService
 	k *kernel.Node
@@ -32,7 +33,7 @@ func (sv *Service) Start(k *kernel.Node) error { sv.k = k; return nil }
 
 // Routes implements kernel.Service.
 func (sv *Service) Routes() []httpedge.Route {
-	return []httpedge.Route{
+	return append([]httpedge.Route{
 		{Pattern: "POST /v1/signals", Handler: kernel.Command(sv.k, fsm.CmdSignalIngest,
 			func(_ *http.Request, req *api.SignalRequest) (any, error) {
 				return &fsm.SignalIngest{Kind: req.Kind, Value: req.Value}, nil
@@ -52,7 +53,7 @@ func (sv *Service) Routes() []httpedge.Route {
 		{Pattern: "GET /v1/posture", Handler: sv.handlePosture},
 		{Pattern: "GET /v1/posture/history", Handler: sv.handlePostureHistory},
 		{Pattern: "GET /v1/posture/similar", Handler: sv.handlePostureSimilar},
-	}
+	}, sv.targetRoutes()...)
 }
 
 // sensed runs fn on the sensing state (a fresh one when nothing has been

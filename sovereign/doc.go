@@ -3,7 +3,8 @@
 // "sovereign"): its replicated commands — the canon and its M-of-N
 // amendments, the federation registry of domains, passports and their
 // revocation, operator keys and levels, checkpoint witnessing and the
-// federation-wide halt — live in fsm (federation.go), and its services
+// federation-wide halt — live in fsm (fedsovereign.go, its state in
+// federation.go), and its services
 // (join, renewal, passport signing with the leader's node key, the
 // link-key master secret, suspension of domains past an acknowledgement
 // deadline) in kernel (federation.go, fedhttp.go). See ARCHITECTURE.md,

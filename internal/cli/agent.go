@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/dominus-kernel/dominus/internal/server"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
@@ -77,6 +78,11 @@ that have no state find each other through --join; a node restarted on its
 existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Every flag is also DOMINUS_FLAG_NAME: a flag on the command
+			// line wins, then the environment, then --config.
+			if err := flagsFromEnv(cmd); err != nil {
+				return err
+			}
 			if configPath != "" {
 				var file agentFile
 				data, err := os.ReadFile(configPath)
@@ -235,7 +241,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.DurationVar(&driverTime, "driver-timeout", 10*time.Second, "time limit of one external effect")
 	fl.StringVar(&f.Role, "role", "", "federation role: sovereign or domain (empty: a standalone kernel)")
 	fl.StringVar(&f.Domain, "domain", "", "domain kernels: the domain this kernel governs")
-	fl.StringVar(&f.JoinToken, "join-token", "", "domain kernels: the one-time join token from `dominus domain create`")
+	fl.StringVar(&f.JoinToken, "join-token", "", "domain kernels: the one-time join `token` from 'dominus domain create'")
 	fl.StringVar(&sovFlag, "sovereign", "", "domain kernels: comma-separated URLs of the sovereign's HTTP API")
 	fl.StringVar(&f.Bus, "bus", "", "IP:PORT (UDP) of the federation bus (default: the --bind address, over UDP)")
 	fl.StringVar(&f.Gossip, "gossip", "", "IP:PORT of the cortex gossip pool (default: none)")
@@ -249,6 +255,32 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.DurationVar(&senseWin, "sense-window", 0, "ledger-time window of behavioural baselines, sealed at genesis (default 10s)")
 	fl.DurationVar(&witnessEv, "witness-every", 0, "domain: how often the leader reports its signed head to the sovereign (default 10s)")
 	return cmd
+}
+
+// EnvFlag is the environment variable of an agent flag: --some-flag is
+// DOMINUS_SOME_FLAG.
+func EnvFlag(name string) string {
+	return "DOMINUS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// flagsFromEnv sets each flag not given on the command line from its
+// environment variable (EnvFlag), if that is set; it then counts as set,
+// so --config does not override it.
+func flagsFromEnv(cmd *cobra.Command) error {
+	var err error
+	cmd.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Changed || fl.Name == "help" {
+			return
+		}
+		v, ok := os.LookupEnv(EnvFlag(fl.Name))
+		if !ok {
+			return
+		}
+		if e := cmd.Flags().Set(fl.Name, v); e != nil {
+			err = usageError(fmt.Errorf("%s=%q: %v", EnvFlag(fl.Name), v, e))
+		}
+	})
+	return err
 }
 
 // mergeAgentFile fills every flag the user did not set from the file.

@@ -16,7 +16,7 @@ import (
 func init() { register(auditCmd) }
 
 func auditCmd() *cobra.Command {
-	return group("audit", "Verify a ledger offline, without a server", auditReplayCmd(), auditWitnessCmd())
+	return group("audit", "Verify a ledger offline, without a server", auditReplayCmd(), auditWitnessCmd(), auditVerifyProofCmd())
 }
 
 // replayResult is the machine output of audit replay.
@@ -25,8 +25,11 @@ type replayResult struct {
 	Head        api.Head `json:"head"`
 	StateDigest string   `json:"state_digest,omitempty"` // omitted when not ok
 	Events      uint64   `json:"events"`
-	BadSeq      *uint64  `json:"bad_seq,omitempty"` // only when not ok
-	Message     string   `json:"message,omitempty"` // only when not ok
+	BadSeq      *uint64  `json:"bad_seq,omitempty"`   // only when not ok
+	Message     string   `json:"message,omitempty"`   // only when not ok
+	TreeSize    uint64   `json:"tree_size"`           // the Merkle tree recomputed over the events
+	TreeRoot    string   `json:"tree_root,omitempty"` // its root, hex
+	Checkpoints int      `json:"checkpoints_checked"` // signed checkpoints checked against it
 }
 
 func newReplayResult(rep audit.Report) replayResult {
@@ -37,6 +40,7 @@ func newReplayResult(rep audit.Report) replayResult {
 	}
 	if rep.OK {
 		out.StateDigest = hex.EncodeToString(rep.StateDigest[:])
+		out.TreeSize, out.TreeRoot, out.Checkpoints = rep.TreeSize, hex.EncodeToString(rep.TreeRoot), rep.Checkpoints
 	} else {
 		bad := rep.BadSeq
 		out.BadSeq = &bad
@@ -46,9 +50,9 @@ func newReplayResult(rep audit.Report) replayResult {
 }
 
 func auditReplayCmd() *cobra.Command {
-	var dataDir, snapshotPath, ledgerPath string
+	var dataDir, snapshotPath, ledgerPath, checkpointDir string
 	c := &cobra.Command{
-		Use:   "replay (--data-dir D | --snapshot S --ledger E | --ledger E)",
+		Use:   "replay (--data-dir D | --snapshot S --ledger E | --ledger E) [--checkpoints DIR]",
 		Short: "Rebuild the state from recorded history and verify every record (exit 4 on tamper)",
 		Long: `replay rebuilds a kernel's state in a fresh ledger, offline, re-applying every
 recorded entry and requiring exactly the recorded chain record and head:
@@ -61,7 +65,16 @@ recorded entry and requiring exactly the recorded chain record and head:
   --ledger E               export E alone, from genesis
 
 It prints the final head and state digest. Any record that does not verify
-(tamper, a gap, a chain mismatch) exits 4 naming the first bad seq.`,
+(tamper, a gap, a chain mismatch) exits 4 naming the first bad seq.
+
+It also recomputes the RFC 6962 Merkle tree over the events and checks
+every signed checkpoint it finds against it as the replay reaches the
+checkpoint's size: root, chain head, ledger time, and a signature by a
+member key the ledger holds at that seq. Checkpoints are not in the
+ledger: with --data-dir they are the node's own (D/transparency/
+checkpoints); --checkpoints DIR names a folder of *.note files instead
+(for an export, the ones an auditor collected). A checkpoint the history
+contradicts, or one beyond its end (a truncation), exits 4.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bar := newProgressBar(cmd.ErrOrStderr(), "replaying")
@@ -70,12 +83,22 @@ It prints the final head and state digest. Any record that does not verify
 			switch {
 			case dataDir != "" && (snapshotPath != "" || ledgerPath != ""):
 				return usageError(errors.New("give either --data-dir or --snapshot/--ledger, not both"))
-			case dataDir != "":
+			case checkpointDir != "" && snapshotPath != "":
+				return usageError(errors.New("--checkpoints is for --data-dir or --ledger alone"))
+			case dataDir != "" && checkpointDir == "":
 				rep, err = audit.ReplayDataDir(dataDir, bar.update)
+			case dataDir != "":
+				var notes [][]byte
+				if notes, err = audit.LoadCheckpoints(checkpointDir); err == nil {
+					rep, err = audit.ReplayDataDirCheckpoints(dataDir, notes, bar.update)
+				}
 			case snapshotPath != "" && ledgerPath != "":
 				rep, err = audit.ReplaySnapshot(snapshotPath, ledgerPath, bar.update)
 			case ledgerPath != "":
-				rep, err = audit.ReplayExport(ledgerPath, bar.update)
+				var notes [][]byte
+				if notes, err = audit.LoadCheckpoints(checkpointDir); err == nil || checkpointDir == "" {
+					rep, err = audit.ReplayExportCheckpoints(ledgerPath, notes, bar.update)
+				}
 			case snapshotPath != "":
 				return usageError(errors.New("--snapshot needs --ledger (an export reaching the snapshot's head)"))
 			default:
@@ -105,6 +128,7 @@ It prints the final head and state digest. Any record that does not verify
 	f.StringVar(&dataDir, "data-dir", "", "data folder of a stopped node")
 	f.StringVar(&snapshotPath, "snapshot", "", "snapshot file from 'dominus snapshot save'")
 	f.StringVar(&ledgerPath, "ledger", "", "export file from 'dominus ledger export'")
+	f.StringVar(&checkpointDir, "checkpoints", "", "folder of signed checkpoints (*.note) to check (default with --data-dir: the node's own)")
 	return c
 }
 
@@ -115,6 +139,8 @@ func printReplay(cmd *cobra.Command, res replayResult) error {
 		fmt.Fprintf(tw, "Events replayed\t%d\n", res.Events)
 		fmt.Fprintf(tw, "Head\t%s\n", headString(res.Head))
 		fmt.Fprintf(tw, "State digest\t%s\n", res.StateDigest)
+		fmt.Fprintf(tw, "Merkle tree\t%d events, root %s\n", res.TreeSize, res.TreeRoot)
+		fmt.Fprintf(tw, "Checkpoints checked\t%d\n", res.Checkpoints)
 	} else {
 		fmt.Fprintf(tw, "Result\tFAILED at seq %d\n", *res.BadSeq)
 		fmt.Fprintf(tw, "Events verified\t%d\n", res.Events)

@@ -359,10 +359,12 @@ func TestLedgerCommands(t *testing.T) {
 	r = run(t, "", fk.args("--json", "ledger", "verify")...).wantCode(t, api.ExitVerify)
 	var vr api.VerifyResponse
 	r.decode(t, &vr)
-	if vr.OK || vr.BadSeq != 7 || !strings.Contains(r.stderr, "seq 7") {
-		t.Fatalf("verify: %+v, stderr %q", vr, r.stderr)
+	if vr.OK || vr.BadSeq != 7 || r.stderr != "" {
+		t.Fatalf("verify --json: %+v, stderr %q (want nothing)", vr, r.stderr)
 	}
-	run(t, "", fk.args("ledger", "verify")...).wantCode(t, api.ExitVerify)
+	if r := run(t, "", fk.args("ledger", "verify")...).wantCode(t, api.ExitVerify); !strings.Contains(r.stderr, "seq 7") {
+		t.Fatalf("verify: stderr %q", r.stderr)
+	}
 }
 
 func TestLedgerExportIsAtomic(t *testing.T) {

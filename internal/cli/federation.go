@@ -313,7 +313,7 @@ func canonCmd() *cobra.Command {
 			})
 		},
 	}
-	sign.Flags().StringVar(&keyFile, "key", "", "the operator's key file from `operator init --key-dir` (required)")
+	sign.Flags().StringVar(&keyFile, "key", "", "the operator's key `file` from 'operator init --key-dir' (required)")
 	veto := &cobra.Command{
 		Use:   "veto ID",
 		Short: "Veto a pending amendment (sovereign operator)",
@@ -428,7 +428,7 @@ after a passport revocation.`,
 			})
 		},
 	}
-	rotate.Flags().StringVar(&keyFile, "key", "", "the operator's key file from `operator init --key-dir` (required)")
+	rotate.Flags().StringVar(&keyFile, "key", "", "the operator's key `file` from 'operator init --key-dir' (required)")
 	return group("federation", "Federation-wide operations (sovereign)", rotate)
 }
 

@@ -69,7 +69,8 @@ func (r result) decode(t *testing.T, v any) {
 	}
 }
 
-// wantErrorJSON checks the --json error object and the stderr line.
+// wantErrorJSON checks the --json error object, the one document on
+// stdout, with nothing on stderr.
 func (r result) wantErrorJSON(t *testing.T, code string) {
 	t.Helper()
 	m := r.jsonObject(t)
@@ -77,8 +78,8 @@ func (r result) wantErrorJSON(t *testing.T, code string) {
 	if !ok || e["code"] != code || e["message"] == "" {
 		t.Fatalf("want a JSON error with code %q, got %v", code, m)
 	}
-	if !strings.HasPrefix(r.stderr, "error: ") {
-		t.Fatalf("stderr %q does not start with \"error: \"", r.stderr)
+	if r.stderr != "" {
+		t.Fatalf("--json error: stderr %q, want nothing (the error is on stdout)", r.stderr)
 	}
 }
 

@@ -27,6 +27,7 @@ var serverImportRules = []struct {
 	{"fsm", []string{
 		"audit.go",        // audit replay and witness replay a ledger offline
 		"snapshotfile.go", // snapshot inspect, and the file checks of save and restore
+		"version.go",      // version names the ledger protocols this binary implements
 	}, "only offline commands decode ledgers and snapshot files; a client command takes limits and signing messages from api"},
 	{"kernel", []string{
 		"agent.go", // agent runs a kernel node
@@ -111,6 +112,7 @@ func TestServerImportsCatch(t *testing.T) {
 	ok := map[string][]string{
 		"audit.go":        {"fmt", module + "/fsm", module + "/audit"},
 		"snapshotfile.go": {module + "/fsm"},
+		"version.go":      {module + "/fsm"},
 		"agent.go":        {module + "/kernel"},
 		"kv.go":           {module + "/api", module + "/client"},
 	}

@@ -23,7 +23,8 @@ const (
 
 func ledgerCmd() *cobra.Command {
 	return group("ledger", "Read, verify and export the hash-chained ledger",
-		ledgerTailCmd(), ledgerShowCmd(), ledgerVerifyCmd(), ledgerExportCmd())
+		ledgerTailCmd(), ledgerShowCmd(), ledgerVerifyCmd(), ledgerExportCmd(),
+		ledgerCheckpointCmd(), ledgerProveCmd(), ledgerConsistencyCmd())
 }
 
 func ledgerTailCmd() *cobra.Command {

@@ -146,10 +146,12 @@ func TestSnapshotInspect(t *testing.T) {
 		if info.Valid || info.Message == "" {
 			t.Fatalf("tampered snapshot at offset %d: %+v", off, info)
 		}
-		if !strings.Contains(r.stderr, "does not verify") {
+		if r.stderr != "" {
+			t.Fatalf("--json: stderr %q, want nothing (the result on stdout says it)", r.stderr)
+		}
+		if r := run(t, "", "snapshot", "inspect", p).wantCode(t, api.ExitVerify); !strings.Contains(r.stderr, "does not verify") {
 			t.Fatalf("stderr %q", r.stderr)
 		}
-		run(t, "", "snapshot", "inspect", p).wantCode(t, api.ExitVerify)
 	}
 	run(t, "", "snapshot", "inspect", filepath.Join(dir, "missing")).wantCode(t, api.ExitError)
 }
@@ -205,10 +207,12 @@ func TestAuditReplay(t *testing.T) {
 	if badSeq == 0 || badSeq > head.Seq {
 		t.Fatalf("bad_seq %d outside the ledger 1..%d", badSeq, head.Seq)
 	}
-	if !strings.Contains(r.stderr, "error: verification failed at seq ") {
+	if r.stderr != "" {
+		t.Fatalf("--json: stderr %q, want nothing (the result on stdout says it)", r.stderr)
+	}
+	if r := run(t, "", "audit", "replay", "--ledger", badPath).wantCode(t, api.ExitVerify); !strings.Contains(r.stderr, "error: verification failed at seq ") {
 		t.Fatalf("stderr %q", r.stderr)
 	}
-	run(t, "", "audit", "replay", "--ledger", badPath).wantCode(t, api.ExitVerify)
 
 	// A snapshot that does not verify.
 	badSnap := append([]byte(nil), f.snapshot...)

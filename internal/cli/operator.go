@@ -91,7 +91,7 @@ forward later with 'dominus operator protocol upgrade'.`,
 	f.StringVar(&operators, "operators", "", "sovereign: comma-separated operator names (name[:level])")
 	f.IntVar(&threshold, "threshold", 0, "sovereign: M, the signatures an amendment or federation resume needs")
 	f.StringVar(&keyDir, "key-dir", "", "sovereign: directory for the operators' private key files")
-	f.StringVar(&joinToken, "join-token", "", "domain: the join token from `dominus domain create`")
+	f.StringVar(&joinToken, "join-token", "", "domain: the join `token` from 'dominus domain create'")
 	f.Uint16Var(&protocol, "protocol", 0, "seal genesis under this protocol version (default: the newest every voter implements)")
 	return c
 }
@@ -124,6 +124,16 @@ func printStatus(cmd *cobra.Command, s *api.Status) error {
 	row("Node", s.Node)
 	row("Kernel ID", s.KernelID)
 	row("Initialized", s.Initialized)
+	switch {
+	case s.Replaying:
+		row("State", fmt.Sprintf("replaying %d/%d", s.AppliedIndex, s.ReplayTarget))
+	case !s.Initialized:
+		row("State", "not initialized")
+	case s.Halted:
+		row("State", "halted")
+	default:
+		row("State", "serving")
+	}
 	row("Raft state", s.RaftState)
 	leader := s.Leader
 	if s.LeaderAddr != "" {
@@ -139,14 +149,30 @@ func printStatus(cmd *cobra.Command, s *api.Status) error {
 	row("Ledger time", formatTime(s.LedgerTime))
 	row("Peers", len(s.Peers))
 	row("Canon hash", s.CanonHash)
-	if s.Role != "" {
-		row("Role", s.Role)
+	role := s.Role
+	if role == "" {
+		role = "standalone"
+	}
+	row("Role", role)
+	if s.Domain != "" {
 		row("Domain", s.Domain)
+	}
+	if s.Role != "" {
 		row("Canon version", s.CanonVersion)
 		if s.Passport != nil {
 			row("Passport", s.Passport.ID+" (expires "+formatTime(s.Passport.Expires)+")")
 		}
-		row("Halted", s.Halted)
+	}
+	halted := "no"
+	switch {
+	case s.FedHalted:
+		halted = "yes (federation halt)"
+	case s.Halted:
+		halted = "yes (kernel halt: dominus resume)"
+	}
+	row("Halted", halted)
+	if s.Posture != "" {
+		row("Posture", s.Posture)
 	}
 	row("Protocol", fmt.Sprintf("%d (this binary implements up to %d)", s.Protocol, s.ProtocolSupported))
 	row("Version", s.Version)

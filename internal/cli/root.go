@@ -45,6 +45,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -126,8 +127,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return api.ExitOK
 	}
 	code, apiCode, reported := classify(err)
-	fmt.Fprintf(stderr, "error: %s\n", err)
-	if g.json && !reported {
+	switch {
+	case !g.json:
+		fmt.Fprintf(stderr, "error: %s\n", err)
+	case !reported:
+		// --json: the error is the one document on stdout, nothing on
+		// stderr (a command that already printed its JSON result says
+		// there what went wrong).
 		writeJSONTo(stdout, api.ErrorBody{Error: api.Error{Code: apiCode, Message: err.Error()}})
 	}
 	return code
@@ -142,9 +148,11 @@ that records every governed action.
 
 Exit status: 0 success, 1 error, 2 denied (decision DENY), 3 escalated,
 4 verification failed (tamper, chain mismatch).`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// `dominus completion bash|zsh|fish|powershell` is cobra's own.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+		Version:           versionInfo().String(),
 		Args:              noArgs,
 		RunE:              func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -155,6 +163,33 @@ Exit status: 0 success, 1 error, 2 denied (decision DENY), 3 escalated,
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
 	pf.DurationVar(&g.timeout, "timeout", DefaultTimeout, "time limit of one HTTP attempt, and of retrying while the node is unreachable or has no leader")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetVersionTemplate("{{.Version}}\n")
+
+	// Offline commands take no network flags: they are hidden from
+	// their help and refused on their command line.
+	usage := root.UsageFunc()
+	root.SetUsageFunc(func(c *cobra.Command) error {
+		if offline(c) {
+			for _, name := range networkFlags {
+				if f := root.PersistentFlags().Lookup(name); f != nil && !f.Hidden {
+					f.Hidden = true
+					defer func() { f.Hidden = false }()
+				}
+			}
+		}
+		return usage(c)
+	})
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if !offline(c) {
+			return nil
+		}
+		for _, name := range networkFlags {
+			if c.Flags().Changed(name) {
+				return usageError(fmt.Errorf("--%s does not apply to %s: it works offline, without a node", name, c.CommandPath()))
+			}
+		}
+		return nil
+	}
 
 	registryMu.Lock()
 	builders := append([]func() *cobra.Command(nil), registry...)
@@ -163,6 +198,25 @@ Exit status: 0 success, 1 error, 2 denied (decision DENY), 3 escalated,
 		root.AddCommand(build())
 	}
 	return root
+}
+
+// networkFlags are the global flags of commands that talk to a node.
+var networkFlags = []string{"addr", "token", "ca-cert", "timeout"}
+
+// offlineCommands work without a node: they run one (agent, dev), read
+// files (audit, snapshot inspect, tls) or report on this binary.
+var offlineCommands = []string{"agent", "audit", "completion", "dev", "driver", "help", "mcp", "snapshot inspect", "tls", "version"}
+
+// offline reports whether c (or the command it belongs to) works
+// without a node.
+func offline(c *cobra.Command) bool {
+	path := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+	for _, o := range offlineCommands {
+		if path == o || strings.HasPrefix(path, o+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // globalsOf returns the global flag values of the running command tree.
@@ -198,6 +252,32 @@ func clientConfig(cmd *cobra.Command) client.Config {
 		// Retries (connection refused, no leader) stop after the same
 		// limit, so an unreachable node fails within about 2x --timeout.
 		RetryFor: g.timeout,
+		OnRetry:  waitingLine(cmd),
+	}
+}
+
+// waitingLine tells a person on stderr what a command is waiting for
+// while the client retries, at most once a second; with --json stderr
+// stays quiet (scripts read the one document on stdout).
+func waitingLine(cmd *cobra.Command) func(error, time.Duration) {
+	if jsonMode(cmd) {
+		return nil
+	}
+	var last time.Duration // the first line after a second of waiting: a blip says nothing
+	return func(err error, waited time.Duration) {
+		if waited-last < time.Second {
+			return
+		}
+		last = waited
+		what := "the node to answer"
+		var e *client.Error
+		switch {
+		case errors.As(err, &e) && e.Code == api.CodeNoLeader:
+			what = "a leader"
+		case errors.As(err, &e):
+			what = "the node (" + e.Code + ")"
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "waiting for %s (%d s)...\n", what, int(waited.Round(time.Second)/time.Second))
 	}
 }
 
@@ -292,7 +372,14 @@ func classify(err error) (code int, apiCode string, reported bool) {
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		if cmd.HasSubCommands() {
-			return usageError(fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()))
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2
+			}
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageError(errors.New(msg))
 		}
 		return usageError(fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args))
 	}

@@ -12,7 +12,7 @@ func init() { register(senseCmd) }
 
 // senseCmd is `dominus sense target show|set`.
 func senseCmd() *cobra.Command {
-	return group("sense", "Govern sensing: the false-alarm target of the deviation model (protocol 5)",
+	return group("sense", "Govern sensing: the false-alarm target of the deviation model (protocol 6)",
 		group("target", "Show and set the false-alarm target (alerts per entity-day)", senseTargetShowCmd(), senseTargetSetCmd()))
 }
 
@@ -23,7 +23,7 @@ func senseTargetShowCmd() *cobra.Command {
 		Long: `show prints the governed false-alarm target of sensing: the alerts per
 entity-day at normal posture the deviation model is calibrated to, in
 thousandths (100 = 0.1 a day), and the sensing model the gate runs (1
-before protocol 5, 2 from it; the target is used by model 2).
+before protocol 6, 2 from it; the target is used by model 2).
 
   --json: {"alerts_per_day_milli": N, "protocol": N, "model": N}`,
 		Args: noArgs,
@@ -63,7 +63,7 @@ func senseTargetSetCmd() *cobra.Command {
 
 A lower target raises the evidence an alert needs; posture scales it
 (relaxed ×0.5, elevated ×4, critical ×16). It needs a token with
-operator.manage on sense and a kernel at protocol 5 or later (denied
+operator.manage on sense and a kernel at protocol 6 or later (denied
 unsupported_protocol before).
 
 Exit status: 0 set, 2 denied, 1 error.`,

@@ -74,7 +74,9 @@ func (c *conn) closedWrite(p []byte) (int, error) {
 	if c.broken.Load() {
 		return 0, c.brokenErr("write")
 	}
-	return c.Conn.Write(p) // the socket reports its own closed error
+	// Closed here (shutdown closes done before the socket): never write
+	// to a socket that is about to close; say what the socket would.
+	return 0, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
 }
 
 // Close closes this end. Closing an end a fault already closed returns nil.

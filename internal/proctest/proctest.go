@@ -104,6 +104,7 @@ type Proc struct {
 	Name, Bind, HTTP, DataDir, Log string
 	Args                           []string
 	Bin                            string
+	Env                            []string // added to the test's environment
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -119,6 +120,9 @@ func (p *Proc) Start(t testing.TB) {
 	}
 	cmd := exec.Command(p.Bin, p.Args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if p.Env != nil {
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()

@@ -5,13 +5,17 @@
 package server
 
 import (
+	"github.com/dominus-kernel/dominus/gatewayapi"
 	"github.com/dominus-kernel/dominus/kernel"
 	"github.com/dominus-kernel/dominus/sensing"
+	"github.com/dominus-kernel/dominus/transparency"
 )
 
 // Services are the services of a node configured by cfg, in start order.
 func Services(cfg kernel.Config) []kernel.Service {
-	return []kernel.Service{sensing.New()}
+	tc := transparency.DefaultConfig(cfg.DataDir)
+	tc.Logger = cfg.Logger
+	return []kernel.Service{sensing.New(), gatewayapi.New(0), transparency.New(tc)}
 }
 
 // New starts a kernel node with its services (kernel.New).

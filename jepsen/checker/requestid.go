@@ -130,7 +130,15 @@ func (c RequestIDs) same(v *violations, node string, p history.Pair, ev api.Even
 	if want, ok := c.EventType[p.Invoke.F]; ok && ev.Type != want {
 		v.add("%s: request id %s (%s) is a %s event, want %s", node, rid, p.Invoke.F, ev.Type, want)
 	}
-	if c.SubjectIsKey && ev.Subject != p.Invoke.Key {
+	if c.SubjectIsKey && ev.Subject != p.Invoke.Key && !(refusedBeforeDedup(ev) && ev.Subject == rid) {
 		v.add("%s: request id %s has subject %q, want key %q", node, rid, ev.Subject, p.Invoke.Key)
 	}
+}
+
+// refusedBeforeDedup: the ledger refused the request before judging it
+// (the caller at its dedup quota, or its request id reused for another
+// command); such an event names the request id as its subject, and the
+// request id is not remembered (fsm/ledger.go).
+func refusedBeforeDedup(ev api.Event) bool {
+	return SameDecision(ev.Decision, DecisionDeny) && (ev.Reason == "quota_exceeded" || ev.Reason == "request_id_reused")
 }

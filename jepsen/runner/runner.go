@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -165,6 +166,10 @@ func kindsOrNone(ks []nemesis.Kind) string {
 
 // execute runs the cluster, clients and nemesis and gathers the checkers'
 // input. Failures of the harness are recorded with r.fail.
+// dedupPerCaller is the dedup quota the run sets: the ledger's bound on
+// the whole dedup table (fsm.MaxDedupEntries).
+const dedupPerCaller = 100_000
+
 func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Input, []nemesis.Fault, []report.Span) {
 	cfg := r.cfg
 	in := &checker.Input{StartWall: r.clock.Start()}
@@ -245,6 +250,13 @@ func (r *run) up(ctx context.Context) error {
 	}
 	if err := r.cl.Init(ctx, 60*time.Second); err != nil {
 		return err
+	}
+	// The workload's few tokens write hundreds of times a second; the
+	// default dedup quota (10,000 per caller per window) would refuse them
+	// quota_exceeded after about 30 s. Governance raises it, as an
+	// operator of such a kernel would.
+	if out, errOut, code := r.cl.CLI(ctx, r.cl.Nodes()[0].Name, "operator", "limits", "set", "--dedup-per-caller", strconv.Itoa(dedupPerCaller), "--json"); code != 0 {
+		return fmt.Errorf("operator limits set: exit %d: %s%s", code, errOut, out)
 	}
 	if _, err := r.cl.WaitConverged(ctx, 30*time.Second); err != nil {
 		return err
