@@ -18,7 +18,7 @@ const (
 )
 
 func (e *encoder) counts(c minuteCounts) {
-	for _, v := range []int64{c.idx, c.calls, c.denies, c.errors, c.bytes, c.bexp, c.bvar, c.act} {
+	for _, v := range []int64{c.idx, c.calls, c.denies, c.errors, c.bytes, c.bexp, c.bvar, c.bvs, c.act} {
 		e.i(v)
 	}
 }
@@ -92,7 +92,7 @@ func (e *encoder) entity2(x *entity2) {
 
 func (d *decoder) counts() minuteCounts {
 	var c minuteCounts
-	for _, p := range []*int64{&c.idx, &c.calls, &c.denies, &c.errors, &c.bytes, &c.bexp, &c.bvar, &c.act} {
+	for _, p := range []*int64{&c.idx, &c.calls, &c.denies, &c.errors, &c.bytes, &c.bexp, &c.bvar, &c.bvs, &c.act} {
 		*p = d.i()
 	}
 	return c

@@ -137,7 +137,9 @@
 //     r·p·q^c/c when smaller (countBits);
 //   - argument bytes over 10 and 60 minutes against what the calls' ops
 //     usually carry: a compound count in 64-byte units whose D is the
-//     size variance over the expected bytes (at least a CV of 1.5);
+//     size variance over the expected bytes (at least a CV of 1.5),
+//     widened by the error of the learned sizes, common to an op's calls
+//     (n·Σ share·σ² / 2·SizeDen for n calls);
 //   - deny and error ratios over 10 and 60 minutes: binomial KL bound with
 //     the beta-binomial design effect n/(1 + n/RatioPriorEvents);
 //   - the call's bytes: empirical quantile of a half-octave histogram
@@ -170,7 +172,8 @@
 // minute-of-hour excess above its noise (a job at the same minute every
 // hour becomes expected). A suspicious minute (within AdaptMarginBits of
 // an alert) teaches only its dispersion and its minute-of-hour slot; a
-// suspicious call teaches no share, size or ratio. Dispersions learn from
+// suspicious call teaches no share or ratio (sizes learn from every call,
+// each clipped to 4× its op's mean). Dispersions learn from
 // every minute, slowly (DispMinuteDen, DispDen).
 //
 // Peers: an entity borrows the novelty counts of its peer group (Peer,

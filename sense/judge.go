@@ -278,13 +278,21 @@ func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 // bytesTest compares the bytes of the calls in s with what their ops
 // usually carry: a compound count in units of 64 bytes whose
 // variance-to-mean ratio is the calls' size variance over their expected
-// bytes.
+// bytes, widened for the error of the expected sizes themselves. An op's
+// expected size is an EWMA of weight 1/SizeDen, about as uncertain as a
+// mean of 2·SizeDen calls, and its error is common to all of the op's
+// calls in the horizon: with n calls, n·share of them the op's, it adds
+// (n·share)²·σ²/(2·SizeDen) to the variance of the sum, that is
+// n·Σ(share·σ²)/(2·SizeDen) over the calls (bvs). It is what keeps a
+// dense entity's hour of ordinary bytes, whose sampling spread is a few
+// percent, from alerting on the learned sizes' own few percent of error.
 func bytesTest(m Metric, s minuteCounts, horizon int64) test {
 	const unit = 64
 	if s.bexp <= 0 {
 		return test{metric: m, horizon: horizon}
 	}
-	disp := clamp(mulDiv(s.bvar, 1024*1000, s.bexp*unit), 1000, 1000*1000)
+	v := min(s.bvar+mulDiv(s.bvs, min(s.calls, maxCount), 2*SizeDen), maxVar)
+	disp := clamp(mulDiv(v, 1024*1000, s.bexp*unit), 1000, 1000*1000)
 	t := countTest(m, mulDiv(s.bytes, Micro, unit), mulDiv(s.bexp, Micro, unit), disp, horizon)
 	t.observed = s.bytes
 	t.mul, t.div = unit, Micro
@@ -303,12 +311,14 @@ func (e *entity2) callCounts(now int64, p pending) minuteCounts {
 	if floorDiv(now, actWindowNs) != e.lastWin {
 		c.act = 1
 	}
-	mean, sq := e.sizeMean, e.sizeSq
+	mean, sq, share := e.sizeMean, e.sizeSq, int64(0)
 	if i, ok := e.opIndex(p.op); ok && e.ops[i].n >= 4 {
 		mean, sq = e.ops[i].size, e.ops[i].sq
+		share = mulDiv(e.ops[i].n, Micro, max(e.opN, 1))
 	}
 	c.bexp = max(mean, 1)
 	c.bvar = max(sq-mean*mean/1024, mean*mean*9/4096, 1) // a spread of at least 1.5 means
+	c.bvs = mulDiv(c.bvar, min(share, Micro), Micro)
 	return c
 }
 

@@ -143,9 +143,11 @@ type Range struct{ Lo, Hi int64 }
 var ErrTarget = errors.New("sense: invalid alert target")
 
 // minuteCounts are one minute's (or a bucket's) counts: calls, denies,
-// errors, argument bytes, the bytes expected of those calls' ops and
-// their variance (bytes²/1024), and active 10-second windows.
-type minuteCounts struct{ idx, calls, denies, errors, bytes, bexp, bvar, act int64 }
+// errors, argument bytes, the bytes expected of those calls' ops, their
+// variance (bytes²/1024) and that variance weighted by each call's op
+// share (bvs: what the error of the learned sizes adds, bytesTest), and
+// active 10-second windows.
+type minuteCounts struct{ idx, calls, denies, errors, bytes, bexp, bvar, bvs, act int64 }
 
 type op2 struct {
 	name   string
@@ -334,6 +336,7 @@ func (e *entity2) closeMinute(now int64) {
 	t.bytes = min(t.bytes+c.bytes, maxCount)
 	t.bexp = min(t.bexp+c.bexp, maxCount)
 	t.bvar = min(t.bvar+c.bvar, maxVar)
+	t.bvs = min(t.bvs+c.bvs, maxVar)
 	t.act += c.act
 	e.learnMinute(c.idx, c.calls*Micro, e.curSuspect)
 	if !e.curSuspect && c.calls > 0 {
@@ -465,5 +468,6 @@ func (s *minuteCounts) add(c minuteCounts) {
 	s.bytes = min(s.bytes+c.bytes, maxCount)
 	s.bexp = min(s.bexp+c.bexp, maxCount)
 	s.bvar = min(s.bvar+c.bvar, maxVar)
+	s.bvs = min(s.bvs+c.bvs, maxVar)
 	s.act += c.act
 }
