@@ -148,7 +148,9 @@
 //     per call of the entity and its peers after establishment (an
 //     eighth of a pseudo-novelty); two or more in an hour as a Poisson
 //     count; and the recent count of an op or prefix first seen within
-//     the hour against an eighth of a pseudo-call;
+//     the hour against an eighth of a pseudo-call (for an op, with the
+//     dispersion of a randomly thinned count, 1 + share·(D−1): nearly
+//     Poisson, however bursty the entity's calls);
 //   - an op's recent count (30-minute half-life) against the largest of
 //     its long share, its fast share (op-mix drift) and its streak share
 //     (its share of recent calls at its own calls: runs, batch jobs).

@@ -394,10 +394,12 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 			// first used within YoungOpNs has only the pseudo-call, so a
 			// new op cannot teach its own share while it is abused.
 			share := max((o.n*Micro+Micro/8)/(e.opN+1), o.fast, o.streak, 1)
+			disp := max(e.disp, 1000)
 			if now-o.since < YoungOpNs {
 				share = max(Micro/8/(e.opN+1), 1)
+				disp = thinnedDisp(e.disp, share)
 			}
-			t := countTest(MetricOpShare, k, mulDiv(share, n, Micro), max(e.disp, 1000), 43)
+			t := countTest(MetricOpShare, k, mulDiv(share, n, Micro), disp, 43)
 			t.observed = mulDiv(k, Micro, max(n, 1))
 			t.mul, t.div = Micro, max(n, 1)
 			consider(t)
@@ -406,6 +408,19 @@ func (e *entity2) callTests(m *model2, entity string, now int64, p pending, esta
 }
 
 const maxOps2 = 64 // ops tracked per entity in model 2
+
+// thinnedDisp is the dispersion of the calls of one op, share of them
+// (ppm), when the entity's calls have dispersion disp (thousandths): a
+// count thinned at random keeps 1 + share·(D−1) of its overdispersion,
+// so a rare op's count is nearly Poisson however bursty the entity is.
+// It is used for a young op (first called within YoungOpNs), judged by
+// its pseudo-share alone; an established op keeps the entity's D, since
+// its share adapts to drift of the mix and runs of one op are the
+// streak share's to expect.
+func thinnedDisp(disp, share int64) int64 {
+	d := max(disp, 1000)
+	return 1000 + mulDiv(d-1000, min(share, Micro), Micro)
+}
 
 // noveltyTest is the Good-Turing tail of a never-seen op or resource: the
 // share of the entity's and its peers' calls (after establishment) that
