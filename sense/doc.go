@@ -142,6 +142,10 @@
 //     (n·Σ share·σ² / 2·SizeDen for n calls);
 //   - deny and error ratios over 10 and 60 minutes: binomial KL bound with
 //     the beta-binomial design effect n/(1 + n/RatioPriorEvents);
+//   - denies over 10 and 60 minutes against the deny ratio × the expected
+//     calls, which the ratios miss when calls rise with their denials
+//     (probing): a random thinning of the calls' negative binomial, of
+//     the same size r = λ/(D−1) (thinnedBits, bounded above);
 //   - the call's bytes: empirical quantile of a half-octave histogram
 //     (one pseudo-call), halving per half-octave beyond the largest seen;
 //   - never-seen ops and resource prefixes: Good-Turing, the novelties

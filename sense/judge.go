@@ -267,6 +267,10 @@ func (e *entity2) rateTests(now int64, p pending, consider func(test)) {
 	consider(ratioTest(MetricDeny60m, s60.denies, s60.calls-undecided, pd, 60))
 	consider(ratioTest(MetricError10m, s10.errors, s10.calls-undecided, pe, 10))
 	consider(ratioTest(MetricError60m, s60.errors, s60.calls-undecided, pe, 60))
+	// Denies per unit of time: the ratio tests above are blind to a
+	// rise of calls that brings its own denials (probing).
+	consider(thinnedTest(MetricDenies10m, s10.denies*Micro, lam10, pd, max(disp, e.disp10), 10))
+	consider(thinnedTest(MetricDenies60m, s60.denies*Micro, lam60, pd, max(disp, e.disp10, e.disp60), 60))
 
 	consider(bytesTest(MetricBytes10m, s10, 10))
 	consider(bytesTest(MetricBytes60m, s60, 60))
@@ -345,6 +349,17 @@ func (t test) expectedRange() Range {
 
 func countTest(m Metric, c, lam, disp, horizon int64) test {
 	return test{metric: m, bits: countBits(c, lam, disp), observed: c, kind: rangeCount, a: lam, b: disp, mul: 1, div: 1, horizon: horizon}
+}
+
+// thinnedTest is a count of the calls of one kind, share of them (ppm),
+// against share × λ expected calls whose dispersion is disp: a random
+// thinning of a negative binomial keeps its size r = λ/(D−1), so the
+// count is a negative binomial of mean μ = share·λ and the same r
+// (thinnedBits), with variance-to-mean 1 + share·(D−1).
+func thinnedTest(m Metric, c, lam, share, disp, horizon int64) test {
+	mu := mulDiv(lam, min(share, Micro), Micro)
+	return test{metric: m, bits: thinnedBits(c, lam, mu, disp), observed: c, kind: rangeCount, a: mu, b: thinnedDisp(disp, share),
+		mul: 1, div: 1, horizon: horizon}
 }
 
 func ratioTest(m Metric, k, n, p, horizon int64) test {

@@ -92,13 +92,16 @@ const (
 	MetricNovelOps60m Metric = 23 // distinct new ops in the last hour
 	MetricNovelRes60m Metric = 24 // distinct new resource prefixes in the last hour
 	MetricResShare    Metric = 25 // calls on a resource prefix first used within the hour
-	NumModel2Metrics         = 18
+	MetricDenies10m   Metric = 26 // denies in the last 10 minutes, against the deny ratio × the expected calls
+	MetricDenies60m   Metric = 27
+	NumModel2Metrics         = 20
 	firstModel2              = MetricRate1m
 )
 
 var model2Names = [NumModel2Metrics]string{
 	"rate_1m", "rate_10m", "rate_60m", "deny_ratio_10m", "deny_ratio_60m", "error_ratio_10m", "error_ratio_60m",
 	"bytes_10m", "bytes_60m", "call_bytes", "novel_op", "novel_resource", "op_share", "active_10m", "active_60m", "novel_ops_60m", "novel_resources_60m", "young_resource",
+	"denies_10m", "denies_60m",
 }
 
 // lgTests is lg(NumModel2Metrics) in Q16: the Bonferroni correction.

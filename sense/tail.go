@@ -101,6 +101,38 @@ func countBits(c, lambda, disp int64) int64 {
 	return clamp(min(qp, nb), 0, maxBits)
 }
 
+// thinnedBits is the surprise (Q16 bits) of a count c or more (micro)
+// of a thinned count of mean mu (micro) whose parent count has mean lam
+// (micro) and dispersion disp (thousandths): the quasi-Poisson bound
+// with dispersion 1 + (mu/lam)·(D−1), and while the parent is a sparse
+// negative binomial (r = λ/(D−1) < 1) the smaller of it and the
+// negative-binomial tail of the same r and mean mu, bounded above (so
+// the surprise is never overstated) by P(X ≥ c) ≤ P(X = c)/p and
+// P(X = c) ≤ (r/c)·e^r·(c−1)^r·q^c: P(X ≥ c) ≤ q^c·(r+mu)/c·e^r·(c−1)^r
+// with q = mu/(r+mu) (countBits's D would round to 1 for a rare kind).
+func thinnedBits(c, lam, mu, disp int64) int64 {
+	lam, mu = max(lam, 1), max(mu, 1)
+	d := max(disp, 1000)
+	qp := poissonBits(c, mu, 1000+mulDiv(d-1000, min(mu, lam), lam))
+	if qp == 0 || d <= 1050 {
+		return qp
+	}
+	r := mulDiv(lam, 1000, d-1000) // micro
+	if r >= Micro {
+		return qp
+	}
+	c = min(c, 1<<40)
+	nb := lg(c) - lg(r+mu) + mulDiv(c, lg(r+mu)-lg(mu), Micro)
+	if c > Micro { // e^r·(c−1)^r
+		h := int64(log2eQ)
+		if c > 2*Micro {
+			h += lg(c-Micro) - lg(Micro)
+		}
+		nb -= mulDiv(r, h, Micro)
+	}
+	return clamp(min(qp, nb), 0, maxBits)
+}
+
 // binomBits is the surprise (Q16 bits) of k or more successes in n trials
 // (micro-units) when the success ratio is p (ppm), with the beta-binomial
 // design effect of prior weight prior (events). 0 when k/n ≤ p.

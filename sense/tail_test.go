@@ -80,3 +80,32 @@ func TestCountBitsSparseBursts(t *testing.T) {
 		t.Fatal("a Poisson count (D = 1) is not scored as Poisson")
 	}
 }
+
+// thinnedBits bounds the exact negative-binomial tail of a thinned count
+// (size r = λ/(D−1) kept, mean μ): never above its surprise, and within
+// a few bits of it.
+func TestThinnedBitsBoundsNegativeBinomial(t *testing.T) {
+	for _, c := range []struct{ k, lam, disp, mu float64 }{
+		{1, 0.81, 5, 0.0081}, {2, 0.81, 5, 0.0081}, {3, 0.81, 5, 0.0081}, {2, 0.5, 2, 0.05},
+		{4, 0.9, 2, 0.02}, {3, 0.3, 4, 0.1}, {6, 1.5, 8, 0.03}, {2, 4, 3, 0.04},
+	} {
+		r := c.lam / (c.disp - 1)
+		p := r / (r + c.mu) // success probability of NB(r, p) with mean μ
+		lpmf := func(k int) float64 {
+			a, _ := math.Lgamma(float64(k) + r)
+			b, _ := math.Lgamma(r)
+			d, _ := math.Lgamma(float64(k) + 1)
+			return a - b - d + r*math.Log(p) + float64(k)*math.Log(1-p)
+		}
+		exact := 0.0
+		for k := int(c.k); k < int(c.k)+5000; k++ {
+			exact += math.Exp(lpmf(k))
+		}
+		want := -math.Log2(exact)
+		got := float64(thinnedBits(int64(c.k*Micro), int64(c.lam*Micro), int64(c.mu*Micro), int64(c.disp*1000))) / q16
+		if got > want+0.01 || got < want-4 {
+			t.Errorf("k=%v λ=%v D=%v μ=%v: %.2f bits, exact tail %.2f", c.k, c.lam, c.disp, c.mu, got, want)
+		}
+		t.Logf("k=%v λ=%v D=%v μ=%v: %.2f bits, exact tail %.2f", c.k, c.lam, c.disp, c.mu, got, want)
+	}
+}
