@@ -165,7 +165,9 @@
 // lg(tests per day) + lg(NumModel2Metrics) − lg(target per day ×
 // PostureTargetPct/100), where tests per day are the entity's expected
 // calls per day (at least 24), and for window metrics at most 1440 (one
-// a minute). The target is the governed AlertsPerDayMilli
+// a minute); for the call and active-window counts, which only grow
+// within a minute (an alerting minute is one whose last test alerts),
+// the minutes with calls, at most expected calls × actRatio. The target is the governed AlertsPerDayMilli
 // (SetAlertTarget; default 100 = 0.1 per entity-day). Score (the Cedar
 // deviation) is graded: centibits above the suspicion level
 // (AdaptMarginBits below the threshold), at least 1 for a never-seen op

@@ -146,12 +146,15 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 	}
 	r := Report{Entity: entity, Window: floorDiv(now, MinuteNs), Known: true, Established: e.established(now), Level: lvl,
 		Windows: uint32(min(e.calls, 1<<31)), Events: e.cur.calls + 1}
-	thrWin, thrCall := m.thresholds(e, lvl)
+	thrWin, thrCall, thrMin := m.thresholds(e, lvl)
 	best, bestThr := test{bits: -1}, int64(0)
 	consider := func(t test) {
 		thr := thrWin
-		if t.perCall() {
+		switch {
+		case t.perCall():
 			thr = thrCall
+		case t.perMinute():
+			thr = thrMin
 		}
 		if best.bits < 0 || t.bits-thr > best.bits-bestThr {
 			best, bestThr = t, thr
@@ -200,12 +203,17 @@ func (m *model2) score(entity string, e *entity2, now int64, p pending, lvl Leve
 // A test happens only at a call: a window metric is tested at most once
 // per call and, its windows overlapping, about once a minute (tests per
 // day: the entity's expected calls per day, between 24 and 1440); a call
-// metric once per call (its expected calls per day, at least 24).
-func (m *model2) thresholds(e *entity2, lvl Level) (window, call int64) {
+// metric once per call (its expected calls per day, at least 24). A
+// metric that only grows within a minute (perMinute) alerts in a minute
+// if and only if its last test of the minute does, so its tests per day
+// are the minutes with calls, at most the active 10-second windows
+// (expected calls × actRatio): fewer than calls for a bursty entity.
+func (m *model2) thresholds(e *entity2, lvl Level) (window, call, minute int64) {
 	perDay := e.perDay
 	target := max(1, m.targetMilli*PostureTargetPct[lvl]/100)
 	fixed := lgTests - lg(target) + lg(1000)
-	return lg(clamp(perDay, 24, 1440)) + fixed, lg(max(perDay, 24)) + fixed
+	minutes := mulDiv(perDay, clamp(e.actRatio, 1, Micro), Micro)
+	return lg(clamp(perDay, 24, 1440)) + fixed, lg(max(perDay, 24)) + fixed, lg(clamp(minutes, 24, 1440)) + fixed
 }
 
 // perCall reports whether the metric is a property of the call itself
@@ -214,6 +222,20 @@ func (m *model2) thresholds(e *entity2, lvl Level) (window, call int64) {
 func (t test) perCall() bool {
 	switch t.metric {
 	case MetricCallBytes, MetricNovelOp, MetricNovelRes, MetricOpShare, MetricResShare:
+		return true
+	}
+	return false
+}
+
+// perMinute reports whether the metric is a window count whose expected
+// value and dispersion are fixed within a minute (they learn at the
+// minute's close), so that each call of the minute can only raise its
+// surprise: the calls and the active 10-second windows. Bytes (each call
+// also adds expected bytes), ratios and denies (the deny ratio learns at
+// each call) are not.
+func (t test) perMinute() bool {
+	switch t.metric {
+	case MetricRate1m, MetricRate10m, MetricRate60m, MetricActive10m, MetricActive60m:
 		return true
 	}
 	return false
