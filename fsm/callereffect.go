@@ -179,5 +179,8 @@ func applyEffectReport(l *Ledger, c *call, p *EffectReport) outcome {
 	if p.Status != EffectOK && l.sensing() {
 		l.observeError(e.Entity, e.Op, c.now)
 	}
+	if p.Status != EffectOK {
+		l.recordError(e.Entity, c.now)
+	}
 	return outcome{decision: DecisionNone, reason: reason}
 }

@@ -212,6 +212,10 @@ type KVPut struct {
 // KVKey names one key (get, delete).
 type KVKey struct {
 	Key string `codec:"key"`
+	// AsOf (kv.get, protocol 7) asks for the key's value at that seq: the
+	// gate judges the call on the current state and the event records
+	// the seq; the node answers from its history (package history).
+	AsOf uint64 `codec:"as_of,omitempty"`
 }
 
 // KVCAS writes Value at Key only if the key's current state matches:

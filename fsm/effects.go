@@ -112,6 +112,9 @@ func applyEffectComplete(l *Ledger, c *call, p *EffectComplete) outcome {
 		// A failed or lost effect is an error in its entity's record.
 		l.observeError(e.Entity, e.Op, c.now)
 	}
+	if p.Status != EffectOK {
+		l.recordError(e.Entity, c.now)
+	}
 	return outcome{decision: DecisionNone, reason: reason}
 }
 

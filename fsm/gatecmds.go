@@ -74,6 +74,8 @@ type SyscallDetail struct {
 	Policy        PolicyOutcome   `codec:"policy"`
 	Shadow        []ShadowOutcome `codec:"shadow"`
 	UsesLeft      int64           `codec:"uses_left"` // after this decision; -1 unlimited
+	// AsOf is the seq an as-of kv.get read at (protocol 7).
+	AsOf uint64 `codec:"as_of,omitempty"`
 }
 
 // ShadowOutcome is a SHADOW set's would-be decision, recorded beside the
@@ -176,7 +178,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	if digest == "" {
 		digest = argsDigest(args)
 	}
-	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: digest, ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
+	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: digest, ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining(), AsOf: c.asOf}
 	var redeemed *Approval // marked used only if the call is permitted
 	sensing := l.sensing()
 	finish := func(out outcome) outcome {
@@ -186,6 +188,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		if sensing {
 			l.observe(cp.Entity, op, out.decision, args, c.now)
 		}
+		l.recordCall(cp.Entity, op, resource, out.decision, c.now)
 		c.detail = Encode(&d)
 		out.usesLeft = d.UsesLeft
 		return out
@@ -232,6 +235,9 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		d.Request.Deviation = dev.Score
 		// At critical posture any deviation goes to a human.
 		escalateDeviation = dev.Escalate
+	}
+	if l.temporal() {
+		d.Request.History = l.historyContext(cp.Entity, op, c.now)
 	}
 	d.Policy = EvaluatePolicies(l.setsFor(PolicyActive), d.Request, st.Meta.Protocol)
 	if escalateDeviation && d.Policy.Decision == DecisionPermit {
@@ -283,6 +289,10 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		l.markCallerExecuted(c, e)
 		l.addEffect(e)
 		return finish(outcome{decision: DecisionPermit})
+	}
+	if c.asOf != 0 {
+		// The value at that seq is read from history, off the ledger.
+		return finish(outcome{decision: DecisionPermit, version: c.asOf})
 	}
 	return finish(l.kvEffect(op, resource, args))
 }

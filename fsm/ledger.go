@@ -93,6 +93,8 @@ type call struct {
 	argsDigest string
 	// pre is what the entry's bytes alone determine.
 	pre *entryPrep
+	// asOf is the seq an as-of kv.get reads at (protocol 7); 0 = now.
+	asOf uint64
 }
 
 // entryPrep is what applying an entry computes from its bytes alone,
@@ -298,8 +300,8 @@ func (l *Ledger) refreshRead(env *Envelope, r *Result) {
 	switch env.Type {
 	case CmdKVGet:
 		var p KVKey
-		if Decode(env.Payload, &p) != nil {
-			return
+		if Decode(env.Payload, &p) != nil || p.AsOf != 0 {
+			return // an as-of read's value comes from history, not the store
 		}
 		key = p.Key
 	case CmdSyscall:

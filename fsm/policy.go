@@ -7,6 +7,7 @@ import (
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+	"github.com/dominus-kernel/dominus/temporal"
 )
 
 // Cedar governance policy, evaluated inside the FSM.
@@ -65,6 +66,9 @@ type CedarRequest struct {
 	// from protocol 3). It is not encoded with the request: the syscall
 	// detail that records the request carries it beside it.
 	ArgsDigest string `codec:"-"`
+	// History is context.history (protocol 7 on; temporal.go): the
+	// entity's activity before this call.
+	History *HistoryContext `codec:"history,omitempty"`
 }
 
 type policyEntry struct {
@@ -266,6 +270,13 @@ func buildCedarInput(req CedarRequest, contract, legacy bool) *cedarInput {
 		pattrs["domain"] = cedar.String(req.Domain)
 		ctx["time"] = cedar.Long(req.LedgerTime)
 		ctx["args_digest"] = cedar.String(req.ArgsDigest)
+	}
+	if req.History != nil {
+		h := make(cedar.RecordMap, len(temporal.Names))
+		for i, v := range req.History.Values() {
+			h[types.String(temporal.Names[i])] = cedar.Long(v)
+		}
+		ctx["history"] = cedar.NewRecord(h)
 	}
 	return &cedarInput{
 		entities: cedar.EntityMap{

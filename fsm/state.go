@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/dominus-kernel/dominus/sense"
+	"github.com/dominus-kernel/dominus/temporal"
 )
 
 // Bounds on replicated tables. Eviction is deterministic (oldest first).
@@ -106,6 +107,7 @@ type State struct {
 	Checkpoints   []HeadRef          // oldest first
 	Fed           *FedState          // federation state; nil on a standalone kernel
 	Sense         *sense.Sensor      // baselines, trust and posture; nil until the first sensed event
+	History       *temporal.Book     // per-entity activity counters (protocol 7, temporal.go); nil until the first
 	members       map[string]*Member // this kernel's nodes (members.go)
 	Limits        *Limits            // replicated limits (limits.go); nil: the defaults
 	Staging       *RestoreStaging    // the snapshot a restore is staging (restore.go); nil: none
@@ -154,6 +156,7 @@ type stateBody struct {
 	Limits        *Limits         `codec:"limits,omitempty"`
 	Members       []Member        `codec:"members,omitempty"` // name order
 	Sense         []byte          `codec:"sense,omitempty"`   // sense.Sensor.Encode
+	History       []byte          `codec:"history,omitempty"` // temporal.Book.Encode
 	Staging       *RestoreStaging `codec:"staging,omitempty"` // restore.go
 }
 
@@ -187,6 +190,9 @@ func (s *State) body() stateBody {
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
+	}
+	if s.History != nil {
+		b.History = s.History.Encode()
 	}
 	if s.Staging != nil {
 		// A copy: Apply replaces the record's slices or appends beyond
@@ -322,6 +328,13 @@ func stateFromBody(b stateBody) (*State, error) {
 			return nil, fmt.Errorf("state sensing: %w", err)
 		}
 		s.Sense = sn
+	}
+	if len(b.History) > 0 {
+		h, err := temporal.Decode(b.History)
+		if err != nil {
+			return nil, fmt.Errorf("state history counters: %w", err)
+		}
+		s.History = h
 	}
 	if b.Staging != nil {
 		sg := *b.Staging

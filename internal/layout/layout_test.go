@@ -64,6 +64,7 @@ var rules = []rule{
 	{"canon", []string{"kernel", "fsm"}, pureImports, "the canon is pure data"},
 	{"passport", []string{"kernel", "transport"}, pureImports, "passport verification is pure"},
 	{"sense", []string{"kernel", "fsm", "transport", "cortex"}, pureImports, "sensing is a pure fold the ledger runs"},
+	{"temporal", []string{"kernel", "fsm", "archive", "transport", "cortex"}, pureImports, "the history counters are a pure fold the ledger runs"},
 	{"cortex", []string{"kernel", "fsm"}, nil, "gossip is advisory: the ledger never depends on it"},
 	{"api", []string{"kernel", "fsm", "client"}, nil, "api is shapes only"},
 	{"client", []string{"kernel", "fsm", "archive", "audit"}, nil, "agents import the client; it talks HTTP only"},
