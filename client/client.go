@@ -117,10 +117,16 @@ type callOpts struct {
 	upload    io.Reader   // send this as the request body (one attempt: a stream is not replayed)
 	uploadLen int64       // its length, -1 unknown
 	header    http.Header // further request headers
+	asOf      string      // read at this seq or RFC 3339 ledger time
 }
 
 // Option adjusts one call.
 type Option func(*callOpts)
+
+// WithAsOf reads at an earlier point of the ledger: a seq or an RFC 3339
+// ledger time (kv get, capabilities, policies, trust, baselines,
+// posture). "" reads now.
+func WithAsOf(point string) Option { return func(o *callOpts) { o.asOf = point } }
 
 // WithRequestID sets the request id (for retries across processes).
 func WithRequestID(id string) Option { return func(o *callOpts) { o.requestID = id } }
@@ -163,6 +169,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if o.requestID == "" && method != http.MethodGet {
 		o.requestID = NewRequestID()
+	}
+	if o.asOf != "" {
+		q := url.Values{}
+		for k, v := range query {
+			q[k] = v
+		}
+		q.Set("as_of", o.asOf)
+		query = q
 	}
 	var body []byte
 	switch v := in.(type) {
