@@ -72,6 +72,9 @@ type oapiSchema struct {
 // schemaTypes maps each component schema to the type it describes.
 var schemaTypes = map[string]reflect.Type{
 	"Checkpoint":                reflect.TypeFor[Checkpoint](),
+	"AsOf":                      reflect.TypeFor[AsOf](),
+	"HistoryEntry":              reflect.TypeFor[HistoryEntry](),
+	"HistoryStatus":             reflect.TypeFor[HistoryStatus](),
 	"CheckpointKeys":            reflect.TypeFor[CheckpointKeys](),
 	"CheckpointKey":             reflect.TypeFor[CheckpointKey](),
 	"InclusionProof":            reflect.TypeFor[InclusionProof](),
@@ -198,7 +201,7 @@ var (
 )
 
 // routeDirs hold the kernel and the services that plug into it.
-var routeDirs = []string{"kernel", "sensing", "gatewayapi", "transparency", "sovereign", "domain", "cortex", "planner"}
+var routeDirs = []string{"kernel", "sensing", "gatewayapi", "transparency", "history", "sovereign", "domain", "cortex", "planner"}
 
 // kernelRoutes reads every route registration from the non-test sources
 // of the kernel and its services; http.go and gatehttp.go must each

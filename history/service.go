@@ -70,10 +70,10 @@ func (s *Service) History() *History { return s.h }
 // Routes implements kernel.Service.
 func (s *Service) Routes() []httpedge.Route {
 	return []httpedge.Route{
-		{Pattern: "GET /v1/history/status", Scopes: []string{fsm.OpAuditRead}, Handler: func(w http.ResponseWriter, r *http.Request, _ *httpedge.Caller) {
+		{Pattern: "GET /v1/history/status", Handler: func(w http.ResponseWriter, r *http.Request, _ *httpedge.Caller) {
 			httpedge.WriteJSON(w, http.StatusOK, s.h.Status())
-		}},
-		{Pattern: "GET /v1/history/entity/{entity...}", Scopes: []string{fsm.OpAuditRead}, Handler: s.handleEntity},
+		}, Scopes: []string{fsm.OpAuditRead}},
+		{Pattern: "GET /v1/history/entity/{entity...}", Handler: s.handleEntity, Scopes: []string{fsm.OpAuditRead}},
 	}
 }
 
