@@ -45,7 +45,7 @@ type ledgerRun struct {
 // buildLedger applies genesis and n random entries (kv writes that
 // overwrite each other, reads, deletes, grants, syscalls judged by a
 // policy, duplicates that are noops) and archives them.
-func buildLedger(t *testing.T, seed int64, n int) *ledgerRun {
+func buildLedger(t testing.TB, seed int64, n int) *ledgerRun {
 	t.Helper()
 	rng := rand.New(rand.NewSource(seed))
 	a, err := archive.Open(t.TempDir(), archive.Options{NoSync: true})
