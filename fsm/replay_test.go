@@ -40,7 +40,8 @@ func randomStream(seed int64, n int) [][]byte {
 			e = env(CmdPolicySet, rid, auth, ts, &PolicySet{Name: "p", Mode: []string{PolicyActive, PolicyShadow}[rng.Intn(2)],
 				Text: []string{`forbid(principal, action, resource) when { resource.path like "k1*" };`, `@escalate("x") forbid(principal, action == Action::"pay.send", resource);`,
 					`forbid(principal, action, resource) when { principal.tier == "probation" || context.deviation > 0 || context.posture == "critical" };`,
-					`@escalate("y") forbid(principal, action == Dominus::Action::"kv.put", resource == Dominus::Resource::"k3") when { context.time > 0 && context.args_digest != "" };`}[rng.Intn(4)]})
+					`@escalate("y") forbid(principal, action == Dominus::Action::"kv.put", resource == Dominus::Resource::"k3") when { context.time > 0 && context.args_digest != "" };`,
+					`forbid(principal, action, resource) when { context.history.denials_1h > 2 || context.history.op_calls_1h > 6 && context.history.first_seen_s < 30 };`}[rng.Intn(5)]})
 		case 11:
 			e = env(CmdCapRevoke, rid, auth, ts, &CapRevoke{ID: fmt.Sprint("cap-", rng.Intn(i+2))})
 		case 12:
@@ -54,7 +55,9 @@ func randomStream(seed int64, n int) [][]byte {
 		case 0, 1, 2:
 			e = env(CmdKVPut, rid, auth, ts, &KVPut{Key: key, Value: val})
 		case 3:
-			e = env(CmdKVGet, rid, auth, ts, &KVKey{Key: key})
+			// Now and then an as-of read (protocol 7), sometimes of a seq
+			// the ledger has not reached (malformed).
+			e = env(CmdKVGet, rid, auth, ts, &KVKey{Key: key, AsOf: uint64(rng.Intn(i+2)) * uint64(rng.Intn(2))})
 		case 4:
 			e = env(CmdKVDelete, rid, auth, ts, &KVKey{Key: key})
 		case 5:
