@@ -249,3 +249,28 @@ func TestAsOfRead(t *testing.T) {
 		t.Fatalf("protocol 5 records context.history: %+v (%v)", od.Request.History, err)
 	}
 }
+
+// TestTemporalRulesStartAtTheUpgrade: under protocol 5 no counters are
+// kept and no request carries context.history; the upgrade to 7 starts
+// both from its entry on (the calls before it are not counted).
+func TestTemporalRulesStartAtTheUpgrade(t *testing.T) {
+	g := &gateLedger{testLedger: &testLedger{Ledger: New()}, t: t, now: t0 + 1e9}
+	g.apply(env(CmdGenesis, "", nil, t0, &Genesis{KernelID: "k1", CanonHash: testCanon[:], Protocol: ProtocolCallerEffects, RootTokenHash: testRootToken[:], DedupWindowNs: 60e9}))
+	g.grant("a", []string{"kv.get"}, []string{"k"}, 0, time.Hour)
+	for i := 0; i < 3; i++ {
+		expect(t, g.call("a", "kv.get", "other", nil, ""), DecisionDeny, ReasonOutOfScope)
+	}
+	if g.State().History != nil {
+		t.Fatal("protocol 5 keeps history counters")
+	}
+	expect(t, g.as(testRootToken[:], CmdProtocolUpgrade, &ProtocolUpgrade{Version: ProtocolTemporal}), DecisionPermit, ReasonOK)
+	expect(t, g.call("a", "kv.get", "other", nil, ""), DecisionDeny, ReasonOutOfScope)
+	a := g.call("a", "kv.get", "k", nil, "")
+	var d SyscallDetail
+	if err := Decode(a.Event.Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	if h := d.Request.History; h == nil || h.Calls1h != 1 || h.Denials1h != 1 {
+		t.Fatalf("after the upgrade: %+v, want the one call since it", d.Request.History)
+	}
+}
