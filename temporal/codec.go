@@ -253,6 +253,7 @@ func Decode(b []byte) (*Book, error) {
 			pr = r
 			x.res[r] = d.i()
 		}
+		x.rebuildQueue()
 		book.entities[name] = x
 	}
 	if d.err == nil && len(d.b) != 0 {
@@ -288,6 +289,7 @@ func (b *Book) Clone() *Book {
 		for r, t := range e.res { // detcheck:ordered copies every entry
 			c.res[r] = t
 		}
+		c.resQ, c.resHead = append([]stamp(nil), e.resQ[e.resHead:]...), 0
 		out.entities[n] = &c
 	}
 	return out

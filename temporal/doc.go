@@ -28,7 +28,7 @@
 //     op beyond that evicts the entity's least recently called op (ties
 //     by name), whose counts start again from zero if it returns.
 //   - MaxResources resources per entity (256) with the ledger time each
-//     was last touched; entries older than the hour window are dropped
+//     was last touched; touches older than the hour window are dropped
 //     first, then the least recently touched. distinct_resources_1h is
 //     exact up to 256 and saturates there.
 //

@@ -79,6 +79,59 @@ type entity struct {
 	coarse      [CoarseBuckets]coarseBucket
 	ops         map[string]*opCounts
 	res         map[string]int64 // resource -> ledger time last touched
+	// resQ orders the touches by time (derived from res): an entity's
+	// calls have distinct ledger times, so the order is canonical. An
+	// entry whose time is no longer its resource's is stale and skipped.
+	resQ    []stamp
+	resHead int
+}
+
+type stamp struct {
+	res string
+	t   int64
+}
+
+// front is the oldest live touch (ok false: none), dropping stale ones.
+func (e *entity) front() (stamp, bool) {
+	for e.resHead < len(e.resQ) {
+		s := e.resQ[e.resHead]
+		if t, ok := e.res[s.res]; ok && t == s.t {
+			return s, true
+		}
+		e.resHead++
+	}
+	return stamp{}, false
+}
+
+func (e *entity) popFront() {
+	s, ok := e.front()
+	if ok {
+		delete(e.res, s.res)
+		e.resHead++
+	}
+	if e.resHead > 64 && e.resHead*2 > len(e.resQ) {
+		e.resQ = append(e.resQ[:0:0], e.resQ[e.resHead:]...)
+		e.resHead = 0
+	}
+}
+
+// rebuildQueue derives resQ from res (after decoding, or when stale
+// entries pile up).
+func (e *entity) rebuildQueue() {
+	q := make([]stamp, 0, len(e.res))
+	for _, r := range names(e.res) {
+		q = append(q, stamp{res: r, t: e.res[r]})
+	}
+	slices.SortFunc(q, func(a, b stamp) int {
+		if a.t != b.t {
+			if a.t < b.t {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.res, b.res)
+	})
+	e.resQ, e.resHead = q, 0
 }
 
 // Book holds every entity's counters.
@@ -153,10 +206,12 @@ func (b *Book) Context(name, op string, now int64) Context {
 			}
 		}
 	}
+	// Every live touch older than the window is at the queue's front.
 	start := HourStart(now)
-	for _, t := range e.res { // detcheck:ordered a count; order does not matter
-		if t >= start {
-			c.DistinctResources1h++
+	c.DistinctResources1h = int64(len(e.res))
+	for i := e.resHead; i < len(e.resQ) && e.resQ[i].t < start; i++ {
+		if s := e.resQ[i]; e.res[s.res] == s.t {
+			c.DistinctResources1h--
 		}
 	}
 	if now > e.first {
@@ -270,25 +325,25 @@ func (e *entity) op(op string, now int64) *opCounts {
 	return o
 }
 
+// touch records resource at now: touches older than the hour window are
+// dropped, then, at the bound, the least recently touched resource.
 func (e *entity) touch(resource string, now int64) {
+	start := HourStart(now)
+	for {
+		s, ok := e.front()
+		if !ok || s.t >= start {
+			break
+		}
+		e.popFront()
+	}
 	if _, ok := e.res[resource]; !ok && len(e.res) >= MaxResources {
-		start := HourStart(now)
-		for r, t := range e.res { // detcheck:ordered deletes by a time test only
-			if t < start {
-				delete(e.res, r)
-			}
-		}
-		if len(e.res) >= MaxResources {
-			victim, vt := "", int64(0)
-			for r, t := range e.res { // detcheck:ordered a minimum with a name tie-break
-				if victim == "" || t < vt || t == vt && strings.Compare(r, victim) < 0 {
-					victim, vt = r, t
-				}
-			}
-			delete(e.res, victim)
-		}
+		e.popFront()
 	}
 	e.res[resource] = now
+	e.resQ = append(e.resQ, stamp{res: resource, t: now})
+	if len(e.resQ)-e.resHead > 4*MaxResources {
+		e.rebuildQueue()
+	}
 }
 
 // names returns m's keys sorted.
