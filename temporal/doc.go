@@ -28,9 +28,12 @@
 //     op beyond that evicts the entity's least recently called op (ties
 //     by name), whose counts start again from zero if it returns.
 //   - MaxResources resources per entity (256) with the ledger time each
-//     was last touched; touches older than the hour window are dropped
-//     first, then the least recently touched. distinct_resources_1h is
-//     exact up to 256 and saturates there.
+//     was last touched, kept in touch order: touches older than the hour
+//     window are dropped as the entity's calls move on, and a new
+//     resource at the bound evicts the least recently touched (an
+//     entity's calls have distinct ledger times, so the order is
+//     canonical). distinct_resources_1h is exact up to 256 and saturates
+//     there; it costs O(1) amortized per call.
 //
 // # What counts
 //
