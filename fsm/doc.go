@@ -125,8 +125,14 @@
 //   - Sensing (sensing.go, protocol 2): every gate decision is folded into
 //     the sense.Sensor of the state; tier, trust, deviation and posture are
 //     Cedar context. A ledger sealed under protocol 1 replays without it.
+//   - History counters (temporal.go, protocol 7): every gate decision is
+//     folded into the temporal.Book of the state after it is made; each
+//     judged call carries the counters before it as context.history, in
+//     its recorded Cedar request. kv.get may name an as-of seq (KVKey.AsOf),
+//     judged on the current state and recorded; the value comes from the
+//     node's history, not the store.
 //
 // Imports: standard library hashing/encoding, go-msgpack, cedar-go,
-// passport and sense (both pure), and api for the public limits, names and
+// passport, sense and temporal (all pure), and api for the public limits, names and
 // operator signing messages, which fsm names again in apialias.go. No I/O.
 package fsm
