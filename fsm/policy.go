@@ -3,6 +3,7 @@ package fsm
 import (
 	"iter"
 	"sort"
+	"strings"
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
@@ -86,6 +87,10 @@ type CompiledSet struct {
 	mode    string
 	version uint64
 	entries []policyEntry
+	// readsHistory: the text names "history", so it may read
+	// context.history; the record is built only for sets that may (a
+	// policy cannot reach an attribute without naming it).
+	readsHistory bool
 }
 
 // CompilePolicySet parses a named Cedar policy set into its deterministic
@@ -95,7 +100,7 @@ func CompilePolicySet(name, mode string, version uint64, text string) (*Compiled
 	if err != nil {
 		return nil, err
 	}
-	cs := &CompiledSet{name: name, mode: mode, version: version}
+	cs := &CompiledSet{name: name, mode: mode, version: version, readsHistory: strings.Contains(text, "history")}
 	for id, p := range ps.All() {
 		e := policyEntry{id: name + "/" + string(id), policy: p}
 		e.legacy, _ = PolicyForm(p)
@@ -185,6 +190,12 @@ func EvaluatePolicies(sets []*CompiledSet, req CedarRequest, protocol uint16) Po
 		return PolicyOutcome{Decision: DecisionPermit, Reason: ReasonOK}
 	}
 	contract := protocol >= ProtocolContract
+	history := false
+	if req.History != nil {
+		for _, cs := range sets {
+			history = history || cs.readsHistory
+		}
+	}
 	// The request under each form of entity types, built on first use.
 	var forms [2]*cedarInput
 	input := func(legacy bool) *cedarInput {
@@ -193,7 +204,7 @@ func EvaluatePolicies(sets []*CompiledSet, req CedarRequest, protocol uint16) Po
 			i = 1
 		}
 		if forms[i] == nil {
-			forms[i] = buildCedarInput(req, contract, i == 1)
+			forms[i] = buildCedarInput(req, contract, i == 1, history)
 		}
 		return forms[i]
 	}
@@ -243,9 +254,10 @@ type cedarInput struct {
 }
 
 // buildCedarInput builds the Cedar form of req: with the contract's
-// attributes (protocol 3 on) or the earlier ones, and with namespaced or
+// attributes (protocol 3 on) or the earlier ones, with context.history
+// when a set may read it, and with namespaced or
 // un-namespaced entity types.
-func buildCedarInput(req CedarRequest, contract, legacy bool) *cedarInput {
+func buildCedarInput(req CedarRequest, contract, legacy, history bool) *cedarInput {
 	typ := func(name string) types.EntityType {
 		if legacy {
 			return types.EntityType(name)
@@ -271,7 +283,7 @@ func buildCedarInput(req CedarRequest, contract, legacy bool) *cedarInput {
 		ctx["time"] = cedar.Long(req.LedgerTime)
 		ctx["args_digest"] = cedar.String(req.ArgsDigest)
 	}
-	if req.History != nil {
+	if history {
 		h := make(cedar.RecordMap, len(temporal.Names))
 		for i, v := range req.History.Values() {
 			h[types.String(temporal.Names[i])] = cedar.Long(v)
