@@ -118,6 +118,7 @@ type callOpts struct {
 	uploadLen int64       // its length, -1 unknown
 	header    http.Header // further request headers
 	asOf      string      // read at this seq or RFC 3339 ledger time
+	stream    bool        // a long-lived response: no per-attempt timeout
 }
 
 // Option adjusts one call.
@@ -242,7 +243,13 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	if body != nil && o.upload == nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if o.stream {
+		nt := *c.http
+		nt.Timeout = 0 // the caller's context ends the stream
+		hc = &nt
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

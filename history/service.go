@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -21,12 +22,21 @@ import (
 // an entity's history and the checkpoints' status (audit.read).
 type Service struct {
 	kernel.BaseService
-	cfg    Config
-	k      *kernel.Node
-	h      *History
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg       Config
+	k         *kernel.Node
+	h         *History
+	ctx       context.Context // ends at Stop
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	followers chan struct{} // bounds the open follow streams
 }
+
+// MaxFollowers bounds the ledger follow streams one node serves at once
+// (more are refused as unavailable).
+const MaxFollowers = 64
+
+// followPoll is how often a follow stream looks for new events.
+const followPoll = 100 * time.Millisecond
 
 // New returns the service; cfg.Dir "" is DATA/history.
 func New(cfg Config) *Service { return &Service{cfg: cfg} }
@@ -47,7 +57,8 @@ func (s *Service) Start(k *kernel.Node) error {
 	s.h = h
 	k.SetHistory(h)
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.ctx, s.cancel = ctx, cancel
+	s.followers = make(chan struct{}, MaxFollowers)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -74,6 +85,7 @@ func (s *Service) Routes() []httpedge.Route {
 			httpedge.WriteJSON(w, http.StatusOK, s.h.Status())
 		}, Scopes: []string{fsm.OpAuditRead}},
 		{Pattern: "GET /v1/history/entity/{entity...}", Handler: s.handleEntity, Scopes: []string{fsm.OpAuditRead}},
+		{Pattern: "GET /v1/ledger/follow", Handler: s.handleFollow, Scopes: []string{fsm.OpAuditRead}},
 	}
 }
 
@@ -232,4 +244,76 @@ func (h *History) capOwner(cache map[string]string, id string) string {
 		cache[id] = e
 	}
 	return e
+}
+
+// handleFollow streams the events from ?from= on (0 or absent: after the
+// head) as newline-delimited JSON (api.Event per line), as this node
+// archives them, until the client goes away or the node stops.
+func (s *Service) handleFollow(w http.ResponseWriter, r *http.Request, _ *httpedge.Caller) {
+	from := s.k.ArchivedSeq() + 1
+	if v := r.URL.Query().Get("from"); v != "" && v != "0" {
+		f, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			httpedge.WriteErr(w, httpedge.BadRequest("from must be a seq"))
+			return
+		}
+		from = max(f, 1)
+	}
+	select {
+	case s.followers <- struct{}{}:
+		defer func() { <-s.followers }()
+	default:
+		httpedge.WriteErr(w, unavailable("this node serves %d ledger follow streams already; retry later or follow another node", MaxFollowers))
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if fl != nil {
+		fl.Flush()
+	}
+	enc := json.NewEncoder(w)
+	t := time.NewTicker(followPoll)
+	defer t.Stop()
+	for {
+		if last := s.k.ArchivedSeq(); last >= from {
+			rec, err := s.k.ArchivedRecord(from)
+			if err != nil {
+				return // history before this node's archive: nothing to stream
+			}
+			err = s.k.ArchivedRecords(rec.Index, func(rec archive.Record) error {
+				if rec.Kind != archive.KindEvent || rec.Seq < from {
+					return nil
+				}
+				if rec.Seq > last {
+					return errStop
+				}
+				ev, ok, err := kernel.EventFromArchive(rec)
+				if err != nil || !ok {
+					return err
+				}
+				if err := enc.Encode(ev); err != nil {
+					return err
+				}
+				from = rec.Seq + 1
+				return nil
+			})
+			if err != nil && err != errStop {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.ctx.Done():
+			return
+		case <-s.k.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

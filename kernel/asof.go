@@ -162,5 +162,9 @@ func (n *Node) ArchivedRecord(seq uint64) (archive.Record, error) { return n.arc
 // joined from a snapshot holds history from there on.
 func (n *Node) ArchiveFirst() (index, seq uint64) { return n.arch.First() }
 
+// Done is closed when the node begins to close: long-lived responses (a
+// ledger follow stream) end then, before the HTTP server shuts down.
+func (n *Node) Done() <-chan struct{} { return n.ctx.Done() }
+
 // DataDir is the node's data directory.
 func (n *Node) DataDir() string { return n.cfg.DataDir }

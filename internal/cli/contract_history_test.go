@@ -1,9 +1,15 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/dominus-kernel/dominus/api"
 )
@@ -80,4 +86,78 @@ func TestContractHistory(t *testing.T) {
 	// Without audit.read: refused.
 	k.as(t, agent, "history", "prober").wantCode(t, api.ExitDenied)
 	k.as(t, agent, "cap", "inspect", "cap-1", "--as-of", "2").wantCode(t, api.ExitDenied)
+}
+
+// ledger tail -f prints the last events, then follows new ones as the
+// node records them (newline-delimited JSON with --json); without
+// audit.read it is refused.
+func TestContractLedgerTailFollow(t *testing.T) {
+	k := startLiveKernel(t)
+	for i := 0; i < 3; i++ {
+		k.as(t, k.root, "kv", "put", "before/"+strconv.Itoa(i), "v").wantCode(t, api.ExitOK)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"--addr", k.url, "--token", k.root, "--json", "ledger", "tail", "-f", "-n", "2"}, strings.NewReader(""), &out, io.Discard)
+	}()
+	// The last two events first, then the writes made after them.
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(out.String(), "\n") < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("tail -f printed %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 3; i++ {
+		k.as(t, k.root, "kv", "put", "after/"+strconv.Itoa(i), "v").wantCode(t, api.ExitOK)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var evs []api.Event
+	for time.Now().Before(deadline) {
+		evs = evs[:0]
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var ev api.Event
+			if line != "" && json.Unmarshal([]byte(line), &ev) == nil {
+				evs = append(evs, ev)
+			}
+		}
+		if len(evs) >= 5 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != api.ExitOK {
+		t.Fatalf("tail -f ended with exit %d", code)
+	}
+	if len(evs) != 5 || evs[0].Subject != "before/1" || evs[4].Subject != "after/2" {
+		t.Fatalf("tail -f -n 2 then 3 writes: %d events %+v", len(evs), evs)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq != evs[i-1].Seq+1 {
+			t.Fatalf("gap or repeat in the stream: %d after %d", evs[i].Seq, evs[i-1].Seq)
+		}
+	}
+	agent := k.grant(t, "reader", "kv.get", "*")
+	k.as(t, agent, "ledger", "tail", "-f").wantCode(t, api.ExitDenied)
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
