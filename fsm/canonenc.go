@@ -254,8 +254,15 @@ func (r *CedarRequest) appendCanonical(b []byte) []byte {
 	if r == nil {
 		return mpNil(b)
 	}
-	b = mpMap(b, 9)
+	n := 9
+	if r.Cohort != "" {
+		n++
+	}
+	b = mpMap(b, n)
 	b = mpStr(mpStr(b, "action"), r.Action)
+	if r.Cohort != "" { // omitempty
+		b = mpStr(mpStr(b, "cohort"), r.Cohort)
+	}
 	b = mpInt(mpStr(b, "deviation"), r.Deviation)
 	b = mpStr(mpStr(b, "domain"), r.Domain)
 	b = mpInt(mpStr(b, "ledger_time"), r.LedgerTime)
@@ -366,6 +373,9 @@ func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 	if s.Fed != nil {
 		n++
 	}
+	if s.Evolve != nil {
+		n++
+	}
 	if len(s.Members) > 0 {
 		n++
 	}
@@ -393,6 +403,9 @@ func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 	}
 	b = append(mpStr(b, "effects"), encodeReflect(s.Effects)...)
 	b = mpUint(mpStr(b, "epoch"), s.Epoch)
+	if s.Evolve != nil { // omitempty
+		b = append(mpStr(b, "evolve"), encodeReflect(s.Evolve)...)
+	}
 	if s.Fed != nil { // omitempty
 		b = append(mpStr(b, "fed"), encodeReflect(s.Fed)...)
 	}
@@ -445,6 +458,16 @@ func (s *stateBody) sizeHint() int {
 	}
 	if s.Staging != nil {
 		n += len(s.Staging.Data) + 256
+	}
+	if s.Evolve != nil {
+		for i := range s.Evolve.Evolutions {
+			n += len(s.Evolve.Evolutions[i].Text) + 4096
+		}
+		for i := range s.Evolve.History {
+			for j := range s.Evolve.History[i].Versions {
+				n += len(s.Evolve.History[i].Versions[j].Text) + 128
+			}
+		}
 	}
 	return n
 }

@@ -65,6 +65,10 @@ type CedarRequest struct {
 	// from protocol 3). It is not encoded with the request: the syscall
 	// detail that records the request carries it beside it.
 	ArgsDigest string `codec:"-"`
+	// Cohort is the evolution cohort the call was judged in while a
+	// canary runs ("ev-N:canary" or "ev-N:baseline", protocol 8,
+	// evolve.go); "" otherwise. It is recorded, never a Cedar attribute.
+	Cohort string `codec:"cohort,omitempty"`
 }
 
 type policyEntry struct {

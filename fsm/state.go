@@ -109,6 +109,7 @@ type State struct {
 	members       map[string]*Member // this kernel's nodes (members.go)
 	Limits        *Limits            // replicated limits (limits.go); nil: the defaults
 	Staging       *RestoreStaging    // the snapshot a restore is staging (restore.go); nil: none
+	Evolve        *EvolveState       // evolutions and policy versions (evolve.go, protocol 8); nil: none yet
 	kvBytes       int64              // bytes the kv store holds (derived)
 	dedupCount    map[string]int     // dedup entries per caller (derived)
 }
@@ -155,6 +156,7 @@ type stateBody struct {
 	Members       []Member        `codec:"members,omitempty"` // name order
 	Sense         []byte          `codec:"sense,omitempty"`   // sense.Sensor.Encode
 	Staging       *RestoreStaging `codec:"staging,omitempty"` // restore.go
+	Evolve        *EvolveState    `codec:"evolve,omitempty"`  // evolve.go
 }
 
 type kvItem struct {
@@ -184,6 +186,7 @@ func (s *State) body() stateBody {
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 		Fed:           s.Fed,
 		Limits:        s.Limits,
+		Evolve:        s.Evolve,
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
@@ -329,6 +332,12 @@ func stateFromBody(b stateBody) (*State, error) {
 			return nil, fmt.Errorf("state restore staging is inconsistent")
 		}
 		s.Staging = &sg
+	}
+	if b.Evolve != nil {
+		if !validEvolveState(b.Evolve) {
+			return nil, fmt.Errorf("state evolution tables exceed their bounds or are out of order")
+		}
+		s.Evolve = b.Evolve
 	}
 	if b.Fed != nil {
 		if b.Meta.Role == RoleStandalone {
