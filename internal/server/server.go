@@ -5,6 +5,7 @@
 package server
 
 import (
+	"github.com/dominus-kernel/dominus/evolution"
 	"github.com/dominus-kernel/dominus/gatewayapi"
 	"github.com/dominus-kernel/dominus/kernel"
 	"github.com/dominus-kernel/dominus/sensing"
@@ -15,7 +16,7 @@ import (
 func Services(cfg kernel.Config) []kernel.Service {
 	tc := transparency.DefaultConfig(cfg.DataDir)
 	tc.Logger = cfg.Logger
-	return []kernel.Service{sensing.New(), gatewayapi.New(0), transparency.New(tc)}
+	return []kernel.Service{sensing.New(), gatewayapi.New(0), transparency.New(tc), evolution.New()}
 }
 
 // New starts a kernel node with its services (kernel.New).
