@@ -39,13 +39,9 @@ func (sv *Service) Routes() []httpedge.Route {
 		return kernel.Command(sv.k, t,
 			func(r *http.Request, _ *struct{}) (any, error) { return &fsm.EvolveRef{ID: r.PathValue("id")}, nil },
 			func(r *http.Request, _ *struct{}, res fsm.Result) any {
-				out := api.EvolveResponse{Outcome: httpedge.Outcome(res), ID: r.PathValue("id"), Version: res.Version}
-				sv.k.Read(func(l *fsm.Ledger, _ uint64) {
-					if e := l.State().Evolution(out.ID); e != nil {
-						out.Phase = e.Phase
-					}
-				})
-				return out
+				// The ledger answers the phase after the command (a retry
+				// answered from the dedup window may not carry it).
+				return api.EvolveResponse{Outcome: httpedge.Outcome(res), ID: r.PathValue("id"), Version: res.Version, Phase: string(res.Value)}
 			})
 	}
 	return []httpedge.Route{

@@ -521,7 +521,7 @@ func evolveHumanStep(t CommandType) func(l *Ledger, c *call, p *EvolveRef) outco
 			e.openWindow(c.now)
 		}
 		c.detail = Encode(&EvolveDetail{ID: e.ID, Name: e.Name, Phase: e.Phase, Weight: e.Weight()})
-		out := outcome{decision: DecisionPermit, id: e.ID}
+		out := outcome{decision: DecisionPermit, id: e.ID, value: []byte(e.Phase)}
 		if t == CmdEvolvePromote {
 			out.version = l.st.History(e.Name).Last
 		}

@@ -166,7 +166,11 @@ func printEvolution(cmd *cobra.Command, e *api.Evolution) error {
 		e.Shadow.Judged, e.Shadow.Changed, transitions(e.Shadow.ByTransition))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, v := range e.Verdicts {
-		fmt.Fprintf(tw, "\n%s %d%%\t%s\t%s (seq %d)\n", v.Phase, v.Weight, v.Verdict, v.Note, v.Seq)
+		step := v.Phase
+		if v.Phase == api.PhaseCanary {
+			step = fmt.Sprintf("canary %d%%", v.Weight)
+		}
+		fmt.Fprintf(tw, "\n%s\t%s\t%s (seq %d)\n", step, v.Verdict, v.Note, v.Seq)
 		if len(v.Metrics) == 0 {
 			continue
 		}
@@ -217,7 +221,7 @@ func evolveStepCmd(action, short string) *cobra.Command {
 				return err
 			}
 			return printAnswer(cmd, what, r, r.Outcome, func() error {
-				msg := fmt.Sprintf("%s: %s (seq %d)", pos[0], r.Phase, r.Seq)
+				msg := fmt.Sprintf("%s: %s (seq %d)", pos[0], dash(r.Phase), r.Seq)
 				if r.Version != 0 {
 					msg += fmt.Sprintf(", version %d", r.Version)
 				}
