@@ -10,7 +10,11 @@
 // subtree revocation by a bounded ancestor check), Cedar policy evaluated
 // in sorted order with every error a DENY (policy.go), escalations and
 // approvals bound to the exact call, halts, and pending external effects
-// (effects.go).
+// (effects.go). From protocol 8 it also runs governed evolution
+// (evolve.go): a candidate set judged in shadow beside every decision,
+// then deciding for a deterministic canary cohort, each window's verdict
+// computed in integers (evolvestat.go), and the kept versions of every
+// ACTIVE set.
 //
 // Gate order for a syscall on a known capability: argument checks, halt,
 // revocation (ancestors), expiry (ancestors), domain, scope, remaining

@@ -476,3 +476,30 @@ func TestFisherExact(t *testing.T) {
 		prev = p
 	}
 }
+
+// Evolution rides on protocol 8: a ledger under protocol 5 refuses the
+// commands and keeps no versions; after protocol.upgrade to 8 it accepts
+// them, and the set installed before the upgrade becomes version 1 of
+// its history when it first changes.
+func TestEvolutionArrivesWithItsProtocol(t *testing.T) {
+	g := newRecordingGate(t, ProtocolCallerEffects)
+	root := testRootToken[:]
+	g.grant("agent-00", []string{"kv.*"}, []string{"*"}, 0)
+	mustPermitted(t, "base", g.as(root, CmdPolicySet, &PolicySet{Name: "base", Text: evoBase, Mode: PolicyActive}))
+	expect(t, g.as(root, CmdEvolveStart, &EvolveStart{Name: "base", Text: evoHarmless}), DecisionDeny, ReasonUnsupportedProtocol)
+	if g.State().Evolve != nil {
+		t.Fatal("protocol 5 kept evolution state")
+	}
+	mustPermitted(t, "upgrade", g.as(root, CmdProtocolUpgrade, &ProtocolUpgrade{Version: ProtocolEvolution}))
+	a := g.as(root, CmdEvolveStart, &EvolveStart{Name: "base", Text: evoHarmless, MinShadow: 1})
+	mustPermitted(t, "start after the upgrade", a)
+	if d := syscallDetail(t, g.as(tokenHash("agent-00"), CmdSyscall, &Syscall{Op: "kv.put", Resource: "orders/1"})); len(d.Shadow) != 1 || d.Shadow[0].Set != a.Result.ID {
+		t.Fatalf("the candidate is not shadowed: %+v", d.Shadow)
+	}
+	mustPermitted(t, "abort", g.as(root, CmdEvolveAbort, &EvolveRef{ID: a.Result.ID}))
+	mustPermitted(t, "base again", g.as(root, CmdPolicySet, &PolicySet{Name: "base", Text: evoHarmless, Mode: PolicyActive}))
+	h := g.State().History("base")
+	if h == nil || len(h.Versions) != 2 || h.Versions[0].Text != evoBase || h.Versions[1].Text != evoHarmless || h.Versions[1].Via != "" {
+		t.Fatalf("history %+v", h)
+	}
+}
