@@ -503,3 +503,43 @@ func TestEvolutionArrivesWithItsProtocol(t *testing.T) {
 		t.Fatalf("history %+v", h)
 	}
 }
+
+// Effect errors are a metric too: when the canary cohort's external
+// effects fail and the baseline's succeed, the window's verdict fails
+// on effect_error_rate, though no decision changed.
+func TestCanaryEffectErrorsRollBack(t *testing.T) {
+	w := newEvoWorld(t)
+	for i := range 40 {
+		w.grant("payer-"+fmt.Sprint(i), []string{"pay.send"}, []string{"*"}, 0)
+	}
+	id := w.start(evoHarmless, []int64{50, 100}, 10)
+	w.traffic(id, 0)
+	mustPermitted(t, "shadow", w.tick(id))
+	e := w.evo(id)
+	for round := range 3 {
+		for i := range 40 {
+			who := "payer-" + fmt.Sprint(i)
+			a := w.as(tokenHash(who), CmdSyscall, &Syscall{Op: "pay.send", Resource: fmt.Sprint("acct/", round, "/", i)})
+			expect(t, a, DecisionPermit, ReasonOK)
+			status := EffectOK
+			if e.InCanary(who) {
+				status = EffectFailed
+			}
+			c := w.rec(env(CmdEffectComplete, "", nil, w.gateLedger.tick(), &EffectComplete{Seq: a.Event.Seq, Status: status}))
+			if c.Event == nil || c.Result.Reason == ReasonNotFound {
+				t.Fatalf("effect.complete: %+v", c.Result)
+			}
+		}
+	}
+	mustPermitted(t, "tick", w.tick(id))
+	v := w.lastVerdict(id)
+	var m MetricResult
+	for _, x := range v.Metrics {
+		if x.Name == MetricEffectErrorRate {
+			m = x
+		}
+	}
+	if v.Verdict != VerdictFailed || m.Outcome != metricFail || m.Canary != PPM || m.Baseline != 0 || w.evo(id).Phase != PhaseRolledBack {
+		t.Fatalf("verdict %+v, effect_error_rate %+v", v, m)
+	}
+}
