@@ -2,6 +2,7 @@ package evolution
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
 	"time"
 
@@ -87,8 +88,9 @@ func (sv *Service) tick(ctx context.Context) {
 }
 
 // handleStart backtests the candidate on recent history, then proposes
-// evolve.start. The caller must hold policy.set (checked on confirmed
-// state before the backtest runs; the ledger checks it on the set).
+// evolve.start. The caller must hold policy.set on the set: checked on
+// this node's state before the backtest runs, so that nobody else makes
+// the node walk its archive; the ledger checks it again and decides.
 func (sv *Service) handleStart(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var req api.EvolveStartRequest
 	if err := httpedge.DecodeBody(r, &req); err != nil {
@@ -99,8 +101,8 @@ func (sv *Service) handleStart(w http.ResponseWriter, r *http.Request, caller *h
 		httpedge.WriteErr(w, httpedge.BadRequest("text, steps, window or min_shadow beyond their bounds"))
 		return
 	}
-	if err := sv.k.RequireScope(r.Context(), caller, fsm.OpPolicySet); err != nil {
-		httpedge.WriteErr(w, err)
+	if !sv.mayEvolve(caller.Token, req.Name) {
+		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeForbidden, Msg: "evolve start requires a usable capability scoped to \"policy.set\" on the set " + req.Name})
 		return
 	}
 	var protocol uint16
@@ -235,4 +237,16 @@ func metricToAPI(m fsm.MetricResult) api.EvolveMetric {
 		out.P = &p
 	}
 	return out
+}
+
+// mayEvolve reports whether token's capability, on this node's state, is
+// usable and covers policy.set on set name.
+func (sv *Service) mayEvolve(token, name string) bool {
+	ok := false
+	sv.k.Read(func(l *fsm.Ledger, _ uint64) {
+		st := l.State()
+		c := st.CapByToken(hex.EncodeToString(kernel.TokenHash(token)))
+		ok = st.Usable(c, st.Time) == fsm.ReasonOK && st.Covers(c, fsm.OpPolicySet, name)
+	})
+	return ok
 }

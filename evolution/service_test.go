@@ -122,4 +122,22 @@ func TestEvolutionOverHTTP(t *testing.T) {
 			t.Fatal("rollback did not reinstall version 1")
 		}
 	}
+
+	// An operator scoped to policy.set on base alone may evolve base, and
+	// nothing else.
+	gr, err := root.Grant(ctx, api.GrantRequest{Entity: "carol", Ops: []string{"policy.set"}, Resources: []string{"base"}})
+	if err != nil || gr.Decision != "permit" {
+		t.Fatalf("grant carol: %v %+v", err, gr)
+	}
+	carol, _ := client.New(client.Config{Addr: srv.URL, Token: gr.Token})
+	if _, err := carol.EvolveStart(ctx, api.EvolveStartRequest{Name: "other", Text: harmless}); err == nil {
+		t.Fatal("carol started an evolution of another set")
+	}
+	st, err := carol.EvolveStart(ctx, api.EvolveStartRequest{Name: "base", Text: harmless})
+	if err != nil || st.Decision != "permit" {
+		t.Fatalf("carol on base: %v %+v", err, st)
+	}
+	if a, err := carol.EvolveStep(ctx, st.ID, "abort"); err != nil || a.Decision != "permit" || a.Phase != api.PhaseAborted {
+		t.Fatalf("carol aborts: %v %+v", err, a)
+	}
 }
