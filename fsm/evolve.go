@@ -78,7 +78,7 @@ const (
 	// MaxEvolveWindowCount bounds a cohort's counted decisions (and
 	// effects) in one window; the pooled baseline is halved when it
 	// passes twice that, so recent decisions weigh most.
-	MaxEvolveWindowCount = 4096
+	MaxEvolveWindowCount = 1024
 	// MaxShadowEntities bounds the entities a shadow tally names.
 	MaxShadowEntities = 32
 	// MaxPolicyVersions is how many versions of one set the history
