@@ -60,7 +60,7 @@ type Evolution struct {
 	ID         string          `json:"id"`
 	Name       string          `json:"name"`
 	Phase      string          `json:"phase"`
-	Weight     int64           `json:"weight"` // the canary weight in force, percent (0 outside canary)
+	Weight     int64           `json:"weight"` // the canary weight in force, percent (held while paused after a step or awaiting promotion)
 	Steps      []int64         `json:"steps"`
 	Step       int64           `json:"step"` // index into steps
 	WindowMs   int64           `json:"window_ms"`

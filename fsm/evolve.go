@@ -31,9 +31,12 @@ import (
 //     awaiting_promotion after the last), failed (rolled_back at once:
 //     the candidate decides for nobody any more) or inconclusive
 //     (paused, until a human resumes or aborts).
-//   - awaiting_promotion: evolve.promote, by a human, installs the
-//     candidate as the ACTIVE set of its name, as a new version in the
-//     policy history (via the evolution's id).
+//   - awaiting_promotion: the candidate keeps deciding at the last
+//     step's weight (as it does at its step's weight while paused after
+//     an inconclusive step) until evolve.promote, by a human, installs it
+//     as the ACTIVE set of its name, as a new version in the policy
+//     history (via the evolution's id). Counting and verdicts happen only
+//     in the shadow and canary phases.
 //
 // At most one evolution is in progress (shadow, canary, paused or
 // awaiting_promotion) at a time. Every change of an ACTIVE set from
@@ -187,9 +190,17 @@ type Evolution struct {
 	ClosedBy    string         `codec:"closed_by"`
 }
 
-// Weight is the canary weight in force, in percent (0 outside canary).
+// Weight is the canary weight in force, in percent: the step's while a
+// canary runs, and while it waits after one (paused after an
+// inconclusive step, awaiting promotion after the last), so the cohort
+// never flips back and forth while a human decides; 0 otherwise.
 func (e *Evolution) Weight() int64 {
-	if e.Phase != PhaseCanary || e.Step < 0 || e.Step >= int64(len(e.Steps)) {
+	switch {
+	case e.Phase == PhaseCanary, e.Phase == PhaseAwaitingPromotion, e.Phase == PhasePaused && e.PausedFrom == PhaseCanary:
+	default:
+		return 0
+	}
+	if e.Step < 0 || e.Step >= int64(len(e.Steps)) {
 		return 0
 	}
 	return e.Steps[e.Step]

@@ -261,6 +261,10 @@ func TestPassingCandidateWaitsForAHumanAndIsVersioned(t *testing.T) {
 	if w.State().Policies["base"].Text != evoBase {
 		t.Fatal("the candidate was installed without a human")
 	}
+	// While it waits, the candidate keeps deciding at the last weight.
+	if d := syscallDetail(t, w.put(0, "orders/wait")); d.Request.Cohort != id+":canary" {
+		t.Fatalf("awaiting promotion, a decision records cohort %q", d.Request.Cohort)
+	}
 	p := w.human(CmdEvolvePromote, id)
 	expect(t, p, DecisionPermit, ReasonOK)
 	if p.Result.Version != 2 || w.State().Policies["base"].Text != evoHarmless || w.evo(id).Phase != PhasePromoted {

@@ -33,14 +33,14 @@ const (
 	cohortCanary, cohortBasis = "canary", "baseline"
 )
 
-// evolving is the evolution whose candidate the gate consults (shadow or
-// canary), nil when none.
+// evolving is the evolution whose candidate the gate consults (in
+// shadow, or deciding for a cohort: Weight above 0), nil when none.
 func (l *Ledger) evolving() *Evolution {
 	if !l.evolution() {
 		return nil
 	}
 	e := l.st.CurrentEvolution()
-	if e == nil || (e.Phase != PhaseShadow && e.Phase != PhaseCanary) {
+	if e == nil || (e.Phase != PhaseShadow && e.Weight() == 0) {
 		return nil
 	}
 	return e
@@ -80,7 +80,7 @@ func (l *Ledger) candidateSets(e *Evolution) []*CompiledSet {
 // gateSets returns the sets that judge entity's call, and marks the
 // request with its cohort while a canary runs.
 func (l *Ledger) gateSets(e *Evolution, entity string, req *CedarRequest) (sets []*CompiledSet, canary bool) {
-	if e == nil || e.Phase != PhaseCanary {
+	if e == nil || e.Weight() == 0 {
 		return l.setsFor(PolicyActive), false
 	}
 	canary = e.InCanary(entity)
@@ -110,6 +110,9 @@ func (l *Ledger) evolveObserve(e *Evolution, d *SyscallDetail, entity string, ca
 		e.Baseline.decay()
 		return
 	}
+	if e.Phase != PhaseCanary {
+		return // waiting for a human: the cohort holds, nothing is counted
+	}
 	if canary {
 		if now < e.WindowEnd && e.Canary.Decisions < MaxEvolveWindowCount {
 			e.Canary.count(final, d.Request.Deviation)
@@ -123,7 +126,7 @@ func (l *Ledger) evolveObserve(e *Evolution, d *SyscallDetail, entity string, ca
 // evolveEffect counts a completed effect of entity in its cohort.
 func (l *Ledger) evolveEffect(entity string, failed bool, now int64) {
 	e := l.evolving()
-	if e == nil {
+	if e == nil || (e.Phase != PhaseShadow && e.Phase != PhaseCanary) {
 		return
 	}
 	cc := &e.Baseline
