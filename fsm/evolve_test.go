@@ -547,3 +547,39 @@ func TestCanaryEffectErrorsRollBack(t *testing.T) {
 		t.Fatalf("verdict %+v, effect_error_rate %+v", v, m)
 	}
 }
+
+// A canary window with too few decisions is inconclusive: the evolution
+// pauses, holding the step's weight (the cohort neither grows nor flips
+// back), no tick moves it, and resume runs the same step again in a new
+// window.
+func TestInconclusiveStepPausesAndResumesTheSameStep(t *testing.T) {
+	w := newEvoWorld(t)
+	id := w.start(evoHarmless, []int64{25, 100}, 10)
+	w.traffic(id, 0)
+	mustPermitted(t, "shadow", w.tick(id))
+	mustPermitted(t, "quiet window", w.tick(id)) // no canary traffic at all
+	e := w.evo(id)
+	if v := w.lastVerdict(id); e.Phase != PhasePaused || e.PausedFrom != PhaseCanary || v.Verdict != VerdictInconclusive || e.Weight() != 25 {
+		t.Fatalf("after a quiet window: %s from %s at %d%%, verdict %+v", e.Phase, e.PausedFrom, e.Weight(), v)
+	}
+	w.now += 3 * evoWindow
+	expect(t, w.tick(id), DecisionDeny, ReasonNotDue)
+	canary := 0
+	for i := range evoAgents {
+		if syscallDetail(t, w.put(i, "orders/p")).Request.Cohort == id+":canary" {
+			canary++
+		}
+	}
+	if canary == 0 || canary == evoAgents || w.evo(id).Canary.Decisions != 0 {
+		t.Fatalf("paused: %d of %d agents in the cohort, %d counted", canary, evoAgents, w.evo(id).Canary.Decisions)
+	}
+	expect(t, w.human(CmdEvolveResume, id), DecisionPermit, ReasonOK)
+	if e := w.evo(id); e.Phase != PhaseCanary || e.Weight() != 25 || e.WindowStart != w.now {
+		t.Fatalf("resumed: %s at %d%%", e.Phase, e.Weight())
+	}
+	w.traffic(id, 10)
+	mustPermitted(t, "tick", w.tick(id))
+	if e := w.evo(id); e.Phase != PhaseCanary || e.Weight() != 100 {
+		t.Fatalf("after the repeated step: %s at %d%%", e.Phase, e.Weight())
+	}
+}
