@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"strconv"
+
+	"github.com/dominus-kernel/dominus/api"
 )
 
 // Governed evolution (protocol 8, ProtocolEvolution).
@@ -49,15 +51,15 @@ import (
 // policy versions.
 const ProtocolEvolution uint16 = 8
 
-// Evolution phases (lower-case, as the API shows them).
+// Evolution phases (api/evolve.go: lower-case, as the API shows them).
 const (
-	PhaseShadow            = "shadow"
-	PhaseCanary            = "canary"
-	PhaseAwaitingPromotion = "awaiting_promotion"
-	PhasePromoted          = "promoted"
-	PhaseRolledBack        = "rolled_back"
-	PhasePaused            = "paused"
-	PhaseAborted           = "aborted"
+	PhaseShadow            = api.PhaseShadow
+	PhaseCanary            = api.PhaseCanary
+	PhaseAwaitingPromotion = api.PhaseAwaitingPromotion
+	PhasePromoted          = api.PhasePromoted
+	PhaseRolledBack        = api.PhaseRolledBack
+	PhasePaused            = api.PhasePaused
+	PhaseAborted           = api.PhaseAborted
 )
 
 // Step verdicts.
