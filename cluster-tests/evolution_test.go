@@ -61,7 +61,7 @@ func TestEvolutionAcrossALeaderKill(t *testing.T) {
 		})
 		return p
 	}
-	killed := false
+	killed, resumes := false, 0
 	deadline := time.Now().Add(60 * time.Second)
 	for round := 0; ; round++ {
 		for i, th := range tokens {
@@ -80,6 +80,13 @@ func TestEvolutionAcrossALeaderKill(t *testing.T) {
 			killed = true
 			c.waitLeader(20 * time.Second)
 			c.start(leader)
+		}
+		if p == fsm.PhasePaused && resumes < 3 {
+			// A window the kill or the machine's load left with too few
+			// canary decisions is inconclusive; a human resumes it.
+			resumes++
+			apply("resume", fsm.Envelope{Type: fsm.CmdEvolveResume, Auth: root, Payload: fsm.Encode(&fsm.EvolveRef{ID: id})})
+			continue
 		}
 		if p != fsm.PhaseShadow && p != fsm.PhaseCanary {
 			if !killed || p != fsm.PhaseRolledBack {

@@ -45,12 +45,20 @@ func TestContractEvolve(t *testing.T) {
 		t.Fatalf("evolve start --json: %v", m)
 	}
 	var st api.Evolution
+	resumes := 0
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for i, tok := range agents {
 			k.as(t, tok, "kv", "put", fmt.Sprintf("orders/%d", i), "v").wantCode(t, api.ExitOK)
 		}
 		k.as(t, k.root, "--json", "evolve", "status", id).wantCode(t, api.ExitOK).decode(t, &st)
+		if st.Phase == api.PhasePaused && st.PausedFrom == api.PhaseCanary && resumes < 3 {
+			// Too few canary decisions in a window on a loaded machine:
+			// inconclusive, and a human resumes the step.
+			resumes++
+			k.as(t, k.root, "evolve", "resume", id).wantCode(t, api.ExitOK)
+			continue
+		}
 		if st.Phase != api.PhaseShadow && st.Phase != api.PhaseCanary {
 			break
 		}
@@ -58,7 +66,7 @@ func TestContractEvolve(t *testing.T) {
 			t.Fatalf("evolution stuck at %s", st.Phase)
 		}
 	}
-	if st.Phase != api.PhaseAwaitingPromotion || st.ID != id || st.Name != "base" || len(st.Verdicts) != 3 {
+	if st.Phase != api.PhaseAwaitingPromotion || st.ID != id || st.Name != "base" || len(st.Verdicts) != 3+resumes {
 		t.Fatalf("evolve status --json: %+v", st)
 	}
 	raw := k.as(t, k.root, "--json", "evolve", "status").wantCode(t, api.ExitOK).jsonObject(t) // the newest
@@ -67,7 +75,8 @@ func TestContractEvolve(t *testing.T) {
 			t.Fatalf("evolve status --json lacks %q: %v", f, raw)
 		}
 	}
-	step := raw["verdicts"].([]any)[1].(map[string]any)
+	verdicts := raw["verdicts"].([]any)
+	step := verdicts[len(verdicts)-2].(map[string]any) // the 50 % step's last verdict
 	deny := step["metrics"].(map[string]any)["deny_rate"].(map[string]any)
 	for _, f := range []string{"canary", "baseline", "threshold", "test", "p"} {
 		if _, ok := deny[f]; !ok {
