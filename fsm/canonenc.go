@@ -268,8 +268,14 @@ func (r *CedarRequest) appendCanonical(b []byte) []byte {
 	if r.History != nil {
 		n++
 	}
+	if r.Cohort != "" {
+		n++
+	}
 	b = mpMap(b, n)
 	b = mpStr(mpStr(b, "action"), r.Action)
+	if r.Cohort != "" { // omitempty
+		b = mpStr(mpStr(b, "cohort"), r.Cohort)
+	}
 	b = mpInt(mpStr(b, "deviation"), r.Deviation)
 	b = mpStr(mpStr(b, "domain"), r.Domain)
 	if r.History != nil { // omitempty
@@ -400,6 +406,9 @@ func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 	if s.Fed != nil {
 		n++
 	}
+	if s.Evolve != nil {
+		n++
+	}
 	if len(s.Members) > 0 {
 		n++
 	}
@@ -430,6 +439,9 @@ func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 	}
 	b = append(mpStr(b, "effects"), encodeReflect(s.Effects)...)
 	b = mpUint(mpStr(b, "epoch"), s.Epoch)
+	if s.Evolve != nil { // omitempty
+		b = append(mpStr(b, "evolve"), encodeReflect(s.Evolve)...)
+	}
 	if s.Fed != nil { // omitempty
 		b = append(mpStr(b, "fed"), encodeReflect(s.Fed)...)
 	}
@@ -485,6 +497,16 @@ func (s *stateBody) sizeHint() int {
 	}
 	if s.Staging != nil {
 		n += len(s.Staging.Data) + 256
+	}
+	if s.Evolve != nil {
+		for i := range s.Evolve.Evolutions {
+			n += len(s.Evolve.Evolutions[i].Text) + 4096
+		}
+		for i := range s.Evolve.History {
+			for j := range s.Evolve.History[i].Versions {
+				n += len(s.Evolve.History[i].Versions[j].Text) + 128
+			}
+		}
 	}
 	return n
 }

@@ -76,6 +76,14 @@ const (
 	// Caller-executed effects (callereffect.go, protocol 5).
 	CmdGatewaySyscall CommandType = 45 // an agent's syscall relayed by a gateway that executes its effect
 	CmdEffectReport   CommandType = 46 // a gateway reports how a caller-executed effect ended
+
+	// Governed evolution and policy versions (evolve.go, protocol 8).
+	CmdEvolveStart    CommandType = 50 // an operator starts a candidate's staged rollout
+	CmdEvolveTick     CommandType = 51 // the leader closes an evolution's window (its verdict)
+	CmdEvolvePromote  CommandType = 52 // an operator promotes a candidate awaiting promotion
+	CmdEvolveAbort    CommandType = 53 // an operator aborts an evolution
+	CmdEvolveResume   CommandType = 54 // an operator resumes a paused evolution
+	CmdPolicyRollback CommandType = 55 // an operator reinstalls a kept version of a policy set
 )
 
 var commandNames = map[CommandType]string{
@@ -133,6 +141,13 @@ var commandNames = map[CommandType]string{
 
 	CmdGatewaySyscall: "syscall.gateway",
 	CmdEffectReport:   "effect.report",
+
+	CmdEvolveStart:    "evolve.start",
+	CmdEvolveTick:     "evolve.tick",
+	CmdEvolvePromote:  "evolve.promote",
+	CmdEvolveAbort:    "evolve.abort",
+	CmdEvolveResume:   "evolve.resume",
+	CmdPolicyRollback: "policy.rollback",
 }
 
 func (t CommandType) String() string {

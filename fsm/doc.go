@@ -10,7 +10,17 @@
 // subtree revocation by a bounded ancestor check), Cedar policy evaluated
 // in sorted order with every error a DENY (policy.go), escalations and
 // approvals bound to the exact call, halts, and pending external effects
-// (effects.go).
+// (effects.go). From protocol 8 it also runs governed evolution
+// (evolve.go): a candidate set judged in shadow beside every decision,
+// then deciding for a deterministic canary cohort, each window's verdict
+// computed in integers (evolvestat.go), and the kept versions of every
+// ACTIVE set. The verdict's test is the one-sided Fisher exact test on
+// the canary's and the baseline's counts (denials, escalations, failed
+// effects), computed exactly as a ratio of integers: a 5 % cohort of a
+// quiet kernel sees a handful of decisions per window, where the normal
+// approximation of a two-proportion test misleads, and exact integers
+// make every replica and replay agree on p to the ppm. A metric fails
+// when the canary is more than 5 points worse with p <= 0.05.
 //
 // Gate order for a syscall on a known capability: argument checks, halt,
 // revocation (ancestors), expiry (ancestors), domain, scope, remaining

@@ -239,12 +239,18 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	if l.temporal() {
 		d.Request.History = l.historyContext(cp.Entity, op, c.now)
 	}
-	d.Policy = EvaluatePolicies(l.setsFor(PolicyActive), d.Request, st.Meta.Protocol)
+	evolving := l.evolving() // protocol 8: a candidate in shadow or canary (evolve.go)
+	sets, canary := l.gateSets(evolving, cp.Entity, &d.Request)
+	d.Policy = EvaluatePolicies(sets, d.Request, st.Meta.Protocol)
+	decided := d.Policy.Decision
 	if escalateDeviation && d.Policy.Decision == DecisionPermit {
 		d.Policy = PolicyOutcome{Decision: DecisionEscalate, Reason: ReasonApprovalRequired, Why: "deviation at critical posture (sensing)"}
 	}
 	for _, cs := range l.setsFor(PolicyShadow) {
 		d.Shadow = append(d.Shadow, ShadowOutcome{Set: cs.name, Outcome: EvaluatePolicies([]*CompiledSet{cs}, d.Request, st.Meta.Protocol)})
+	}
+	if evolving != nil {
+		l.evolveObserve(evolving, &d, cp.Entity, canary, decided, c.now)
 	}
 	switch d.Policy.Decision {
 	case DecisionDeny:
@@ -474,6 +480,9 @@ func applyPolicySet(l *Ledger, c *call, p *PolicySet) outcome {
 		}
 		if _, exists := st.Policies[p.Name]; !exists && len(st.Policies) >= MaxPolicySets {
 			return deny(ReasonTooLarge)
+		}
+		if p.Mode == PolicyActive && l.evolution() {
+			l.recordVersion(c, p.Name, p.Text, "") // before the record changes: it seeds a new history
 		}
 		st.Policies[p.Name] = &PolicyRecord{Name: p.Name, Text: p.Text, Mode: p.Mode, Version: st.Seq + 1, SetBy: c.actor}
 	}

@@ -56,6 +56,14 @@ type Ledger struct {
 	setsVersion uint64
 	activeSets  []*CompiledSet
 	shadowSets  []*CompiledSet
+
+	// evSets caches the sets a canary cohort is judged by (evolvegate.go):
+	// derived from the evolution evSetsID and the policies at
+	// evSetsVersion.
+	evSets        []*CompiledSet
+	evSetsID      string
+	evSetsVersion uint64
+	evSetsOK      bool
 }
 
 // New returns an empty, uninitialized ledger.
@@ -421,6 +429,7 @@ func (l *Ledger) DigestLater() (seq, epoch uint64, compute func() [32]byte) {
 	if body.Fed != nil {
 		body.Fed = body.Fed.clone()
 	}
+	body.Evolve = body.Evolve.clone() // Apply changes its counters in place
 	return l.st.Seq, l.st.Epoch, func() [32]byte { return body.digest() }
 }
 
@@ -455,7 +464,7 @@ func (l *Ledger) Restore(snapshot []byte) (*SnapshotFile, error) {
 	}
 	l.st = st
 	l.digestOK = false
-	l.policies, l.setsOK = nil, false
+	l.policies, l.setsOK, l.evSetsOK = nil, false, false
 	return f, nil
 }
 

@@ -70,6 +70,10 @@ type CedarRequest struct {
 	// History is context.history (protocol 7 on; temporal.go): the
 	// entity's activity before this call.
 	History *HistoryContext `codec:"history,omitempty"`
+	// Cohort is the evolution cohort the call was judged in while a
+	// canary runs ("ev-N:canary" or "ev-N:baseline", protocol 8,
+	// evolve.go); "" otherwise. It is recorded, never a Cedar attribute.
+	Cohort string `codec:"cohort,omitempty"`
 }
 
 type policyEntry struct {

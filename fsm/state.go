@@ -107,10 +107,11 @@ type State struct {
 	Checkpoints   []HeadRef          // oldest first
 	Fed           *FedState          // federation state; nil on a standalone kernel
 	Sense         *sense.Sensor      // baselines, trust and posture; nil until the first sensed event
-	History       *temporal.Book     // per-entity activity counters (protocol 7, temporal.go); nil until the first
+	Activity      *temporal.Book     // per-entity activity counters, context.history (protocol 7, temporal.go); nil until the first
 	members       map[string]*Member // this kernel's nodes (members.go)
 	Limits        *Limits            // replicated limits (limits.go); nil: the defaults
 	Staging       *RestoreStaging    // the snapshot a restore is staging (restore.go); nil: none
+	Evolve        *EvolveState       // evolutions and policy versions (evolve.go, protocol 8); nil: none yet
 	kvBytes       int64              // bytes the kv store holds (derived)
 	dedupCount    map[string]int     // dedup entries per caller (derived)
 }
@@ -158,6 +159,7 @@ type stateBody struct {
 	Sense         []byte          `codec:"sense,omitempty"`   // sense.Sensor.Encode
 	History       []byte          `codec:"history,omitempty"` // temporal.Book.Encode
 	Staging       *RestoreStaging `codec:"staging,omitempty"` // restore.go
+	Evolve        *EvolveState    `codec:"evolve,omitempty"`  // evolve.go
 }
 
 type kvItem struct {
@@ -187,12 +189,13 @@ func (s *State) body() stateBody {
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 		Fed:           s.Fed,
 		Limits:        s.Limits,
+		Evolve:        s.Evolve,
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
 	}
-	if s.History != nil {
-		b.History = s.History.Encode()
+	if s.Activity != nil {
+		b.History = s.Activity.Encode()
 	}
 	if s.Staging != nil {
 		// A copy: Apply replaces the record's slices or appends beyond
@@ -334,7 +337,7 @@ func stateFromBody(b stateBody) (*State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("state history counters: %w", err)
 		}
-		s.History = h
+		s.Activity = h
 	}
 	if b.Staging != nil {
 		sg := *b.Staging
@@ -342,6 +345,12 @@ func stateFromBody(b stateBody) (*State, error) {
 			return nil, fmt.Errorf("state restore staging is inconsistent")
 		}
 		s.Staging = &sg
+	}
+	if b.Evolve != nil {
+		if !validEvolveState(b.Evolve) {
+			return nil, fmt.Errorf("state evolution tables exceed their bounds or are out of order")
+		}
+		s.Evolve = b.Evolve
 	}
 	if b.Fed != nil {
 		if b.Meta.Role == RoleStandalone {

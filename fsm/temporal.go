@@ -32,17 +32,17 @@ func (l *Ledger) temporal() bool { return l.st.Meta.Protocol >= ProtocolTemporal
 
 // historyBook returns the counters, created on first use.
 func (l *Ledger) historyBook() *temporal.Book {
-	if l.st.History == nil {
-		l.st.History = temporal.New()
+	if l.st.Activity == nil {
+		l.st.Activity = temporal.New()
 	}
-	return l.st.History
+	return l.st.Activity
 }
 
 // historyContext is entity's context.history for a call on op at now.
 func (l *Ledger) historyContext(entity, op string, now int64) *HistoryContext {
 	var c temporal.Context
-	if l.st.History != nil {
-		c = l.st.History.Context(entity, op, now)
+	if l.st.Activity != nil {
+		c = l.st.Activity.Context(entity, op, now)
 	}
 	h := HistoryContext(c)
 	return &h

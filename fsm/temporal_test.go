@@ -132,7 +132,7 @@ func TestHistoryCountersMatchTheLedger(t *testing.T) {
 	if re.Head().String() != tl.Head().String() || re.Digest() != tl.Digest() {
 		t.Fatalf("seed %d: replay head %s digest %x, original %s %x", seed, re.Head(), re.Digest(), tl.Head(), tl.Digest())
 	}
-	if !bytes.Equal(re.State().History.Encode(), tl.State().History.Encode()) {
+	if !bytes.Equal(re.State().Activity.Encode(), tl.State().Activity.Encode()) {
 		t.Fatalf("seed %d: replayed counters differ", seed)
 	}
 	// And a snapshot carries the counters.
@@ -260,7 +260,7 @@ func TestTemporalRulesStartAtTheUpgrade(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		expect(t, g.call("a", "kv.get", "other", nil, ""), DecisionDeny, ReasonOutOfScope)
 	}
-	if g.State().History != nil {
+	if g.State().Activity != nil {
 		t.Fatal("protocol 5 keeps history counters")
 	}
 	expect(t, g.as(testRootToken[:], CmdProtocolUpgrade, &ProtocolUpgrade{Version: ProtocolTemporal}), DecisionPermit, ReasonOK)

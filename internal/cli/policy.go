@@ -16,8 +16,8 @@ import (
 func init() { register(policyCmd) }
 
 func policyCmd() *cobra.Command {
-	return group("policy", "Install, list and backtest Cedar policy sets",
-		policySetCmd(), policyListCmd(), policyBacktestCmd())
+	return group("policy", "Install, list, backtest, version and roll back Cedar policy sets",
+		policySetCmd(), policyListCmd(), policyBacktestCmd(), policyHistoryCmd(), policyRollbackCmd())
 }
 
 // readPolicy reads a Cedar policy file (- for standard input) and refuses

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"github.com/dominus-kernel/dominus/evolution"
 	"github.com/dominus-kernel/dominus/gatewayapi"
 	"github.com/dominus-kernel/dominus/history"
 	"github.com/dominus-kernel/dominus/kernel"
@@ -21,7 +22,7 @@ func Services(cfg kernel.Config) []kernel.Service {
 		every = *cfg.HistoryEvery
 	}
 	hc := history.Config{Every: every, Logger: cfg.Logger}
-	return []kernel.Service{sensing.New(), gatewayapi.New(0), transparency.New(tc), history.New(hc)}
+	return []kernel.Service{sensing.New(), gatewayapi.New(0), transparency.New(tc), history.New(hc), evolution.New()}
 }
 
 // New starts a kernel node with its services (kernel.New).
