@@ -16,7 +16,7 @@ FUZZTIME ?= 20s
 MCP_FS_VERSION := 2026.8.31
 MCP_NPM_PREFIX := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/dominus/mcp-npm
 
-.PHONY: help build bench-reference mcp-deps test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation demo-transparency clean sense-eval
+.PHONY: help build bench-reference mcp-deps test test-unit test-race test-cluster jepsen bench fuzz lint demo demo-federation demo-transparency demo-evolution clean sense-eval
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -78,17 +78,21 @@ lint: ## gofmt, go vet, go mod tidy check, staticcheck
 	$(GO) mod tidy -diff
 	$(GO) tool staticcheck ./...
 
-demo: build mcp-deps ## run the kernel story, the MCP gateway story, the federation story (sovereign + 2 domains, 9 processes), then verifiable history
+demo: build mcp-deps ## run the kernel story, the MCP gateway story, the federation story (sovereign + 2 domains, 9 processes), verifiable history, then governed evolution
 	./scripts/demo.sh
 	./scripts/demo-mcp.sh
 	./scripts/demo-federation.sh
 	./scripts/demo-transparency.sh
+	./scripts/demo-evolution.sh
 
 demo-federation: build ## only the federation story
 	./scripts/demo-federation.sh
 
 demo-transparency: build ## only verifiable history: an offline inclusion proof of a payment, then a forged history caught
 	./scripts/demo-transparency.sh
+
+demo-evolution: build ## only governed evolution: a regression rolled back from a 25% canary, a candidate promoted, policy history
+	./scripts/demo-evolution.sh
 
 clean: ## remove build output
 	rm -rf bin

@@ -171,6 +171,7 @@ type KVResponse struct {
 	Found     bool   `json:"found"`
 	Version   uint64 `json:"version"`
 	Succeeded bool   `json:"succeeded"` // cas: the write happened
+	AsOf      *AsOf  `json:"as_of,omitempty"`
 }
 
 // Event is one ledger event as shown to people and scripts.

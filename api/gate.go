@@ -99,6 +99,7 @@ type Capability struct {
 	Revoked   bool      `json:"revoked"`
 	Effective string    `json:"effective"` // ok, revoked, expired, domain_mismatch
 	Created   uint64    `json:"created_seq"`
+	AsOf      *AsOf     `json:"as_of,omitempty"`
 }
 
 // OperatorRequest is POST /v1/operators.
@@ -123,6 +124,7 @@ type Policy struct {
 	Version uint64 `json:"version"`
 	SetBy   string `json:"set_by"`
 	Text    string `json:"text"`
+	AsOf    *AsOf  `json:"as_of,omitempty"`
 }
 
 // PolicyResponse answers policy set. Warnings are things about the

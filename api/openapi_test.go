@@ -72,6 +72,9 @@ type oapiSchema struct {
 // schemaTypes maps each component schema to the type it describes.
 var schemaTypes = map[string]reflect.Type{
 	"Checkpoint":                reflect.TypeFor[Checkpoint](),
+	"AsOf":                      reflect.TypeFor[AsOf](),
+	"HistoryEntry":              reflect.TypeFor[HistoryEntry](),
+	"HistoryStatus":             reflect.TypeFor[HistoryStatus](),
 	"CheckpointKeys":            reflect.TypeFor[CheckpointKeys](),
 	"CheckpointKey":             reflect.TypeFor[CheckpointKey](),
 	"InclusionProof":            reflect.TypeFor[InclusionProof](),
@@ -166,6 +169,18 @@ var schemaTypes = map[string]reflect.Type{
 	"Posture":                   reflect.TypeFor[Posture](),
 	"PostureSnapshot":           reflect.TypeFor[PostureSnapshot](),
 	"PostureMatch":              reflect.TypeFor[PostureMatch](),
+	"EvolveStartRequest":        reflect.TypeFor[EvolveStartRequest](),
+	"EvolveStartResponse":       reflect.TypeFor[EvolveStartResponse](),
+	"EvolveBacktest":            reflect.TypeFor[EvolveBacktest](),
+	"EvolveResponse":            reflect.TypeFor[EvolveResponse](),
+	"Evolution":                 reflect.TypeFor[Evolution](),
+	"EvolveShadow":              reflect.TypeFor[EvolveShadow](),
+	"EvolveCounts":              reflect.TypeFor[EvolveCounts](),
+	"EvolveVerdict":             reflect.TypeFor[EvolveVerdict](),
+	"EvolveMetric":              reflect.TypeFor[EvolveMetric](),
+	"PolicyVersion":             reflect.TypeFor[PolicyVersion](),
+	"PolicyRollbackRequest":     reflect.TypeFor[PolicyRollbackRequest](),
+	"PolicyRollbackResponse":    reflect.TypeFor[PolicyRollbackResponse](),
 }
 
 func loadSpec(t *testing.T) *oapiSpec {
@@ -198,7 +213,7 @@ var (
 )
 
 // routeDirs hold the kernel and the services that plug into it.
-var routeDirs = []string{"kernel", "sensing", "gatewayapi", "transparency", "sovereign", "domain", "cortex", "planner"}
+var routeDirs = []string{"kernel", "sensing", "gatewayapi", "transparency", "history", "evolution", "sovereign", "domain", "cortex", "planner"}
 
 // kernelRoutes reads every route registration from the non-test sources
 // of the kernel and its services; http.go and gatehttp.go must each
@@ -360,6 +375,10 @@ func checkSchema(s *oapiSpec, where string, sc oapiSchema, gt reflect.Type) []st
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if sc.Type != "integer" {
 			return bad("want type integer, got " + sc.Type)
+		}
+	case reflect.Float32, reflect.Float64:
+		if sc.Type != "number" {
+			return bad("want type number, got " + sc.Type)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if sc.Type != "integer" || sc.Minimum == nil || *sc.Minimum < 0 {

@@ -29,6 +29,7 @@ type Baseline struct {
 	Events       int64          `json:"events"`    // events in the current window
 	Top          string         `json:"top_metric,omitempty"`
 	Metrics      []MetricReport `json:"metrics"`
+	AsOf         *AsOf          `json:"as_of,omitempty"`
 }
 
 // MetricReport is one scored statistic of a baseline.
@@ -46,6 +47,7 @@ type TrustReport struct {
 	Known  bool   `json:"known"`
 	Score  int64  `json:"score"` // 0..1000
 	Tier   string `json:"tier"`  // probation, standard or trusted
+	AsOf   *AsOf  `json:"as_of,omitempty"`
 }
 
 // TrustAdjustRequest is POST /v1/trust-adjust/{entity}.
@@ -68,6 +70,7 @@ type Posture struct {
 	Score   int64            `json:"score"` // sensitivity, 0..1000
 	Signals map[string]int64 `json:"signals"`
 	Since   *time.Time       `json:"since,omitempty"` // ledger time of the last signal
+	AsOf    *AsOf            `json:"as_of,omitempty"`
 }
 
 // PostureSnapshot is one archived posture.

@@ -117,10 +117,17 @@ type callOpts struct {
 	upload    io.Reader   // send this as the request body (one attempt: a stream is not replayed)
 	uploadLen int64       // its length, -1 unknown
 	header    http.Header // further request headers
+	asOf      string      // read at this seq or RFC 3339 ledger time
+	stream    bool        // a long-lived response: no per-attempt timeout
 }
 
 // Option adjusts one call.
 type Option func(*callOpts)
+
+// WithAsOf reads at an earlier point of the ledger: a seq or an RFC 3339
+// ledger time (kv get, capabilities, policies, trust, baselines,
+// posture). "" reads now.
+func WithAsOf(point string) Option { return func(o *callOpts) { o.asOf = point } }
 
 // WithRequestID sets the request id (for retries across processes).
 func WithRequestID(id string) Option { return func(o *callOpts) { o.requestID = id } }
@@ -163,6 +170,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if o.requestID == "" && method != http.MethodGet {
 		o.requestID = NewRequestID()
+	}
+	if o.asOf != "" {
+		q := url.Values{}
+		for k, v := range query {
+			q[k] = v
+		}
+		q.Set("as_of", o.asOf)
+		query = q
 	}
 	var body []byte
 	switch v := in.(type) {
@@ -228,7 +243,13 @@ func (c *Client) once(ctx context.Context, method, path string, query url.Values
 	if body != nil && o.upload == nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if o.stream {
+		nt := *c.http
+		nt.Timeout = 0 // the caller's context ends the stream
+		hc = &nt
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -37,19 +37,19 @@ func (c *Client) Revoke(ctx context.Context, id string, opts ...Option) (*api.Gr
 }
 
 // Caps lists capabilities (cap.read), optionally of one entity.
-func (c *Client) Caps(ctx context.Context, entity string) ([]api.Capability, error) {
+func (c *Client) Caps(ctx context.Context, entity string, opts ...Option) ([]api.Capability, error) {
 	var out []api.Capability
 	q := url.Values{}
 	if entity != "" {
 		q.Set("entity", entity)
 	}
-	return out, c.do(ctx, http.MethodGet, "/v1/caps", q, nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/caps", q, nil, &out, opts...)
 }
 
 // Cap inspects one capability (cap.read, or the holder itself).
-func (c *Client) Cap(ctx context.Context, id string) (*api.Capability, error) {
+func (c *Client) Cap(ctx context.Context, id string, opts ...Option) (*api.Capability, error) {
 	var out api.Capability
-	return &out, c.do(ctx, http.MethodGet, "/v1/caps/"+url.PathEscape(id), nil, nil, &out)
+	return &out, c.do(ctx, http.MethodGet, "/v1/caps/"+url.PathEscape(id), nil, nil, &out, opts...)
 }
 
 // OperatorAdd issues a governance capability to a named human.
@@ -77,9 +77,9 @@ func (c *Client) PolicySet(ctx context.Context, req api.PolicyRequest, opts ...O
 }
 
 // Policies lists policy sets (audit.read).
-func (c *Client) Policies(ctx context.Context) ([]api.Policy, error) {
+func (c *Client) Policies(ctx context.Context, opts ...Option) ([]api.Policy, error) {
 	var out []api.Policy
-	return out, c.do(ctx, http.MethodGet, "/v1/policies", nil, nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/v1/policies", nil, nil, &out, opts...)
 }
 
 // Backtest re-judges recorded syscalls against a candidate policy set.

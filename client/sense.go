@@ -19,15 +19,15 @@ func (c *Client) Signal(ctx context.Context, kind string, value int64, opts ...O
 }
 
 // Baseline reports an entity's behavioural baseline and deviation.
-func (c *Client) Baseline(ctx context.Context, entity string) (*api.Baseline, error) {
+func (c *Client) Baseline(ctx context.Context, entity string, opts ...Option) (*api.Baseline, error) {
 	var r api.Baseline
-	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/baselines/", entity), consistent(), nil, &r)
+	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/baselines/", entity), consistent(), nil, &r, opts...)
 }
 
 // Trust reports an entity's trust score and tier.
-func (c *Client) Trust(ctx context.Context, entity string) (*api.TrustReport, error) {
+func (c *Client) Trust(ctx context.Context, entity string, opts ...Option) (*api.TrustReport, error) {
 	var r api.TrustReport
-	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/trust/", entity), consistent(), nil, &r)
+	return &r, c.do(ctx, http.MethodGet, keyPath("/v1/trust/", entity), consistent(), nil, &r, opts...)
 }
 
 // TrustAdjust moves an entity's trust (a token holding trust.adjust).
@@ -37,9 +37,9 @@ func (c *Client) TrustAdjust(ctx context.Context, entity string, delta int64, re
 }
 
 // Posture reports the kernel's posture.
-func (c *Client) Posture(ctx context.Context) (*api.Posture, error) {
+func (c *Client) Posture(ctx context.Context, opts ...Option) (*api.Posture, error) {
 	var r api.Posture
-	return &r, c.do(ctx, http.MethodGet, "/v1/posture", consistent(), nil, &r)
+	return &r, c.do(ctx, http.MethodGet, "/v1/posture", consistent(), nil, &r, opts...)
 }
 
 // PostureHistory lists the archived postures, oldest first.

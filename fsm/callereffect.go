@@ -176,8 +176,12 @@ func applyEffectReport(l *Ledger, c *call, p *EffectReport) outcome {
 	}
 	e.Status, e.Code, e.OutputDigest, e.Completed = p.Status, p.Code, p.OutputDigest, st.Seq+1
 	c.detail = Encode(&GovernanceDetail{Target: itoa(p.Seq), Note: e.Op + " " + e.Resource})
+	l.evolveEffect(e.Entity, p.Status != EffectOK, c.now)
 	if p.Status != EffectOK && l.sensing() {
 		l.observeError(e.Entity, e.Op, c.now)
+	}
+	if p.Status != EffectOK {
+		l.recordError(e.Entity, c.now)
 	}
 	return outcome{decision: DecisionNone, reason: reason}
 }

@@ -228,13 +228,22 @@ func (p *KVPut) decodeCanonical(b []byte) bool {
 
 func (k *KVKey) decodeCanonical(b []byte) bool {
 	r := canonReader{b: b}
-	r.mapOf(1)
+	var asOf uint64
+	if len(b) > 0 && b[0] == 0x82 { // as_of present (omitempty)
+		r.mapOf(2)
+		r.key("as_of")
+		if asOf = r.uint(math.MaxUint64); asOf == 0 {
+			r.bad = true // a zero value is omitted, never written
+		}
+	} else {
+		r.mapOf(1)
+	}
 	r.key("key")
 	key := r.str()
 	if !r.end() {
 		return false
 	}
-	k.Key = key
+	k.Key, k.AsOf = key, asOf
 	return true
 }
 

@@ -151,6 +151,9 @@ func (k *KVKey) appendCanonical(b []byte) []byte {
 	if k == nil {
 		return mpNil(b)
 	}
+	if k.AsOf != 0 { // omitempty
+		return mpStr(mpStr(mpUint(mpStr(mpMap(b, 2), "as_of"), k.AsOf), "key"), k.Key)
+	}
 	return mpStr(mpStr(mpMap(b, 1), "key"), k.Key)
 }
 
@@ -228,9 +231,16 @@ func (d *SyscallDetail) appendCanonical(b []byte) []byte {
 	if d == nil {
 		return mpNil(b)
 	}
-	b = mpMap(b, 11)
+	n := 11
+	if d.AsOf != 0 {
+		n++
+	}
+	b = mpMap(b, n)
 	b = mpStr(mpStr(b, "approval_id"), d.ApprovalID)
 	b = mpStr(mpStr(b, "args_digest"), d.ArgsDigest)
+	if d.AsOf != 0 { // omitempty
+		b = mpUint(mpStr(b, "as_of"), d.AsOf)
+	}
 	b = mpStr(mpStr(b, "cap_id"), d.CapID)
 	b = mpBool(mpStr(b, "judged"), d.Judged)
 	b = mpStr(mpStr(b, "op"), d.Op)
@@ -254,16 +264,46 @@ func (r *CedarRequest) appendCanonical(b []byte) []byte {
 	if r == nil {
 		return mpNil(b)
 	}
-	b = mpMap(b, 9)
+	n := 9
+	if r.History != nil {
+		n++
+	}
+	if r.Cohort != "" {
+		n++
+	}
+	b = mpMap(b, n)
 	b = mpStr(mpStr(b, "action"), r.Action)
+	if r.Cohort != "" { // omitempty
+		b = mpStr(mpStr(b, "cohort"), r.Cohort)
+	}
 	b = mpInt(mpStr(b, "deviation"), r.Deviation)
 	b = mpStr(mpStr(b, "domain"), r.Domain)
+	if r.History != nil { // omitempty
+		b = r.History.appendCanonical(mpStr(b, "history"))
+	}
 	b = mpInt(mpStr(b, "ledger_time"), r.LedgerTime)
 	b = mpStr(mpStr(b, "posture"), r.Posture)
 	b = mpStr(mpStr(b, "principal"), r.Principal)
 	b = mpStr(mpStr(b, "resource"), r.Resource)
 	b = mpStr(mpStr(b, "tier"), r.Tier)
 	return mpInt(mpStr(b, "trust"), r.Trust)
+}
+
+func (h *HistoryContext) appendCanonical(b []byte) []byte {
+	if h == nil {
+		return mpNil(b)
+	}
+	b = mpMap(b, 10)
+	b = mpInt(mpStr(b, "calls_1h"), h.Calls1h)
+	b = mpInt(mpStr(b, "calls_24h"), h.Calls24h)
+	b = mpInt(mpStr(b, "denials_1h"), h.Denials1h)
+	b = mpInt(mpStr(b, "denials_24h"), h.Denials24h)
+	b = mpInt(mpStr(b, "distinct_resources_1h"), h.DistinctResources1h)
+	b = mpInt(mpStr(b, "errors_1h"), h.Errors1h)
+	b = mpInt(mpStr(b, "escalations_24h"), h.Escalations24h)
+	b = mpInt(mpStr(b, "first_seen_s"), h.FirstSeenS)
+	b = mpInt(mpStr(b, "op_calls_1h"), h.OpCalls1h)
+	return mpInt(mpStr(b, "op_calls_24h"), h.OpCalls24h)
 }
 
 func (o *PolicyOutcome) appendCanonical(b []byte) []byte {
@@ -366,6 +406,9 @@ func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 	if s.Fed != nil {
 		n++
 	}
+	if s.Evolve != nil {
+		n++
+	}
 	if len(s.Members) > 0 {
 		n++
 	}
@@ -373,6 +416,9 @@ func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 		n++
 	}
 	if len(s.Sense) > 0 {
+		n++
+	}
+	if len(s.History) > 0 {
 		n++
 	}
 	if s.Staging != nil {
@@ -393,12 +439,18 @@ func (s *stateBody) encode(b []byte, sink io.Writer) []byte {
 	}
 	b = append(mpStr(b, "effects"), encodeReflect(s.Effects)...)
 	b = mpUint(mpStr(b, "epoch"), s.Epoch)
+	if s.Evolve != nil { // omitempty
+		b = append(mpStr(b, "evolve"), encodeReflect(s.Evolve)...)
+	}
 	if s.Fed != nil { // omitempty
 		b = append(mpStr(b, "fed"), encodeReflect(s.Fed)...)
 	}
 	b = mpUint(mpStr(b, "format"), uint64(s.Format))
 	b = append(mpStr(b, "halts"), encodeReflect(s.Halts)...)
 	b = mpBin(mpStr(b, "head"), s.Head)
+	if len(s.History) > 0 { // omitempty
+		b = mpBin(mpStr(b, "history"), s.History)
+	}
 	b = mpBool(mpStr(b, "initialized"), s.Initialized)
 	b = mpStr(b, "kv")
 	if s.KV == nil {
@@ -439,12 +491,22 @@ func (s *stateBody) sizeHint() int {
 		d := &s.Dedup[i]
 		n += len(d.Caller) + len(d.RequestID) + len(d.Digest) + len(d.Result.Value) + len(d.Result.ID) + 128
 	}
-	n += len(s.Caps)*512 + len(s.Approvals)*1024 + len(s.Effects)*256 + len(s.Sense)
+	n += len(s.Caps)*512 + len(s.Approvals)*1024 + len(s.Effects)*256 + len(s.Sense) + len(s.History)
 	for i := range s.Policies {
 		n += len(s.Policies[i].Text) + 256
 	}
 	if s.Staging != nil {
 		n += len(s.Staging.Data) + 256
+	}
+	if s.Evolve != nil {
+		for i := range s.Evolve.Evolutions {
+			n += len(s.Evolve.Evolutions[i].Text) + 4096
+		}
+		for i := range s.Evolve.History {
+			for j := range s.Evolve.History[i].Versions {
+				n += len(s.Evolve.History[i].Versions[j].Text) + 128
+			}
+		}
 	}
 	return n
 }
@@ -466,6 +528,7 @@ var (
 	_ canonicalAppender = (*stateBody)(nil)
 	_ canonicalAppender = (*SyscallDetail)(nil)
 	_ canonicalAppender = (*CedarRequest)(nil)
+	_ canonicalAppender = (*HistoryContext)(nil)
 	_ canonicalAppender = (*PolicyOutcome)(nil)
 	_ canonicalAppender = (*ShadowOutcome)(nil)
 	_ canonicalAppender = (*Envelope)(nil)

@@ -51,7 +51,7 @@ func TestCanonicalEncodersMatchTheCodec(t *testing.T) {
 		d := &SyscallDetail{CapID: g.str(), Op: g.str(), Resource: g.str(), ArgsDigest: g.str(), ApprovalID: g.str(),
 			PolicyVersion: g.uint(64), Judged: rng.Intn(2) == 0, Policy: outcome(), UsesLeft: g.int(),
 			Request: CedarRequest{Principal: g.str(), Tier: g.str(), Trust: g.int(), Action: g.str(), Resource: g.str(),
-				Posture: g.str(), Deviation: g.int(), LedgerTime: g.int(), Domain: g.str()}}
+				Posture: g.str(), Deviation: g.int(), LedgerTime: g.int(), Domain: g.str(), Cohort: g.str()}}
 		switch rng.Intn(3) {
 		case 0:
 		case 1:
@@ -184,6 +184,8 @@ func TestStateBodyEncoderMatchesTheCodec(t *testing.T) {
 	sov.create("acme")
 	sov.join("acme")
 	check("sovereign ledger", sov.State().body())
+	ev, _ := evoToPhase(t, PhaseCanary) // evolutions and policy versions (protocol 8)
+	check("evolving ledger", ev.State().body())
 
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)

@@ -78,6 +78,14 @@ const (
 	CmdEffectReport   CommandType = 46 // a gateway reports how a caller-executed effect ended
 
 	CmdSenseTarget CommandType = 47 // an operator sets the false-alarm target of sensing (sensing2.go, protocol 6)
+
+	// Governed evolution and policy versions (evolve.go, protocol 8).
+	CmdEvolveStart    CommandType = 50 // an operator starts a candidate's staged rollout
+	CmdEvolveTick     CommandType = 51 // the leader closes an evolution's window (its verdict)
+	CmdEvolvePromote  CommandType = 52 // an operator promotes a candidate awaiting promotion
+	CmdEvolveAbort    CommandType = 53 // an operator aborts an evolution
+	CmdEvolveResume   CommandType = 54 // an operator resumes a paused evolution
+	CmdPolicyRollback CommandType = 55 // an operator reinstalls a kept version of a policy set
 )
 
 var commandNames = map[CommandType]string{
@@ -136,6 +144,13 @@ var commandNames = map[CommandType]string{
 	CmdGatewaySyscall: "syscall.gateway",
 	CmdEffectReport:   "effect.report",
 	CmdSenseTarget:    "sense.target",
+
+	CmdEvolveStart:    "evolve.start",
+	CmdEvolveTick:     "evolve.tick",
+	CmdEvolvePromote:  "evolve.promote",
+	CmdEvolveAbort:    "evolve.abort",
+	CmdEvolveResume:   "evolve.resume",
+	CmdPolicyRollback: "policy.rollback",
 }
 
 func (t CommandType) String() string {
@@ -215,6 +230,10 @@ type KVPut struct {
 // KVKey names one key (get, delete).
 type KVKey struct {
 	Key string `codec:"key"`
+	// AsOf (kv.get, protocol 7) asks for the key's value at that seq: the
+	// gate judges the call on the current state and the event records
+	// the seq; the node answers from its history (package history).
+	AsOf uint64 `codec:"as_of,omitempty"`
 }
 
 // KVCAS writes Value at Key only if the key's current state matches:

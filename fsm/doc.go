@@ -10,7 +10,17 @@
 // subtree revocation by a bounded ancestor check), Cedar policy evaluated
 // in sorted order with every error a DENY (policy.go), escalations and
 // approvals bound to the exact call, halts, and pending external effects
-// (effects.go).
+// (effects.go). From protocol 8 it also runs governed evolution
+// (evolve.go): a candidate set judged in shadow beside every decision,
+// then deciding for a deterministic canary cohort, each window's verdict
+// computed in integers (evolvestat.go), and the kept versions of every
+// ACTIVE set. The verdict's test is the one-sided Fisher exact test on
+// the canary's and the baseline's counts (denials, escalations, failed
+// effects), computed exactly as a ratio of integers: a 5 % cohort of a
+// quiet kernel sees a handful of decisions per window, where the normal
+// approximation of a two-proportion test misleads, and exact integers
+// make every replica and replay agree on p to the ppm. A metric fails
+// when the canary is more than 5 points worse with p <= 0.05.
 //
 // Gate order for a syscall on a known capability: argument checks, halt,
 // revocation (ancestors), expiry (ancestors), domain, scope, remaining
@@ -125,8 +135,14 @@
 //   - Sensing (sensing.go, protocol 2): every gate decision is folded into
 //     the sense.Sensor of the state; tier, trust, deviation and posture are
 //     Cedar context. A ledger sealed under protocol 1 replays without it.
+//   - History counters (temporal.go, protocol 7): every gate decision is
+//     folded into the temporal.Book of the state after it is made; each
+//     judged call carries the counters before it as context.history, in
+//     its recorded Cedar request. kv.get may name an as-of seq (KVKey.AsOf),
+//     judged on the current state and recorded; the value comes from the
+//     node's history, not the store.
 //
 // Imports: standard library hashing/encoding, go-msgpack, cedar-go,
-// passport and sense (both pure), and api for the public limits, names and
+// passport, sense and temporal (all pure), and api for the public limits, names and
 // operator signing messages, which fsm names again in apialias.go. No I/O.
 package fsm

@@ -108,9 +108,13 @@ func applyEffectComplete(l *Ledger, c *call, p *EffectComplete) outcome {
 	}
 	e.Status, e.Code, e.OutputDigest, e.Completed = p.Status, p.Code, p.OutputDigest, l.st.Seq+1
 	c.detail = Encode(&GovernanceDetail{Target: itoa(p.Seq), Note: e.Op + " " + e.Resource})
+	l.evolveEffect(e.Entity, p.Status != EffectOK, c.now)
 	if p.Status != EffectOK && l.sensing() {
 		// A failed or lost effect is an error in its entity's record.
 		l.observeError(e.Entity, e.Op, c.now)
+	}
+	if p.Status != EffectOK {
+		l.recordError(e.Entity, c.now)
 	}
 	return outcome{decision: DecisionNone, reason: reason}
 }

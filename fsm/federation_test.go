@@ -174,7 +174,7 @@ func (f *fedLedger) unchanged(what string, ct CommandType, auth []byte, payload 
 // position, the ledger time and the dedup window.
 func stateFields(l *Ledger) map[string]string {
 	b := l.State().body()
-	b.Seq, b.Head, b.Time, b.Dedup, b.Sense = 0, nil, 0, nil, nil // the sensing fold is part of each event
+	b.Seq, b.Head, b.Time, b.Dedup, b.Sense, b.History = 0, nil, 0, nil, nil, nil // the sensing fold and the history counters are part of each event
 	out := map[string]string{}
 	v := reflect.ValueOf(b)
 	for i := 0; i < v.NumField(); i++ {

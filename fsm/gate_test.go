@@ -44,12 +44,12 @@ func (g *gateLedger) policy(name, mode, text string) Applied {
 	return g.as(testRootToken[:], CmdPolicySet, &PolicySet{Name: name, Text: text, Mode: mode})
 }
 
-// governed is the state apart from the chain, dedup and the sensing fold
-// (every decision, a denial included, is folded into its entity's
-// baseline and trust as part of its event).
+// governed is the state apart from the chain, dedup, the sensing fold and
+// the history counters (every decision, a denial included, is folded into
+// its entity's baseline, trust and counters as part of its event).
 func governed(l *Ledger) string {
 	b := l.State().body()
-	b.Seq, b.Head, b.Time, b.Dedup, b.Sense = 0, nil, 0, nil, nil
+	b.Seq, b.Head, b.Time, b.Dedup, b.Sense, b.History = 0, nil, 0, nil, nil, nil
 	return string(Encode(&b))
 }
 

@@ -74,6 +74,8 @@ type SyscallDetail struct {
 	Policy        PolicyOutcome   `codec:"policy"`
 	Shadow        []ShadowOutcome `codec:"shadow"`
 	UsesLeft      int64           `codec:"uses_left"` // after this decision; -1 unlimited
+	// AsOf is the seq an as-of kv.get read at (protocol 7).
+	AsOf uint64 `codec:"as_of,omitempty"`
 }
 
 // ShadowOutcome is a SHADOW set's would-be decision, recorded beside the
@@ -176,7 +178,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 	if digest == "" {
 		digest = argsDigest(args)
 	}
-	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: digest, ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining()}
+	d := SyscallDetail{CapID: cp.ID, Op: op, Resource: resource, ArgsDigest: digest, ApprovalID: approval, PolicyVersion: st.PolicyVersion, UsesLeft: cp.Remaining(), AsOf: c.asOf}
 	var redeemed *Approval // marked used only if the call is permitted
 	sensing := l.sensing()
 	finish := func(out outcome) outcome {
@@ -186,6 +188,7 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		if sensing {
 			l.observeCall(cp, op, resource, out.decision, args, c.now)
 		}
+		l.recordCall(cp.Entity, op, resource, out.decision, c.now)
 		c.detail = Encode(&d)
 		out.usesLeft = d.UsesLeft
 		return out
@@ -233,12 +236,21 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		// At critical posture any deviation goes to a human.
 		escalateDeviation = dev.Escalate
 	}
-	d.Policy = EvaluatePolicies(l.setsFor(PolicyActive), d.Request, st.Meta.Protocol)
+	if l.temporal() {
+		d.Request.History = l.historyContext(cp.Entity, op, c.now)
+	}
+	evolving := l.evolving() // protocol 8: a candidate in shadow or canary (evolve.go)
+	sets, canary := l.gateSets(evolving, cp.Entity, &d.Request)
+	d.Policy = EvaluatePolicies(sets, d.Request, st.Meta.Protocol)
+	decided := d.Policy.Decision
 	if escalateDeviation && d.Policy.Decision == DecisionPermit {
 		d.Policy = PolicyOutcome{Decision: DecisionEscalate, Reason: ReasonApprovalRequired, Why: "deviation at critical posture (sensing)"}
 	}
 	for _, cs := range l.setsFor(PolicyShadow) {
 		d.Shadow = append(d.Shadow, ShadowOutcome{Set: cs.name, Outcome: EvaluatePolicies([]*CompiledSet{cs}, d.Request, st.Meta.Protocol)})
+	}
+	if evolving != nil {
+		l.evolveObserve(evolving, &d, cp.Entity, canary, decided, c.now)
 	}
 	switch d.Policy.Decision {
 	case DecisionDeny:
@@ -283,6 +295,10 @@ func (l *Ledger) syscall(c *call, op, resource string, args []byte, approval str
 		l.markCallerExecuted(c, e)
 		l.addEffect(e)
 		return finish(outcome{decision: DecisionPermit})
+	}
+	if c.asOf != 0 {
+		// The value at that seq is read from history, off the ledger.
+		return finish(outcome{decision: DecisionPermit, version: c.asOf})
 	}
 	return finish(l.kvEffect(op, resource, args))
 }
@@ -464,6 +480,9 @@ func applyPolicySet(l *Ledger, c *call, p *PolicySet) outcome {
 		}
 		if _, exists := st.Policies[p.Name]; !exists && len(st.Policies) >= MaxPolicySets {
 			return deny(ReasonTooLarge)
+		}
+		if p.Mode == PolicyActive && l.evolution() {
+			l.recordVersion(c, p.Name, p.Text, "") // before the record changes: it seeds a new history
 		}
 		st.Policies[p.Name] = &PolicyRecord{Name: p.Name, Text: p.Text, Mode: p.Mode, Version: st.Seq + 1, SetBy: c.actor}
 	}

@@ -63,6 +63,12 @@ var goldenPayloads = map[CommandType]any{
 	CmdEpochChunk:       &EpochChunk{Offset: 0, Size: 1 << 20, Digest: testCanon[:], Data: []byte("snapshot bytes")},
 	CmdGatewaySyscall:   &GatewaySyscall{Op: "mcp.fs.tool.read_file", Resource: "/srv/docs/a.txt", Args: []byte(`{"path":"/srv/docs/a.txt"}`), Gateway: testRootToken[:]},
 	CmdEffectReport:     &EffectReport{Seq: 42, Status: EffectOK, OutputDigest: "sha256:00"},
+	CmdEvolveStart:      &EvolveStart{Name: "base", Text: `forbid(principal, action, resource) when { resource.path like "orders/vip/*" };`, Steps: []int64{5, 25, 100}, WindowNs: 60e9, MinShadow: 20, Backtest: EvolveBacktest{From: 1, To: 99, Evaluated: 40, Changed: 3}},
+	CmdEvolveTick:       &EvolveRef{ID: "ev-12"},
+	CmdEvolvePromote:    &EvolveRef{ID: "ev-12"},
+	CmdEvolveAbort:      &EvolveRef{ID: "ev-12"},
+	CmdEvolveResume:     &EvolveRef{ID: "ev-12"},
+	CmdPolicyRollback:   &PolicyRollback{Name: "base", Version: 2},
 	CmdKnowledge:        &Knowledge{Kind: "correlated-anomaly", Domains: []string{"a", "b"}, Evidence: []string{"a/n1/2/7"}, Confidence: 800, Summary: "anomalies rising together", Window: 9},
 }
 

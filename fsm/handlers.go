@@ -15,10 +15,17 @@ func init() {
 	registerTyped(CmdKVPut, typedSpec[KVPut]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVPut) outcome {
 		return l.syscall(c, "kv.put", p.Key, p.Value, "")
 	}})
-	registerTyped(CmdKVGet, typedSpec[KVKey]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVKey) outcome {
-		return l.syscall(c, "kv.get", p.Key, nil, "")
-	}})
-	registerTyped(CmdKVDelete, typedSpec[KVKey]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVKey) outcome {
+	registerTyped(CmdKVGet, typedSpec[KVKey]{
+		proposer: proposerCaller,
+		// An as-of read exists from protocol 7, and names a seq the
+		// ledger has reached.
+		wellFormed: func(l *Ledger, p *KVKey) bool { return p.AsOf == 0 || l.temporal() && p.AsOf <= l.st.Seq },
+		run: func(l *Ledger, c *call, p *KVKey) outcome {
+			c.asOf = p.AsOf
+			return l.syscall(c, "kv.get", p.Key, nil, "")
+		},
+	})
+	registerTyped(CmdKVDelete, typedSpec[KVKey]{proposer: proposerCaller, wellFormed: func(_ *Ledger, p *KVKey) bool { return p.AsOf == 0 }, run: func(l *Ledger, c *call, p *KVKey) outcome {
 		return l.syscall(c, "kv.delete", p.Key, nil, "")
 	}})
 	registerTyped(CmdKVCAS, typedSpec[KVCAS]{proposer: proposerCaller, run: func(l *Ledger, c *call, p *KVCAS) outcome {

@@ -27,7 +27,7 @@ func internalTypes() []CommandType {
 func TestCommandTableSaysWhoProposes(t *testing.T) {
 	want := []CommandType{CmdFedJoin, CmdFedPassport, CmdFedSigner, CmdFedWitness, CmdFedAmendSign, CmdFedCanonAck, CmdFedUpdate,
 		CmdFedResume, CmdBusReceive, CmdBusDelivered, CmdKnowledge, CmdEffectComplete, CmdFedSuspend, CmdFedProtocolAck,
-		CmdMemberUpdate, CmdFedKeysRotate, CmdFedKeysSign, CmdFedOperatorRekey}
+		CmdMemberUpdate, CmdFedKeysRotate, CmdFedKeysSign, CmdFedOperatorRekey, CmdEvolveTick}
 	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	got := internalTypes()
 	if len(got) != len(want) {

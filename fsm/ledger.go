@@ -56,6 +56,14 @@ type Ledger struct {
 	setsVersion uint64
 	activeSets  []*CompiledSet
 	shadowSets  []*CompiledSet
+
+	// evSets caches the sets a canary cohort is judged by (evolvegate.go):
+	// derived from the evolution evSetsID and the policies at
+	// evSetsVersion.
+	evSets        []*CompiledSet
+	evSetsID      string
+	evSetsVersion uint64
+	evSetsOK      bool
 }
 
 // New returns an empty, uninitialized ledger.
@@ -93,6 +101,8 @@ type call struct {
 	argsDigest string
 	// pre is what the entry's bytes alone determine.
 	pre *entryPrep
+	// asOf is the seq an as-of kv.get reads at (protocol 7); 0 = now.
+	asOf uint64
 }
 
 // entryPrep is what applying an entry computes from its bytes alone,
@@ -298,8 +308,8 @@ func (l *Ledger) refreshRead(env *Envelope, r *Result) {
 	switch env.Type {
 	case CmdKVGet:
 		var p KVKey
-		if Decode(env.Payload, &p) != nil {
-			return
+		if Decode(env.Payload, &p) != nil || p.AsOf != 0 {
+			return // an as-of read's value comes from history, not the store
 		}
 		key = p.Key
 	case CmdSyscall:
@@ -419,6 +429,7 @@ func (l *Ledger) DigestLater() (seq, epoch uint64, compute func() [32]byte) {
 	if body.Fed != nil {
 		body.Fed = body.Fed.clone()
 	}
+	body.Evolve = body.Evolve.clone() // Apply changes its counters in place
 	return l.st.Seq, l.st.Epoch, func() [32]byte { return body.digest() }
 }
 
@@ -453,7 +464,7 @@ func (l *Ledger) Restore(snapshot []byte) (*SnapshotFile, error) {
 	}
 	l.st = st
 	l.digestOK = false
-	l.policies, l.setsOK = nil, false
+	l.policies, l.setsOK, l.evSetsOK = nil, false, false
 	return f, nil
 }
 

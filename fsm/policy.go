@@ -3,10 +3,12 @@ package fsm
 import (
 	"iter"
 	"sort"
+	"strings"
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+	"github.com/dominus-kernel/dominus/temporal"
 )
 
 // Cedar governance policy, evaluated inside the FSM.
@@ -65,6 +67,13 @@ type CedarRequest struct {
 	// from protocol 3). It is not encoded with the request: the syscall
 	// detail that records the request carries it beside it.
 	ArgsDigest string `codec:"-"`
+	// History is context.history (protocol 7 on; temporal.go): the
+	// entity's activity before this call.
+	History *HistoryContext `codec:"history,omitempty"`
+	// Cohort is the evolution cohort the call was judged in while a
+	// canary runs ("ev-N:canary" or "ev-N:baseline", protocol 8,
+	// evolve.go); "" otherwise. It is recorded, never a Cedar attribute.
+	Cohort string `codec:"cohort,omitempty"`
 }
 
 type policyEntry struct {
@@ -82,6 +91,10 @@ type CompiledSet struct {
 	mode    string
 	version uint64
 	entries []policyEntry
+	// readsHistory: the text names "history", so it may read
+	// context.history; the record is built only for sets that may (a
+	// policy cannot reach an attribute without naming it).
+	readsHistory bool
 }
 
 // CompilePolicySet parses a named Cedar policy set into its deterministic
@@ -91,7 +104,7 @@ func CompilePolicySet(name, mode string, version uint64, text string) (*Compiled
 	if err != nil {
 		return nil, err
 	}
-	cs := &CompiledSet{name: name, mode: mode, version: version}
+	cs := &CompiledSet{name: name, mode: mode, version: version, readsHistory: strings.Contains(text, "history")}
 	for id, p := range ps.All() {
 		e := policyEntry{id: name + "/" + string(id), policy: p}
 		e.legacy, _ = PolicyForm(p)
@@ -181,6 +194,12 @@ func EvaluatePolicies(sets []*CompiledSet, req CedarRequest, protocol uint16) Po
 		return PolicyOutcome{Decision: DecisionPermit, Reason: ReasonOK}
 	}
 	contract := protocol >= ProtocolContract
+	history := false
+	if req.History != nil {
+		for _, cs := range sets {
+			history = history || cs.readsHistory
+		}
+	}
 	// The request under each form of entity types, built on first use.
 	var forms [2]*cedarInput
 	input := func(legacy bool) *cedarInput {
@@ -189,7 +208,7 @@ func EvaluatePolicies(sets []*CompiledSet, req CedarRequest, protocol uint16) Po
 			i = 1
 		}
 		if forms[i] == nil {
-			forms[i] = buildCedarInput(req, contract, i == 1)
+			forms[i] = buildCedarInput(req, contract, i == 1, history)
 		}
 		return forms[i]
 	}
@@ -239,9 +258,10 @@ type cedarInput struct {
 }
 
 // buildCedarInput builds the Cedar form of req: with the contract's
-// attributes (protocol 3 on) or the earlier ones, and with namespaced or
+// attributes (protocol 3 on) or the earlier ones, with context.history
+// when a set may read it, and with namespaced or
 // un-namespaced entity types.
-func buildCedarInput(req CedarRequest, contract, legacy bool) *cedarInput {
+func buildCedarInput(req CedarRequest, contract, legacy, history bool) *cedarInput {
 	typ := func(name string) types.EntityType {
 		if legacy {
 			return types.EntityType(name)
@@ -266,6 +286,13 @@ func buildCedarInput(req CedarRequest, contract, legacy bool) *cedarInput {
 		pattrs["domain"] = cedar.String(req.Domain)
 		ctx["time"] = cedar.Long(req.LedgerTime)
 		ctx["args_digest"] = cedar.String(req.ArgsDigest)
+	}
+	if history {
+		h := make(cedar.RecordMap, len(temporal.Names))
+		for i, v := range req.History.Values() {
+			h[types.String(temporal.Names[i])] = cedar.Long(v)
+		}
+		ctx["history"] = cedar.NewRecord(h)
 	}
 	return &cedarInput{
 		entities: cedar.EntityMap{

@@ -9,4 +9,4 @@ package fsm
 // when it was written. A binary built with the tag dominus_protocol2
 // implements only up to protocol 2 (protocol_version2.go): it stands in
 // for an older release in upgrade tests.
-const ProtocolVersion uint16 = 6
+const ProtocolVersion uint16 = ProtocolEvolution

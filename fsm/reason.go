@@ -106,6 +106,13 @@ const (
 	ReasonGatewayInvalid      Reason = 54 // a relayed syscall names no usable gateway holding effect.report on its op, or the caller's own chain (protocol 5)
 	ReasonNotReporter         Reason = 55 // an effect report by a capability other than the effect's gateway (protocol 5)
 	ReasonEffectDone          Reason = 56 // an effect report for an effect whose completion is already recorded (protocol 5)
+
+	// Governed evolution (evolve.go, protocol 8).
+	ReasonEvolutionActive      Reason = 65 // an evolution is already in progress
+	ReasonEvolutionClosed      Reason = 66 // the evolution was promoted, rolled back or aborted
+	ReasonNotDue               Reason = 67 // a tick before the window's end (or before shadow's minimum decisions)
+	ReasonNotPaused            Reason = 68 // a resume of an evolution that is not paused
+	ReasonNotAwaitingPromotion Reason = 69 // a promotion before the last step succeeded
 )
 
 var reasonNames = map[Reason]string{
@@ -166,6 +173,12 @@ var reasonNames = map[Reason]string{
 	ReasonGatewayInvalid:      "gateway_invalid",
 	ReasonNotReporter:         "not_reporter",
 	ReasonEffectDone:          "effect_done",
+
+	ReasonEvolutionActive:      "evolution_active",
+	ReasonEvolutionClosed:      "evolution_closed",
+	ReasonNotDue:               "not_due",
+	ReasonNotPaused:            "not_paused",
+	ReasonNotAwaitingPromotion: "not_awaiting_promotion",
 }
 
 // ReasonByName returns the code with the given name.

@@ -28,15 +28,6 @@ func model2Gate(t *testing.T) *recordingGate {
 	return g
 }
 
-func syscallDetail(t *testing.T, a Applied) SyscallDetail {
-	t.Helper()
-	var d SyscallDetail
-	if err := Decode(a.Event.Detail, &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // Under model 2 the gate judges the call with itself included: the first
 // call of an op the agent never used reaches Cedar with a non-zero
 // deviation, and the ledger replays to the same state.

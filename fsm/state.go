@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/dominus-kernel/dominus/sense"
+	"github.com/dominus-kernel/dominus/temporal"
 )
 
 // Bounds on replicated tables. Eviction is deterministic (oldest first).
@@ -106,9 +107,11 @@ type State struct {
 	Checkpoints   []HeadRef          // oldest first
 	Fed           *FedState          // federation state; nil on a standalone kernel
 	Sense         *sense.Sensor      // baselines, trust and posture; nil until the first sensed event
+	Activity      *temporal.Book     // per-entity activity counters, context.history (protocol 7, temporal.go); nil until the first
 	members       map[string]*Member // this kernel's nodes (members.go)
 	Limits        *Limits            // replicated limits (limits.go); nil: the defaults
 	Staging       *RestoreStaging    // the snapshot a restore is staging (restore.go); nil: none
+	Evolve        *EvolveState       // evolutions and policy versions (evolve.go, protocol 8); nil: none yet
 	kvBytes       int64              // bytes the kv store holds (derived)
 	dedupCount    map[string]int     // dedup entries per caller (derived)
 }
@@ -154,7 +157,9 @@ type stateBody struct {
 	Limits        *Limits         `codec:"limits,omitempty"`
 	Members       []Member        `codec:"members,omitempty"` // name order
 	Sense         []byte          `codec:"sense,omitempty"`   // sense.Sensor.Encode
+	History       []byte          `codec:"history,omitempty"` // temporal.Book.Encode
 	Staging       *RestoreStaging `codec:"staging,omitempty"` // restore.go
+	Evolve        *EvolveState    `codec:"evolve,omitempty"`  // evolve.go
 }
 
 type kvItem struct {
@@ -184,9 +189,13 @@ func (s *State) body() stateBody {
 		Checkpoints:   append([]HeadRef(nil), s.Checkpoints...),
 		Fed:           s.Fed,
 		Limits:        s.Limits,
+		Evolve:        s.Evolve,
 	}
 	if s.Sense != nil {
 		b.Sense = s.Sense.Encode()
+	}
+	if s.Activity != nil {
+		b.History = s.Activity.Encode()
 	}
 	if s.Staging != nil {
 		// A copy: Apply replaces the record's slices or appends beyond
@@ -323,12 +332,25 @@ func stateFromBody(b stateBody) (*State, error) {
 		}
 		s.Sense = sn
 	}
+	if len(b.History) > 0 {
+		h, err := temporal.Decode(b.History)
+		if err != nil {
+			return nil, fmt.Errorf("state history counters: %w", err)
+		}
+		s.Activity = h
+	}
 	if b.Staging != nil {
 		sg := *b.Staging
 		if !validStaging(&sg) {
 			return nil, fmt.Errorf("state restore staging is inconsistent")
 		}
 		s.Staging = &sg
+	}
+	if b.Evolve != nil {
+		if !validEvolveState(b.Evolve) {
+			return nil, fmt.Errorf("state evolution tables exceed their bounds or are out of order")
+		}
+		s.Evolve = b.Evolve
 	}
 	if b.Fed != nil {
 		if b.Meta.Role == RoleStandalone {

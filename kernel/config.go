@@ -62,6 +62,11 @@ type Config struct {
 	RateLimitPerSec    float64 // syscalls per second per entity, before Raft; 0 disables
 	RateLimitBurst     int
 
+	// HistoryEvery is the number of events between the history service's
+	// state checkpoints (as-of reads replay at most this many); nil is
+	// its default, 0 keeps none.
+	HistoryEvery *uint64
+
 	// EnableDebug serves Go runtime profiles (net/http/pprof) at
 	// GET /v1/debug/pprof/{profile} to operators (operator.manage).
 	EnableDebug bool

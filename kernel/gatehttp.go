@@ -229,15 +229,23 @@ func capToAPI(st *fsm.State, c *fsm.Capability) api.Capability {
 }
 
 func (n *Node) listCaps(filter func(*fsm.Capability) bool) []api.Capability {
+	var out []api.Capability
+	n.fsm.read(func(l *fsm.Ledger, _ uint64) { out = capsOf(l, filter, nil) })
+	return out
+}
+
+// capsOf lists the capabilities filter selects, oldest first, marked
+// with the point of history they are read at (nil: now).
+func capsOf(l *fsm.Ledger, filter func(*fsm.Capability) bool, at *api.AsOf) []api.Capability {
 	out := []api.Capability{}
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
-		st := l.State()
-		for _, c := range st.Caps {
-			if filter(c) {
-				out = append(out, capToAPI(st, c))
-			}
+	st := l.State()
+	for _, c := range st.Caps {
+		if filter(c) {
+			ac := capToAPI(st, c)
+			ac.AsOf = at
+			out = append(out, ac)
 		}
-	})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created < out[j].Created })
 	return out
 }
@@ -254,7 +262,12 @@ func (n *Node) readGuard(w http.ResponseWriter, r *http.Request, token, op strin
 
 func (n *Node) handleCapList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.URL.Query().Get("entity")
-	httpedge.WriteJSON(w, http.StatusOK, n.listCaps(func(c *fsm.Capability) bool { return entity == "" || c.Entity == entity }))
+	var out []api.Capability
+	if n.ReadAsOf(w, r, caller, func(l *fsm.Ledger, at *api.AsOf) {
+		out = capsOf(l, func(c *fsm.Capability) bool { return entity == "" || c.Entity == entity }, at)
+	}) {
+		httpedge.WriteJSON(w, http.StatusOK, out)
+	}
 }
 
 func (n *Node) handleCapInspect(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
@@ -265,7 +278,12 @@ func (n *Node) handleCapInspect(w http.ResponseWriter, r *http.Request, caller *
 			return
 		}
 	}
-	caps := n.listCaps(func(c *fsm.Capability) bool { return c.ID == id })
+	var caps []api.Capability
+	if !n.ReadAsOf(w, r, caller, func(l *fsm.Ledger, at *api.AsOf) {
+		caps = capsOf(l, func(c *fsm.Capability) bool { return c.ID == id }, at)
+	}) {
+		return
+	}
 	if len(caps) == 0 {
 		httpedge.WriteErr(w, &httpedge.Error{Code: api.CodeNotFound, Msg: "no capability " + id})
 		return
@@ -366,11 +384,13 @@ func (n *Node) handlePolicySet(w http.ResponseWriter, r *http.Request, caller *h
 
 func (n *Node) handlePolicyList(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.Policy{}
-	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
+	if !n.ReadAsOf(w, r, caller, func(l *fsm.Ledger, at *api.AsOf) {
 		for _, p := range l.State().Policies {
-			out = append(out, api.Policy{Name: p.Name, Mode: p.Mode, Version: p.Version, SetBy: p.SetBy, Text: p.Text})
+			out = append(out, api.Policy{Name: p.Name, Mode: p.Mode, Version: p.Version, SetBy: p.SetBy, Text: p.Text, AsOf: at})
 		}
-	})
+	}) {
+		return
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }

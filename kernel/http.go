@@ -279,6 +279,15 @@ func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request, caller *httpe
 }
 
 func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
+	if r.URL.Query().Get("as_of") != "" {
+		key := r.PathValue("key")
+		if err := checkKey(key); err != nil {
+			httpedge.WriteErr(w, err)
+			return
+		}
+		n.handleKVGetAsOf(w, r, caller, key)
+		return
+	}
 	n.kvKeyOnly(w, r, caller, fsm.CmdKVGet)
 }
 

@@ -60,6 +60,7 @@ type Node struct {
 	effects     *effectRunner
 	fed         *fed                       // federation machinery; nil on a standalone kernel
 	cortex      atomic.Pointer[cortexNode] // gossip pool; nil without --gossip
+	history     atomic.Pointer[History]    // answers as-of reads (asof.go); nil: none
 
 	// frameHandlers: bus frame type -> FrameHandler, services' own (witnesshost.go).
 	frameHandlers sync.Map

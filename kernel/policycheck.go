@@ -14,6 +14,7 @@ import (
 	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
 
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/temporal"
 )
 
 // The Cedar schema policies are validated against before they are
@@ -37,11 +38,23 @@ func schemaEntities(contract bool) string {
 	return "entity Entity { tier: String, trust: Long, name: String };\nentity Resource { path: String };\n"
 }
 
-func schemaContext(contract bool) string {
+func schemaContext(contract, history bool) string {
+	if history {
+		return `{ posture: String, time: Long, args_digest: String, deviation: Long, ledger_time: Long, domain: String, op: String, history: ` + schemaHistory() + ` }`
+	}
 	if contract {
 		return `{ posture: String, time: Long, args_digest: String, deviation: Long, ledger_time: Long, domain: String, op: String }`
 	}
 	return `{ posture: String, deviation: Long, ledger_time: Long, domain: String, op: String }`
+}
+
+// schemaHistory is the record type of context.history (protocol 7).
+func schemaHistory() string {
+	fields := make([]string, len(temporal.Names))
+	for i, n := range temporal.Names {
+		fields[i] = n + ": Long"
+	}
+	return "{ " + strings.Join(fields, ", ") + " }"
 }
 
 // knownOps are always declared, so policies may name them before any
@@ -54,14 +67,14 @@ var actionRef = regexp.MustCompile(`Action::"((?:[^"\\]|\\.)*)"`)
 var ErrPolicyInvalid = errors.New("policy rejected")
 
 // schemaText is the gate's Cedar schema for ops, namespaced or not.
-func schemaText(ops []string, contract, namespaced bool) string {
+func schemaText(ops []string, contract, history, namespaced bool) string {
 	var b strings.Builder
 	if namespaced {
 		b.WriteString("namespace " + fsm.CedarNamespace + " {\n")
 	}
 	b.WriteString(schemaEntities(contract))
 	for _, op := range ops {
-		fmt.Fprintf(&b, "action %s appliesTo { principal: Entity, resource: Resource, context: %s };\n", strconv.Quote(op), schemaContext(contract))
+		fmt.Fprintf(&b, "action %s appliesTo { principal: Entity, resource: Resource, context: %s };\n", strconv.Quote(op), schemaContext(contract, history))
 	}
 	if namespaced {
 		b.WriteString("}\n")
@@ -104,11 +117,12 @@ func ValidatePolicy(name, text string, protocol uint16) ([]string, error) {
 	}
 	sort.Strings(ops)
 	contract := protocol >= fsm.ProtocolContract
-	plain, err := newValidator(schemaText(ops, contract, false))
+	history := protocol >= fsm.ProtocolTemporal
+	plain, err := newValidator(schemaText(ops, contract, history, false))
 	if err != nil {
 		return nil, err
 	}
-	spaced, err := newValidator(schemaText(ops, contract, true))
+	spaced, err := newValidator(schemaText(ops, contract, history, true))
 	if err != nil {
 		return nil, err
 	}

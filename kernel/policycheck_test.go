@@ -32,6 +32,9 @@ func TestValidatePolicy(t *testing.T) {
 		{"un-namespaced under 3: a warning", 3, `forbid(principal == Entity::"a", action == Action::"kv.put", resource);`, "", 1},
 		{"un-namespaced with contract attributes under 3", 3, `forbid(principal, action == Action::"kv.put", resource) when { context.args_digest == "x" };`, "", 1},
 		{"mixed forms", 3, `forbid(principal == Dominus::Entity::"a", action == Action::"kv.put", resource);`, "mixes", 0},
+		{"history under 7", 7, `forbid(principal, action, resource) when { context.history.denials_1h > 5 || context.history.first_seen_s < 60 && context.history.op_calls_24h > 100 };`, "", 0},
+		{"history under 5", 5, `forbid(principal, action, resource) when { context.history.denials_1h > 5 };`, "policy rejected", 0},
+		{"an unknown history counter under 7", 7, `forbid(principal, action, resource) when { context.history.denials_1w > 5 };`, "policy rejected", 0},
 		{"a namespaced unknown attribute", 3, `forbid(principal, action == Dominus::Action::"kv.put", resource) when { resource.owner == "x" };`, "policy rejected", 0},
 	}
 	for _, c := range cases {

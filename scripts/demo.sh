@@ -135,6 +135,25 @@ DOMINUS_TOKEN=$ALICE $D policy backtest --file "$WORK/strict.cedar" --from 1
 say "The ledger records every decision with its reason and its human"
 DOMINUS_TOKEN=$ALICE $D ledger tail -n 16
 
+say "History: yesterday's value, an agent's record, and a policy that remembers"
+S1=$($D kv put config/limit 100 --json | json_field seq)
+$D kv put config/limit 250 >/dev/null
+echo "  config/limit now:               $($D kv get config/limit)"
+echo "  config/limit as of seq $S1:    $($D kv get config/limit --as-of "$S1" 2>/dev/null)"
+$D kv get config/limit --as-of "$S1" --json
+PROBE=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-probe --ops kv.get --resources 'public/*' --ttl 1h | tail -1)
+cat >"$WORK/probing.cedar" <<'CEDAR'
+// An agent denied more than 5 times in the last hour is probing: deny it.
+forbid(principal, action, resource) when { context.history.denials_1h > 5 };
+CEDAR
+DOMINUS_TOKEN=$ALICE $D policy set --name probing --file "$WORK/probing.cedar"
+echo "  agent-probe tries six keys outside its scope:"
+for k in 1 2 3 4 5 6; do expect_exit 2 env DOMINUS_TOKEN="$PROBE" $D kv get "secret/$k"; done
+echo "  ...and is now denied even inside it (context.history.denials_1h = 6):"
+expect_exit 2 env DOMINUS_TOKEN="$PROBE" $D kv get public/menu
+DOMINUS_TOKEN=$ALICE $D history agent-probe
+DOMINUS_TOKEN=$ALICE $D policy set --name probing --delete >/dev/null
+
 say "The protocol (decision rules) in force, what each node implements, and its history"
 $D operator protocol status
 

@@ -59,12 +59,18 @@ func (sv *Service) Routes() []httpedge.Route {
 // sensed runs fn on the sensing state (a fresh one when nothing has been
 // sensed yet) under the FSM read lock, after a linearizable read when
 // asked.
-func (sv *Service) sensed(w http.ResponseWriter, r *http.Request, c *httpedge.Caller, fn func(st *fsm.State, s *sense.Sensor)) bool {
+//
+// With as_of in the query, fn runs on the state at that point of history
+// (kernel.ReadAsOf) and *at is set to it; at may be nil.
+func (sv *Service) sensed(w http.ResponseWriter, r *http.Request, c *httpedge.Caller, at **api.AsOf, fn func(st *fsm.State, s *sense.Sensor)) bool {
 	if err := sv.k.RequireScope(r.Context(), c, fsm.OpAuditRead); err != nil {
 		httpedge.WriteErr(w, err)
 		return false
 	}
-	sv.k.Read(func(l *fsm.Ledger, _ uint64) {
+	return sv.k.ReadAsOf(w, r, c, func(l *fsm.Ledger, point *api.AsOf) {
+		if at != nil {
+			*at = point
+		}
 		st := l.State()
 		s := st.Sense
 		if s == nil {
@@ -72,13 +78,13 @@ func (sv *Service) sensed(w http.ResponseWriter, r *http.Request, c *httpedge.Ca
 		}
 		fn(st, s)
 	})
-	return true
 }
 
 func (sv *Service) handleBaseline(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.PathValue("entity")
 	var out api.Baseline
-	if !sv.sensed(w, r, caller, func(st *fsm.State, s *sense.Sensor) {
+	var at *api.AsOf
+	if !sv.sensed(w, r, caller, &at, func(st *fsm.State, s *sense.Sensor) {
 		rep := s.Deviation(entity, st.Time)
 		out = api.Baseline{Entity: entity, Observations: rep.Windows, Established: rep.Established, Deviation: rep.Score,
 			Escalate: rep.Escalate, Events: rep.Events, Metrics: []api.MetricReport{}}
@@ -91,18 +97,21 @@ func (sv *Service) handleBaseline(w http.ResponseWriter, r *http.Request, caller
 	}) {
 		return
 	}
+	out.AsOf = at
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 func (sv *Service) handleTrust(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	entity := r.PathValue("entity")
 	var out api.TrustReport
-	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
+	var at *api.AsOf
+	if !sv.sensed(w, r, caller, &at, func(_ *fsm.State, s *sense.Sensor) {
 		t := s.Trust(entity)
 		out = api.TrustReport{Entity: entity, Known: t.Known, Score: t.Score, Tier: t.Tier}
 	}) {
 		return
 	}
+	out.AsOf = at
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
@@ -120,7 +129,8 @@ func snapshotToAPI(s sense.Snapshot) api.PostureSnapshot {
 
 func (sv *Service) handlePosture(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	var out api.Posture
-	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
+	var at *api.AsOf
+	if !sv.sensed(w, r, caller, &at, func(_ *fsm.State, s *sense.Sensor) {
 		p := s.Posture()
 		out = api.Posture{Level: p.Level.String(), Score: p.Sensitivity, Signals: signalMap(p.Signals)}
 		if p.Set {
@@ -130,12 +140,13 @@ func (sv *Service) handlePosture(w http.ResponseWriter, r *http.Request, caller 
 	}) {
 		return
 	}
+	out.AsOf = at
 	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 func (sv *Service) handlePostureHistory(w http.ResponseWriter, r *http.Request, caller *httpedge.Caller) {
 	out := []api.PostureSnapshot{}
-	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
+	if !sv.sensed(w, r, caller, nil, func(_ *fsm.State, s *sense.Sensor) {
 		for _, sn := range s.Archive() {
 			out = append(out, snapshotToAPI(sn))
 		}
@@ -179,7 +190,7 @@ func (sv *Service) handlePostureSimilar(w http.ResponseWriter, r *http.Request, 
 	}
 	out := []api.PostureMatch{}
 	var serr error
-	if !sv.sensed(w, r, caller, func(_ *fsm.State, s *sense.Sensor) {
+	if !sv.sensed(w, r, caller, nil, func(_ *fsm.State, s *sense.Sensor) {
 		v := s.Posture().Signals
 		for i, g := range given {
 			if g != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/dominus-kernel/dominus/history"
 	"github.com/dominus-kernel/dominus/internal/server"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
 	"github.com/dominus-kernel/dominus/kernel"
@@ -37,6 +38,7 @@ type agentFile struct {
 	AllowLegacyCerts bool     `json:"allow_legacy_certs"`
 	JoinSecret       string   `json:"join_secret"`
 	MinFreeDiskBytes uint64   `json:"min_free_disk_bytes"`
+	HistoryEvery     uint64   `json:"history_checkpoint_every"`
 	MaxRestoreBytes  int64    `json:"max_restore_bytes"`
 	RaftTimeoutScale float64  `json:"raft_timeout_scale"`
 	LogLevel         string   `json:"log_level"`
@@ -159,6 +161,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 				cfg.MaxClockSkew = skew
 			}
 			cfg.MinFreeDiskBytes = f.MinFreeDiskBytes
+			cfg.HistoryEvery = &f.HistoryEvery
 			cfg.MaxRestoreBytes = f.MaxRestoreBytes
 			if f.RaftTimeoutScale != 0 {
 				cfg.RaftTimeoutScale = f.RaftTimeoutScale
@@ -230,6 +233,7 @@ existing data rejoins without bootstrapping. SIGHUP reloads TLS files.`,
 	fl.StringVar(&f.JoinSecret, "join-secret", "", "the kernel's join secret (from operator init), to join an initialized kernel; also "+EnvJoinSecret)
 	fl.DurationVar(&skew, "max-clock-skew", 0, "refuse writes on a leader whose clock runs ahead of its quorum by more (default 2s)")
 	fl.Uint64Var(&f.MinFreeDiskBytes, "min-free-disk", 64<<20, "refuse writes when the data dir has less free space (bytes)")
+	fl.Uint64Var(&f.HistoryEvery, "history-checkpoint-every", history.DefaultEvery, "events between state checkpoints under DATA/history (an as-of read replays at most this many); 0 keeps none")
 	fl.Int64Var(&f.MaxRestoreBytes, "max-restore-bytes", kernel.DefaultMaxRestoreBytes, "refuse a snapshot restore above this many bytes (413 too_large), 1 MiB to 4 GiB; the body is spooled to the data dir")
 	fl.Float64Var(&f.RaftTimeoutScale, "raft-timeout-scale", 1, "multiply Raft timeouts")
 	fl.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -330,6 +334,9 @@ func mergeAgentFile(cmd *cobra.Command, f *agentFile, file agentFile, join *stri
 	}
 	if !set("max-restore-bytes") && file.MaxRestoreBytes != 0 {
 		f.MaxRestoreBytes = file.MaxRestoreBytes
+	}
+	if !set("history-checkpoint-every") && file.HistoryEvery != 0 {
+		f.HistoryEvery = file.HistoryEvery
 	}
 	if !set("min-free-disk") && file.MinFreeDiskBytes != 0 {
 		f.MinFreeDiskBytes = file.MinFreeDiskBytes

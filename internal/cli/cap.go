@@ -148,7 +148,7 @@ func capRevokeCmd() *cobra.Command {
 }
 
 func capListCmd() *cobra.Command {
-	var entity string
+	var entity, asOf string
 	c := &cobra.Command{
 		Use:   "list [--entity E]",
 		Short: "List capabilities (never their tokens), optionally of one entity",
@@ -158,14 +158,20 @@ func capListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			caps, err := c.Caps(cmd.Context(), entity)
+			caps, err := c.Caps(cmd.Context(), entity, client.WithAsOf(asOf))
 			if err != nil {
 				return err
 			}
-			return printList(cmd, caps, func() error { return printCaps(cmd, caps) })
+			return printList(cmd, caps, func() error {
+				if len(caps) > 0 {
+					noteAsOf(cmd, caps[0].AsOf)
+				}
+				return printCaps(cmd, caps)
+			})
 		},
 	}
 	c.Flags().StringVar(&entity, "entity", "", "only the capabilities of this entity")
+	asOfFlag(c, &asOf)
 	return c
 }
 
@@ -184,7 +190,8 @@ func printCaps(cmd *cobra.Command, caps []api.Capability) error {
 }
 
 func capInspectCmd() *cobra.Command {
-	return &cobra.Command{
+	var asOf string
+	c := &cobra.Command{
 		Use:   "inspect ID",
 		Short: "Show one capability (cap.read, or the holder's own token)",
 		Args:  exactArgs(1),
@@ -193,13 +200,14 @@ func capInspectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cp, err := c.Cap(cmd.Context(), args[0])
+			cp, err := c.Cap(cmd.Context(), args[0], client.WithAsOf(asOf))
 			if err != nil {
 				return err
 			}
 			if jsonMode(cmd) {
 				return writeJSON(cmd, cp)
 			}
+			noteAsOf(cmd, cp.AsOf)
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
 			row("ID", cp.ID)
@@ -222,6 +230,8 @@ func capInspectCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	asOfFlag(c, &asOf)
+	return c
 }
 
 // unlimitedIfZero renders a use limit where 0 means no limit.

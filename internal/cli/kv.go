@@ -144,26 +144,31 @@ func kvPutCmd() *cobra.Command {
 
 // kvGetResult is the machine output of kv get.
 type kvGetResult struct {
-	Key     string `json:"key"`
-	Value   string `json:"value"`
-	Version uint64 `json:"version"`
-	Seq     uint64 `json:"seq"`
+	Key     string    `json:"key"`
+	Value   string    `json:"value"`
+	Version uint64    `json:"version"`
+	Seq     uint64    `json:"seq"`
+	AsOf    *api.AsOf `json:"as_of,omitempty"`
 }
 
 var errKeyNotFound = errors.New("key not found")
 
 func kvGetCmd() *cobra.Command {
-	var rid string
+	var rid, asOf string
 	c := &cobra.Command{
-		Use:   "get KEY",
+		Use:   "get KEY [--as-of SEQ|TIME]",
 		Short: "Read KEY through the ledger (a recorded, linearizable read)",
-		Args:  exactArgs(1),
+		Long: `get reads KEY through the gate: the read is judged on your capability and
+recorded in the ledger. With --as-of it reads the value KEY had right
+after event SEQ, or at an RFC 3339 ledger time: the read is still judged
+on your capability now, and the event records the seq it read at.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(cmd)
 			if err != nil {
 				return err
 			}
-			r, err := kvAnswer(c.KVGet(cmd.Context(), args[0], requestOpts(rid)...))
+			r, err := kvAnswer(c.KVGet(cmd.Context(), args[0], append(requestOpts(rid), client.WithAsOf(asOf))...))
 			if client.IsCode(err, api.CodeNotFound) {
 				return fail(api.ExitError, api.CodeNotFound, fmt.Errorf("%w: %s", errKeyNotFound, args[0]))
 			}
@@ -182,13 +187,15 @@ func kvGetCmd() *cobra.Command {
 				return fail(api.ExitError, api.CodeNotFound, fmt.Errorf("%w: %s (seq %d)", errKeyNotFound, args[0], r.Seq))
 			}
 			if jsonMode(cmd) {
-				return writeJSON(cmd, kvGetResult{Key: r.Key, Value: r.Value, Version: r.Version, Seq: r.Seq})
+				return writeJSON(cmd, kvGetResult{Key: r.Key, Value: r.Value, Version: r.Version, Seq: r.Seq, AsOf: r.AsOf})
 			}
+			noteAsOf(cmd, r.AsOf)
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), r.Value)
 			return err
 		},
 	}
 	requestIDFlag(c, &rid)
+	asOfFlag(c, &asOf)
 	return c
 }
 

@@ -1,16 +1,20 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/client"
 )
 
 func init() { register(ledgerCmd) }
@@ -29,11 +33,14 @@ func ledgerCmd() *cobra.Command {
 
 func ledgerTailCmd() *cobra.Command {
 	var n int
-	var consistent bool
+	var consistent, follow bool
 	c := &cobra.Command{
-		Use:   "tail [-n N] [--consistent]",
-		Short: "Show the last N ledger events",
-		Args:  noArgs,
+		Use:   "tail [-n N] [-f] [--consistent]",
+		Short: "Show the last N ledger events; -f then follows new ones",
+		Long: `tail prints the last N events (audit.read). With -f it then prints each
+new event as the node records it, until interrupted; with --json and -f the
+output is one JSON event per line (newline-delimited), not an array.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n < 1 || n > maxTailEvents {
 				return usageError(fmt.Errorf("-n %d: must lie in [1, %d]", n, maxTailEvents))
@@ -45,6 +52,9 @@ func ledgerTailCmd() *cobra.Command {
 			evs, err := c.LedgerTail(cmd.Context(), n, consistent)
 			if err != nil {
 				return err
+			}
+			if follow {
+				return followLedger(cmd, c, evs)
 			}
 			if jsonMode(cmd) {
 				if evs == nil {
@@ -62,8 +72,71 @@ func ledgerTailCmd() *cobra.Command {
 		},
 	}
 	c.Flags().IntVarP(&n, "n", "n", defaultTailEvents, "number of events")
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "then print new events as they are recorded, until interrupted")
 	c.Flags().BoolVar(&consistent, "consistent", false, "first confirm the node has applied everything the leader committed (the node always does now: it checks the token's audit scope on confirmed state)")
 	return c
+}
+
+// followLedger prints evs and then every later event as the node records
+// it; a dropped stream is resumed from the next seq, for as long as the
+// command runs (interrupt to stop: exit 0).
+func followLedger(cmd *cobra.Command, c *client.Client, evs []api.Event) error {
+	out := cmd.OutOrStdout()
+	enc := json.NewEncoder(out)
+	row := func(ev api.Event) error {
+		if jsonMode(cmd) {
+			return enc.Encode(ev)
+		}
+		_, err := fmt.Fprintf(out, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			ev.Seq, formatTime(ev.Time), ev.Type, dash(ev.Actor), humanDecision(ev.Decision), ev.Reason, dash(ev.Subject), eventDetail(ev))
+		return err
+	}
+	if !jsonMode(cmd) {
+		fmt.Fprintln(out, "SEQ\tTIME\tTYPE\tACTOR\tDECISION\tREASON\tSUBJECT\tDETAIL")
+	}
+	next := uint64(0)
+	for _, ev := range evs {
+		if err := row(ev); err != nil {
+			return err
+		}
+		next = ev.Seq + 1
+	}
+	if next == 0 {
+		next = 1
+	}
+	ctx := cmd.Context()
+	for {
+		err := c.LedgerFollow(ctx, next, func(ev api.Event) error {
+			next = ev.Seq + 1
+			return row(ev)
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !retryableFollow(err) {
+			return err
+		}
+		why := "the node closed it"
+		if err != nil {
+			why = err.Error()
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "the follow stream ended (%s); resuming from seq %d\n", why, next)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// retryableFollow: a stream that a node closed or lost is resumed;
+// refusals (scope, bad request) end the command.
+func retryableFollow(err error) bool {
+	var e *client.Error
+	if errors.As(err, &e) {
+		return e.Code == api.CodeUnavailable || e.Code == api.CodeNoLeader
+	}
+	return true
 }
 
 // eventDetail renders the gate detail of an event for a table cell:

@@ -10,13 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dominus-kernel/dominus/api"
+	"github.com/dominus-kernel/dominus/client"
 )
 
 func init() { register(policyCmd) }
 
 func policyCmd() *cobra.Command {
-	return group("policy", "Install, list and backtest Cedar policy sets",
-		policySetCmd(), policyListCmd(), policyBacktestCmd())
+	return group("policy", "Install, list, backtest, version and roll back Cedar policy sets",
+		policySetCmd(), policyListCmd(), policyBacktestCmd(), policyHistoryCmd(), policyRollbackCmd())
 }
 
 // readPolicy reads a Cedar policy file (- for standard input) and refuses
@@ -122,7 +123,8 @@ func policySetRequest(cmd *cobra.Command, name, file, mode string, del, shadow b
 }
 
 func policyListCmd() *cobra.Command {
-	return &cobra.Command{
+	var asOf string
+	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the policy sets (audit.read); --json includes their text",
 		Args:  noArgs,
@@ -131,11 +133,14 @@ func policyListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ps, err := c.Policies(cmd.Context())
+			ps, err := c.Policies(cmd.Context(), client.WithAsOf(asOf))
 			if err != nil {
 				return err
 			}
 			return printList(cmd, ps, func() error {
+				if len(ps) > 0 {
+					noteAsOf(cmd, ps[0].AsOf)
+				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tMODE\tVERSION\tSET_BY\tBYTES")
 				for _, p := range ps {
@@ -145,6 +150,8 @@ func policyListCmd() *cobra.Command {
 			})
 		},
 	}
+	asOfFlag(c, &asOf)
+	return c
 }
 
 func policyBacktestCmd() *cobra.Command {

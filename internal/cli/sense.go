@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dominus-kernel/dominus/client"
 	"github.com/spf13/cobra"
 )
 
@@ -17,6 +18,7 @@ func init() {
 }
 
 func baselineCmd() *cobra.Command {
+	var baselineAsOf string
 	show := &cobra.Command{
 		Use:   "show ENTITY",
 		Short: "Show an entity's behavioural baseline and its deviation now",
@@ -30,13 +32,14 @@ in hundredths of a deviation unit over tolerance (0 = normal).`,
 			if err != nil {
 				return err
 			}
-			b, err := c.Baseline(cmd.Context(), pos[0])
+			b, err := c.Baseline(cmd.Context(), pos[0], client.WithAsOf(baselineAsOf))
 			if err != nil {
 				return err
 			}
 			if jsonMode(cmd) {
 				return writeJSON(cmd, b)
 			}
+			noteAsOf(cmd, b.AsOf)
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "Entity\t%s\nObservations\t%d windows\nEstablished\t%v\nDeviation\t%d\nEscalate\t%v\n", b.Entity, b.Observations, b.Established, b.Deviation, b.Escalate)
 			fmt.Fprintln(tw, "\nMETRIC\tVALUE\tMEAN\tSCALE\tSCORE")
@@ -46,10 +49,12 @@ in hundredths of a deviation unit over tolerance (0 = normal).`,
 			return tw.Flush()
 		},
 	}
+	asOfFlag(show, &baselineAsOf)
 	return group("baseline", "Inspect behavioural baselines", show)
 }
 
 func trustCmd() *cobra.Command {
+	var asOf string
 	show := &cobra.Command{
 		Use:   "show ENTITY",
 		Short: "Show an entity's trust score (0-1000) and tier (probation, standard, trusted)",
@@ -59,13 +64,14 @@ func trustCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := c.Trust(cmd.Context(), pos[0])
+			t, err := c.Trust(cmd.Context(), pos[0], client.WithAsOf(asOf))
 			if err != nil {
 				return err
 			}
 			if jsonMode(cmd) {
 				return writeJSON(cmd, t)
 			}
+			noteAsOf(cmd, t.AsOf)
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: trust %d, tier %s\n", t.Entity, t.Score, t.Tier)
 			return err
 		},
@@ -96,10 +102,12 @@ func trustCmd() *cobra.Command {
 	}
 	adjust.Flags().Int64Var(&delta, "delta", 0, "points to add (negative to lower)")
 	adjust.Flags().StringVar(&reason, "reason", "", "why, recorded in the ledger (required)")
+	asOfFlag(show, &asOf)
 	return group("trust", "Inspect and adjust entity trust", show, adjust)
 }
 
 func postureCmd() *cobra.Command {
+	var asOf string
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show the kernel's posture (relaxed, normal, elevated, critical) and its score",
@@ -109,13 +117,14 @@ func postureCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := c.Posture(cmd.Context())
+			p, err := c.Posture(cmd.Context(), client.WithAsOf(asOf))
 			if err != nil {
 				return err
 			}
 			if jsonMode(cmd) {
 				return writeJSON(cmd, p)
 			}
+			noteAsOf(cmd, p.AsOf)
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "posture %s (score %d) signals %s\n", p.Level, p.Score, formatSignals(p.Signals))
 			return err
 		},
@@ -183,6 +192,7 @@ func postureCmd() *cobra.Command {
 	}
 	similar.Flags().StringSliceVar(&signals, "signal", nil, "signal value to match, kind=value (default: the current posture's)")
 	similar.Flags().IntVarP(&k, "k", "k", 3, "how many matches")
+	asOfFlag(show, &asOf)
 	return group("posture", "Show the posture, its history, and similar past postures", show, history, similar)
 }
 

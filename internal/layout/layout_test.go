@@ -59,16 +59,17 @@ type rule struct {
 var pureImports = []string{"os", "os/exec", "net", "net/http", "io/ioutil", "syscall", "math/rand", "math/rand/v2", "crypto/rand"}
 
 var rules = []rule{
-	{"fsm", []string{"kernel", "archive", "transport", "client", "internal/cli", "audit", "driver", "httpedge", "sensing", "gatewayapi", "transparency", "sovereign", "domain", "planner", "internal/server"}, pureImports, "the replicated core is pure: no I/O, no server packages, no services"},
+	{"fsm", []string{"kernel", "archive", "transport", "client", "internal/cli", "audit", "driver", "httpedge", "sensing", "gatewayapi", "transparency", "history", "evolution", "sovereign", "domain", "planner", "internal/server"}, pureImports, "the replicated core is pure: no I/O, no server packages, no services"},
 	{"transparency/tlog", []string{"kernel", "fsm", "archive", "httpedge"}, pureImports, "the tree, proofs and checkpoints are pure: auditors verify with them offline"},
 	{"canon", []string{"kernel", "fsm"}, pureImports, "the canon is pure data"},
 	{"passport", []string{"kernel", "transport"}, pureImports, "passport verification is pure"},
 	{"sense", []string{"kernel", "fsm", "transport", "cortex"}, pureImports, "sensing is a pure fold the ledger runs"},
+	{"temporal", []string{"kernel", "fsm", "archive", "transport", "cortex"}, pureImports, "the history counters are a pure fold the ledger runs"},
 	{"cortex", []string{"kernel", "fsm"}, nil, "gossip is advisory: the ledger never depends on it"},
 	{"api", []string{"kernel", "fsm", "client"}, nil, "api is shapes only"},
 	{"client", []string{"kernel", "fsm", "archive", "audit"}, nil, "agents import the client; it talks HTTP only"},
-	{"kernel", []string{"internal/cli", "client", "jepsen", "audit", "bench", "internal/server", "sensing", "gatewayapi", "transparency", "sovereign", "domain", "planner"}, nil, "the kernel does not depend on its users, nor on the services that plug into it"},
-	{"httpedge", []string{"kernel", "internal/server", "sensing", "gatewayapi", "transparency", "sovereign", "domain", "planner"}, nil, "the HTTP edge sits below the kernel and its services"},
+	{"kernel", []string{"internal/cli", "client", "jepsen", "audit", "bench", "internal/server", "sensing", "gatewayapi", "transparency", "history", "evolution", "sovereign", "domain", "planner"}, nil, "the kernel does not depend on its users, nor on the services that plug into it"},
+	{"httpedge", []string{"kernel", "internal/server", "sensing", "gatewayapi", "transparency", "history", "evolution", "sovereign", "domain", "planner"}, nil, "the HTTP edge sits below the kernel and its services"},
 	{"audit", []string{"kernel", "client"}, nil, "offline replay needs no server"},
 	{"jepsen", []string{"fsm", "kernel", "archive", "audit"}, nil, "the fault harness checks the system as a client, independently"},
 	{"driver", []string{"kernel", "fsm"}, nil, "drivers are separate processes speaking a line protocol"},
@@ -172,7 +173,7 @@ func TestImportAllowlistCatches(t *testing.T) {
 }
 
 // services are the packages that plug into a kernel node (kernel.Service).
-var services = []string{"sensing", "gatewayapi", "transparency"}
+var services = []string{"sensing", "gatewayapi", "transparency", "history", "evolution"}
 
 // A service plugs into the kernel: it imports kernel (the kernel never
 // imports it, TestImportDAG), and internal/server composes it.

@@ -5,7 +5,9 @@
 package server
 
 import (
+	"github.com/dominus-kernel/dominus/evolution"
 	"github.com/dominus-kernel/dominus/gatewayapi"
+	"github.com/dominus-kernel/dominus/history"
 	"github.com/dominus-kernel/dominus/kernel"
 	"github.com/dominus-kernel/dominus/sensing"
 	"github.com/dominus-kernel/dominus/transparency"
@@ -15,7 +17,12 @@ import (
 func Services(cfg kernel.Config) []kernel.Service {
 	tc := transparency.DefaultConfig(cfg.DataDir)
 	tc.Logger = cfg.Logger
-	return []kernel.Service{sensing.New(), gatewayapi.New(0), transparency.New(tc)}
+	every := uint64(history.DefaultEvery)
+	if cfg.HistoryEvery != nil {
+		every = *cfg.HistoryEvery
+	}
+	hc := history.Config{Every: every, Logger: cfg.Logger}
+	return []kernel.Service{sensing.New(), gatewayapi.New(0), transparency.New(tc), history.New(hc), evolution.New()}
 }
 
 // New starts a kernel node with its services (kernel.New).
