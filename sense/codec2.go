@@ -70,7 +70,7 @@ func (e *encoder) entity2(x *entity2) {
 	}
 	e.ints(x.excess[:]...)
 	e.ints(x.fast, x.disp, x.disp10, x.disp60, x.dispAct, x.actRatio, x.lastWin, x.suspectBucket,
-		x.sizeMean, x.sizeSq, x.rd, x.re, x.rn, x.opN, x.rec, x.recT, x.novOps, x.novRes, x.sizeN)
+		x.sizeMean, x.sizeSq, x.rd, x.re, x.rn, x.opN, x.rec, x.recT, x.novOps, x.novRes, x.sizeN, x.dispN)
 	e.u(uint64(len(x.ops)))
 	for _, o := range x.ops {
 		e.s(o.name)
@@ -182,7 +182,7 @@ func (d *decoder) entity2() *entity2 {
 		x.excess[i] = d.i()
 	}
 	d.ints(&x.fast, &x.disp, &x.disp10, &x.disp60, &x.dispAct, &x.actRatio, &x.lastWin, &x.suspectBucket,
-		&x.sizeMean, &x.sizeSq, &x.rd, &x.re, &x.rn, &x.opN, &x.rec, &x.recT, &x.novOps, &x.novRes, &x.sizeN)
+		&x.sizeMean, &x.sizeSq, &x.rd, &x.re, &x.rn, &x.opN, &x.rec, &x.recT, &x.novOps, &x.novRes, &x.sizeN, &x.dispN)
 	n := d.count(maxOps2, "model-2 op")
 	for range n {
 		o := op2{name: d.s(MaxOpLen)}
@@ -220,7 +220,7 @@ func (x *entity2) validate() error {
 		return fmt.Errorf("calls %d", x.calls)
 	case x.hourSeen >= 1<<24:
 		return fmt.Errorf("hour mask %#x", x.hourSeen)
-	case x.disp < 1000 || x.disp10 < 1000 || x.disp60 < 1000 || x.dispAct < 1000:
+	case x.disp < 1000 || x.disp10 < 1000 || x.disp60 < 1000 || x.dispAct < 1000 || x.dispN < 0 || x.dispN > DispDen:
 		return fmt.Errorf("dispersion below one")
 	case x.rd < 0 || x.re < 0 || x.rd > x.rn || x.re > x.rn || x.opN < 0 || x.sizeN < 0 || x.novOps < 0 || x.novRes < 0:
 		return fmt.Errorf("negative or inconsistent counts")

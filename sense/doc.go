@@ -182,7 +182,9 @@
 // an alert) teaches only its dispersion and its minute-of-hour slot; a
 // suspicious call teaches no share or ratio (sizes learn from every call,
 // each clipped to 4× its op's mean). Dispersions learn from
-// every minute, slowly (DispMinuteDen, DispDen).
+// every minute, slowly (DispMinuteDen, DispDen); the 10-minute ones
+// (calls over 10 and 60 minutes, active windows) are a plain mean of
+// DispPrior and their samples until they have DispDen samples.
 //
 // Peers: an entity borrows the novelty counts of its peer group (Peer,
 // its capability shape) once it is established (EstablishedCalls calls

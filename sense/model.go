@@ -206,6 +206,7 @@ type entity2 struct {
 	prefixes      []prefix2
 	size          [sizeBuckets]int64
 	sizeN         int64
+	dispN         int64 // samples of the 10-minute dispersions, up to DispDen
 	ev            [evidenceLen]uint64
 	evT           [evidenceLen]int64
 }
@@ -432,9 +433,14 @@ func (e *entity2) learnBuckets(b int64) {
 		}
 	}
 	lam := e.expectSum(b*10, b*10+9)
-	e.disp10 = learnDisp(e.disp10, c10, lam, DispDen)
-	e.dispAct = learnDisp(e.dispAct, a10, mulDiv(lam, e.actRatio, Micro), DispDen)
-	e.disp60 = learnDisp(e.disp60, c60, e.expectSum(b*10-50, b*10+9), DispDen)
+	// A plain mean of DispPrior (as one sample) and the samples until
+	// there are DispDen of them, then the EWMA: otherwise the prior kept
+	// half its weight a day after a sparse entity was established.
+	e.dispN = min(e.dispN+1, DispDen)
+	den := min(e.dispN+1, DispDen)
+	e.disp10 = learnDisp(e.disp10, c10, lam, den)
+	e.dispAct = learnDisp(e.dispAct, a10, mulDiv(lam, e.actRatio, Micro), den)
+	e.disp60 = learnDisp(e.disp60, c60, e.expectSum(b*10-50, b*10+9), den)
 }
 
 func (e *entity2) opIndex(op string) (int, bool) {
