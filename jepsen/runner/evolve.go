@@ -18,53 +18,79 @@ import (
 
 // A run with Config.Evolve installs an ACTIVE policy set at set-up and
 // starts a governed evolution of it (protocol 8) before the clients and
-// the nemesis start, so that its shadow phase and canary steps are
-// judged, and its windows closed by evolve.tick, while the faults run.
-// Both texts forbid kv.put only under paths no workload touches, and the
-// candidate only adds a forbid (a tightening: a relaxation would hold it
-// in shadow), so the evolution changes no decision the checkers model.
+// the nemesis start; while the ops run, each evolution that closes is
+// followed by the next, so that one is in progress (shadow, canary
+// steps, windows closed by evolve.tick, resumes, promotions, aborts)
+// under every fault. Every text forbids kv.put only under paths no
+// workload touches, and each candidate adds a forbid to all before it (a
+// tightening: a relaxation would hold it in shadow), so the evolutions
+// change no decision the checkers model.
 const (
 	evolveSet  = "jepsen-evolve"
 	evolveBase = `// jepsen: nothing under jepsen-evolve/locked/ may be written (no workload writes there).
 forbid(principal, action == Dominus::Action::"kv.put", resource) when { resource.path like "jepsen-evolve/locked/*" };
 `
-	evolveCandidate = evolveBase + `// the candidate also locks jepsen-evolve/archive/ (no workload writes there either).
-forbid(principal, action == Dominus::Action::"kv.put", resource) when { resource.path like "jepsen-evolve/archive/*" };
-`
-	// Short windows, so that the evolution moves through shadow and both
-	// canary steps during the ops.
+	// Short windows, so that an evolution moves through shadow and both
+	// canary steps in about 15 s.
 	evolveWindow    = 5 * time.Second
 	evolveSteps     = "25,100"
 	evolveMinShadow = 5
 	// evolvePoll is how often the status is read during the run.
 	evolvePoll = 2 * time.Second
-	// evolveResumes bounds the resumes the runner asks for during the
-	// ops: a canary step with fewer than 5 decisions in its cohort (the
-	// cohort is drawn from a salt of the start entry, and the workload
-	// has few entities) is inconclusive and pauses; the runner resumes
-	// it, as an operator would, and the step runs again.
-	evolveResumes = 5
+	// evolveResumes bounds the resumes the runner asks for, per
+	// evolution: a canary step with fewer than 5 decisions in its cohort
+	// (drawn from a salt of the start entry; the workload has few
+	// entities) is inconclusive and pauses; the runner resumes it, as an
+	// operator would, and the step runs again. After that many it aborts
+	// the evolution, so that the next can start.
+	evolveResumes = 3
+	// evolveMax bounds the evolutions of a run (the kernel keeps the
+	// latest 32).
+	evolveMax = 24
 )
+
+// evolveCandidate is the n-th candidate: the base and n forbids more.
+func evolveCandidate(n int) string {
+	var b strings.Builder
+	b.WriteString(evolveBase)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "// candidate %d also locks jepsen-evolve/archive-%d/ (no workload writes there either).\n", i, i)
+		fmt.Fprintf(&b, "forbid(principal, action == Dominus::Action::\"kv.put\", resource) when { resource.path like \"jepsen-evolve/archive-%d/*\" };\n", i)
+	}
+	return b.String()
+}
 
 // legalPhases are the phases an evolution may report.
 var legalPhases = []string{api.PhaseShadow, api.PhaseCanary, api.PhaseAwaitingPromotion, api.PhasePromoted,
 	api.PhaseRolledBack, api.PhasePaused, api.PhaseAborted}
 
-// evolution is what a run saw of its evolution.
+func finished(phase string) bool {
+	return phase == api.PhasePromoted || phase == api.PhaseRolledBack || phase == api.PhaseAborted
+}
+
+// evolutions is what a run did and saw of its evolutions.
+type evolutions struct {
+	mu      sync.Mutex
+	steps   []int64
+	list    []*evolution // in the order they became known
+	starts  int          // evolve start requests (the candidate's number)
+	seen    []phaseSeen  // each change of the newest evolution's phase a poll read, in order
+	polls   int
+	failed  int // polls without an answer (the node faulted)
+	illegal []string
+	final   map[string][]nodeEvolution // by evolution id; "" holds each node's newest
+}
+
+// evolution is one evolution and what the runner asked of it.
 type evolution struct {
-	mu       sync.Mutex
 	id       string
-	steps    []int64
-	seen     []phaseSeen // each change of the phase a poll read, in order
-	polls    int
-	failed   int // polls without an answer (the node faulted)
-	illegal  []string
-	promoted bool // the runner asked for its promotion (it awaited promotion); an answer lost to a fault still counts
-	resumes  int  // resumes the runner asked for (each may have been refused: not paused any more)
-	final    []nodeEvolution
+	promoted bool // promotion asked (it awaited promotion); an answer lost to a fault still counts
+	resumes  int  // resumes asked (each may have been refused: not paused any more)
+	aborted  bool // abort asked (still paused after evolveResumes resumes)
 }
 
 type phaseSeen struct {
+	ID     string  `json:"id"`
 	Phase  string  `json:"phase"`
 	Weight int64   `json:"weight"`
 	Node   string  `json:"node"`
@@ -77,8 +103,23 @@ type nodeEvolution struct {
 	Err  string         `json:"error,omitempty"`
 }
 
-// cli runs the dominus CLI against node (its --addr) with a bounded
-// attempt; a non-zero exit is an error carrying its output.
+// known returns the evolution id, adding it when add (nil otherwise).
+func (evs *evolutions) known(id string, add bool) *evolution {
+	for _, e := range evs.list {
+		if e.id == id {
+			return e
+		}
+	}
+	if !add {
+		return nil
+	}
+	e := &evolution{id: id}
+	evs.list = append(evs.list, e)
+	return e
+}
+
+// evolveCLI runs the dominus CLI against node (its --addr) with a
+// bounded attempt; a non-zero exit is an error carrying its output.
 func (r *run) evolveCLI(ctx context.Context, node string, args ...string) (string, error) {
 	args = append(args, "--json", "--timeout", "3s")
 	if n := r.cl.Node(node); n != nil {
@@ -93,37 +134,50 @@ func (r *run) evolveCLI(ctx context.Context, node string, args ...string) (strin
 	return out, nil
 }
 
-// startEvolution installs the base set and starts the candidate's
-// evolution, through the CLI with the root token (policy.set).
+// startEvolution installs the base set and starts the first evolution,
+// through the CLI with the root token (policy.set).
 func (r *run) startEvolution(ctx context.Context) error {
-	dir := filepath.Join(r.dir, "evolve")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(r.dir, "evolve"), 0o755); err != nil {
 		return err
 	}
-	base, cand := filepath.Join(dir, "base.cedar"), filepath.Join(dir, "candidate.cedar")
+	base := filepath.Join(r.dir, "evolve", "base.cedar")
 	if err := os.WriteFile(base, []byte(evolveBase), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(cand, []byte(evolveCandidate), 0o644); err != nil {
 		return err
 	}
 	node := r.cl.Nodes()[0].Name
 	if _, err := r.evolveCLI(ctx, node, "policy", "set", "--name", evolveSet, "--file", base); err != nil {
 		return err
 	}
+	steps, _ := parseStepList(evolveSteps)
+	r.evo = &evolutions{steps: steps}
+	return r.startNext(ctx, node)
+}
+
+// startNext starts the next candidate's evolution through node.
+func (r *run) startNext(ctx context.Context, node string) error {
+	evs := r.evo
+	evs.mu.Lock()
+	evs.starts++
+	n := evs.starts
+	evs.mu.Unlock()
+	cand := filepath.Join(r.dir, "evolve", fmt.Sprintf("candidate-%d.cedar", n))
+	if err := os.WriteFile(cand, []byte(evolveCandidate(n)), 0o644); err != nil {
+		return err
+	}
 	out, err := r.evolveCLI(ctx, node, "evolve", "start", "--name", evolveSet, "--file", cand, "--steps", evolveSteps,
 		"--window", evolveWindow.String(), "--min-shadow", strconv.Itoa(evolveMinShadow))
 	if err != nil {
-		return err
+		return fmt.Errorf("candidate %d: %w", n, err)
 	}
 	var st api.EvolveStartResponse
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.ID == "" {
 		return fmt.Errorf("evolve start: no evolution id in %q (%v)", out, err)
 	}
-	steps, _ := parseStepList(evolveSteps)
-	r.evo = &evolution{id: st.ID, steps: steps}
-	r.logf("evolution %s of policy set %s started (seq %d): steps %s%%, window %s, min shadow %d; backtest of seq %d..%d: %d evaluated, %d changed, %d relaxations",
-		st.ID, evolveSet, st.Seq, evolveSteps, evolveWindow, evolveMinShadow, st.Backtest.From, st.Backtest.To, st.Backtest.Evaluated, st.Backtest.Changed, st.Backtest.Relaxations)
+	evs.mu.Lock()
+	evs.known(st.ID, true)
+	evs.mu.Unlock()
+	r.logf("evolution %s of policy set %s (candidate %d) started through %s (seq %d): steps %s%%, window %s, min shadow %d; backtest of seq %d..%d: %d evaluated, %d changed, %d relaxations",
+		st.ID, evolveSet, n, node, st.Seq, evolveSteps, evolveWindow, evolveMinShadow, st.Backtest.From, st.Backtest.To, st.Backtest.Evaluated, st.Backtest.Changed, st.Backtest.Relaxations)
 	return nil
 }
 
@@ -139,9 +193,13 @@ func parseStepList(s string) ([]int64, error) {
 	return out, nil
 }
 
-// status reads the evolution from node.
-func (r *run) evolveStatus(ctx context.Context, node string) (*api.Evolution, error) {
-	out, err := r.evolveCLI(ctx, node, "evolve", "status", r.evo.id)
+// evolveStatus reads evolution id from node ("": its newest).
+func (r *run) evolveStatus(ctx context.Context, node, id string) (*api.Evolution, error) {
+	args := []string{"evolve", "status"}
+	if id != "" {
+		args = append(args, id)
+	}
+	out, err := r.evolveCLI(ctx, node, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +210,10 @@ func (r *run) evolveStatus(ctx context.Context, node string) (*api.Evolution, er
 	return &e, nil
 }
 
-// watchEvolution reads the status from the nodes in turn every
-// evolvePoll until ctx is done, records each change of phase, promotes
-// the candidate (as an operator would) once it awaits promotion, and
-// resumes it (up to evolveResumes times) when a step paused it. A node
-// that does not answer (faulted) is skipped.
+// watchEvolution reads the newest evolution from the nodes in turn
+// every evolvePoll until ctx (the ops) is done, and acts on it as an
+// operator would (pollEvolution). A node that does not answer (faulted)
+// is skipped.
 func (r *run) watchEvolution(ctx context.Context) {
 	nodes := nodeNames(r.cl)
 	t := time.NewTicker(evolvePoll)
@@ -167,56 +224,71 @@ func (r *run) watchEvolution(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		r.pollEvolution(ctx, nodes[i%len(nodes)], true, true)
+		r.pollEvolution(ctx, nodes[i%len(nodes)], true)
 	}
 }
 
-// pollEvolution reads node's view once and returns it (nil when it did
-// not answer); promote lets it promote a candidate awaiting promotion,
-// resume resume a paused one (within evolveResumes).
-func (r *run) pollEvolution(ctx context.Context, node string, promote, resume bool) *api.Evolution {
-	ev := r.evo
-	e, err := r.evolveStatus(ctx, node)
-	ev.mu.Lock()
-	ev.polls++
+// pollEvolution reads node's newest evolution once, records a change of
+// its phase, and promotes it when it awaits promotion; during the ops
+// it also resumes it when a step paused it (up to evolveResumes times,
+// then aborts it) and starts the next evolution when it is closed (up
+// to evolveMax). It returns the view (nil when node did not answer).
+func (r *run) pollEvolution(ctx context.Context, node string, ops bool) *api.Evolution {
+	evs := r.evo
+	e, err := r.evolveStatus(ctx, node, "")
+	evs.mu.Lock()
+	evs.polls++
 	if err != nil {
-		ev.failed++
-		ev.mu.Unlock()
+		evs.failed++
+		evs.mu.Unlock()
 		return nil
 	}
 	if !slices.Contains(legalPhases, e.Phase) {
-		ev.illegal = append(ev.illegal, fmt.Sprintf("%s reported phase %q", node, e.Phase))
+		evs.illegal = append(evs.illegal, fmt.Sprintf("%s reported %s in phase %q", node, e.ID, e.Phase))
 	}
-	if n := len(ev.seen); n == 0 || ev.seen[n-1].Phase != e.Phase || ev.seen[n-1].Weight != e.Weight {
-		ev.seen = append(ev.seen, phaseSeen{Phase: e.Phase, Weight: e.Weight, Node: node, At: float64(r.clock.Now()) / 1e9})
-		r.logf("evolution %s: %s reports %s", ev.id, node, describePhase(e.Phase, e.Weight))
+	ev := evs.known(e.ID, false)
+	if ev == nil {
+		if len(evs.list) < evs.starts {
+			// a start whose answer a fault lost
+			ev = evs.known(e.ID, true)
+		} else {
+			evs.illegal = append(evs.illegal, fmt.Sprintf("%s reported %s, which the runner did not start", node, e.ID))
+			evs.mu.Unlock()
+			return e
+		}
 	}
-	doPromote := promote && e.Phase == api.PhaseAwaitingPromotion
-	if doPromote {
-		ev.promoted = true
+	if n := len(evs.seen); n == 0 || evs.seen[n-1].ID != e.ID || evs.seen[n-1].Phase != e.Phase || evs.seen[n-1].Weight != e.Weight {
+		evs.seen = append(evs.seen, phaseSeen{ID: e.ID, Phase: e.Phase, Weight: e.Weight, Node: node, At: float64(r.clock.Now()) / 1e9})
+		r.logf("evolution %s: %s reports %s", e.ID, node, describePhase(e.Phase, e.Weight))
 	}
-	doResume := resume && e.Phase == api.PhasePaused && ev.resumes < evolveResumes
-	if doResume {
+	var act string
+	switch {
+	case e.Phase == api.PhaseAwaitingPromotion:
+		act, ev.promoted = "promote", true
+	case ops && e.Phase == api.PhasePaused && ev.resumes < evolveResumes:
+		act = "resume"
 		ev.resumes++
+	case ops && e.Phase == api.PhasePaused:
+		act, ev.aborted = "abort", true
+	case ops && finished(e.Phase) && e.ID == evs.list[len(evs.list)-1].id && evs.starts < evolveMax:
+		act = "start" // the newest known is closed (a lagging node shows an older one: no start)
 	}
-	ev.mu.Unlock()
-	if doResume {
-		if out, err := r.evolveCLI(ctx, node, "evolve", "resume", ev.id); err != nil {
-			r.logf("evolution %s: resume through %s: %v", ev.id, node, err)
-		} else {
-			var resp api.EvolveResponse
-			_ = json.Unmarshal([]byte(out), &resp)
-			r.logf("evolution %s resumed through %s (paused after %s): phase %s", ev.id, node, e.PausedFrom, resp.Phase)
+	evs.mu.Unlock()
+	switch act {
+	case "":
+	case "start":
+		if err := r.startNext(ctx, node); err != nil {
+			r.logf("evolution: start of the next through %s: %v", node, err)
 		}
-	}
-	if doPromote {
-		if out, err := r.evolveCLI(ctx, node, "evolve", "promote", ev.id); err != nil {
-			r.logf("evolution %s: promote through %s: %v (asked again while it awaits promotion)", ev.id, node, err)
-		} else {
-			var resp api.EvolveResponse
-			_ = json.Unmarshal([]byte(out), &resp)
-			r.logf("evolution %s promoted through %s: phase %s, policy version %d", ev.id, node, resp.Phase, resp.Version)
+	default:
+		out, err := r.evolveCLI(ctx, node, "evolve", act, e.ID)
+		if err != nil {
+			r.logf("evolution %s: %s through %s: %v", e.ID, act, node, err)
+			break
 		}
+		var resp api.EvolveResponse
+		_ = json.Unmarshal([]byte(out), &resp)
+		r.logf("evolution %s: %s through %s: phase %s", e.ID, act, node, resp.Phase)
 	}
 	return e
 }
@@ -228,19 +300,18 @@ func describePhase(phase string, weight int64) string {
 	return phase
 }
 
-// settleEvolution waits (within limit) for the evolution to leave shadow
-// and canary, whose windows the leader keeps closing, so that the
-// ledgers are read quiescent; with the clients stopped a canary step
-// ends inconclusive (paused).
+// settleEvolution waits (within limit) for the newest evolution to
+// leave shadow and canary, whose windows the leader keeps closing (with
+// the clients stopped a canary step ends inconclusive: paused), and
+// promotes it if it awaits promotion, so that the ledgers are read
+// quiescent.
 func (r *run) settleEvolution(ctx context.Context, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	nodes := nodeNames(r.cl)
 	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-		if e := r.pollEvolution(ctx, nodes[i%len(nodes)], true, false); e != nil {
+		if e := r.pollEvolution(ctx, nodes[i%len(nodes)], false); e != nil {
 			switch e.Phase {
-			case api.PhaseShadow, api.PhaseCanary:
-			case api.PhaseAwaitingPromotion:
-				// promoted at this poll unless the promotion failed
+			case api.PhaseShadow, api.PhaseCanary, api.PhaseAwaitingPromotion:
 			default:
 				return
 			}
@@ -249,39 +320,49 @@ func (r *run) settleEvolution(ctx context.Context, limit time.Duration) {
 			return
 		}
 	}
-	r.logf("evolution %s did not settle within %s", r.evo.id, limit)
+	r.logf("evolution: the newest did not settle within %s", limit)
 }
 
-// readEvolutionFinal reads the evolution from every node, again (up to
-// ten times, a second apart) while their views differ: a window the
-// leader closed between two reads.
+// readEvolutionFinal reads every evolution the run knows, and the
+// newest, from every node, again (up to ten times, a second apart)
+// while their views differ.
 func (r *run) readEvolutionFinal(ctx context.Context) {
-	ev := r.evo
-	var views []nodeEvolution
+	evs := r.evo
+	evs.mu.Lock()
+	ids := []string{""}
+	for _, e := range evs.list {
+		ids = append(ids, e.id)
+	}
+	evs.mu.Unlock()
+	var final map[string][]nodeEvolution
 	for attempt := 1; attempt <= 10; attempt++ {
-		views = views[:0]
-		for _, n := range nodeNames(r.cl) {
-			e, err := r.evolveStatus(ctx, n)
-			v := nodeEvolution{Node: n, Evo: e}
-			if err != nil {
-				v.Err = err.Error()
+		final = map[string][]nodeEvolution{}
+		agree := true
+		for _, id := range ids {
+			for _, n := range nodeNames(r.cl) {
+				e, err := r.evolveStatus(ctx, n, id)
+				v := nodeEvolution{Node: n, Evo: e}
+				if err != nil {
+					v.Err = err.Error()
+				}
+				final[id] = append(final[id], v)
 			}
-			views = append(views, v)
+			agree = agree && len(disagreements(final[id])) == 0
 		}
-		if len(disagreements(views)) == 0 || attempt == 10 || sleepCtx(ctx, time.Second) != nil {
+		if agree || attempt == 10 || sleepCtx(ctx, time.Second) != nil {
 			break
 		}
 	}
-	ev.mu.Lock()
-	ev.final = views
-	ev.mu.Unlock()
-	if err := writeJSON(filepath.Join(r.dir, "evolve", "final.json"), views); err != nil {
+	evs.mu.Lock()
+	evs.final = final
+	evs.mu.Unlock()
+	if err := writeJSON(filepath.Join(r.dir, "evolve", "final.json"), final); err != nil {
 		r.logf("evolve/final.json: %v", err)
 	}
 }
 
-// disagreements lists where the nodes' final views of the evolution
-// differ: phase, weight, step, closing seq and every verdict.
+// disagreements lists where the nodes' final views of an evolution
+// differ: id, phase, weight, step, closing seq and every verdict.
 func disagreements(views []nodeEvolution) []string {
 	var out []string
 	var ref *nodeEvolution
@@ -296,19 +377,19 @@ func disagreements(views []nodeEvolution) []string {
 			continue
 		}
 		a, b := ref.Evo, v.Evo
-		if a.Phase != b.Phase || a.Weight != b.Weight || a.Step != b.Step || a.ClosedSeq != b.ClosedSeq {
-			out = append(out, fmt.Sprintf("%s is %s (step %d, closed at seq %d) but %s is %s (step %d, closed at seq %d)",
-				ref.Node, describePhase(a.Phase, a.Weight), a.Step, a.ClosedSeq, v.Node, describePhase(b.Phase, b.Weight), b.Step, b.ClosedSeq))
+		if a.ID != b.ID || a.Phase != b.Phase || a.Weight != b.Weight || a.Step != b.Step || a.ClosedSeq != b.ClosedSeq {
+			out = append(out, fmt.Sprintf("%s has %s %s (step %d, closed at seq %d) but %s has %s %s (step %d, closed at seq %d)",
+				ref.Node, a.ID, describePhase(a.Phase, a.Weight), a.Step, a.ClosedSeq, v.Node, b.ID, describePhase(b.Phase, b.Weight), b.Step, b.ClosedSeq))
 		}
 		if len(a.Verdicts) != len(b.Verdicts) {
-			out = append(out, fmt.Sprintf("%s holds %d verdicts but %s holds %d", ref.Node, len(a.Verdicts), v.Node, len(b.Verdicts)))
+			out = append(out, fmt.Sprintf("%s holds %d verdicts of %s but %s holds %d", ref.Node, len(a.Verdicts), a.ID, v.Node, len(b.Verdicts)))
 			continue
 		}
 		for j := range a.Verdicts {
 			x, y := a.Verdicts[j], b.Verdicts[j]
 			if x.Phase != y.Phase || x.Step != y.Step || x.Weight != y.Weight || x.Verdict != y.Verdict || x.Seq != y.Seq {
-				out = append(out, fmt.Sprintf("verdict %d: %s has %s %s at seq %d but %s has %s %s at seq %d",
-					j+1, ref.Node, describePhase(x.Phase, x.Weight), x.Verdict, x.Seq, v.Node, describePhase(y.Phase, y.Weight), y.Verdict, y.Seq))
+				out = append(out, fmt.Sprintf("%s verdict %d: %s has %s %s at seq %d but %s has %s %s at seq %d",
+					a.ID, j+1, ref.Node, describePhase(x.Phase, x.Weight), x.Verdict, x.Seq, v.Node, describePhase(y.Phase, y.Weight), y.Verdict, y.Seq))
 			}
 		}
 	}
@@ -319,17 +400,18 @@ func disagreements(views []nodeEvolution) []string {
 // of the phases the evolution went through, and that its phase is where
 // they lead: shadow, then each step of steps; a failed verdict rolls
 // back, an inconclusive one pauses, a successful one moves on (after the
-// last step: awaiting promotion). promoted says the runner asked for
-// its promotion, resumes how many resumes it asked for (each takes a
-// paused evolution back to canary, at step 0 after a pause in shadow);
-// nobody aborts it.
-func replayVerdicts(e *api.Evolution, steps []int64, promoted bool, resumes int) []string {
+// last step: awaiting promotion). ev says what the runner asked: a
+// promotion, resumes (each takes a paused evolution back to canary, at
+// step 0 after a pause in shadow), an abort (which closes it wherever it
+// is).
+func replayVerdicts(e *api.Evolution, steps []int64, ev evolution) []string {
 	var out []string
 	if !slices.Equal(e.Steps, steps) {
 		out = append(out, fmt.Sprintf("steps %v, started with %v", e.Steps, steps))
 		return out
 	}
 	phase, step := api.PhaseShadow, int64(0)
+	resumes := ev.resumes
 	resume := func() bool {
 		if phase != api.PhasePaused || resumes == 0 {
 			return false
@@ -380,8 +462,10 @@ func replayVerdicts(e *api.Evolution, steps []int64, promoted bool, resumes int)
 	}
 	want := phase
 	switch {
-	case promoted && phase == api.PhaseAwaitingPromotion:
+	case ev.promoted && phase == api.PhaseAwaitingPromotion && e.Phase == api.PhasePromoted:
 		want = api.PhasePromoted
+	case ev.aborted && !finished(phase) && e.Phase == api.PhaseAborted:
+		want = api.PhaseAborted
 	case e.Phase == api.PhaseCanary && phase == api.PhasePaused && resume():
 		want = phase // resumed since its last verdict
 	}
@@ -400,54 +484,78 @@ func weightAt(phase string, steps []int64, step int64) int64 {
 	return 0
 }
 
-// verdict judges the evolution: every phase read was a legal one, every
-// node answered at the end and agrees, and the verdicts lead to the
-// phase reported.
-func (ev *evolution) verdict() checker.Verdict {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	v := checker.Verdict{Checker: "evolution", Stats: map[string]int{"polls": ev.polls, "polls_unanswered": ev.failed, "resumes_asked": ev.resumes}}
-	bad := append([]string(nil), ev.illegal...)
-	if len(ev.final) == 0 {
-		bad = append(bad, "the evolution was not read at the end")
+// verdict judges the evolutions: every phase read was a legal one and of
+// an evolution the runner started; at the end every node answers for
+// each and agrees on it (and on the newest), each is in a legal phase
+// its verdicts lead to, and at most one is still open.
+func (evs *evolutions) verdict() checker.Verdict {
+	evs.mu.Lock()
+	defer evs.mu.Unlock()
+	v := checker.Verdict{Checker: "evolution", Stats: map[string]int{"evolutions": len(evs.list), "polls": evs.polls, "polls_unanswered": evs.failed}}
+	bad := append([]string(nil), evs.illegal...)
+	if evs.final == nil {
+		bad = append(bad, "the evolutions were not read at the end")
 	}
-	bad = append(bad, disagreements(ev.final)...)
-	var final *api.Evolution
-	if len(ev.final) > 0 {
-		final = ev.final[0].Evo
+	for _, d := range disagreements(evs.final[""]) {
+		bad = append(bad, "newest: "+d)
 	}
-	if final != nil {
-		if !slices.Contains(legalPhases, final.Phase) {
-			bad = append(bad, fmt.Sprintf("final phase %q is not a legal one", final.Phase))
+	if views := evs.final[""]; len(views) > 0 && views[0].Evo != nil && evs.known(views[0].Evo.ID, false) == nil {
+		bad = append(bad, fmt.Sprintf("the newest evolution %s is not one the runner started", views[0].Evo.ID))
+	}
+	open := 0
+	var ends []string
+	for _, ev := range evs.list {
+		views := evs.final[ev.id]
+		if evs.final != nil && len(views) == 0 {
+			bad = append(bad, fmt.Sprintf("%s was not read at the end", ev.id))
 		}
-		if final.ID != ev.id || final.Name != evolveSet {
-			bad = append(bad, fmt.Sprintf("read evolution %s of %s, started %s of %s", final.ID, final.Name, ev.id, evolveSet))
+		for _, d := range disagreements(views) {
+			bad = append(bad, ev.id+": "+d)
 		}
-		bad = append(bad, replayVerdicts(final, ev.steps, ev.promoted, ev.resumes)...)
-		v.Stats["verdicts"] = len(final.Verdicts)
+		if len(views) == 0 || views[0].Evo == nil {
+			continue
+		}
+		e := views[0].Evo
+		if !slices.Contains(legalPhases, e.Phase) {
+			bad = append(bad, fmt.Sprintf("%s: final phase %q is not a legal one", ev.id, e.Phase))
+		}
+		if e.ID != ev.id || e.Name != evolveSet {
+			bad = append(bad, fmt.Sprintf("read evolution %s of %s for %s of %s", e.ID, e.Name, ev.id, evolveSet))
+		}
+		for _, d := range replayVerdicts(e, evs.steps, *ev) {
+			bad = append(bad, ev.id+": "+d)
+		}
+		if !finished(e.Phase) {
+			open++
+		}
+		ends = append(ends, fmt.Sprintf("%s %s (%d verdicts)", ev.id, describePhase(e.Phase, e.Weight), len(e.Verdicts)))
+		v.Stats["verdicts"] += len(e.Verdicts)
+		v.Stats[e.Phase]++
+	}
+	if open > 1 {
+		bad = append(bad, fmt.Sprintf("%d evolutions of %s are open at once", open, evolveSet))
 	}
 	v.Violations, v.ViolationCount, v.Valid = bad, len(bad), len(bad) == 0
-	switch {
-	case !v.Valid:
-		v.Summary = fmt.Sprintf("evolution %s: %d violation(s); first: %s", ev.id, len(bad), bad[0])
-	default:
-		v.Summary = fmt.Sprintf("evolution %s: every node %s with the same %d verdicts, which lead there (%d resumes, promotion asked: %t); phases seen: %s",
-			ev.id, describePhase(final.Phase, final.Weight), len(final.Verdicts), ev.resumes, ev.promoted, ev.phasesLocked())
+	if !v.Valid {
+		v.Summary = fmt.Sprintf("%d violation(s); first: %s", len(bad), bad[0])
+		return v
 	}
+	v.Summary = fmt.Sprintf("%d evolutions, every node agrees on each and its verdicts lead to its phase: %s", len(evs.list), strings.Join(ends, ", "))
 	return v
 }
 
 // phases renders the phases the polls saw, in order.
-func (ev *evolution) phases() string {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	return ev.phasesLocked()
-}
-
-func (ev *evolution) phasesLocked() string {
-	parts := make([]string, 0, len(ev.seen))
-	for _, s := range ev.seen {
-		parts = append(parts, fmt.Sprintf("%s (%.0fs)", describePhase(s.Phase, s.Weight), s.At))
+func (evs *evolutions) phases() string {
+	evs.mu.Lock()
+	defer evs.mu.Unlock()
+	parts := make([]string, 0, len(evs.seen))
+	last := ""
+	for _, s := range evs.seen {
+		p := fmt.Sprintf("%s (%.0fs)", describePhase(s.Phase, s.Weight), s.At)
+		if s.ID != last {
+			p, last = s.ID+": "+p, s.ID
+		}
+		parts = append(parts, p)
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -455,10 +563,14 @@ func (ev *evolution) phasesLocked() string {
 	return strings.Join(parts, " → ")
 }
 
-// record is the evolution's part of run.json.
-func (ev *evolution) record() map[string]any {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	return map[string]any{"id": ev.id, "set": evolveSet, "steps": ev.steps, "window": evolveWindow.String(), "min_shadow": evolveMinShadow,
-		"phases_seen": ev.seen, "polls": ev.polls, "polls_unanswered": ev.failed, "promotion_asked": ev.promoted, "resumes_asked": ev.resumes}
+// record is the evolutions' part of run.json.
+func (evs *evolutions) record() map[string]any {
+	evs.mu.Lock()
+	defer evs.mu.Unlock()
+	asked := []map[string]any{}
+	for _, e := range evs.list {
+		asked = append(asked, map[string]any{"id": e.id, "promotion_asked": e.promoted, "resumes_asked": e.resumes, "abort_asked": e.aborted})
+	}
+	return map[string]any{"set": evolveSet, "steps": evs.steps, "window": evolveWindow.String(), "min_shadow": evolveMinShadow,
+		"starts": evs.starts, "evolutions": asked, "phases_seen": evs.seen, "polls": evs.polls, "polls_unanswered": evs.failed}
 }

@@ -30,26 +30,30 @@ func TestReplayVerdicts(t *testing.T) {
 		promoted bool
 		want     string // "" valid, else a substring of the first violation
 		resumes  int
+		aborted  bool
 	}{
-		{"just started", evo(api.PhaseShadow, 0), false, "", 0},
-		{"in canary 100", evo(api.PhaseCanary, 1, shadowOK, c25), false, "", 0},
-		{"awaiting", evo(api.PhaseAwaitingPromotion, 1, shadowOK, c25, c100), false, "", 0},
-		{"promoted by the runner", evo(api.PhasePromoted, 1, shadowOK, c25, c100), true, "", 0},
-		{"promoted by nobody", evo(api.PhasePromoted, 1, shadowOK, c25, c100), false, "lead to awaiting_promotion", 0},
-		{"rolled back", evo(api.PhaseRolledBack, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "failed", 20)), false, "", 0},
-		{"paused", evo(api.PhasePaused, 1, shadowOK, c25, vd(api.PhaseCanary, 1, 100, "inconclusive", 30)), false, "", 0},
-		{"phase ahead of its verdicts", evo(api.PhaseCanary, 0), false, "lead to shadow", 0},
-		{"step skipped", evo(api.PhaseCanary, 1, shadowOK, c100), false, "judges canary 100% step 1", 0},
-		{"verdict after rollback", evo(api.PhaseRolledBack, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "failed", 20), c100), false, "after the evolution was rolled_back", 0},
-		{"seqs out of order", evo(api.PhaseCanary, 1, shadowOK, vd(api.PhaseCanary, 0, 25, "successful", 5)), false, "not after", 0},
-		{"wrong step in canary", evo(api.PhaseCanary, 0, shadowOK, c25), false, "canary step 0, but its verdicts lead to step 1", 0},
-		{"resumed, step again", evo(api.PhaseCanary, 1, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20), vd(api.PhaseCanary, 0, 25, "successful", 25)), false, "", 1},
-		{"resumed, no verdict yet", evo(api.PhaseCanary, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20)), false, "", 1},
-		{"resumed by nobody", evo(api.PhaseCanary, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20)), false, "lead to paused", 0},
-		{"more resumes than asked", evo(api.PhaseCanary, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20), vd(api.PhaseCanary, 0, 25, "inconclusive", 22)), false, "after the evolution was paused", 0},
-		{"resumed to the wrong step", evo(api.PhaseCanary, 1, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20), c100), false, "judges canary 100% step 1", 1},
+		{"just started", evo(api.PhaseShadow, 0), false, "", 0, false},
+		{"in canary 100", evo(api.PhaseCanary, 1, shadowOK, c25), false, "", 0, false},
+		{"awaiting", evo(api.PhaseAwaitingPromotion, 1, shadowOK, c25, c100), false, "", 0, false},
+		{"promoted by the runner", evo(api.PhasePromoted, 1, shadowOK, c25, c100), true, "", 0, false},
+		{"promoted by nobody", evo(api.PhasePromoted, 1, shadowOK, c25, c100), false, "lead to awaiting_promotion", 0, false},
+		{"rolled back", evo(api.PhaseRolledBack, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "failed", 20)), false, "", 0, false},
+		{"paused", evo(api.PhasePaused, 1, shadowOK, c25, vd(api.PhaseCanary, 1, 100, "inconclusive", 30)), false, "", 0, false},
+		{"phase ahead of its verdicts", evo(api.PhaseCanary, 0), false, "lead to shadow", 0, false},
+		{"step skipped", evo(api.PhaseCanary, 1, shadowOK, c100), false, "judges canary 100% step 1", 0, false},
+		{"verdict after rollback", evo(api.PhaseRolledBack, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "failed", 20), c100), false, "after the evolution was rolled_back", 0, false},
+		{"seqs out of order", evo(api.PhaseCanary, 1, shadowOK, vd(api.PhaseCanary, 0, 25, "successful", 5)), false, "not after", 0, false},
+		{"wrong step in canary", evo(api.PhaseCanary, 0, shadowOK, c25), false, "canary step 0, but its verdicts lead to step 1", 0, false},
+		{"resumed, step again", evo(api.PhaseCanary, 1, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20), vd(api.PhaseCanary, 0, 25, "successful", 25)), false, "", 1, false},
+		{"resumed, no verdict yet", evo(api.PhaseCanary, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20)), false, "", 1, false},
+		{"resumed by nobody", evo(api.PhaseCanary, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20)), false, "lead to paused", 0, false},
+		{"more resumes than asked", evo(api.PhaseCanary, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20), vd(api.PhaseCanary, 0, 25, "inconclusive", 22)), false, "after the evolution was paused", 0, false},
+		{"resumed to the wrong step", evo(api.PhaseCanary, 1, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20), c100), false, "judges canary 100% step 1", 1, false},
+		{"aborted when paused", evo(api.PhaseAborted, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20)), false, "", 0, true},
+		{"aborted by nobody", evo(api.PhaseAborted, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "inconclusive", 20)), false, "lead to paused", 0, false},
+		{"aborted after a rollback", evo(api.PhaseAborted, 0, shadowOK, vd(api.PhaseCanary, 0, 25, "failed", 20)), false, "lead to rolled_back", 0, true},
 	} {
-		got := replayVerdicts(tc.e, steps, tc.promoted, tc.resumes)
+		got := replayVerdicts(tc.e, steps, evolution{id: "ev-9", promoted: tc.promoted, resumes: tc.resumes, aborted: tc.aborted})
 		switch {
 		case tc.want == "" && len(got) > 0:
 			t.Errorf("%s: %v", tc.name, got)
@@ -61,25 +65,61 @@ func TestReplayVerdicts(t *testing.T) {
 
 func TestEvolutionVerdictNeedsAgreement(t *testing.T) {
 	shadowOK := vd(api.PhaseShadow, 0, 0, "successful", 10)
-	ev := &evolution{id: "ev-9", steps: []int64{25, 100}, seen: []phaseSeen{{Phase: api.PhaseShadow}, {Phase: api.PhaseCanary, Weight: 25, At: 7}}}
-	ev.final = []nodeEvolution{{Node: "n1", Evo: evo(api.PhaseCanary, 0, shadowOK)}, {Node: "n2", Evo: evo(api.PhaseCanary, 0, shadowOK)}}
-	if v := ev.verdict(); !v.Valid || !strings.Contains(v.Summary, "canary 25%") || !strings.Contains(v.Summary, "shadow (0s) → canary 25% (7s)") {
+	c25 := vd(api.PhaseCanary, 0, 25, "successful", 20)
+	c100 := vd(api.PhaseCanary, 1, 100, "successful", 30)
+	first := evo(api.PhasePromoted, 1, shadowOK, c25, c100)
+	second := evo(api.PhaseCanary, 0, shadowOK)
+	second.ID = "ev-40"
+	both := func(e *api.Evolution) []nodeEvolution {
+		return []nodeEvolution{{Node: "n1", Evo: e}, {Node: "n2", Evo: e}}
+	}
+	evs := &evolutions{steps: []int64{25, 100}, starts: 2, list: []*evolution{{id: "ev-9", promoted: true}, {id: "ev-40"}},
+		final: map[string][]nodeEvolution{"": both(second), "ev-9": both(first), "ev-40": both(second)}}
+	if v := evs.verdict(); !v.Valid || !strings.Contains(v.Summary, "ev-9 promoted (3 verdicts), ev-40 canary 25% (1 verdicts)") {
 		t.Fatalf("agreeing nodes: %+v", v)
 	}
-	ev.final[1].Evo = evo(api.PhaseShadow, 0)
-	if v := ev.verdict(); v.Valid || !strings.Contains(v.Summary, "n1 is canary 25%") {
+	evs.final["ev-40"] = []nodeEvolution{{Node: "n1", Evo: second}, {Node: "n2", Evo: evo(api.PhaseShadow, 0)}}
+	evs.final["ev-40"][1].Evo.ID = "ev-40"
+	if v := evs.verdict(); v.Valid || !strings.Contains(v.Summary, "ev-40: n1 has ev-40 canary 25%") {
 		t.Fatalf("n2 behind: %+v", v)
 	}
-	ev.final[1] = nodeEvolution{Node: "n2", Err: "exit 1"}
-	if v := ev.verdict(); v.Valid || !strings.Contains(v.Summary, "n2: no answer") {
+	evs.final["ev-40"] = []nodeEvolution{{Node: "n1", Evo: second}, {Node: "n2", Err: "exit 1"}}
+	if v := evs.verdict(); v.Valid || !strings.Contains(v.Summary, "n2: no answer") {
 		t.Fatalf("n2 silent: %+v", v)
 	}
-	ev.final = nil
-	if v := ev.verdict(); v.Valid {
+	evs.final["ev-40"] = both(second)
+	evs.list[0].promoted = false
+	if v := evs.verdict(); v.Valid || !strings.Contains(v.Summary, "ev-9: phase promoted, but its 3 verdicts lead to awaiting_promotion") {
+		t.Fatalf("promoted by nobody: %+v", v)
+	}
+	evs.list[0].promoted = true
+	stranger := evo(api.PhaseShadow, 0)
+	stranger.ID = "ev-77"
+	evs.final[""] = both(stranger)
+	if v := evs.verdict(); v.Valid || !strings.Contains(v.Summary, "ev-77 is not one the runner started") {
+		t.Fatalf("unknown newest: %+v", v)
+	}
+	evs.final[""] = both(second)
+	open := evo(api.PhasePaused, 1, shadowOK, c25, vd(api.PhaseCanary, 1, 100, "inconclusive", 30))
+	evs.final["ev-9"] = both(open)
+	if v := evs.verdict(); v.Valid || !strings.Contains(strings.Join(v.Violations, "; "), "2 evolutions of jepsen-evolve are open at once") {
+		t.Fatalf("two open: %+v", v)
+	}
+	evs.final["ev-9"] = both(evo("promoting", 0, shadowOK))
+	if v := evs.verdict(); v.Valid || !strings.Contains(v.Summary, "not a legal one") {
+		t.Fatalf("illegal phase: %+v", v)
+	}
+	evs.final = nil
+	if v := evs.verdict(); v.Valid {
 		t.Fatalf("never read: %+v", v)
 	}
-	ev.final = []nodeEvolution{{Node: "n1", Evo: evo("promoting", 0, shadowOK)}}
-	if v := ev.verdict(); v.Valid || !strings.Contains(v.Summary, "not a legal one") {
-		t.Fatalf("illegal phase: %+v", v)
+}
+
+func TestCandidatesTighten(t *testing.T) {
+	for n := 1; n < 4; n++ {
+		prev, cand := evolveCandidate(n-1), evolveCandidate(n)
+		if !strings.HasPrefix(cand, prev) || strings.Count(cand, "forbid(") != n+1 || strings.Contains(cand, "permit(") {
+			t.Fatalf("candidate %d is not candidate %d and one forbid more:\n%s", n, n-1, cand)
+		}
 	}
 }

@@ -116,7 +116,7 @@ type run struct {
 	cfg Config
 	cl  *cluster.Cluster
 	gen workload.Generator
-	evo *evolution // with Config.Evolve, once started
+	evo *evolutions // with Config.Evolve, once started
 }
 
 // Run performs one run and writes its report. The error is non-nil only
@@ -462,7 +462,7 @@ func (r *run) report(res *Result, in *checker.Input, faults []nemesis.Fault, pha
 	}
 	if r.evo != nil {
 		runInfo["evolution"] = r.evo.record()
-		lines = append(lines, "evolution "+r.evo.id+" phases seen: "+r.evo.phases())
+		lines = append(lines, "evolutions seen: "+r.evo.phases())
 	}
 	r.writeReport(runReport{
 		res: res, in: in, faults: faults, leaders: in.Leaders, phases: phases, spans: spans,
