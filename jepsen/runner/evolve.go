@@ -129,7 +129,7 @@ func (r *run) evolveCLI(ctx context.Context, node string, args ...string) (strin
 	defer cancel()
 	out, errOut, code := r.cl.CLI(cctx, node, args...)
 	if code != 0 {
-		return out, fmt.Errorf("dominus %s: exit %d: %s", strings.Join(args[:2], " "), code, strings.TrimSpace(errOut+" "+out))
+		return out, fmt.Errorf("dominus %s: exit %d: %s", strings.Join(args[:2], " "), code, strings.Join(strings.Fields(errOut+" "+out), " "))
 	}
 	return out, nil
 }
@@ -544,23 +544,28 @@ func (evs *evolutions) verdict() checker.Verdict {
 	return v
 }
 
-// phases renders the phases the polls saw, in order.
-func (evs *evolutions) phases() string {
+// phases renders the phases the polls saw, a line per evolution (at
+// most max lines; the rest are counted), each phase with the second of
+// the run it was first read.
+func (evs *evolutions) phases(max int) []string {
 	evs.mu.Lock()
 	defer evs.mu.Unlock()
-	parts := make([]string, 0, len(evs.seen))
+	var lines []string
 	last := ""
 	for _, s := range evs.seen {
 		p := fmt.Sprintf("%s (%.0fs)", describePhase(s.Phase, s.Weight), s.At)
 		if s.ID != last {
-			p, last = s.ID+": "+p, s.ID
+			lines = append(lines, "evolution "+s.ID+": "+p)
+			last = s.ID
+			continue
 		}
-		parts = append(parts, p)
+		lines[len(lines)-1] += " → " + p
 	}
-	if len(parts) == 0 {
-		return "none"
+	if len(lines) > max {
+		more := len(lines) - max + 1
+		lines = append(lines[:max-1], fmt.Sprintf("... and %d more evolutions (run.json)", more))
 	}
-	return strings.Join(parts, " → ")
+	return lines
 }
 
 // record is the evolutions' part of run.json.

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -121,5 +122,20 @@ func TestCandidatesTighten(t *testing.T) {
 		if !strings.HasPrefix(cand, prev) || strings.Count(cand, "forbid(") != n+1 || strings.Contains(cand, "permit(") {
 			t.Fatalf("candidate %d is not candidate %d and one forbid more:\n%s", n, n-1, cand)
 		}
+	}
+}
+
+func TestPhasesALinePerEvolution(t *testing.T) {
+	evs := &evolutions{}
+	for i := 0; i < 4; i++ {
+		id := fmt.Sprintf("ev-%d", i)
+		evs.seen = append(evs.seen, phaseSeen{ID: id, Phase: api.PhaseShadow, At: float64(10 * i)}, phaseSeen{ID: id, Phase: api.PhaseCanary, Weight: 25, At: float64(10*i + 5)})
+	}
+	got := evs.phases(6)
+	if len(got) != 4 || got[1] != "evolution ev-1: shadow (10s) → canary 25% (15s)" {
+		t.Fatalf("%q", got)
+	}
+	if got := evs.phases(3); len(got) != 3 || got[2] != "... and 2 more evolutions (run.json)" {
+		t.Fatalf("%q", got)
 	}
 }

@@ -462,7 +462,7 @@ func (r *run) report(res *Result, in *checker.Input, faults []nemesis.Fault, pha
 	}
 	if r.evo != nil {
 		runInfo["evolution"] = r.evo.record()
-		lines = append(lines, "evolutions seen: "+r.evo.phases())
+		lines = append(lines, r.evo.phases(6)...)
 	}
 	r.writeReport(runReport{
 		res: res, in: in, faults: faults, leaders: in.Leaders, phases: phases, spans: spans,
