@@ -193,11 +193,13 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("open raft log store: %w", err)
 	}
-	raftOut := cfg.RaftLogOutput
-	if raftOut == nil {
-		raftOut = os.Stderr
+	// Raft's own lines (warnings and above) go through the node's slog
+	// logger, one format with everything else; a test may send them to a
+	// writer of its own instead.
+	hlog := newRaftLogger(n.log, "raft", hclog.Warn)
+	if cfg.RaftLogOutput != nil {
+		hlog = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: cfg.RaftLogOutput, Color: hclog.ColorOff}).With("node", cfg.Name)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: raftOut, Color: hclog.ColorOff}).With("node", cfg.Name)
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog); err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
