@@ -41,7 +41,7 @@ test: build lint mcp-deps ## everything CI runs: vet, staticcheck, unit, race, c
 test-cluster: ## only the in-process multi-node cluster tests (with -race)
 	$(GO) test -race -count=1 -timeout 15m -v ./cluster-tests/...
 
-jepsen: build ## fault tests of real processes (root, iptables): JEPSEN_TIME (3m), JEPSEN_SEED, JEPSEN_NEMESIS (all); report in jepsen/reports/
+jepsen: build ## fault tests of real processes (root, iptables): JEPSEN_TIME (3m), JEPSEN_SEED, JEPSEN_NEMESIS (all), JEPSEN_EVOLVE=1 (a policy evolution runs through the faults); report in jepsen/reports/
 	$(GO) run ./jepsen/cmd/jepsen -bin $(BIN)
 
 .PHONY: jepsen-federation

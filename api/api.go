@@ -106,6 +106,9 @@ type Status struct {
 	Replaying    bool   `json:"replaying"`
 	ReplayTarget uint64 `json:"replay_target,omitempty"`
 	Posture      string `json:"posture,omitempty"` // the kernel's posture level
+	// DiskFull says why this node takes no writes when its disk is full
+	// (the archive waits for space); "" otherwise.
+	DiskFull string `json:"disk_full,omitempty"`
 
 	// Federation (empty role = standalone kernel).
 	Role         string       `json:"role"`

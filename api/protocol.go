@@ -71,6 +71,9 @@ type Limits struct {
 	KVBytes        int64        `json:"kv_bytes"`
 	KVBytesUsed    int64        `json:"kv_bytes_used"`
 	Rates          []EntityRate `json:"rates"`
+	// EvolveAutoPromote is the kind of evolution the kernel promotes
+	// without a human: "never" or "tightening" (protocol 8).
+	EvolveAutoPromote string `json:"evolve_auto_promote"`
 }
 
 // EntityRate is one entity's replicated rate limit, in calls per second.
@@ -85,6 +88,9 @@ type LimitsRequest struct {
 	DedupPerCaller int64        `json:"dedup_per_caller,omitempty"`
 	KVBytes        int64        `json:"kv_bytes,omitempty"`
 	Rates          []EntityRate `json:"rates,omitempty"`
+	// EvolveAutoPromote sets what the kernel promotes without a human:
+	// "never" or "tightening"; "" keeps it.
+	EvolveAutoPromote string `json:"evolve_auto_promote,omitempty"`
 }
 
 // LimitsResponse answers limits set.

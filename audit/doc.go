@@ -38,6 +38,12 @@
 //     truncate a torn tail and remove an empty last segment, so the archive
 //     is opened from a private copy (sealed segments hard-linked when the
 //     file system allows it, the last segment always copied).
+//   - A damaged archive segment (a frame whose checksum fails, records out
+//     of order) does not throw away what precedes it: the private copy is
+//     cut at the bad frame (the damaged segment rewritten as a new file,
+//     the later segments dropped), everything before it is replayed and
+//     verified, and the Report names the head reached, the events
+//     verified and the first seq that cannot be trusted.
 //
 // # Imports
 //

@@ -116,6 +116,15 @@ func (e *renamedError) Unwrap() error { return e.err }
 // replayArchive replays the archive in dir (a private copy) from genesis.
 func replayArchive(r *run, dir string, progress Progress) (Report, error) {
 	a, err := archive.Open(dir, archive.Options{NoSync: true})
+	var damage *archive.CorruptError
+	if errors.As(err, &damage) && damage.Path != "" {
+		// Replay what precedes the damage, then report it: the working
+		// copy is cut at the bad frame (never the data folder).
+		if cerr := cutAt(dir, damage); cerr != nil {
+			return r.finish(r.corrupt(damage))
+		}
+		a, err = archive.Open(dir, archive.Options{NoSync: true})
+	}
 	if err != nil {
 		var ce *archive.CorruptError
 		if errors.As(err, &ce) {
@@ -137,7 +146,47 @@ func replayArchive(r *run, dir string, progress Progress) (Report, error) {
 	if progress != nil && err == nil {
 		progress(r.l.State().Seq, lastSeq)
 	}
+	if damage != nil && err == nil {
+		// Everything before the damage verified: the report names the
+		// head it reached and the first seq that cannot be trusted.
+		err = r.corrupt(damage)
+	}
 	return r.finish(err)
+}
+
+// cutAt cuts the working copy of an archive at a damaged frame: the
+// damaged segment keeps the frames before it (as a new file: the copy may
+// hard-link the data folder's), and the segments after it are removed, so
+// archive.Open accepts what precedes the damage.
+func cutAt(dir string, ce *archive.CorruptError) error {
+	if filepath.Dir(ce.Path) != filepath.Clean(dir) || ce.Offset < 0 {
+		return fmt.Errorf("audit: damage outside the working copy: %s", ce.Path)
+	}
+	b, err := os.ReadFile(ce.Path)
+	if err != nil || int64(len(b)) < ce.Offset {
+		return fmt.Errorf("audit: read %s: %v", ce.Path, err)
+	}
+	if err := os.Remove(ce.Path); err != nil {
+		return err
+	}
+	if ce.Offset > 0 {
+		if err := os.WriteFile(ce.Path, b[:ce.Offset], 0o600); err != nil {
+			return err
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	damaged := filepath.Base(ce.Path)
+	for _, e := range entries {
+		if isSegmentName(e.Name()) && e.Name() > damaged {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ReplaySnapshot restores the snapshot in snapshotPath (the bytes of `dominus

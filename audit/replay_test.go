@@ -183,11 +183,20 @@ func TestReplayDataDirFlippedByte(t *testing.T) {
 		if err := os.WriteFile(seg, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		before := treeDigest(t, dir)
 		rep, err := ReplayDataDir(dir, nil)
 		t.Logf("trial %d: %s offset %d in record seq %d (%s): %s", trial, filepath.Base(seg), off, s.seq, s.kind, rep.Message)
 		assertFails(t, rep, err, s.firstUntrusted())
 		if !strings.Contains(rep.Message, seg) {
 			t.Fatalf("message %q does not name the damaged file %s", rep.Message, seg)
+		}
+		// What precedes the damage is replayed and verified, not thrown
+		// away; the data folder is left as it was.
+		if good := s.firstUntrusted() - 1; rep.Head.Seq != good || rep.Events != good {
+			t.Fatalf("before damage at seq %d: head %d, %d events verified, want %d", s.firstUntrusted(), rep.Head.Seq, rep.Events, good)
+		}
+		if treeDigest(t, dir) != before {
+			t.Fatal("the replay changed the data folder")
 		}
 	}
 }

@@ -471,6 +471,16 @@ func applyEvolveTick(l *Ledger, c *call, p *EvolveRef) outcome {
 	case e.Step+1 < int64(len(e.Steps)):
 		e.Step++
 		e.openWindow(c.now)
+	case l.autoPromotes(e):
+		// Governance lets the kernel promote this kind of change
+		// (limits.set --evolve-auto-promote): installed at this entry.
+		if r := l.installVersion(c, e.Name, e.Text, e.ID, AutoPromoteBy); r != ReasonOK {
+			e.Phase = PhaseAwaitingPromotion // the set cannot be installed now: a human decides
+			v.Note = "automatic promotion refused (" + r.String() + "): awaiting a human"
+			e.Verdicts[len(e.Verdicts)-1].Note = v.Note
+			break
+		}
+		e.Phase, e.Closed, e.ClosedBy = PhasePromoted, l.st.Seq+1, AutoPromoteBy
 	default:
 		e.Phase = PhaseAwaitingPromotion
 	}
@@ -542,28 +552,47 @@ func evolveHumanStep(t CommandType) func(l *Ledger, c *call, p *EvolveRef) outco
 	}
 }
 
+// AutoPromoteBy is who promoted an evolution that governance let the
+// kernel promote (a version's "by", an evolution's closed_by).
+const AutoPromoteBy = "kernel (auto-promotion)"
+
+// autoPromotes reports whether governance lets the kernel promote e once
+// its last step succeeded: a tightening (nothing relaxed in shadow or in
+// its backtest) when the limits allow tightenings.
+func (l *Ledger) autoPromotes(e *Evolution) bool {
+	return l.st.EffectiveLimits().EvolveAutoPromote == AutoPromoteTightening && !e.Relaxed
+}
+
 // installVersion makes text the ACTIVE set name, as a new version of its
-// history (via names what installed it).
-func (l *Ledger) installVersion(c *call, name, text, via string) Reason {
+// history (via names what installed it, by who: "" is the caller).
+func (l *Ledger) installVersion(c *call, name, text, via string, by ...string) Reason {
 	st := l.st
 	if _, exists := st.Policies[name]; !exists && len(st.Policies) >= MaxPolicySets {
 		return ReasonTooLarge
 	}
 	seq := st.Seq + 1
-	st.Policies[name] = &PolicyRecord{Name: name, Text: text, Mode: PolicyActive, Version: seq, SetBy: c.actor}
+	who := c.actor
+	if len(by) > 0 {
+		who = by[0]
+	}
+	st.Policies[name] = &PolicyRecord{Name: name, Text: text, Mode: PolicyActive, Version: seq, SetBy: who}
 	st.PolicyVersion = seq
-	l.recordVersion(c, name, text, via)
+	l.recordVersion(c, name, text, via, who)
 	return ReasonOK
 }
 
 // recordVersion appends an ACTIVE text of set name to its history.
-func (l *Ledger) recordVersion(c *call, name, text, via string) {
+func (l *Ledger) recordVersion(c *call, name, text, via string, by ...string) {
+	who := c.actor
+	if len(by) > 0 {
+		who = by[0]
+	}
 	h := l.historyFor(name)
 	if len(h.Versions) >= MaxPolicyVersions {
 		h.Versions = append([]PolicyVersion(nil), h.Versions[1:]...)
 	}
 	h.Last++
-	h.Versions = append(h.Versions, PolicyVersion{Version: h.Last, Seq: l.st.Seq + 1, Time: c.now, By: c.actor, Via: via, Text: text})
+	h.Versions = append(h.Versions, PolicyVersion{Version: h.Last, Seq: l.st.Seq + 1, Time: c.now, By: who, Via: via, Text: text})
 }
 
 // historyFor returns the history of set name, created (and seeded with

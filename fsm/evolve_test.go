@@ -583,3 +583,52 @@ func TestInconclusiveStepPausesAndResumesTheSameStep(t *testing.T) {
 		t.Fatalf("after the repeated step: %s at %d%%", e.Phase, e.Weight())
 	}
 }
+
+// Governance may let the kernel promote tightenings
+// (limits.set evolve_auto_promote): a harmless candidate is then
+// installed at the tick that closes its last step, by the kernel, and
+// versioned; a relaxation, even when a human took it out of shadow,
+// still waits for a human; "never" restores the default; the setting
+// does not exist before protocol 8.
+func TestAutoPromotionOfTighteningsOnlyWhenGovernanceAllows(t *testing.T) {
+	w := newEvoWorld(t)
+	expect(t, w.as(testRootToken[:], CmdLimitsSet, &LimitsSet{EvolveAutoPromote: "always"}), DecisionDeny, ReasonInvalidArgument)
+	expect(t, w.as(tokenHash(evoAgent(0)), CmdLimitsSet, &LimitsSet{EvolveAutoPromote: AutoPromoteTightening}), DecisionDeny, ReasonForbidden)
+	mustPermitted(t, "allow tightenings", w.as(testRootToken[:], CmdLimitsSet, &LimitsSet{EvolveAutoPromote: AutoPromoteTightening}))
+	run := func(text string, resume bool) *Evolution {
+		id := w.start(text, []int64{50, 100}, 10)
+		w.traffic(id, 0)
+		w.put(0, "secret/a")
+		mustPermitted(t, "shadow", w.tick(id))
+		if resume {
+			if w.evo(id).Phase != PhasePaused {
+				t.Fatalf("a relaxation left shadow: %s", w.evo(id).Phase)
+			}
+			mustPermitted(t, "resume", w.human(CmdEvolveResume, id))
+		}
+		for w.evo(id).Phase == PhaseCanary {
+			w.traffic(id, 10)
+			mustPermitted(t, "tick", w.tick(id))
+		}
+		return w.evo(id)
+	}
+	e := run(evoHarmless, false)
+	if e.Phase != PhasePromoted || e.ClosedBy != AutoPromoteBy || w.State().Policies["base"].Text != evoHarmless {
+		t.Fatalf("a tightening under auto-promotion: %s by %q", e.Phase, e.ClosedBy)
+	}
+	h := w.State().History("base")
+	if last := h.Versions[len(h.Versions)-1]; last.By != AutoPromoteBy || last.Via != e.ID {
+		t.Fatalf("the auto-promoted version: %+v", last)
+	}
+	e = run(evoRelaxed, true)
+	if e.Phase != PhaseAwaitingPromotion || w.State().Policies["base"].Text != evoHarmless {
+		t.Fatalf("a relaxation under auto-promotion: %s", e.Phase)
+	}
+	mustPermitted(t, "abort", w.human(CmdEvolveAbort, e.ID))
+	mustPermitted(t, "never", w.as(testRootToken[:], CmdLimitsSet, &LimitsSet{EvolveAutoPromote: AutoPromoteNever}))
+	if e := run(evoBase+"\n"+`forbid(principal, action, resource) when { resource.path like "attic/*" };`, false); e.Phase != PhaseAwaitingPromotion {
+		t.Fatalf("with auto-promotion off: %s", e.Phase)
+	}
+	old := newRecordingGate(t, ProtocolTemporal)
+	expect(t, old.as(testRootToken[:], CmdLimitsSet, &LimitsSet{EvolveAutoPromote: AutoPromoteTightening}), DecisionDeny, ReasonUnsupportedProtocol)
+}

@@ -47,7 +47,19 @@ type Limits struct {
 	DedupPerCaller int64        `codec:"dedup_per_caller,omitempty"`
 	KVBytes        int64        `codec:"kv_bytes,omitempty"`
 	Rates          []EntityRate `codec:"rates,omitempty"` // by entity, sorted
+	// EvolveAutoPromote is the kind of evolution governance lets the
+	// kernel promote without a human (protocol 8): "" none (every
+	// promotion waits for a human), AutoPromoteTightening a candidate
+	// that relaxed no decision, in shadow or its backtest.
+	EvolveAutoPromote string `codec:"evolve_auto_promote,omitempty"`
 }
+
+// Kinds of change governance may let the kernel promote (limits.set
+// --evolve-auto-promote).
+const (
+	AutoPromoteNever      = "never"
+	AutoPromoteTightening = "tightening"
+)
 
 // EntityRate is the syscall rate an entity may reach at the edge.
 type EntityRate struct {
@@ -61,6 +73,9 @@ type LimitsSet struct {
 	DedupPerCaller int64        `codec:"dedup_per_caller,omitempty"`
 	KVBytes        int64        `codec:"kv_bytes,omitempty"`
 	Rates          []EntityRate `codec:"rates,omitempty"`
+	// EvolveAutoPromote: "" keeps it, AutoPromoteNever or
+	// AutoPromoteTightening sets it (protocol 8).
+	EvolveAutoPromote string `codec:"evolve_auto_promote,omitempty"`
 }
 
 // EffectiveLimits are the limits in force, defaults filled in.
@@ -73,6 +88,7 @@ func (s *State) EffectiveLimits() Limits {
 		if s.Limits.KVBytes > 0 {
 			out.KVBytes = s.Limits.KVBytes
 		}
+		out.EvolveAutoPromote = s.Limits.EvolveAutoPromote
 		out.Rates = append([]EntityRate(nil), s.Limits.Rates...)
 	}
 	return out
@@ -151,6 +167,17 @@ func applyLimitsSet(l *Ledger, c *call, p *LimitsSet) outcome {
 	if p.DedupPerCaller > 0 {
 		lim.DedupPerCaller = p.DedupPerCaller
 	}
+	switch {
+	case p.EvolveAutoPromote == "":
+	case st.Meta.Protocol < ProtocolEvolution:
+		return deny(ReasonUnsupportedProtocol)
+	case p.EvolveAutoPromote == AutoPromoteNever:
+		lim.EvolveAutoPromote = ""
+	case p.EvolveAutoPromote == AutoPromoteTightening:
+		lim.EvolveAutoPromote = p.EvolveAutoPromote
+	default:
+		return deny(ReasonInvalidArgument)
+	}
 	if p.KVBytes > 0 {
 		lim.KVBytes = p.KVBytes
 	}
@@ -177,6 +204,13 @@ func applyLimitsSet(l *Ledger, c *call, p *LimitsSet) outcome {
 	st.Limits = &lim
 	eff := st.EffectiveLimits()
 	c.detail = Encode(&GovernanceDetail{Target: OperatorLimits, Note: "dedup per caller " + strconv.FormatInt(eff.DedupPerCaller, 10) +
-		", kv bytes " + strconv.FormatInt(eff.KVBytes, 10) + ", " + strconv.Itoa(len(eff.Rates)) + " entity rates"})
+		", kv bytes " + strconv.FormatInt(eff.KVBytes, 10) + ", " + strconv.Itoa(len(eff.Rates)) + " entity rates" + autoPromoteNote(eff.EvolveAutoPromote)})
 	return outcome{decision: DecisionPermit}
+}
+
+func autoPromoteNote(kind string) string {
+	if kind == "" {
+		return ""
+	}
+	return ", evolutions promoted automatically: " + kind
 }

@@ -76,7 +76,8 @@ type Config struct {
 
 	Logger *slog.Logger
 	// RaftLogOutput receives hashicorp/raft's own log lines (warnings and
-	// above); nil means standard error.
+	// above) in hclog's format; nil routes them through Logger (slog, with
+	// component=raft), one format with the node's own lines.
 	RaftLogOutput io.Writer
 
 	// Network overrides for in-process tests (faultnet); nil uses real TCP

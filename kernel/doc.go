@@ -64,7 +64,10 @@
 //     node serves a capability revoked on the leader;
 //   - the clock-skew guard (a leader measures its clock against its
 //     quorum once per term before it stamps any write), the disk-space
-//     guard;
+//     guard, and the disk reserve (diskreserve.go: a write that fails for
+//     lack of space gives the reserve up and is recorded after all; the
+//     node is then disk-full, takes no writes, hands over leadership once
+//     and resumes by itself when space returns);
 //   - the gate's edge (gatehttp.go): size limits, token lookup, the
 //     per-entity rate limit, Cedar validation against the gate's schema
 //     (policycheck.go), grants that mint tokens (only their hashes are

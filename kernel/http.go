@@ -142,6 +142,7 @@ func (n *Node) Status() api.Status {
 	s.StateDigest = n.digestAt(dseq, depoch, digest)
 	s.LastSnapshotIndex, _ = n.lastSnapshot()
 	s.Replaying, s.ReplayTarget = replayState(s.AppliedIndex, s.CommitIndex, s.LastLogIndex)
+	s.DiskFull = n.DiskFull()
 	supports := map[string]uint16{}
 	for _, m := range n.cachedMembers() {
 		supports[m.node] = m.supports

@@ -11,12 +11,15 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/archive"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 )
 
 // archiveSyncInterval bounds how long a record appended on the answer
@@ -82,6 +85,22 @@ type ledgerFSM struct {
 	// not implement (fsm.UnknownProtocolError, fsm.UnknownCommandError);
 	// the FSM applies nothing more (see stopApplying).
 	onStop func(error)
+	// onDiskFull is told when an archive append starts waiting for disk
+	// space (full, with the bytes it needs and the error) and when it
+	// could append again; set by the node. done ends a wait at shutdown.
+	onDiskFull func(full bool, need int64, err error)
+	// onNoSpace gives the node's disk reserve up (diskreserve.go) so a
+	// failed append can be retried at once.
+	onNoSpace func(err error)
+	done      <-chan struct{}
+	// diskFull is non-zero (the bytes a batch needs) while an append
+	// waits for space: the node takes no writes meanwhile.
+	diskFull atomic.Int64
+	// unrecorded is set when the node closed while a batch waited for
+	// space: its entries were applied in memory but never archived, so
+	// nothing more is applied or answered (a restart re-applies them
+	// from the Raft log).
+	unrecorded atomic.Bool
 
 	// syncInterval is how long after an answer-path append the archive
 	// is synced in the background (nanoseconds; archiveSyncInterval, or
@@ -129,6 +148,48 @@ func (f *ledgerFSM) scheduleSync() {
 	})
 }
 
+// errUnrecorded answers entries applied in memory that the archive never
+// recorded because the node closed while the disk was full.
+var errUnrecorded error = &httpedge.Error{Code: api.CodeDiskFull, Msg: "the node closed while its disk was full; this write was not recorded here (a restart with free space applies it from the Raft log)"}
+
+// diskRetryInterval is how often an append waiting for space retries.
+const diskRetryInterval = time.Second
+
+// waitForSpace retries appending recs until the archive takes them
+// (true) or the node closes (false). While it waits the node takes no
+// writes, and is told so (onDiskFull), once.
+func (f *ledgerFSM) waitForSpace(recs []archive.Record, err error) bool {
+	var need int64
+	for _, r := range recs {
+		need += int64(len(r.Data)) + 64
+	}
+	f.diskFull.Store(need)
+	if f.onDiskFull != nil {
+		f.onDiskFull(true, need, err)
+	}
+	t := time.NewTicker(diskRetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.done:
+			f.unrecorded.Store(true)
+			return false
+		case <-t.C:
+		}
+		err := f.arch.AppendNoSync(recs)
+		if err == nil {
+			f.diskFull.Store(0)
+			if f.onDiskFull != nil {
+				f.onDiskFull(false, need, nil)
+			}
+			return true
+		}
+		if !errors.Is(err, syscall.ENOSPC) {
+			panic(fmt.Sprintf("kernel: ledger archive append failed; stopping to avoid answering unrecorded decisions: %v", err))
+		}
+	}
+}
+
 // raftSnapshot is the Raft snapshot payload: the ledger snapshot plus the
 // Raft index it was taken at (for archive backfill).
 type raftSnapshot struct {
@@ -147,6 +208,12 @@ func (f *ledgerFSM) Apply(l *raft.Log) interface{} {
 // fsm.Result per entry.
 func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	if f.unrecorded.Load() {
+		for i := range out {
+			out[i] = errUnrecorded
+		}
+		return out
+	}
 	recs := make([]archive.Record, 0, len(logs))
 	archLastIndex, _ := f.arch.Last()
 	recs, stop := f.applyLocked(logs, out, recs, archLastIndex)
@@ -157,9 +224,23 @@ func (f *ledgerFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		if err := f.arch.AppendNoSync(recs); err != nil {
 			// The decision is applied in memory but the ledger archive
 			// cannot record it. Answering would break "recorded before
-			// it happens"; stop, and let restart re-apply from the Raft
-			// log.
-			panic(fmt.Sprintf("kernel: ledger archive append failed; stopping to avoid answering unrecorded decisions: %v", err))
+			// it happens". A full disk is a state: wait for space (the
+			// archive's failed append left it as it was), answering
+			// nothing meanwhile. Anything else stops the node; a restart
+			// re-applies from the Raft log.
+			if !errors.Is(err, syscall.ENOSPC) {
+				panic(fmt.Sprintf("kernel: ledger archive append failed; stopping to avoid answering unrecorded decisions: %v", err))
+			}
+			if f.onNoSpace != nil {
+				f.onNoSpace(err)
+				err = f.arch.AppendNoSync(recs)
+			}
+			if err != nil && !f.waitForSpace(recs, err) {
+				for i := range out {
+					out[i] = errUnrecorded
+				}
+				return out
+			}
 		}
 		f.scheduleSync()
 	}

@@ -22,7 +22,10 @@ func (n *Node) limits() api.Limits {
 	n.fsm.read(func(l *fsm.Ledger, _ uint64) {
 		st := l.State()
 		lim := st.EffectiveLimits()
-		out = api.Limits{DedupPerCaller: lim.DedupPerCaller, KVBytes: lim.KVBytes, KVBytesUsed: st.KVBytes(), Rates: []api.EntityRate{}}
+		out = api.Limits{DedupPerCaller: lim.DedupPerCaller, KVBytes: lim.KVBytes, KVBytesUsed: st.KVBytes(), Rates: []api.EntityRate{}, EvolveAutoPromote: fsm.AutoPromoteNever}
+		if lim.EvolveAutoPromote != "" {
+			out.EvolveAutoPromote = lim.EvolveAutoPromote
+		}
 		for _, r := range lim.Rates {
 			out.Rates = append(out.Rates, api.EntityRate{Entity: r.Entity, PerSecond: r.PerSecond})
 		}
@@ -44,7 +47,13 @@ func (n *Node) handleLimitsSet(w http.ResponseWriter, r *http.Request, caller *h
 		httpedge.WriteErr(w, httpedge.BadRequest("limits must not be negative, and at most %d rates at once", fsm.MaxRateLimits))
 		return
 	}
-	p := fsm.LimitsSet{DedupPerCaller: req.DedupPerCaller, KVBytes: req.KVBytes}
+	switch req.EvolveAutoPromote {
+	case "", fsm.AutoPromoteNever, fsm.AutoPromoteTightening:
+	default:
+		httpedge.WriteErr(w, httpedge.BadRequest("evolve_auto_promote must be %q or %q", fsm.AutoPromoteNever, fsm.AutoPromoteTightening))
+		return
+	}
+	p := fsm.LimitsSet{DedupPerCaller: req.DedupPerCaller, KVBytes: req.KVBytes, EvolveAutoPromote: req.EvolveAutoPromote}
 	for _, rt := range req.Rates {
 		if rt.PerSecond < 0 {
 			httpedge.WriteErr(w, httpedge.BadRequest("rate of %s: must not be negative", rt.Entity))

@@ -61,6 +61,7 @@ type Node struct {
 	fed         *fed                       // federation machinery; nil on a standalone kernel
 	cortex      atomic.Pointer[cortexNode] // gossip pool; nil without --gossip
 	history     atomic.Pointer[History]    // answers as-of reads (asof.go); nil: none
+	reserve     *diskReserve               // space kept for finishing writes when the disk fills (diskreserve.go)
 
 	// frameHandlers: bus frame type -> FrameHandler, services' own (witnesshost.go).
 	frameHandlers sync.Map
@@ -192,11 +193,13 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("open raft log store: %w", err)
 	}
-	raftOut := cfg.RaftLogOutput
-	if raftOut == nil {
-		raftOut = os.Stderr
+	// Raft's own lines (warnings and above) go through the node's slog
+	// logger, one format with everything else; a test may send them to a
+	// writer of its own instead.
+	hlog := newRaftLogger(n.log, "raft", hclog.Warn)
+	if cfg.RaftLogOutput != nil {
+		hlog = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: cfg.RaftLogOutput, Color: hclog.ColorOff}).With("node", cfg.Name)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: raftOut, Color: hclog.ColorOff}).With("node", cfg.Name)
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog); err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
@@ -206,6 +209,15 @@ func (n *Node) open() error {
 	n.fsm = newLedgerFSM(n.arch, n.log)
 	n.fsm.observe = n.observe
 	n.fsm.onStop = n.stopped
+	n.fsm.onDiskFull = n.diskFullChanged
+	n.fsm.onNoSpace = n.noSpace
+	n.reserve = newDiskReserve(n.cfg.DataDir, reserveSize(n.cfg.DataDir))
+	if ok, err := n.reserve.take(); err != nil {
+		n.log.Warn("no disk reserve: a full disk will stop writes without finishing those in flight", "err", err)
+	} else if !ok {
+		n.log.Warn("the data dir has no room for the disk reserve: a full disk will stop writes without finishing those in flight; free space", "data_dir", n.cfg.DataDir, "reserve_bytes", DiskReserveBytes)
+	}
+	n.fsm.done = n.ctx.Done()
 	n.effects = newEffectRunner(n)
 	if benchReferenceFSM {
 		n.log.Warn("benchmark reference state machine: writes after genesis are counted and hashed, not recorded")
@@ -227,12 +239,12 @@ func (n *Node) open() error {
 	if err != nil {
 		return err
 	}
-	var logs raft.LogStore = n.store
+	var logs raft.LogStore = &spaceLogStore{LogStore: n.store, onNoSpace: n.noSpace}
 	if n.cfg.RaftLogCache > 0 {
 		// Only entries raft-boltdb stored are cached (hashicorp/raft#429
 		// was fixed before v1.7); a conflicting suffix is deleted through
 		// the cache, which then forgets everything.
-		if logs, err = raft.NewLogCache(n.cfg.RaftLogCache, n.store); err != nil {
+		if logs, err = raft.NewLogCache(n.cfg.RaftLogCache, logs); err != nil {
 			return fmt.Errorf("raft log cache: %w", err)
 		}
 	}

@@ -14,9 +14,12 @@ import (
 
 // TestFullDiskFailsWritesAndCorruptsNothing runs an agent on a small
 // tmpfs with the free-space guard off, fills the disk, and requires that
-// writes fail with an error, nothing acknowledged is lost, and after space
-// returns (and, if the node stopped itself, a restart) the ledger verifies
-// and replays. Needs root to mount a tmpfs (CI runs as root).
+// writes fail with an error (disk_full once the archive waits for space),
+// the agent neither panics nor exits nor loops through elections (its term
+// moves at most once), status says the disk is full, nothing acknowledged
+// is lost, and after space returns writes resume without a restart and
+// the ledger verifies and replays. Needs root to mount a tmpfs (CI runs
+// as root).
 func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 	mnt := t.TempDir()
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=24m"); err != nil {
@@ -78,30 +81,46 @@ func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 		}
 	}
 	f.Close()
+	termBefore := uint64(0)
+	if s, ok := status(t, bin, nil, addr); ok {
+		termBefore = s.Term
+	}
 	big := strings.Repeat("x", 100<<10)
-	failures := 0
-	for i := 0; i < 4; i++ {
+	failures, diskFull := 0, 0
+	for i := 0; i < 6; i++ {
 		key := fmt.Sprint("full/", i)
-		_, code := run(t, bin, env, "kv", "put", key, big, "--timeout", "3s")
+		out, code := run(t, bin, env, "kv", "put", key, big, "--timeout", "3s", "--json")
 		if code == 0 {
 			acked[key] = true
 		} else {
 			failures++
+			if strings.Contains(out, `"disk_full"`) {
+				diskFull++
+			}
 		}
 	}
 	if failures == 0 {
 		t.Fatal("every write succeeded on a full disk")
 	}
-	t.Logf("%d of 4 writes failed on the full disk", failures)
-	// Free the space; restart the agent if it stopped itself.
+	t.Logf("%d of 6 writes failed on the full disk, %d of them disk_full", failures, diskFull)
+	if diskFull == 0 {
+		t.Fatalf("no write on the full disk answered disk_full:\n%s", lastLines(p.LogText(), 20))
+	}
+	if _, exited := p.Exited(0); exited {
+		t.Fatalf("the agent exited on a full disk:\n%s", lastLines(p.LogText(), 20))
+	}
+	s, ok := status(t, bin, nil, addr)
+	if !ok || s.DiskFull == "" {
+		t.Fatalf("status on a full disk does not say so: %+v", s)
+	}
+	time.Sleep(3 * time.Second) // long enough for an election storm to show
+	if s, ok := status(t, bin, nil, addr); !ok || s.Term > termBefore+1 {
+		t.Fatalf("the term moved from %d to %d on a full disk (an election loop)", termBefore, s.Term)
+	}
+	// Free the space: writes resume by themselves.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if _, exited := p.Exited(0); exited {
-		t.Logf("agent stopped itself on the full disk; restarting:\n%s", lastLines(p.LogText(), 5))
-		p.Start(t)
-	}
-	waitUp()
 	// A fresh write works, every acknowledged key is there, the chain verifies.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -112,6 +131,12 @@ func TestFullDiskFailsWritesAndCorruptsNothing(t *testing.T) {
 			t.Fatalf("writes did not resume after space returned:\n%s", lastLines(p.LogText(), 20))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if strings.Contains(p.LogText(), "panic") || strings.Contains(p.LogText(), "goroutine ") {
+		t.Fatalf("the agent's log has a panic:\n%s", lastLines(p.LogText(), 30))
+	}
+	if s, ok := status(t, bin, nil, addr); !ok || s.DiskFull != "" {
+		t.Fatalf("status after space returned: %+v", s)
 	}
 	for k := range acked {
 		if out, code := run(t, bin, env, "kv", "get", k); code != 0 || (strings.TrimSpace(out) != "v" && strings.TrimSpace(out) != big) {

@@ -48,6 +48,8 @@ type statusJSON struct {
 	} `json:"head"`
 	StateDigest string `json:"state_digest"`
 	CanonHash   string `json:"canon_hash"`
+	Term        uint64 `json:"term"`
+	DiskFull    string `json:"disk_full"`
 }
 
 func status(t *testing.T, bin string, env []string, addr string) (statusJSON, bool) {

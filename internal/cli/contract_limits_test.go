@@ -48,3 +48,25 @@ func TestContractLimits(t *testing.T) {
 	wantDecision(t, k.as(t, k.root, "--json", "kv", "put", "--request-id", "rid-l", "a", "1").wantCode(t, api.ExitOK).jsonObject(t), api.DecisionPermit, "ok")
 	wantDecision(t, k.as(t, k.root, "--json", "kv", "put", "--request-id", "rid-l", "a", "2").wantCode(t, api.ExitDenied).jsonObject(t), api.DecisionDeny, "request_id_reused")
 }
+
+// operator limits set --evolve-auto-promote: "never" by default, set to
+// tightening and back; a value outside the two is a usage error.
+func TestContractEvolveAutoPromote(t *testing.T) {
+	k := startLiveKernel(t)
+	var l api.Limits
+	k.as(t, k.root, "--json", "operator", "limits", "show").wantCode(t, api.ExitOK).decode(t, &l)
+	if l.EvolveAutoPromote != "never" {
+		t.Fatalf("default evolve_auto_promote %q", l.EvolveAutoPromote)
+	}
+	k.as(t, k.root, "operator", "limits", "set", "--evolve-auto-promote", "always").wantCode(t, api.ExitError)
+	k.as(t, k.root, "--json", "operator", "limits", "set", "--evolve-auto-promote", "tightening").wantCode(t, api.ExitOK)
+	k.as(t, k.root, "--json", "operator", "limits", "show").wantCode(t, api.ExitOK).decode(t, &l)
+	if l.EvolveAutoPromote != "tightening" {
+		t.Fatalf("after set: %q", l.EvolveAutoPromote)
+	}
+	k.as(t, k.root, "operator", "limits", "set", "--evolve-auto-promote", "never").wantCode(t, api.ExitOK)
+	k.as(t, k.root, "--json", "operator", "limits", "show").wantCode(t, api.ExitOK).decode(t, &l)
+	if l.EvolveAutoPromote != "never" {
+		t.Fatalf("after never: %q", l.EvolveAutoPromote)
+	}
+}

@@ -27,7 +27,7 @@ what it holds now), and each entity's own rate. An entity without a rate
 gets the node's default (1,000 calls per second).
 
   --json: {"dedup_per_caller": N, "kv_bytes": N, "kv_bytes_used": N,
-           "rates": [{"entity", "per_second"}]}`,
+           "rates": [{"entity", "per_second"}], "evolve_auto_promote": "never"|"tightening"}`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient(cmd)
@@ -50,6 +50,9 @@ func printLimits(cmd *cobra.Command, l api.Limits) error {
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "DEDUP PER CALLER\t%d\n", l.DedupPerCaller)
 	fmt.Fprintf(tw, "KV BYTES\t%d (%d used)\n", l.KVBytes, l.KVBytesUsed)
+	if l.EvolveAutoPromote != "" {
+		fmt.Fprintf(tw, "EVOLUTIONS PROMOTED BY THE KERNEL\t%s\n", l.EvolveAutoPromote)
+	}
 	if len(l.Rates) > 0 {
 		fmt.Fprintln(tw, "\nENTITY\tPER SECOND")
 		for _, r := range l.Rates {
@@ -75,9 +78,9 @@ func parseRate(s string) (api.EntityRate, error) {
 func limitsSetCmd() *cobra.Command {
 	var dedup, kvBytes int64
 	var rates []string
-	var rid string
+	var rid, autoPromote string
 	c := &cobra.Command{
-		Use:   "set [--dedup-per-caller N] [--kv-bytes N] [--rate ENTITY=N/s ...]",
+		Use:   "set [--dedup-per-caller N] [--kv-bytes N] [--rate ENTITY=N/s ...] [--evolve-auto-promote never|tightening]",
 		Short: "Set replicated limits (operator.manage); every node applies them at the same entry",
 		Long: `set changes the replicated limits through the ledger, so every node applies
 the same bounds from the same entry (they are never per-node flags):
@@ -89,6 +92,12 @@ the same bounds from the same entry (they are never per-node flags):
   --rate ENTITY=N/s     the entity's calls per second on every
                         authenticated route (HTTP 429 rate_limited past
                         it); N=0 removes it. Repeatable.
+  --evolve-auto-promote K
+                        which evolutions the kernel promotes itself once
+                        their last step succeeds: never (the default: a
+                        human promotes every one) or tightening (those
+                        that relaxed no decision, in shadow or in their
+                        backtest); protocol 8
 
 Flags not given keep their values. It needs a token with operator.manage and
 a kernel at protocol 4 or later (denied unsupported_protocol before).
@@ -96,7 +105,10 @@ a kernel at protocol 4 or later (denied unsupported_protocol before).
 Exit status: 0 set, 2 denied, 1 error.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := api.LimitsRequest{DedupPerCaller: dedup, KVBytes: kvBytes}
+			req := api.LimitsRequest{DedupPerCaller: dedup, KVBytes: kvBytes, EvolveAutoPromote: autoPromote}
+			if autoPromote != "" && autoPromote != "never" && autoPromote != "tightening" {
+				return usageError(fmt.Errorf("--evolve-auto-promote %q: want never or tightening", autoPromote))
+			}
 			if dedup < 0 || kvBytes < 0 {
 				return usageError(fmt.Errorf("--dedup-per-caller and --kv-bytes must be positive"))
 			}
@@ -107,8 +119,8 @@ Exit status: 0 set, 2 denied, 1 error.`,
 				}
 				req.Rates = append(req.Rates, r)
 			}
-			if dedup == 0 && kvBytes == 0 && len(req.Rates) == 0 {
-				return usageError(fmt.Errorf("nothing to set: give --dedup-per-caller, --kv-bytes or --rate"))
+			if dedup == 0 && kvBytes == 0 && len(req.Rates) == 0 && autoPromote == "" {
+				return usageError(fmt.Errorf("nothing to set: give --dedup-per-caller, --kv-bytes, --rate or --evolve-auto-promote"))
 			}
 			c, err := newClient(cmd)
 			if err != nil {
@@ -129,6 +141,7 @@ Exit status: 0 set, 2 denied, 1 error.`,
 	c.Flags().Int64Var(&dedup, "dedup-per-caller", 0, "request ids each caller's dedup window holds")
 	c.Flags().Int64Var(&kvBytes, "kv-bytes", 0, "bound on the kv store's bytes")
 	c.Flags().StringArrayVar(&rates, "rate", nil, "ENTITY=N/s: an entity's calls per second (0 removes); repeatable")
+	c.Flags().StringVar(&autoPromote, "evolve-auto-promote", "", "never or tightening: which evolutions the kernel promotes without a human (protocol 8)")
 	requestIDFlag(c, &rid)
 	return c
 }

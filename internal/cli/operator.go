@@ -125,6 +125,8 @@ func printStatus(cmd *cobra.Command, s *api.Status) error {
 	row("Kernel ID", s.KernelID)
 	row("Initialized", s.Initialized)
 	switch {
+	case s.DiskFull != "":
+		row("State", "disk full: "+s.DiskFull)
 	case s.Replaying:
 		row("State", fmt.Sprintf("replaying %d/%d", s.AppliedIndex, s.ReplayTarget))
 	case !s.Initialized:

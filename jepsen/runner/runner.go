@@ -56,6 +56,10 @@ type Config struct {
 	CheckTimeout  time.Duration // per checker; default 2m
 	MaxClockAhead time.Duration // ledger-clock bound; default 2s plus 250ms of measurement slack
 	KeepData      bool          // keep the agents' data dirs even when the run is valid
+	// Evolve starts a governed evolution of a policy set at set-up
+	// (evolve.go) that runs through shadow and canary under the faults,
+	// and adds the evolution checker: every node agrees on it at the end.
+	Evolve bool
 
 	// Repro is the command that reproduces the run (printed on failure).
 	Repro string
@@ -112,6 +116,7 @@ type run struct {
 	cfg Config
 	cl  *cluster.Cluster
 	gen workload.Generator
+	evo *evolutions // with Config.Evolve, once started
 }
 
 // Run performs one run and writes its report. The error is non-nil only
@@ -146,6 +151,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		verdicts := checker.Run(context.WithoutCancel(ctx), checkers, in, cfg.CheckTimeout)
 		if cfg.RequireAllKinds {
 			verdicts = append(verdicts, coverage(cfg.Kinds, faults, nemesis.Summary))
+		}
+		if r.evo != nil {
+			verdicts = append(verdicts, r.evo.verdict())
 		}
 		return verdicts
 	}, "faults applied, probed and healed; cluster operated as planned")
@@ -188,11 +196,25 @@ func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Inp
 		r.fail("%v", err)
 		return in, nil, nil
 	}
+	if cfg.Evolve {
+		if err := r.startEvolution(ctx); err != nil {
+			r.fail("evolution: %v", err)
+			return in, nil, nil
+		}
+	}
 	nem := nemesis.New(procs{r.cl}, firewall[nemesis.Network](&r.base), r.probe, r.clock.Now, r.logf)
 
 	work := func(ctx, opsCtx context.Context, p int) { r.client(ctx, opsCtx, p, clients) }
 	inject := func(ctx context.Context, start time.Time) error { return nem.Run(ctx, sched, start) }
+	var watched sync.WaitGroup
+	wctx, wcancel := context.WithCancel(ctx)
+	if r.evo != nil {
+		watched.Add(1)
+		go func() { defer watched.Done(); r.watchEvolution(wctx) }()
+	}
 	phases := []report.Span{r.underFaults(ctx, cfg.Duration, cfg.Clients, work, inject)}
+	wcancel()
+	watched.Wait()
 	phases = append(phases, r.healPhase(ctx, nem.Heal, func(hctx context.Context) {
 		if _, err := r.cl.WaitConverged(hctx, 60*time.Second); err != nil {
 			r.fail("after heal: %v", err)
@@ -206,10 +228,16 @@ func (r *run) execute(ctx context.Context, sched nemesis.Schedule) (*checker.Inp
 		r.final(after, clients)
 		phases = append(phases, report.Span{Label: "final ops", Group: "phase", Start: finalStart, End: r.clock.Now()})
 	}
+	if r.evo != nil {
+		r.settleEvolution(after, 30*time.Second)
+	}
 	if err := r.rec.Flush(); err != nil {
 		r.fail("history file: %v", err)
 	}
 	r.readFinal(after, in)
+	if r.evo != nil {
+		r.readEvolutionFinal(after)
+	}
 	in.History = r.rec.Ops()
 	faults := nem.Faults()
 	for _, fl := range faults {
@@ -423,19 +451,23 @@ func (r *run) report(res *Result, in *checker.Input, faults []nemesis.Fault, pha
 	for _, f := range faults {
 		spans = append(spans, report.Span{Label: f.Desc, Group: group(f.Kind), Start: f.Start, End: f.End})
 	}
+	runInfo := map[string]any{
+		"duration": cfg.Duration.String(), "nemesis": nemesis.KindNames(cfg.Kinds), "clients": cfg.Clients,
+		"op_timeout": cfg.OpTimeout.String(), "workload": cfg.Workload.Name(), "bin": cfg.Bin, "https": cfg.HTTPS,
+		"nodes": nodes, "repro": cfg.Repro,
+	}
+	lines := []string{
+		fmt.Sprintf("%d ops (%.0f/s) from %d clients: ok %d, fail %d, info %d", res.Stats.Ops, res.Stats.OpsPerSec, cfg.Clients, res.Stats.OK, res.Stats.Fail, res.Stats.Info),
+		"faults: " + res.Stats.Faults,
+	}
+	if r.evo != nil {
+		runInfo["evolution"] = r.evo.record()
+		lines = append(lines, r.evo.phases(6)...)
+	}
 	r.writeReport(runReport{
 		res: res, in: in, faults: faults, leaders: in.Leaders, phases: phases, spans: spans,
-		run: map[string]any{
-			"duration": cfg.Duration.String(), "nemesis": nemesis.KindNames(cfg.Kinds), "clients": cfg.Clients,
-			"op_timeout": cfg.OpTimeout.String(), "workload": cfg.Workload.Name(), "bin": cfg.Bin, "https": cfg.HTTPS,
-			"nodes": nodes, "repro": cfg.Repro,
-		},
-		ledgers: []ledgerGroup{{ledgers: in.Ledgers, oneCopy: converged}},
-		lines: []string{
-			fmt.Sprintf("%d ops (%.0f/s) from %d clients: ok %d, fail %d, info %d", res.Stats.Ops, res.Stats.OpsPerSec, cfg.Clients, res.Stats.OK, res.Stats.Fail, res.Stats.Info),
-			"faults: " + res.Stats.Faults,
-		},
-		summary: Summary(res, cfg),
+		run: runInfo, ledgers: []ledgerGroup{{ledgers: in.Ledgers, oneCopy: converged}},
+		lines: lines, summary: Summary(res, cfg),
 	})
 }
 

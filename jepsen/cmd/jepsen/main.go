@@ -9,7 +9,8 @@
 // all, partition, pause, none) and JEPSEN_WORKLOAD (a comma list of
 // workloads with optional weights: kv, caps, kv:3,caps:1) set the
 // duration, the seed, the faults and the client activity; flags win over
-// the environment. Exit status: 0 valid, 1 a
+// the environment. JEPSEN_EVOLVE=1 (or -evolve) runs a governed policy
+// evolution through the run and checks it. Exit status: 0 valid, 1 a
 // checker or scenario failed, 2 the harness could not run.
 package main
 
@@ -63,6 +64,7 @@ func run() int {
 		keep      = flag.Bool("keep-data", false, "keep the agents' data dirs of valid runs")
 		chain     = flag.String("chain", netfault.DefaultChain, "iptables chain of this run (one run per chain at a time)")
 		chkTime   = flag.Duration("check-timeout", 0, "bound on each checker; a checker that times out fails (default 2m, smoke 30s)")
+		evolve    = flag.Bool("evolve", false, "start a governed evolution of a policy set at set-up and check every node agrees on it at the end (env JEPSEN_EVOLVE=1; see jepsen/README.md)")
 		fed       = flag.Bool("federation", false, "a federation run (env JEPSEN_FEDERATION=1): sovereign and domains a, b; nemesis "+nemesis.KindNames(nemesis.FedKinds)+"; see jepsen/README.md")
 	)
 	flag.Parse()
@@ -145,11 +147,15 @@ func run() int {
 	if wlText != defaultWorkload {
 		repro = "JEPSEN_WORKLOAD=" + wlText + " " + repro
 	}
+	withEvolve := *evolve || os.Getenv("JEPSEN_EVOLVE") == "1"
+	if withEvolve {
+		repro = "JEPSEN_EVOLVE=1 " + repro
+	}
 	cfg := runner.Config{
 		Bin: *bin, ReportsDir: *reports, Label: label, Seed: seed, Duration: dur, Kinds: kinds, Workload: wl,
 		RequireAllKinds: *smoke, Clients: *clients, OpTimeout: *opTimeout, RatePerClient: *rate,
 		Nodes: *nodes, IPPrefix: *ipPrefix, HTTPS: !*plainHTTP, CheckTimeout: checkTimeout, KeepData: *keep,
-		Repro: repro, Chain: *chain,
+		Repro: repro, Chain: *chain, Evolve: withEvolve,
 	}
 
 	// SIGINT/SIGTERM: cancel the run, which heals, removes its iptables
