@@ -83,6 +83,11 @@ func TestOfflineCommandsRefuseNetworkFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 	}
+	// audit witness asks the sovereign: its network flags are its own.
+	r := run(t, "", "audit", "witness", "--domain", "a", "--ledger", "missing.export", "--addr", "http://127.0.0.1:1", "--token", "t", "--timeout", "1s")
+	if strings.Contains(r.stderr, "does not apply to") {
+		t.Errorf("audit witness refused its network flags: %q", r.stderr)
+	}
 }
 
 // With --json an error is one JSON document on stdout and stderr stays

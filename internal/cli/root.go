@@ -207,10 +207,19 @@ var networkFlags = []string{"addr", "token", "ca-cert", "timeout"}
 // files (audit, snapshot inspect, tls) or report on this binary.
 var offlineCommands = []string{"agent", "audit", "completion", "dev", "driver", "help", "mcp", "snapshot inspect", "tls", "version"}
 
+// onlineUnderOffline are commands of an offline group that ask a node:
+// audit witness fetches the heads the sovereign witnessed.
+var onlineUnderOffline = []string{"audit witness"}
+
 // offline reports whether c (or the command it belongs to) works
 // without a node.
 func offline(c *cobra.Command) bool {
 	path := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+	for _, o := range onlineUnderOffline {
+		if path == o {
+			return false
+		}
+	}
 	for _, o := range offlineCommands {
 		if path == o || strings.HasPrefix(path, o+" ") {
 			return true
