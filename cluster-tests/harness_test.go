@@ -17,7 +17,9 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/dominus-kernel/dominus/api"
 	"github.com/dominus-kernel/dominus/fsm"
+	"github.com/dominus-kernel/dominus/httpedge"
 	"github.com/dominus-kernel/dominus/internal/faultnet"
 	"github.com/dominus-kernel/dominus/internal/server"
 	"github.com/dominus-kernel/dominus/internal/tlsutil"
@@ -108,9 +110,21 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 		c.start(name)
 	}
 	c.waitLeader(20 * time.Second)
-	tok, _, err := c.anyNode().Init(context.Background())
-	if err != nil {
-		t.Fatalf("init: %v", err)
+	// A new leader answers unavailable until it has checked its clock
+	// against a quorum (or while leadership settles): retry those, as
+	// the client does.
+	var tok string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var err error
+		tok, _, err = c.anyNode().Init(context.Background())
+		if err == nil {
+			break
+		}
+		code := httpedge.CodeOf(err)
+		if (code != api.CodeUnavailable && code != api.CodeNoLeader) || time.Now().After(deadline) {
+			t.Fatalf("init: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	c.token = tok
 	return c
