@@ -34,7 +34,9 @@ source "$WORK/fed/federation.env"
 for k in "sovereign $SOV_ADDR" "a $A_ADDR" "b $B_ADDR"; do
   set -- $k
   printf '  %-9s ' "$1"; $D status --addr "$2" --json | tr -d '\n ' | sed -n 's/.*"role":"\([a-z]*\)","canon_version":\([0-9]*\).*/role \1, canon v\2/p'
+  echo
 done
+echo "  passports the sovereign issued:"
 $D passport list --addr "$SOV_ADDR" --token "$ALICE_TOKEN"
 
 say "Agents in each domain; a's token means nothing in b"
@@ -166,3 +168,4 @@ say "Killing every process of domain b; a keeps governing"
 for p in $B_PIDS; do kill -9 "$p" 2>/dev/null || true; done
 $D kv put after-b/1 still-here --addr "$A_ADDR" --token "$TA"
 say "Federation demo complete"
+echo "Logs and data (left for inspection): $WORK"

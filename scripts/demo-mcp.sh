@@ -29,8 +29,9 @@ source "$WORK/dev/env.sh"
 mkdir -p "$WORK/files/allowed" "$WORK/files/outside"
 echo "quarterly numbers: up" >"$WORK/files/allowed/notes.txt"
 say "An agent capability for work/allowed only; a gateway capability that may report mcp.fs effects"
-AGENT=$($D cap grant --entity claude --ops mcp.fs.tool.read_file,mcp.fs.tool.write_file,mcp.fs.tool.move_file --resources "$WORK/files/allowed/*" --ttl 1h | tail -1)
-GATEWAY=$($D cap grant --entity mcp-gateway --ops effect.report --resources 'mcp.fs.*' --ttl 1h | tail -1)
+AGENT=$($D cap grant --entity claude --ops mcp.fs.tool.read_file,mcp.fs.tool.write_file,mcp.fs.tool.move_file --resources "$WORK/files/allowed/*" --ttl 1h 2>/dev/null | tail -1)
+GATEWAY=$($D cap grant --entity mcp-gateway --ops effect.report --resources 'mcp.fs.*' --ttl 1h 2>/dev/null | tail -1)
+echo "  issued: claude (read_file, write_file, move_file under files/allowed); mcp-gateway (effect.report on mcp.fs.*)"
 cat >"$WORK/writes.cedar" <<'CEDAR'
 @escalate("an agent's file writes need a human")
 forbid(principal, action == Dominus::Action::"mcp.fs.tool.write_file", resource);
@@ -83,3 +84,5 @@ cat "$WORK/files/allowed/summary.txt"; echo
 say "The ledger: each decision, and each permitted effect's completion reported by the gateway"
 $D ledger tail -n 14
 $D effects
+echo
+echo "MCP demo complete. Logs and data (left for inspection): $WORK"

@@ -31,7 +31,8 @@ for _ in $(seq 1 300); do [[ -s "$WORK/dev.json" ]] && break; sleep 0.1; done
 source "$WORK/dev/env.sh"
 
 say "An agent makes 12 payments; each is a gate decision in the ledger"
-PAYER=$($D cap grant --entity agent-pay --ops payments.send --resources 'acct/*' --ttl 1h | tail -1)
+PAYER=$($D cap grant --entity agent-pay --ops payments.send --resources 'acct/*' --ttl 1h 2>/dev/null | tail -1)
+echo "  issued: agent-pay (payments.send on acct/*)"
 for i in $(seq 1 12); do
   S=$(DOMINUS_TOKEN=$PAYER $D syscall payments.send "acct/$i" --args "{\"amount\":$((i * 100))}" --json | seq_of)
   [[ $i == 7 ]] && PAY_SEQ=$S
@@ -85,4 +86,4 @@ expect_exit 4 $D audit replay --data-dir "$WORK/forged" --checkpoints "$AUD/held
 say "The real history still replays, and matches every checkpoint its node stored"
 $D audit replay --data-dir "$DOMINUS_NODE1_DATA"
 echo
-echo "Demo complete. Auditor's files: $AUD"
+echo "Demo complete. Auditor's files: $AUD; logs and data: $WORK"

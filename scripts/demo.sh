@@ -92,9 +92,14 @@ echo "  exit status $RC"
 [[ $RC == 4 ]] || { echo "expected exit 4"; exit 1; }
 
 say "The syscall gate: a named operator, a 3-use capability, policy, escalation, halt"
-ALICE=$($D operator add alice --scopes cap.grant,cap.revoke,cap.read,policy.set,approval.decide,halt,audit.read,kv.*,payments.*,exec.* | tail -1)
-AGENT=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-a --ops kv.put --resources 'orders/*' --uses 3 --ttl 1h | tail -1)
-PAYER=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-pay --ops payments.send,kv.put --resources 'acct/*,orders/*' --ttl 1h | tail -1)
+# issue runs a grant and prints its token only (the CLI's reminder that a
+# token is shown once goes to stderr; the demo keeps the tokens in shell
+# variables and says what it issued instead).
+issue() { "$@" 2>/dev/null | tail -1; }
+ALICE=$(issue $D operator add alice --scopes cap.grant,cap.revoke,cap.read,policy.set,approval.decide,halt,audit.read,kv.*,payments.*,exec.*)
+AGENT=$(DOMINUS_TOKEN=$ALICE issue $D cap grant --entity agent-a --ops kv.put --resources 'orders/*' --uses 3 --ttl 1h)
+PAYER=$(DOMINUS_TOKEN=$ALICE issue $D cap grant --entity agent-pay --ops payments.send,kv.put --resources 'acct/*,orders/*' --ttl 1h)
+echo "  issued: alice's operator token; agent-a (kv.put on orders/*, 3 uses); agent-pay (payments.send, kv.put)"
 agent() { DOMINUS_TOKEN=$AGENT $D syscall "$@"; }
 payer() { DOMINUS_TOKEN=$PAYER $D syscall "$@"; }
 expect_exit() { local want=$1; shift; set +e; "$@"; local rc=$?; set -e; echo "  (exit $rc)"; [[ $rc == "$want" ]] || { echo "expected exit $want"; exit 1; }; }
@@ -120,7 +125,8 @@ expect_exit 2 payer payments.send acct/1 --args '{"amount":901}' --approval "$AP
 expect_exit 0 payer payments.send acct/1 --args '{"amount":900}' --approval "$APR"
 expect_exit 2 payer payments.send acct/1 --args '{"amount":900}' --approval "$APR"
 DOMINUS_TOKEN=$ALICE $D halt --reason "demo incident"
-AGENT2=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-b --ops exec.run --resources /bin/echo | tail -1)
+AGENT2=$(DOMINUS_TOKEN=$ALICE issue $D cap grant --entity agent-b --ops exec.run --resources /bin/echo)
+echo "  issued: agent-b (exec.run on /bin/echo)"
 expect_exit 2 env DOMINUS_TOKEN="$AGENT2" $D syscall exec.run /bin/echo --args '["hello"]'
 DOMINUS_TOKEN=$ALICE $D resume
 OUT=$(DOMINUS_TOKEN=$AGENT2 $D syscall exec.run /bin/echo --args '["hello from a driver"]' --json)
@@ -141,7 +147,8 @@ $D kv put config/limit 250 >/dev/null
 echo "  config/limit now:               $($D kv get config/limit)"
 echo "  config/limit as of seq $S1:    $($D kv get config/limit --as-of "$S1" 2>/dev/null)"
 $D kv get config/limit --as-of "$S1" --json
-PROBE=$(DOMINUS_TOKEN=$ALICE $D cap grant --entity agent-probe --ops kv.get --resources 'public/*' --ttl 1h | tail -1)
+PROBE=$(DOMINUS_TOKEN=$ALICE issue $D cap grant --entity agent-probe --ops kv.get --resources 'public/*' --ttl 1h)
+echo "  issued: agent-probe (kv.get on public/*)"
 cat >"$WORK/probing.cedar" <<'CEDAR'
 // An agent denied more than 5 times in the last hour is probing: deny it.
 forbid(principal, action, resource) when { context.history.denials_1h > 5 };

@@ -149,7 +149,7 @@ func printToken(cmd *cobra.Command, r *api.GrantResponse, head string) error {
 	if _, err := fmt.Fprintln(w, head); err != nil {
 		return err
 	}
-	fmt.Fprintln(cmd.ErrOrStderr(), "The token is shown once and is not stored by the kernel. Keep it safe.")
+	fmt.Fprintf(cmd.ErrOrStderr(), "The token of %s (the last line) is shown once and is not stored by the kernel. Keep it safe.\n", r.ID)
 	_, err := fmt.Fprintln(w, r.Token)
 	return err
 }
