@@ -31,7 +31,8 @@ say "Writing 300 keys through all three nodes (followers forward to the leader)"
 for i in $(seq 1 300); do
   $D kv put "orders/$((i % 50))" "order-$i" --addr "${ADDRS[$((i % 3))]}" >/dev/null
 done
-$D kv get orders/7
+echo "  kv get orders/7: $($D kv get orders/7)"
+echo "  the last 5 ledger events:"
 $D ledger tail -n 5
 
 heads() {

@@ -139,7 +139,13 @@ func printReplay(cmd *cobra.Command, res replayResult) error {
 		fmt.Fprintf(tw, "Events replayed\t%d\n", res.Events)
 		fmt.Fprintf(tw, "Head\t%s\n", headString(res.Head))
 		fmt.Fprintf(tw, "State digest\t%s\n", res.StateDigest)
-		fmt.Fprintf(tw, "Merkle tree\t%d events, root %s\n", res.TreeSize, res.TreeRoot)
+		if res.TreeSize == 0 {
+			// The tree covers a history from genesis; a replay that
+			// starts at a snapshot has none to build.
+			fmt.Fprintf(tw, "Merkle tree\tnot recomputed (the history does not start at genesis)\n")
+		} else {
+			fmt.Fprintf(tw, "Merkle tree\t%d events, root %s\n", res.TreeSize, res.TreeRoot)
+		}
 		fmt.Fprintf(tw, "Checkpoints checked\t%d\n", res.Checkpoints)
 	} else {
 		fmt.Fprintf(tw, "Result\tFAILED at seq %d\n", *res.BadSeq)

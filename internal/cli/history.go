@@ -51,8 +51,14 @@ time; --limit bounds the entries (default 1000).`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SEQ\tTIME\tOP\tRESOURCE\tDECISION\tREASON\tUSES_LEFT\tTIER\tTRUST\tPOSTURE\tPOLICY")
 				for _, h := range hs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\n", h.Seq, h.Time.Format(time.RFC3339), h.Op, h.Resource,
-						h.Decision, h.Reason, unlimited(h.UsesLeft), dash(h.Tier), h.Trust, dash(h.Posture), h.PolicyVersion)
+					// Tier, trust and posture exist only for calls that
+					// reached the policy stage.
+					trust := "-"
+					if h.Tier != "" {
+						trust = fmt.Sprint(h.Trust)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", h.Seq, h.Time.Format(time.RFC3339), h.Op, h.Resource,
+						h.Decision, h.Reason, unlimited(h.UsesLeft), dash(h.Tier), trust, dash(h.Posture), h.PolicyVersion)
 				}
 				return tw.Flush()
 			})
