@@ -66,13 +66,7 @@ func TestHistoryCountersMatchTheLedger(t *testing.T) {
 		capEntity[a.Result.ID] = e
 	}
 	expect(t, root(CmdPolicySet, &PolicySet{Name: "esc", Mode: PolicyActive, Text: `@escalate("review") forbid(principal, action, resource) when { resource.path == "r/review" };`}), DecisionPermit, ReasonOK)
-	type seen struct {
-		entity, op, res string
-		d               Decision
-		err             bool
-		t               int64
-	}
-	var hist []seen
+	var hist []seenCall
 	pendingEffects := map[uint64]string{} // seq -> entity
 	for i := 0; i < 1500; i++ {
 		switch r := rng.Intn(100); {
@@ -91,7 +85,7 @@ func TestHistoryCountersMatchTheLedger(t *testing.T) {
 				}
 				a := applyAt(env(CmdEffectComplete, "", nil, now, &EffectComplete{Seq: seq, Status: status, Code: 500}))
 				if a.Event != nil && status != EffectOK {
-					hist = append(hist, seen{entity: e, err: true, t: a.Event.Time})
+					hist = append(hist, seenCall{entity: e, err: true, t: a.Event.Time})
 				}
 				delete(pendingEffects, seq)
 				break
@@ -118,7 +112,7 @@ func TestHistoryCountersMatchTheLedger(t *testing.T) {
 				t.Fatalf("seed %d call %d: %s %s at %d: recorded %+v, brute force %+v", seed, i, e, op, a.Event.Time, d.Request.History, want)
 			}
 		}
-		hist = append(hist, seen{entity: e, op: op, res: res, d: a.Event.Decision, t: a.Event.Time})
+		hist = append(hist, seenCall{entity: e, op: op, res: res, d: a.Event.Decision, t: a.Event.Time})
 		if a.Event.Decision == DecisionPermit && op == "mail.send" {
 			pendingEffects[a.Event.Seq] = e
 		}
@@ -145,27 +139,23 @@ func TestHistoryCountersMatchTheLedger(t *testing.T) {
 	}
 }
 
+// seenCall is one decision (or effect error) of an entity, as the
+// brute-force count sees it.
+type seenCall struct {
+	entity, op, res string
+	d               Decision
+	err             bool
+	t               int64
+}
+
 // bruteHistory counts over every earlier decision, by the windows of
 // package temporal.
-func bruteHistory[T interface {
-	~struct {
-		entity, op, res string
-		d               Decision
-		err             bool
-		t               int64
-	}
-}](hist []T, entity, op string, now int64) HistoryContext {
+func bruteHistory(hist []seenCall, entity, op string, now int64) HistoryContext {
 	var c HistoryContext
 	hour, day := temporal.HourStart(now), temporal.DayStart(now)
 	first := int64(-1)
 	res := map[string]bool{}
-	for _, x0 := range hist {
-		x := struct {
-			entity, op, res string
-			d               Decision
-			err             bool
-			t               int64
-		}(x0)
+	for _, x := range hist {
 		if x.entity != entity {
 			continue
 		}

@@ -133,19 +133,21 @@ func (s *Service) handleEntity(w http.ResponseWriter, r *http.Request, _ *httped
 	}
 	_, first := s.k.ArchiveFirst()
 	from, err := s.point(r, "from", max(first, 1), true)
-	if err == nil {
-		var to uint64
-		to, err = s.point(r, "to", s.k.ArchivedSeq(), false)
-		if err == nil {
-			var out []api.HistoryEntry
-			out, err = s.h.EntityHistory(r.Context(), entity, q.Get("op"), max(from, first, 1), to, limit)
-			if err == nil {
-				httpedge.WriteJSON(w, http.StatusOK, out)
-				return
-			}
-		}
+	if err != nil {
+		httpedge.WriteErr(w, err)
+		return
 	}
-	httpedge.WriteErr(w, err)
+	to, err := s.point(r, "to", s.k.ArchivedSeq(), false)
+	if err != nil {
+		httpedge.WriteErr(w, err)
+		return
+	}
+	out, err := s.h.EntityHistory(r.Context(), entity, q.Get("op"), max(from, first, 1), to, limit)
+	if err != nil {
+		httpedge.WriteErr(w, err)
+		return
+	}
+	httpedge.WriteJSON(w, http.StatusOK, out)
 }
 
 // syscallTypes are the commands whose events carry a gate decision

@@ -1,11 +1,6 @@
 package sense
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/dominus-kernel/dominus/internal/detcheck"
@@ -25,45 +20,16 @@ func TestDeterminism(t *testing.T) {
 }
 
 // TestNoFloatingPoint fails if a non-test file of sense mentions a float
-// type: numbers that decide policy inputs are integers or fixed point.
-// Every .go file in the directory is read whatever its build tags, so a
-// file built only under some tag is held to the same rule.
+// type or imports math: numbers that decide policy inputs are integers or
+// fixed point. Every .go file in the directory is read whatever its build
+// tags, so a file built only under some tag is held to the same rule.
 func TestNoFloatingPoint(t *testing.T) {
-	fset := token.NewFileSet()
-	entries, err := os.ReadDir(".")
+	found, files, err := detcheck.Floats(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := 0
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files++
-		for _, imp := range f.Imports {
-			if imp.Path.Value == `"math"` || imp.Path.Value == `"math/big"` {
-				t.Errorf("%s imports %s", fset.Position(imp.Pos()), imp.Path.Value)
-			}
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch x := n.(type) {
-			case *ast.Ident:
-				switch x.Name {
-				case "float32", "float64", "complex64", "complex128":
-					t.Errorf("%s: %s", fset.Position(x.Pos()), x.Name)
-				}
-			case *ast.BasicLit:
-				if x.Kind == token.FLOAT || x.Kind == token.IMAG {
-					t.Errorf("%s: literal %s", fset.Position(x.Pos()), x.Value)
-				}
-			}
-			return true
-		})
+	for _, f := range found {
+		t.Error(f)
 	}
 	if files < 5 {
 		t.Fatalf("checked only %d files", files)
